@@ -1,0 +1,1 @@
+"""Adapters: the web app and the CLI."""

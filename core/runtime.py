@@ -1,0 +1,76 @@
+"""What the core hands to every hook: transports, clock, sleep, secrets and settings of connections.
+
+Tests build a :class:`Runtime` with ``transports={"xero": httpx.ASGITransport(app=sandbox)}`` so no plugin
+ever reaches the network; ``sleep`` and ``now`` are injectable so retries and expiry are tested without
+waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Awaitable, Callable, Mapping
+
+import attrs
+import httpx
+
+from .errors import NotConnected
+from .model import Connection, Role
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@attrs.define
+class Runtime:
+    store: Any  # invoicebridge.core.store.Store
+    transports: Mapping[str, httpx.AsyncBaseTransport] = attrs.field(factory=dict)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    now: Callable[[], dt.datetime] = utcnow
+    public_url: str = "http://127.0.0.1:8000"  # where remote services reach us (webhooks, OAuth redirects)
+    config: dict[str, Any] = attrs.field(factory=dict)  # per-backend settings from the environment
+    cache: dict[Any, Any] = attrs.field(factory=dict)  # plugins keep clients, limiters and locks here
+    plugins: Any = None  # the Plugins facade, set by the app
+
+    def today(self) -> dt.date:
+        return self.now().date()
+
+    # -- HTTP
+    def http_client(self, backend: str, *, base_url: str = "", **kwargs: Any) -> httpx.AsyncClient:
+        """An AsyncClient for ``backend``, on the injected transport when there is one."""
+        transport = self.transports.get(backend)
+        kwargs.setdefault("timeout", httpx.Timeout(30.0, connect=10.0))
+        if transport is not None:
+            kwargs["transport"] = transport
+        return httpx.AsyncClient(base_url=base_url, **kwargs)
+
+    # -- connections and their secrets
+    def connection(self, role: Role | str) -> Connection:
+        conn = self.store.active_connection(Role(role))
+        if conn is None:
+            what = "CRM (Pipedrive)" if Role(role) is Role.CRM else "accounting (Xero)"
+            raise NotConnected(f"No {what} connection is set up; connect one on the Connections page")
+        return conn
+
+    def maybe_connection(self, role: Role | str) -> Connection | None:
+        return self.store.active_connection(Role(role))
+
+    def secrets(self, connection: Connection) -> dict[str, Any]:
+        return self.store.get_secrets(connection.id)
+
+    def save_secrets(self, connection: Connection, secrets: Mapping[str, Any]) -> None:
+        self.store.set_secrets(connection.id, dict(secrets))
+
+    def update_settings(self, connection: Connection, settings: Mapping[str, Any]) -> Connection:
+        return self.store.update_connection(connection.id, settings=settings)
+
+    def backend_config(self, backend: str) -> dict[str, Any]:
+        return dict(self.config.get(backend, {}))
+
+    # -- small durable key-value space for plugins (dedupe of write-backs, cursors)
+    def kv_get(self, namespace: str, key: str) -> Any:
+        return self.store.kv_get(namespace, key)
+
+    def kv_set(self, namespace: str, key: str, value: Any) -> None:
+        self.store.kv_set(namespace, key, value)

@@ -1,0 +1,214 @@
+"""The invoice status machine.
+
+Six statuses, the labels a user sees, the commands a user may issue, and the changes a sync may observe,
+all driven by one table, :data:`TRANSITIONS`. Facts come from the Xero fact sheet §4: drafts and submitted
+invoices can be deleted; approved (AUTHORISED) ones can be voided only while nothing is paid; PAID is reached
+by payments and returns to AUTHORISED when a payment is removed; VOIDED and DELETED are terminal.
+
+Commands are strict (they are what *we* ask the backend to do). Observations are lenient about skipped
+steps (a draft approved and paid in Xero between two syncs is seen next as PAID) but never leave a terminal
+state and never go back to DRAFT or SUBMITTED from AUTHORISED or PAID.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Iterable
+
+from .errors import IllegalTransition
+
+
+class InvoiceStatus(enum.Enum):
+    DRAFT = "DRAFT"
+    SUBMITTED = "SUBMITTED"
+    AUTHORISED = "AUTHORISED"
+    PAID = "PAID"
+    VOIDED = "VOIDED"
+    DELETED = "DELETED"
+
+    @property
+    def label(self) -> str:
+        return LABELS[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @classmethod
+    def parse(cls, value: "str | InvoiceStatus") -> "InvoiceStatus":
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().upper())
+        except ValueError:
+            known = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown invoice status {value!r}; expected one of {known}") from None
+
+
+class Command(enum.Enum):
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    DELETE = "delete"
+    VOID = "void"
+    EMAIL = "email"
+
+    @property
+    def label(self) -> str:
+        return COMMAND_LABELS[self]
+
+    @classmethod
+    def parse(cls, value: "str | Command") -> "Command":
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            known = ", ".join(c.value for c in cls)
+            raise ValueError(f"unknown command {value!r}; expected one of {known}") from None
+
+
+S = InvoiceStatus
+LABELS = {
+    S.DRAFT: "Draft",
+    S.SUBMITTED: "Awaiting approval",
+    S.AUTHORISED: "Awaiting payment",
+    S.PAID: "Paid",
+    S.VOIDED: "Voided",
+    S.DELETED: "Deleted",
+}
+PARTLY_PAID_LABEL = "Partly paid"
+COMMAND_LABELS = {
+    Command.SUBMIT: "Submit for approval",
+    Command.APPROVE: "Approve",
+    Command.DELETE: "Delete draft",
+    Command.VOID: "Void",
+    Command.EMAIL: "Email via Xero",
+}
+COLOURS = {  # for panels and badges
+    S.DRAFT: "gray",
+    S.SUBMITTED: "yellow",
+    S.AUTHORISED: "blue",
+    S.PAID: "green",
+    S.VOIDED: "red",
+    S.DELETED: "red",
+}
+TERMINAL = frozenset({S.VOIDED, S.DELETED})
+
+# The one table. For each (from, to): which user command produces it (None: only observed), and whether a
+# sync may observe it. A pair that is absent is impossible in every way. Self-loops are implicit no-ops for
+# observations; EMAIL leaves the status unchanged and is listed separately below.
+#                 from          to             command            observable
+TRANSITIONS: tuple[tuple[InvoiceStatus, InvoiceStatus, Command | None, bool], ...] = (
+    (S.DRAFT, S.SUBMITTED, Command.SUBMIT, True),
+    (S.DRAFT, S.AUTHORISED, Command.APPROVE, True),
+    (S.DRAFT, S.DELETED, Command.DELETE, True),
+    (S.DRAFT, S.PAID, None, True),  # approved and paid in Xero between two syncs
+    (S.DRAFT, S.VOIDED, None, True),  # approved then voided between two syncs
+    (S.SUBMITTED, S.AUTHORISED, Command.APPROVE, True),
+    (S.SUBMITTED, S.DELETED, Command.DELETE, True),
+    (S.SUBMITTED, S.DRAFT, None, True),  # sent back to draft in Xero (fact sheet: uncertain, so observed only)
+    (S.SUBMITTED, S.PAID, None, True),
+    (S.SUBMITTED, S.VOIDED, None, True),
+    (S.AUTHORISED, S.VOIDED, Command.VOID, True),  # only with nothing paid: see `may_issue`
+    (S.AUTHORISED, S.PAID, None, True),  # payments bring AmountDue to 0
+    (S.PAID, S.AUTHORISED, None, True),  # a payment removed
+)
+# Commands that keep the status and are allowed from these states.
+STATUS_PRESERVING: dict[Command, frozenset[InvoiceStatus]] = {
+    Command.EMAIL: frozenset({S.AUTHORISED, S.PAID}),  # Xero emails approved invoices only
+}
+
+_BY_COMMAND: dict[tuple[InvoiceStatus, Command], InvoiceStatus] = {
+    (frm, cmd): to for frm, to, cmd, _ in TRANSITIONS if cmd is not None
+}
+_OBSERVABLE: frozenset[tuple[InvoiceStatus, InvoiceStatus]] = frozenset(
+    (frm, to) for frm, to, _, observable in TRANSITIONS if observable
+)
+
+
+def target_of(current: InvoiceStatus, command: Command) -> InvoiceStatus | None:
+    """The status a command leads to from ``current``, or None when it is not allowed there."""
+    if current in STATUS_PRESERVING.get(command, ()):
+        return current
+    return _BY_COMMAND.get((current, command))
+
+
+def allowed_commands(current: InvoiceStatus, *, amount_paid: object = 0, may_approve: bool = True) -> list[Command]:
+    """Commands to offer for an invoice in ``current`` (in table order), honouring the payment rule."""
+    return [
+        c for c in Command if _allowed(current, c, amount_paid=amount_paid, may_approve=may_approve) is None
+    ]
+
+
+def _allowed(current: InvoiceStatus, command: Command, *, amount_paid: object, may_approve: bool) -> str | None:
+    """None when allowed, else the reason it is not."""
+    if target_of(current, command) is None:
+        return f"{command.label.lower()} is not possible for an invoice that is {current.label.lower()}"
+    if command is Command.VOID and _positive(amount_paid):
+        return "it has payments allocated; remove them in Xero first"
+    if command is Command.APPROVE and not may_approve:
+        return "the connected accounting user's role may not approve invoices"
+    return None
+
+
+def _positive(amount: object) -> bool:
+    try:
+        from decimal import Decimal
+
+        return Decimal(str(amount or 0)) > 0
+    except Exception:
+        return False
+
+
+def apply_command(
+    current: InvoiceStatus,
+    command: Command,
+    *,
+    invoice: str = "invoice",
+    amount_paid: object = 0,
+    may_approve: bool = True,
+) -> InvoiceStatus:
+    """The status after ``command``; raises :class:`IllegalTransition` naming invoice, status and command."""
+    reason = _allowed(current, command, amount_paid=amount_paid, may_approve=may_approve)
+    if reason is not None:
+        raise IllegalTransition(invoice=invoice, status=current, command=command.value, reason=reason)
+    target = target_of(current, command)
+    assert target is not None
+    return target
+
+
+def can_observe(current: InvoiceStatus, observed: InvoiceStatus) -> bool:
+    return current == observed or (current, observed) in _OBSERVABLE
+
+
+def apply_observed_status(current: InvoiceStatus, observed: InvoiceStatus, *, invoice: str = "invoice") -> InvoiceStatus:
+    """Accept a status seen by sync, or raise :class:`IllegalTransition` (the audit log records why)."""
+    if can_observe(current, observed):
+        return observed
+    if current.is_terminal:
+        reason = f"{current.label.lower()} is final"
+    else:
+        reason = f"an invoice cannot go from {current.label.lower()} back to {observed.label.lower()}"
+    raise IllegalTransition(invoice=invoice, status=current, command=f"observe {observed.value}", reason=reason)
+
+
+def display_label(status: InvoiceStatus, *, amount_paid: object = 0) -> str:
+    """The label to show: "Partly paid" is AUTHORISED with a payment."""
+    if status is S.AUTHORISED and _positive(amount_paid):
+        return PARTLY_PAID_LABEL
+    return status.label
+
+
+def reachable(start: InvoiceStatus) -> set[InvoiceStatus]:
+    """Statuses reachable from ``start`` by any mix of commands and observations."""
+    seen = {start}
+    frontier: Iterable[InvoiceStatus] = [start]
+    while frontier:
+        nxt = []
+        for s in frontier:
+            for frm, to in _OBSERVABLE:
+                if frm == s and to not in seen:
+                    seen.add(to)
+                    nxt.append(to)
+        frontier = nxt
+    return seen
