@@ -1,0 +1,729 @@
+"""The use cases, written once against the plugin facade: preview, create (one or many), status commands,
+sync (webhooks and reconciliation) and the automation on won deals.
+
+Creation is exactly-once. Every create is an *operation* written to the store before any remote call, under a
+stable key that is also the accounting API's idempotency key. The operation carries the draft itself, so a
+retry sends the very same request. A crash at any point leaves the operation pending or in flight; the next
+:meth:`Pipeline.recover` (at start-up and on every sync) asks the backend whether the invoice already exists
+(``accounting_find_created``) before creating it, so Xero's 6-minute idempotency window is not relied on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from decimal import Decimal
+from typing import Any, Iterable, Mapping, Sequence
+
+import attrs
+
+from . import money as m
+from .errors import (
+    BackendError,
+    DuplicateOperation,
+    IllegalTransition,
+    InvoiceBridgeError,
+    MappingError,
+    NotFound,
+    ValidationProblem,
+)
+from .mapping import MappingConfig, empty_optional_fields, map_deal
+from .model import (
+    Catalog,
+    CreateRequest,
+    CreateResult,
+    CrmField,
+    Customer,
+    Deal,
+    DealQuery,
+    Invoice,
+    InvoiceDraft,
+    InvoiceRecord,
+    LineItem,
+    Role,
+    TaxHandling,
+    WebhookRequest,
+)
+from .plugins import Plugins
+from .runtime import Runtime
+from .serde import dump_draft, load_draft
+from .status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
+
+log = logging.getLogger("invoicebridge.pipeline")
+CATALOG_TTL = dt.timedelta(minutes=5)
+
+
+@attrs.frozen
+class Preview:
+    deal: Deal
+    draft: InvoiceDraft
+    problems: tuple[str, ...] = ()  # block sending
+    warnings: tuple[str, ...] = ()  # worth knowing
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@attrs.frozen
+class BulkItem:
+    deal_id: str
+    operation_key: str
+    record: InvoiceRecord | None = None
+    error: str = ""
+    problems: tuple[str, ...] = ()
+    retryable: bool = False
+
+
+@attrs.frozen
+class SyncReport:
+    checked: int = 0
+    changed: int = 0
+    rejected: int = 0
+    recovered: int = 0
+
+
+def request_hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class OperationInProgress(InvoiceBridgeError):
+    status_code = 409
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime, plugins: Plugins) -> None:
+        self.runtime = runtime
+        self.plugins = plugins
+        self.store = runtime.store
+        runtime.plugins = plugins
+
+    # ---- configuration and catalog -------------------------------------------------------------------
+
+    def mapping(self) -> MappingConfig:
+        return MappingConfig.from_dict(self.store.get_mapping_data())
+
+    def save_mapping(self, config: MappingConfig) -> None:
+        self.store.set_mapping_data(config.to_dict())
+        self.store.audit("settings", "Mapping saved", data=config.to_dict())
+
+    @property
+    def crm(self):
+        return self.runtime.connection(Role.CRM)
+
+    @property
+    def accounting(self):
+        return self.runtime.connection(Role.ACCOUNTING)
+
+    async def catalog(self, *, refresh: bool = False) -> Catalog:
+        conn = self.accounting
+        cached = self.runtime.cache.get(("catalog", conn.id))
+        now = self.runtime.now()
+        if cached and not refresh and now - cached[0] < CATALOG_TTL:
+            return cached[1]
+        catalog = await self.plugins.catalog(self.runtime, connection=conn)
+        self.runtime.cache[("catalog", conn.id)] = (now, catalog)
+        return catalog
+
+    async def fields(self, *, refresh: bool = False) -> list[CrmField]:
+        conn = self.crm
+        cached = self.runtime.cache.get(("fields", conn.id))
+        now = self.runtime.now()
+        if cached and not refresh and now - cached[0] < CATALOG_TTL:
+            return cached[1]
+        fields = list(await self.plugins.list_fields(self.runtime, connection=conn))
+        self.runtime.cache[("fields", conn.id)] = (now, fields)
+        return fields
+
+    # ---- preview -------------------------------------------------------------------------------------
+
+    async def get_deal(self, deal_id: str) -> Deal:
+        return await self.plugins.get_deal(self.runtime, connection=self.crm, deal_id=str(deal_id))
+
+    async def preview(self, deal_id: str, overrides: Mapping[str, Any] | None = None, *, deal: Deal | None = None) -> Preview:
+        """Read, map and validate; raise :class:`MappingError` when the deal cannot be mapped at all."""
+        deal = deal or await self.get_deal(deal_id)
+        catalog = await self.catalog()
+        fields = await self.fields()
+        config = self.mapping()
+        draft = map_deal(deal, config, catalog, self.runtime.today(), fields)
+        if overrides:
+            draft = apply_overrides(draft, overrides, catalog)
+        problems = validate_against_catalog(draft, catalog)
+        warnings = empty_optional_fields(deal, config, fields)
+        for line in draft.line_items:
+            if not line.item_code and any(p.code and p.name == line.description for p in deal.products):
+                warnings.append(f"Line {line.description!r}: no accounting item has the product's code; it is sent as free text")
+        return Preview(deal=deal, draft=draft, problems=tuple(problems), warnings=tuple(warnings))
+
+    # ---- create --------------------------------------------------------------------------------------
+
+    async def create_invoice(
+        self,
+        deal_id: str,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        source: str = "api",
+    ) -> InvoiceRecord:
+        """Create one invoice for a deal, exactly once per ``key`` (a new random key when none is given)."""
+        deal_id = str(deal_id)
+        request = {"deal_id": deal_id, "overrides": dict(overrides or {})}
+        key = key or f"{source}-{deal_id}-{self.runtime.now().strftime('%Y%m%d%H%M%S%f')}"
+        key = operation_key(key)
+        existing = self._existing_operation(key, request)
+        if existing is not None:
+            return existing
+        preview = await self.preview(deal_id, overrides)
+        if preview.problems:
+            raise ValidationProblem(list(preview.problems), deal_id=deal_id)
+        op, created = self.store.put_operation(
+            key,
+            kind="create",
+            deal_id=deal_id,
+            payload={"draft": dump_draft(preview.draft), "source": source},
+            request_hash=request_hash(request),
+        )
+        if not created:  # lost a race with the same key
+            existing = self._existing_operation(key, request)
+            if existing is not None:
+                return existing
+        self.store.audit("create_requested", f"Invoice requested from {source}", deal_id=deal_id, data={"operation": key})
+        items = await self._run_creates([key], deals={deal_id: preview.deal})
+        item = items[0]
+        if item.record is None:
+            raise _error_for(item)
+        return item.record
+
+    def _existing_operation(self, key: str, request: Mapping[str, Any]) -> InvoiceRecord | None:
+        try:
+            op = self.store.get_operation(key)
+        except NotFound:
+            return None
+        if op["request_hash"] and op["request_hash"] != request_hash(request):
+            raise DuplicateOperation(
+                f"The idempotency key {key!r} was already used for a different request; use a new key",
+                operation=key,
+            )
+        record = self.store.invoice_by_operation(key)
+        if record is not None:
+            return record
+        if op["state"] == "in_flight" and not self._lease_expired(op):
+            raise OperationInProgress(
+                f"This invoice is already being created (operation {key}); refresh in a moment", operation=key
+            )
+        if op["state"] == "dead":
+            raise InvoiceBridgeError(f"Creating this invoice failed: {op['last_error']}; use Retry on the dashboard", operation=key)
+        return None
+
+    def _lease_expired(self, op: Mapping[str, Any]) -> bool:
+        until = op.get("lease_until") or ""
+        return not until or dt.datetime.fromisoformat(until) < self.runtime.now()
+
+    async def retry_operation(self, key: str) -> BulkItem:
+        op = self.store.get_operation(key)
+        if op["state"] == "done":
+            return BulkItem(deal_id=op["deal_id"], operation_key=key, record=self.store.invoice_by_operation(key))
+        if op["state"] == "dead":
+            self.store.fail_operation(key, op["last_error"])  # back to retryable
+        items = await self._run_creates([key])
+        return items[0]
+
+    async def create_many(
+        self,
+        deal_ids: Sequence[str],
+        *,
+        run_id: str,
+        source: str = "bulk",
+        dry_run: bool = False,
+        progress=None,
+    ) -> list[BulkItem]:
+        """Invoice many deals: read in batches, map, then create in batches with per-deal results."""
+        deal_ids = [str(d) for d in deal_ids]
+        deals = await self.plugins.get_deals(self.runtime, connection=self.crm, deal_ids=deal_ids)
+        by_id = {d.id: d for d in deals}
+        items: list[BulkItem] = []
+        keys: list[str] = []
+        for deal_id in deal_ids:
+            key = operation_key(f"{run_id}-{deal_id}")
+            deal = by_id.get(deal_id)
+            if deal is None:
+                items.append(BulkItem(deal_id=deal_id, operation_key=key, error=f"Deal {deal_id} was not found in the CRM"))
+                continue
+            try:
+                preview = await self.preview(deal_id, deal=deal)
+            except MappingError as exc:
+                items.append(BulkItem(deal_id=deal_id, operation_key=key, error=str(exc)))
+                continue
+            if preview.problems:
+                items.append(BulkItem(deal_id=deal_id, operation_key=key, error="; ".join(preview.problems), problems=preview.problems))
+                continue
+            if dry_run:
+                items.append(BulkItem(deal_id=deal_id, operation_key=key, problems=preview.warnings))
+                continue
+            existing = self.store.invoice_by_operation(key)
+            if existing is not None:
+                items.append(BulkItem(deal_id=deal_id, operation_key=key, record=existing))
+                continue
+            self.store.put_operation(key, kind="create", deal_id=deal_id, payload={"draft": dump_draft(preview.draft), "source": source},
+                                     request_hash=request_hash({"deal_id": deal_id, "overrides": {}}))
+            keys.append(key)
+        if progress:
+            progress(len(items), len(deal_ids))
+        done = await self._run_creates(keys, deals=by_id, progress=progress, offset=len(items), total=len(deal_ids))
+        results = {i.operation_key: i for i in items + done}
+        return [results[operation_key(f"{run_id}-{d}")] for d in deal_ids]
+
+    async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None, progress=None, offset: int = 0, total: int = 0) -> list[BulkItem]:
+        """Claim, recover and create the operations ``keys``; return one item per key, in order."""
+        results: dict[str, BulkItem] = {}
+        claimed: list[tuple[str, InvoiceDraft, int]] = []
+        for key in keys:
+            op = self.store.get_operation(key)
+            record = self.store.invoice_by_operation(key)
+            if record is not None:
+                self.store.finish_operation(key, record_id=record.id)
+                results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, record=record)
+                continue
+            if not self.store.claim_operation(key, now=self.runtime.now()):
+                results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, error="already being created by another worker", retryable=True)
+                continue
+            claimed.append((key, load_draft(op["payload"]["draft"]), op["attempts"] + 1))
+        if claimed:
+            conn = self.accounting
+            # Attempts after the first may have reached the backend before a crash: look before creating.
+            maybe_done = [CreateRequest(operation_key=k, draft=d) for k, d, attempt in claimed if attempt > 1]
+            if maybe_done:
+                found = await self.plugins.find_created(self.runtime, connection=conn, requests=maybe_done)
+                for key, invoice in (found or {}).items():
+                    draft = next(d for k, d, _ in claimed if k == key)
+                    record = await self._record_created(key, draft, invoice, deals, recovered=True)
+                    results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
+                claimed = [c for c in claimed if c[0] not in results]
+        if claimed:
+            await self._create_claimed(claimed, results, deals)
+        if progress:
+            progress(offset + len(results), total or len(keys))
+        return [results[k] for k in keys]
+
+    async def _create_claimed(self, claimed, results, deals) -> None:
+        conn = self.accounting
+        customers: list[Customer] = []
+        for _, draft, _ in claimed:
+            if draft.customer not in customers:
+                customers.append(draft.customer)
+        try:
+            contact_ids = await self.plugins.find_or_create_customers(self.runtime, connection=conn, customers=customers)
+            contact_for = dict(zip(customers, contact_ids))
+            requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d, _ in claimed]
+            created: list[CreateResult] = await self.plugins.create_invoices(self.runtime, connection=conn, requests=requests)
+        except BackendError as exc:
+            for key, draft, _ in claimed:
+                self._failed(key, draft.deal_id, str(exc), retryable=exc.retryable)
+                results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=exc.retryable)
+            return
+        by_key = {r.operation_key: r for r in created}
+        for key, draft, _ in claimed:
+            result = by_key.get(key)
+            if result is None or not result.ok:
+                error = (result.error or "; ".join(result.errors)) if result else "the backend returned no result"
+                retryable = bool(result and result.retryable)
+                self._failed(key, draft.deal_id, error, retryable=retryable)
+                results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
+                continue
+            record = await self._record_created(key, draft, result.invoice, deals)
+            results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
+
+    def _failed(self, key: str, deal_id: str, error: str, *, retryable: bool) -> None:
+        self.store.fail_operation(key, error, final=not retryable)
+        self.store.audit("create_failed", f"Creating the invoice failed: {error}", deal_id=deal_id, data={"operation": key, "retryable": retryable})
+
+    async def _record_created(self, key: str, draft: InvoiceDraft, invoice: Invoice, deals, *, recovered: bool = False) -> InvoiceRecord:
+        conn = self.accounting
+        record = self.store.insert_invoice(
+            deal_id=draft.deal_id,
+            backend=conn.backend,
+            remote_id=invoice.remote_id,
+            number=invoice.number,
+            status=invoice.status.value,
+            currency=invoice.currency,
+            total=invoice.total,
+            amount_paid=invoice.amount_paid,
+            amount_due=invoice.amount_due,
+            date=invoice.date or draft.date,
+            due_date=invoice.due_date or draft.due_date,
+            contact_name=invoice.contact_name or draft.customer.name,
+            reference=invoice.reference or draft.reference,
+            operation_key=key,
+        )
+        how = "found after a restart" if recovered else "created"
+        self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {conn.backend} as {record.status.label}",
+                         invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
+        self.store.finish_operation(key, record_id=record.id)
+        deal = (deals or {}).get(draft.deal_id)
+        await self._fire_created(record, deal, invoice)
+        return record
+
+    async def _fire_created(self, record: InvoiceRecord, deal: Deal | None, invoice: Invoice) -> None:
+        try:
+            if deal is None:
+                deal = await self.get_deal(record.deal_id)
+            await self.plugins.invoice_created(self.runtime, record=record, deal=deal, invoice=invoice)
+        except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by sync
+            self.store.kv_set("writeback-pending", str(record.id), {"kind": "created"})
+            self.store.audit("writeback_failed", f"Could not update the deal in the CRM: {exc}", invoice_id=record.id, deal_id=record.deal_id)
+            log.warning("write-back for invoice %s failed: %s", record.id, type(exc).__name__)
+        else:
+            self.store.kv_set("writeback-pending", str(record.id), None)
+
+    async def recover(self) -> int:
+        """Finish operations a crash or failure left behind (pending, expired in-flight, retryable failed)."""
+        keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000)
+                if op["kind"] == "create" and (op["state"] != "in_flight" or self._lease_expired(op))]
+        if not keys:
+            return 0
+        items = await self._run_creates(keys)
+        for record_id, pending in list(self._pending_writebacks()):
+            record = self.store.get_invoice(int(record_id))
+            await self._fire_created(record, None, _invoice_from_record(record))
+        return sum(1 for i in items if i.record is not None)
+
+    def _pending_writebacks(self):
+        rows = self.store.conn.execute("SELECT key, value FROM kv WHERE namespace = 'writeback-pending' AND value != 'null'").fetchall()
+        return [(k, json.loads(v)) for k, v in rows]
+
+    # ---- status commands ----------------------------------------------------------------------------
+
+    async def command(self, invoice_id: int, command: Command | str) -> InvoiceRecord:
+        record = self.store.get_invoice(int(invoice_id))
+        command = Command.parse(command)
+        conn = self.accounting
+        may_approve = True
+        if command is Command.APPROVE:
+            user = await self.plugins.current_user(self.runtime, connection=conn)
+            may_approve = user.may_approve
+        name = record.number or f"invoice {record.id}"
+        target = apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
+        key = operation_key(f"{command.value}-{record.id}-{record.status.value}-{record.updated_at}")
+        invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
+        if command is Command.EMAIL:
+            self.store.audit("emailed", f"{name} emailed to the customer from {conn.backend}", invoice_id=record.id, deal_id=record.deal_id)
+        else:
+            self.store.audit("command", f"{command.label}: {record.status.label} → {target.label}", invoice_id=record.id, deal_id=record.deal_id,
+                             data={"command": command.value})
+        return await self.apply_remote(record, invoice, source="command")
+
+    def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
+        return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)
+
+    # ---- sync ---------------------------------------------------------------------------------------
+
+    async def apply_remote(self, record: InvoiceRecord, invoice: Invoice, *, source: str = "sync") -> InvoiceRecord:
+        """Bring our record in line with what the backend says, through the status machine."""
+        previous = record.status
+        try:
+            status = apply_observed_status(previous, invoice.status, invoice=record.number or f"invoice {record.id}")
+        except IllegalTransition as exc:
+            self.store.audit("status_rejected", f"Ignored {invoice.status.label} from {source}: {exc.reason}", invoice_id=record.id,
+                             deal_id=record.deal_id, data={"observed": invoice.status.value})
+            return record
+        changes: dict[str, Any] = {}
+        if status is not previous:
+            changes["status"] = status.value
+        for name in ("total", "amount_paid", "amount_due"):
+            if getattr(invoice, name) != getattr(record, name):
+                changes[name] = getattr(invoice, name)
+        if invoice.number and invoice.number != record.number:
+            changes["number"] = invoice.number
+        if invoice.due_date and invoice.due_date != record.due_date:
+            changes["due_date"] = invoice.due_date
+        if not changes:
+            return record
+        updated = self.store.update_invoice(record.id, **changes)
+        if status is not previous:
+            self.store.audit("status_changed", f"{previous.label} → {updated.status_label} ({source})", invoice_id=record.id,
+                             deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
+            try:
+                await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
+            except Exception as exc:
+                self.store.audit("writeback_failed", f"Could not update the deal in the CRM: {exc}", invoice_id=record.id, deal_id=record.deal_id)
+        elif "amount_paid" in changes:
+            self.store.audit("payment", f"Paid {updated.amount_paid} of {updated.total} {updated.currency}", invoice_id=record.id,
+                             deal_id=record.deal_id)
+        return updated
+
+    async def sync_invoices(self, remote_ids: Iterable[str], *, source: str = "webhook") -> SyncReport:
+        conn = self.accounting
+        ours = {}
+        for rid in dict.fromkeys(remote_ids):
+            record = self.store.invoice_by_remote(conn.backend, rid)
+            if record is not None:
+                ours[rid] = record
+        if not ours:
+            return SyncReport()
+        invoices = await self.plugins.get_invoices(self.runtime, connection=conn, remote_ids=list(ours))
+        return await self._apply_all(ours, invoices, source)
+
+    async def _apply_all(self, ours: Mapping[str, InvoiceRecord], invoices: Iterable[Invoice], source: str) -> SyncReport:
+        checked = changed = rejected = 0
+        for invoice in invoices:
+            record = ours.get(invoice.remote_id)
+            if record is None:
+                continue  # only invoices created through invoicebridge are followed
+            checked += 1
+            updated = await self.apply_remote(record, invoice, source=source)
+            if updated is not record:
+                changed += 1
+            elif invoice.status is not record.status:
+                rejected += 1
+        return SyncReport(checked=checked, changed=changed, rejected=rejected)
+
+    async def reconcile(self) -> SyncReport:
+        """Finish left-over operations, then fetch everything modified since the last pass."""
+        recovered = await self.recover()
+        conn = self.accounting
+        state_key = f"last-sync-{conn.id}"
+        last = self.store.kv_get("sync", state_key)
+        since = dt.datetime.fromisoformat(last) if last else None
+        started = self.runtime.now()
+        try:
+            invoices = await self.plugins.modified_since(self.runtime, connection=conn, since=since)
+        except BackendError as exc:
+            self.store.update_connection(conn.id, last_error=str(exc))
+            raise
+        ours = {}
+        for inv in invoices:
+            record = self.store.invoice_by_remote(conn.backend, inv.remote_id)
+            if record is not None:
+                ours[inv.remote_id] = record
+        report = await self._apply_all(ours, invoices, "reconciliation")
+        # Overlap by a minute so a change written while we read is seen next time.
+        self.store.kv_set("sync", state_key, (started - dt.timedelta(minutes=1)).isoformat())
+        self.store.update_connection(conn.id, last_sync_at=started.isoformat(), last_error="")
+        return attrs.evolve(report, recovered=recovered)
+
+    # ---- webhooks -----------------------------------------------------------------------------------
+
+    async def accounting_webhook(self, request: WebhookRequest) -> list[str]:
+        """Verify (raises WebhookRejected) and return the new remote invoice ids to sync."""
+        conn = self.accounting
+        events = await self.plugins.accounting_verify_webhook(self.runtime, connection=conn, request=request)
+        ids = []
+        for event in events:
+            if event.kind != "invoice_changed":
+                continue
+            if event.event_id and not self.store.first_receipt(conn.backend, event.event_id):
+                continue
+            ids.append(event.object_id)
+        return ids
+
+    async def crm_webhook(self, request: WebhookRequest) -> list[str]:
+        """Verify (raises WebhookRejected) and return the ids of deals newly won."""
+        conn = self.crm
+        events = await self.plugins.crm_verify_webhook(self.runtime, connection=conn, request=request)
+        won = []
+        for event in events:
+            if event.event_id and not self.store.first_receipt(conn.backend, event.event_id):
+                continue
+            if event.kind == "deal_won":
+                won.append(event.object_id)
+        return won
+
+    async def deal_won(self, deal_id: str) -> InvoiceRecord | None:
+        """Fire *deal won*; create a draft when the automation is on (once per deal)."""
+        await self.plugins.deal_won(self.runtime, deal_id=str(deal_id))
+        if not self.store.get_settings().get("automation_draft_when_won"):
+            return None
+        if self.store.invoices_for_deal(str(deal_id)):
+            self.store.audit("automation", "Deal won; it already has an invoice, so no draft was made", deal_id=deal_id)
+            return None
+        try:
+            return await self.create_invoice(str(deal_id), key=f"won-{deal_id}", source="automation", overrides={"status": "DRAFT"})
+        except InvoiceBridgeError as exc:
+            self.store.audit("automation_failed", f"Deal won, but no draft was made: {exc}", deal_id=deal_id)
+            return None
+
+    # ---- links ---------------------------------------------------------------------------------------
+
+    async def pdf(self, invoice_id: int) -> tuple[InvoiceRecord, bytes]:
+        record = self.store.get_invoice(int(invoice_id))
+        return record, await self.plugins.invoice_pdf(self.runtime, connection=self.accounting, remote_id=record.remote_id)
+
+    async def share_link(self, invoice_id: int) -> str:
+        record = self.store.get_invoice(int(invoice_id))
+        if record.status in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.DELETED):
+            raise IllegalTransition(invoice=record.number or str(record.id), status=record.status, command="share",
+                                    reason="only approved invoices have an online link")
+        return await self.plugins.share_link(self.runtime, connection=self.accounting, remote_id=record.remote_id)
+
+    async def deep_link(self, invoice_id: int) -> str:
+        record = self.store.get_invoice(int(invoice_id))
+        return await self.plugins.deep_link(self.runtime, connection=self.accounting, remote_id=record.remote_id)
+
+
+# ---- pure helpers ---------------------------------------------------------------------------------------
+
+
+def operation_key(raw: str) -> str:
+    """A key usable as an idempotency key (≤ 128 characters, printable ASCII)."""
+    clean = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.:") else "-" for ch in str(raw))
+    if len(clean) > 100:
+        clean = clean[:60] + "-" + hashlib.sha256(clean.encode()).hexdigest()[:32]
+    if not clean.strip("-"):
+        raise ValueError("an idempotency key needs at least one letter or digit")
+    return clean
+
+
+def _invoice_from_record(record: InvoiceRecord) -> Invoice:
+    return Invoice(remote_id=record.remote_id, number=record.number, status=record.status, currency=record.currency,
+                   total=record.total, amount_paid=record.amount_paid, amount_due=record.amount_due, date=record.date,
+                   due_date=record.due_date, reference=record.reference, contact_name=record.contact_name)
+
+
+def _error_for(item: BulkItem) -> InvoiceBridgeError:
+    from .errors import BackendError as BE
+
+    if item.retryable:
+        return BE(f"The invoice could not be created yet: {item.error}. It will be retried; you can also retry from the dashboard",
+                  operation=item.operation_key)
+    return InvoiceBridgeError(f"The invoice was not created: {item.error}", operation=item.operation_key)
+
+
+def apply_overrides(draft: InvoiceDraft, overrides: Mapping[str, Any], catalog: Catalog) -> InvoiceDraft:
+    """Apply what a person changed on the create form or in an API call. Raises ValidationProblem on bad values."""
+    problems: list[str] = []
+    changes: dict[str, Any] = {}
+
+    def take(name: str, conv, label: str) -> None:
+        if name in overrides and overrides[name] not in (None, ""):
+            try:
+                changes[name] = conv(overrides[name])
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                problems.append(f"{label}: {exc}")
+
+    take("date", _as_date, "Invoice date")
+    take("due_date", _as_date, "Due date")
+    take("currency", m.currency_code, "Currency")
+    take("tax_handling", TaxHandling.parse, "Tax handling")
+    take("reference", lambda v: str(v)[:255], "Reference")
+    take("status", _creatable_status, "Status")
+    take("branding_theme_id", str, "Branding theme")
+    customer = overrides.get("customer")
+    if isinstance(customer, Mapping):
+        try:
+            cust_changes = {k: str(v) for k, v in customer.items() if k in ("name", "email", "tax_number") and v is not None}
+            changes["customer"] = attrs.evolve(draft.customer, **cust_changes)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"Customer: {exc}")
+    lines = overrides.get("line_items")
+    if lines is not None:
+        if not isinstance(lines, (list, tuple)):
+            problems.append("Line items: expected a list")
+        else:
+            parsed = []
+            for n, raw in enumerate(lines, start=1):
+                try:
+                    parsed.append(line_from_input(raw, catalog))
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    problems.append(f"Line {n}: {exc}")
+            if not parsed and not problems:
+                problems.append("Line items: an invoice needs at least one line")
+            changes["line_items"] = tuple(parsed)
+    if problems:
+        raise ValidationProblem(problems, deal_id=draft.deal_id)
+    try:
+        return attrs.evolve(draft, **changes)
+    except (ValueError, TypeError) as exc:
+        raise ValidationProblem([_sentence(str(exc))], deal_id=draft.deal_id) from None
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _creatable_status(value: Any) -> InvoiceStatus:
+    status = InvoiceStatus.parse(value)
+    if status not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
+        raise ValueError(f"a new invoice can be Draft, Awaiting approval or Awaiting payment, not {status.label}")
+    return status
+
+
+def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
+    """A line item from form or JSON input; an item code fills what is left empty from the catalog."""
+    if not isinstance(raw, Mapping):
+        raise TypeError("a line item is an object with description, quantity, unit_amount…")
+    code = str(raw.get("item_code") or "").strip()
+    item = catalog.item(code) if code else None
+    description = str(raw.get("description") or "").strip() or (item.description or item.name if item else "")
+    if not description:
+        raise ValueError("a description is required")
+    quantity = _number(raw.get("quantity", 1), "quantity")
+    if quantity <= 0:
+        raise ValueError(f"quantity must be more than 0, got {quantity}")
+    unit = raw.get("unit_amount")
+    if unit in (None, "") and item and item.unit_price is not None:
+        unit = item.unit_price
+    unit_amount = _number(unit if unit not in (None, "") else 0, "unit price")
+    discount = raw.get("discount_rate")
+    discount_rate = _number(discount, "discount") if discount not in (None, "", 0, "0") else None
+    if discount_rate is not None and not (0 <= discount_rate <= 100):
+        raise ValueError(f"discount is a percentage between 0 and 100, got {discount_rate}")
+    tax_type = str(raw.get("tax_type") or (item.tax_type if item else "") or "").strip()
+    rate = catalog.tax_rate(tax_type) if tax_type else None
+    return LineItem(
+        description=description,
+        quantity=quantity,
+        unit_amount=unit_amount,
+        discount_rate=discount_rate,
+        item_code=item.code if item else code,
+        account_code=str(raw.get("account_code") or (item.account_code if item else "") or "").strip(),
+        tax_type=tax_type,
+        tax_percent=rate.rate if rate else _number(raw.get("tax_percent") or 0, "tax percent"),
+    )
+
+
+def _number(value: Any, label: str) -> Decimal:
+    try:
+        result = m.to_decimal(value if not isinstance(value, str) else value.replace(",", "").strip() or "0")
+    except (ValueError, TypeError):
+        raise ValueError(f"{label} must be a number, got {value!r}") from None
+    if abs(result) >= Decimal("1e12"):
+        raise ValueError(f"{label} is too large")
+    return result
+
+
+def validate_against_catalog(draft: InvoiceDraft, catalog: Catalog) -> list[str]:
+    """Every problem that would make the accounting system refuse the invoice, found before sending."""
+    problems: list[str] = []
+    enabled = set(catalog.currencies) | {catalog.base_currency}
+    if catalog.currencies and draft.currency not in enabled:
+        problems.append(f"Currency {draft.currency} is not enabled in {catalog.organisation_name or 'the accounting organisation'}; "
+                        f"enable it there or invoice in one of {', '.join(sorted(enabled))}")
+    account_codes = {a.code for a in catalog.accounts}
+    tax_types = {t.tax_type for t in catalog.tax_rates}
+    for n, line in enumerate(draft.line_items, start=1):
+        where = f"Line {n} ({line.description[:40]})"
+        if line.item_code and catalog.items and catalog.item(line.item_code) is None:
+            problems.append(f"{where}: item code {line.item_code!r} is not in the accounting system's products and services")
+        if line.tax_type and tax_types and line.tax_type not in tax_types:
+            problems.append(f"{where}: tax type {line.tax_type!r} is not one of the organisation's revenue tax rates")
+        if not line.tax_type and line.tax_percent and draft.tax_handling is not TaxHandling.NO_TAX:
+            problems.append(f"{where}: no tax rate of {line.tax_percent.normalize():f}% exists in the accounting system; pick a tax type")
+        if line.account_code and account_codes and line.account_code not in account_codes:
+            problems.append(f"{where}: account {line.account_code!r} is not a revenue account")
+        if not line.account_code and not line.item_code:
+            problems.append(f"{where}: pick an account (or set a default account in Settings)")
+    if draft.totals.total < 0:
+        problems.append(f"The total would be {draft.totals.total}; an invoice cannot be negative")
+    return problems

@@ -1,0 +1,207 @@
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from fakes import MemoryAccounting, MemoryCRM
+
+from invoicebridge.core import (
+    Deal,
+    DealProduct,
+    IllegalTransition,
+    InvoiceStatus,
+    MappingError,
+    Organization,
+    Person,
+    ServerError,
+    WebhookRejected,
+    WebhookRequest,
+)
+from invoicebridge.core.errors import DuplicateOperation, ValidationProblem
+from invoicebridge.core.pipeline import Pipeline, operation_key
+from invoicebridge.core.plugins import Plugins, make_plugin_manager
+from invoicebridge.core.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def world(store):
+    crm, acct = MemoryCRM(), MemoryAccounting()
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
+    clock = {"now": NOW}
+    runtime = Runtime(store=store, now=lambda: clock["now"])
+    store.add_connection(backend="memcrm", role="crm", label="CRM")
+    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
+    org = Organization(id="5", name="Acme Ltd")
+    crm.deals["1"] = Deal(id="1", title="Website", value=0, currency="GBP", organization=org,
+                          person=Person(id="9", name="Ann", emails=["ann@acme.test"]),
+                          products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")])
+    crm.deals["2"] = Deal(id="2", title="No org", value=100, currency="GBP")
+    crm.deals["3"] = Deal(id="3", title="Dollars", value=100, currency="USD", organization=org)
+    return Pipeline(runtime, plugins), crm, acct, clock
+
+
+async def test_create_records_the_invoice_audits_and_fires_created(world):
+    pipeline, crm, acct, _ = world
+    record = await pipeline.create_invoice("1", key="k1")
+    assert record.number == "INV-0001" and record.status is InvoiceStatus.DRAFT
+    assert record.total == Decimal("1440.00")
+    assert pipeline.store.get_operation("k1")["state"] == "done"
+    assert [a["kind"] for a in pipeline.store.audit_entries(invoice_id=record.id)] == ["invoice_created"]
+    assert list(crm.activities.values()) == [("1", "Send invoice INV-0001 to Acme Ltd", None)]
+
+
+async def test_same_key_twice_gives_one_invoice(world):
+    pipeline, _, acct, _ = world
+    first = await pipeline.create_invoice("1", key="click")
+    second = await pipeline.create_invoice("1", key="click")
+    assert first.id == second.id
+    assert len(acct.invoices) == 1 and pipeline.store.count_invoices() == 1
+
+
+async def test_same_key_different_request_is_refused(world):
+    pipeline, *_ = world
+    await pipeline.create_invoice("1", key="k")
+    with pytest.raises(DuplicateOperation):
+        await pipeline.create_invoice("1", key="k", overrides={"reference": "other"})
+
+
+async def test_crash_after_remote_create_is_recovered_without_a_second_invoice(world):
+    pipeline, crm, acct, clock = world
+
+    original = pipeline._record_created
+
+    async def crash(*a, **kw):
+        raise SystemExit("killed after the backend created the invoice")
+
+    pipeline._record_created = crash
+    with pytest.raises(SystemExit):
+        await pipeline.create_invoice("1", key="crashy")
+    pipeline._record_created = original
+    assert len(acct.invoices) == 1 and pipeline.store.count_invoices() == 0
+    clock["now"] = NOW + dt.timedelta(minutes=10)  # lease over, idempotency window long gone
+    assert await pipeline.recover() == 1
+    assert len(acct.invoices) == 1 and pipeline.store.count_invoices() == 1
+    assert "find" in acct.calls and acct.calls.count("create") == 1
+    assert "found after a restart" in pipeline.store.audit_entries(deal_id="1")[-1]["message"]
+
+
+async def test_retryable_failure_is_kept_and_retried(world):
+    pipeline, _, acct, _ = world
+    acct.fail_next.append(ServerError("Xero is down", status=503))
+    with pytest.raises(Exception, match="retried"):
+        await pipeline.create_invoice("1", key="flaky")
+    op = pipeline.store.get_operation("flaky")
+    assert op["state"] == "failed" and "Xero is down" in op["last_error"]
+    item = await pipeline.retry_operation("flaky")
+    assert item.record is not None and len(acct.invoices) == 1
+
+
+async def test_per_invoice_rejection_is_final_and_visible(world):
+    pipeline, *_ = world
+    with pytest.raises(Exception, match="REJECT is refused"):
+        await pipeline.create_invoice("1", key="bad", overrides={"reference": "REJECT"})
+    assert pipeline.store.get_operation("bad")["state"] == "dead"
+    assert pipeline.store.audit_entries(deal_id="1")[-1]["kind"] == "create_failed"
+
+
+async def test_unmappable_deal_raises_mapping_error_and_writes_nothing(world):
+    pipeline, _, acct, _ = world
+    with pytest.raises(MappingError, match="Deal 2"):
+        await pipeline.create_invoice("2", key="nomap")
+    assert acct.invoices == {} and pipeline.store.operations() == []
+
+
+async def test_preview_finds_currency_not_enabled_and_bad_lines(world):
+    pipeline, *_ = world
+    preview = await pipeline.preview("3", {"line_items": [{"description": "X", "quantity": 1, "unit_amount": 5, "item_code": "NOPE", "tax_type": "ZZZ"}]})
+    text = " ".join(preview.problems)
+    assert "USD is not enabled" in text and "'NOPE'" in text and "'ZZZ'" in text
+    with pytest.raises(ValidationProblem, match="quantity must be more than 0"):
+        await pipeline.preview("1", {"line_items": [{"description": "X", "quantity": "-2", "unit_amount": 5}]})
+    with pytest.raises(ValidationProblem, match="quantity must be a number"):
+        await pipeline.preview("1", {"line_items": [{"description": "X", "quantity": "two", "unit_amount": 5}]})
+
+
+async def test_item_code_fills_line_from_catalog(world):
+    pipeline, *_ = world
+    preview = await pipeline.preview("1", {"line_items": [{"item_code": "CONSULT-HR", "quantity": 2}]})
+    line = preview.draft.line_items[0]
+    assert (line.description, line.unit_amount, line.tax_type, line.tax_percent) == ("Consulting per hour", Decimal("120.0000"), "OUTPUT2", 20)
+    assert preview.ok
+
+
+async def test_commands_follow_the_status_machine(world):
+    pipeline, _, acct, _ = world
+    record = await pipeline.create_invoice("1", key="c")
+    record = await pipeline.command(record.id, "submit")
+    assert record.status is InvoiceStatus.SUBMITTED
+    with pytest.raises(IllegalTransition, match="role may not approve"):
+        await pipeline.command(record.id, "approve")
+    acct.role = "FINANCIALADVISER"
+    record = await pipeline.command(record.id, "approve")
+    assert record.status is InvoiceStatus.AUTHORISED
+    with pytest.raises(IllegalTransition, match="Awaiting payment"):
+        await pipeline.command(record.id, "delete")
+
+
+async def test_webhook_sync_applies_status_and_ignores_replays_and_foreign_invoices(world):
+    pipeline, _, acct, _ = world
+    record = await pipeline.create_invoice("1", key="w")
+    acct.set_status(record.remote_id, InvoiceStatus.PAID)
+    body = json.dumps([{"id": record.remote_id, "event": "e1"}, {"id": "foreign", "event": "e2"}]).encode()
+    ids = await pipeline.accounting_webhook(WebhookRequest(body=body, headers={"X-Sig": "good"}))
+    report = await pipeline.sync_invoices(ids)
+    assert report.changed == 1
+    updated = pipeline.store.get_invoice(record.id)
+    assert updated.status is InvoiceStatus.PAID and updated.amount_due == 0
+    assert await pipeline.accounting_webhook(WebhookRequest(body=body, headers={"x-sig": "good"})) == []
+    with pytest.raises(WebhookRejected):
+        await pipeline.accounting_webhook(WebhookRequest(body=body, headers={"x-sig": "forged"}))
+
+
+async def test_reconciliation_rejects_impossible_changes_and_audits_why(world):
+    pipeline, _, acct, _ = world
+    record = await pipeline.create_invoice("1", key="r")
+    await pipeline.command(record.id, "delete")
+    acct.set_status(record.remote_id, InvoiceStatus.AUTHORISED)  # a deleted invoice cannot come back
+    report = await pipeline.reconcile()
+    assert report.rejected == 1
+    assert pipeline.store.get_invoice(record.id).status is InvoiceStatus.DELETED
+    assert pipeline.store.audit_entries(invoice_id=record.id)[-1]["kind"] == "status_rejected"
+
+
+async def test_partial_payment_shows_partly_paid(world):
+    pipeline, _, acct, _ = world
+    record = await pipeline.create_invoice("1", key="p", overrides={"status": "AUTHORISED"})
+    acct.set_status(record.remote_id, InvoiceStatus.AUTHORISED, paid="100")
+    await pipeline.reconcile()
+    assert pipeline.store.get_invoice(record.id).status_label == "Partly paid"
+
+
+async def test_deal_won_automation_creates_one_draft_only_when_enabled(world):
+    pipeline, crm, acct, _ = world
+    assert await pipeline.deal_won("1") is None and crm.won == ["1"]
+    pipeline.store.update_settings({"automation_draft_when_won": True})
+    record = await pipeline.deal_won("1")
+    again = await pipeline.deal_won("1")
+    assert record is not None and again is None and len(acct.invoices) == 1
+
+
+async def test_bulk_creates_in_one_batch_with_per_deal_results(world):
+    pipeline, crm, acct, _ = world
+    items = await pipeline.create_many(["1", "2", "404"], run_id="run1")
+    assert items[0].record is not None
+    assert "Deal 2" in items[1].error and "not found" in items[2].error
+    assert acct.calls.count("create") == 1
+    again = await pipeline.create_many(["1"], run_id="run1")
+    assert again[0].record.id == items[0].record.id and len(acct.invoices) == 1
+
+
+def test_operation_keys_are_safe_idempotency_keys():
+    assert operation_key("deal 42/ünïcode") == "deal-42--n-code"
+    assert len(operation_key("x" * 500)) <= 128
+    with pytest.raises(ValueError):
+        operation_key("////")

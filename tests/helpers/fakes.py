@@ -1,0 +1,230 @@
+"""In-memory CRM and accounting backends, registered like third-party plugins, for core tests.
+
+They prove the core needs nothing vendor-specific, and let pipeline tests count calls and inject faults.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from invoicebridge.core import (
+    BackendInfo,
+    Catalog,
+    CatalogItem,
+    CreateResult,
+    CrmField,
+    Health,
+    Invoice,
+    InvoiceStatus,
+    RemoteNotFound,
+    RemoteUser,
+    Role,
+    TaxRate,
+    WebhookEvent,
+    WebhookRejected,
+    hookimpl,
+)
+from invoicebridge.core.model import Account
+from invoicebridge.core.status import Command
+
+
+class MemoryCRM:
+    name = "memcrm"
+
+    def __init__(self):
+        self.deals = {}
+        self.activities = {}
+        self.notes = {}
+        self.won = []
+
+    def _mine(self, connection):
+        return connection.backend == self.name
+
+    @hookimpl
+    def invoicebridge_backends(self):
+        return [BackendInfo(name=self.name, role=Role.CRM, label="Memory CRM", auth_methods=("token",))]
+
+    @hookimpl
+    def crm_get_deal(self, runtime, connection, deal_id):
+        if not self._mine(connection):
+            return None
+        if deal_id not in self.deals:
+            raise RemoteNotFound(f"Deal {deal_id} does not exist in the CRM", backend=self.name, status=404)
+        return self.deals[deal_id]
+
+    @hookimpl
+    async def crm_get_deals(self, runtime, connection, deal_ids):
+        if not self._mine(connection):
+            return None
+        return [self.deals[d] for d in deal_ids if d in self.deals]
+
+    @hookimpl
+    def crm_list_fields(self, runtime, connection):
+        if not self._mine(connection):
+            return None
+        return [CrmField(entity="organization", key="name", name="Name"),
+                CrmField(entity="organization", key="v" * 40, name="VAT number", is_custom=True)]
+
+    @hookimpl
+    def crm_add_activity(self, runtime, connection, deal_id, subject, due_date, note, dedupe_key):
+        if not self._mine(connection):
+            return None
+        self.activities.setdefault(dedupe_key, (deal_id, subject, due_date))
+        return dedupe_key
+
+    @hookimpl
+    def crm_verify_webhook(self, runtime, connection, request):
+        if not self._mine(connection):
+            return None
+        if request.headers.get("x-secret") != "s3cret":
+            raise WebhookRejected("bad credentials")
+        import json
+
+        body = json.loads(request.body)
+        return [WebhookEvent(kind=body["kind"], object_id=str(body["deal"]), event_id=body["id"])]
+
+    @hookimpl
+    def on_invoice_created(self, runtime, record, deal, invoice):
+        conn = runtime.maybe_connection("crm")
+        if conn is not None and conn.backend == self.name:
+            key = f"reminder-{record.id}"
+            self.activities.setdefault(key, (record.deal_id, f"Send invoice {record.number} to {record.contact_name}", None))
+
+    @hookimpl
+    def on_deal_won(self, runtime, deal_id):
+        self.won.append(deal_id)
+
+
+class MemoryAccounting:
+    name = "memacct"
+
+    def __init__(self):
+        self.invoices = {}
+        self.contacts = {}
+        self.calls = []
+        self.fail_next = []  # exceptions to raise on the next create calls
+        self.numbers = itertools.count(1)
+        self.role = "STANDARD"
+        self.catalog = Catalog(
+            base_currency="GBP",
+            currencies=["GBP", "EUR"],
+            items=[CatalogItem(code="CONSULT-HR", name="Consulting", description="Consulting per hour", unit_price="120", account_code="200", tax_type="OUTPUT2")],
+            tax_rates=[TaxRate(tax_type="OUTPUT2", name="20%", rate=20), TaxRate(tax_type="NONE", name="None", rate=0)],
+            accounts=[Account(code="200", name="Sales")],
+            organisation_name="Demo Ltd",
+        )
+
+    def _mine(self, connection):
+        return connection.backend == self.name
+
+    @hookimpl
+    def invoicebridge_backends(self):
+        return [BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Memory accounting")]
+
+    @hookimpl
+    def backend_check(self, runtime, connection):
+        if not self._mine(connection):
+            return None
+        return Health(ok=True, user=self.accounting_current_user(runtime, connection))
+
+    @hookimpl
+    def accounting_catalog(self, runtime, connection):
+        if not self._mine(connection):
+            return None
+        self.calls.append("catalog")
+        return self.catalog
+
+    @hookimpl
+    def accounting_current_user(self, runtime, connection):
+        if not self._mine(connection):
+            return None
+        return RemoteUser(name="Ann", role=self.role, may_create=True, may_approve=self.role == "FINANCIALADVISER")
+
+    @hookimpl
+    def accounting_find_or_create_customers(self, runtime, connection, customers):
+        if not self._mine(connection):
+            return None
+        self.calls.append("contacts")
+        out = []
+        for c in customers:
+            self.contacts.setdefault(c.external_key or c.name, f"contact-{len(self.contacts) + 1}")
+            out.append(self.contacts[c.external_key or c.name])
+        return out
+
+    @hookimpl
+    async def accounting_create_invoices(self, runtime, connection, requests):
+        if not self._mine(connection):
+            return None
+        self.calls.append("create")
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        results = []
+        for r in requests:
+            if r.draft.reference == "REJECT":
+                results.append(CreateResult(operation_key=r.operation_key, error="Reference REJECT is refused"))
+                continue
+            if r.operation_key in self.invoices:  # idempotency
+                results.append(CreateResult(operation_key=r.operation_key, invoice=self.invoices[r.operation_key]))
+                continue
+            totals = r.draft.totals
+            inv = Invoice(remote_id=f"inv-{r.operation_key}", number=f"INV-{next(self.numbers):04d}", status=r.draft.status,
+                          currency=r.draft.currency, subtotal=totals.subtotal, tax=totals.tax, total=totals.total,
+                          amount_due=totals.total, date=r.draft.date, due_date=r.draft.due_date, reference=r.draft.reference,
+                          contact_name=r.draft.customer.name)
+            self.invoices[r.operation_key] = inv
+            results.append(CreateResult(operation_key=r.operation_key, invoice=inv))
+        return results
+
+    @hookimpl
+    def accounting_find_created(self, runtime, connection, requests):
+        if not self._mine(connection):
+            return None
+        self.calls.append("find")
+        return {r.operation_key: self.invoices[r.operation_key] for r in requests if r.operation_key in self.invoices}
+
+    def by_remote(self, remote_id):
+        return next(k for k, v in self.invoices.items() if v.remote_id == remote_id)
+
+    def set_status(self, remote_id, status, paid=None):
+        import attrs
+
+        key = self.by_remote(remote_id)
+        inv = self.invoices[key]
+        paid = inv.total if status is InvoiceStatus.PAID else (Decimal(paid) if paid is not None else inv.amount_paid)
+        self.invoices[key] = attrs.evolve(inv, status=status, amount_paid=paid, amount_due=inv.total - paid)
+        return self.invoices[key]
+
+    @hookimpl
+    def accounting_change_status(self, runtime, connection, remote_id, command, operation_key):
+        if not self._mine(connection):
+            return None
+        target = {Command.SUBMIT: InvoiceStatus.SUBMITTED, Command.APPROVE: InvoiceStatus.AUTHORISED,
+                  Command.DELETE: InvoiceStatus.DELETED, Command.VOID: InvoiceStatus.VOIDED}.get(command)
+        if target is None:
+            return self.invoices[self.by_remote(remote_id)]
+        return self.set_status(remote_id, target)
+
+    @hookimpl
+    def accounting_get_invoices(self, runtime, connection, remote_ids):
+        if not self._mine(connection):
+            return None
+        self.calls.append("get")
+        return [v for v in self.invoices.values() if v.remote_id in remote_ids]
+
+    @hookimpl
+    def accounting_modified_since(self, runtime, connection, since):
+        if not self._mine(connection):
+            return None
+        self.calls.append("modified")
+        return list(self.invoices.values())
+
+    @hookimpl
+    def accounting_verify_webhook(self, runtime, connection, request):
+        if not self._mine(connection):
+            return None
+        if request.headers.get("x-sig") != "good":
+            raise WebhookRejected("Signature does not match")
+        import json
+
+        return [WebhookEvent(kind="invoice_changed", object_id=e["id"], event_id=e["event"]) for e in json.loads(request.body)]
