@@ -1,8 +1,242 @@
-"""Hook implementations of the pipedrive plugin."""
+"""Hook implementations of the Pipedrive plugin (backend name ``pipedrive``, role CRM).
+
+Every backend hook answers only for ``pipedrive`` and returns None otherwise, as the hook specs require.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 from invoicebridge.core import BackendInfo, Role, hookimpl
+from invoicebridge.core.errors import BackendError
+from invoicebridge.core.model import ConnectResult, Health, RemoteUser
+
+from . import auth, deals, panel, webhooks, writeback
+from .client import PipedriveClient
+from .config import PipedriveConfig, base_url
+from .deals import deal_url, load_fields
+
+NAME = "pipedrive"
+
+
+def _mine(connection: Any = None, backend: str | None = None) -> bool:
+    return (backend if backend is not None else getattr(connection, "backend", None)) == NAME
 
 
 @hookimpl
 def invoicebridge_backends():
-    return [BackendInfo(name="pipedrive", role=Role.CRM, label="Pipedrive")]
+    return [BackendInfo(name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"))]
+
+
+@hookimpl
+def invoicebridge_web_routes(runtime):
+    return panel.routes(runtime)
+
+
+@hookimpl
+def invoicebridge_sandboxes(runtime):
+    from .sandbox import create_sandbox
+
+    app = create_sandbox(clock=runtime.now)
+    app.state.sandbox.seed_demo()
+    return [("pipedrive", "/sandbox/pipedrive", app)]
+
+
+# ---- connecting ------------------------------------------------------------------------------------
+
+
+def _connect_settings(me: dict[str, Any], api_domain: str, method: str) -> dict[str, Any]:
+    return {"api_domain": api_domain, "company_name": me.get("company_name", ""),
+            "company_domain": me.get("company_domain", ""), "company_id": me.get("company_id"),
+            "user_name": me.get("name", ""), "user_email": me.get("email", ""), "auth": method}
+
+
+@hookimpl
+def backend_authorize_url(runtime, backend, redirect_uri, state, code_challenge, settings):
+    if not _mine(backend=backend):
+        return None
+    return auth.authorize_url(PipedriveConfig.from_runtime(runtime), redirect_uri, state)
+
+
+@hookimpl
+async def backend_complete_oauth(runtime, backend, code, redirect_uri, code_verifier, settings):
+    if not _mine(backend=backend):
+        return None
+    cfg = PipedriveConfig.from_runtime(runtime)
+    async with runtime.http_client(NAME) as http:
+        payload = await auth.exchange_code(http, cfg, code, redirect_uri)
+    secrets = auth.token_secrets(payload, runtime.now())
+    api_domain = payload.get("api_domain") or ""
+    async with PipedriveClient(runtime, secrets=secrets, settings={"api_domain": api_domain}) as client:
+        me = await client.me()
+    result = _connect_settings(me, api_domain, "oauth")
+    return ConnectResult(secrets=secrets, settings=result, label=result["company_name"] or "Pipedrive")
+
+
+@hookimpl
+async def backend_connect_with_token(runtime, backend, token, settings):
+    if not _mine(backend=backend):
+        return None
+    settings = dict(settings or {})
+    async with PipedriveClient(runtime, secrets={"api_token": token.strip()}, settings=settings) as client:
+        me = await client.me()  # a 401 here raises AuthError: the token is wrong
+    domain = me.get("company_domain") or ""
+    api_domain = settings.get("api_domain") or (f"https://{domain}.pipedrive.com" if domain else client.base_url)
+    result = _connect_settings(me, api_domain, "token")
+    return ConnectResult(secrets={"api_token": token.strip()}, settings=result,
+                         label=result["company_name"] or "Pipedrive")
+
+
+@hookimpl
+async def backend_check(runtime, connection):
+    if not _mine(connection):
+        return None
+    try:
+        async with PipedriveClient(runtime, connection) as client:
+            me = await client.me()
+    except BackendError as exc:
+        return Health(ok=False, detail=str(exc))
+    user = RemoteUser(name=me.get("name", ""), email=me.get("email", ""),
+                      role="admin" if any(a.get("admin") for a in me.get("access") or []) else "user")
+    return Health(ok=True, detail=f"Connected to {me.get('company_name', 'Pipedrive')} as {user.name}", user=user)
+
+
+@hookimpl
+async def backend_disconnect(runtime, connection):
+    if not _mine(connection):
+        return None
+    secrets = runtime.secrets(connection)
+    try:
+        async with PipedriveClient(runtime, connection) as client:
+            for hook in await client.webhooks():
+                if hook.get("name") == webhooks.WEBHOOK_NAME:
+                    await client.delete_webhook(hook["id"])
+    except BackendError:
+        pass  # the token may already be revoked; disconnecting must still succeed locally
+    if secrets.get("refresh_token"):
+        async with runtime.http_client(NAME) as http:
+            await auth.revoke(http, PipedriveConfig.from_runtime(runtime), secrets["refresh_token"])
+    runtime.save_secrets(connection, {})
+    return True
+
+
+# ---- CRM source ------------------------------------------------------------------------------------
+
+
+@hookimpl
+async def crm_get_deal(runtime, connection, deal_id):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        return await deals.read_deal(client, str(deal_id))
+
+
+@hookimpl
+async def crm_get_deals(runtime, connection, deal_ids):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        return await deals.read_deals(client, [str(i) for i in deal_ids])
+
+
+@hookimpl
+async def crm_find_deals(runtime, connection, query):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        return await deals.find_deal_ids(client, query)
+
+
+@hookimpl
+async def crm_list_fields(runtime, connection):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        fields = await load_fields(client, refresh=True)
+    return [f.to_crm_field() for f in fields.all()]
+
+
+@hookimpl
+async def crm_add_activity(runtime, connection, deal_id, subject, due_date, note, dedupe_key):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        return await writeback.add_activity_once(client, str(deal_id), subject, due_date, note, dedupe_key)
+
+
+@hookimpl
+async def crm_add_note(runtime, connection, deal_id, content, dedupe_key):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        return await writeback.add_note_once(client, str(deal_id), content, dedupe_key)
+
+
+@hookimpl
+def crm_deal_url(runtime, connection, deal_id):
+    if not _mine(connection):
+        return None
+    return deal_url(connection.settings, deal_id) or f"{base_url(PipedriveConfig.from_runtime(runtime), connection.settings)}/deal/{deal_id}"
+
+
+@hookimpl
+def crm_verify_webhook(runtime, connection, request):
+    if not _mine(connection):
+        return None
+    return webhooks.verify(runtime, connection, request)
+
+
+# ---- events ----------------------------------------------------------------------------------------
+
+
+def _crm(runtime: Any) -> Any:
+    connection = runtime.maybe_connection("crm")
+    return connection if connection is not None and _mine(connection) else None
+
+
+def _money(currency: str, amount: Any) -> str:
+    return f"{currency} {amount:,.2f}" if amount is not None else currency
+
+
+@hookimpl
+async def on_invoice_created(runtime, record, deal, invoice):
+    connection = _crm(runtime)
+    if connection is None:
+        return None
+    settings = runtime.store.get_settings()
+    number = invoice.number or record.number or "draft invoice"
+    customer = invoice.contact_name or record.contact_name or (deal.organization.name if deal.organization else "") \
+        or (deal.person.name if deal.person else "the customer")
+    base_key = f"invoice:{record.backend}:{record.remote_id or record.id}"
+    async with PipedriveClient(runtime, connection) as client:
+        if settings.get("reminder_enabled", True):
+            due = runtime.today() + dt.timedelta(days=int(settings.get("reminder_due_days", 3)))
+            await writeback.add_activity_once(
+                client, str(record.deal_id), f"Send invoice {number} to {customer}", due,
+                f"Invoice {number} for {_money(invoice.currency, invoice.total)} was created as "
+                f"{invoice.status.label}. It is not sent automatically: send it to {customer}.",
+                f"{base_key}:reminder")
+        if settings.get("note_on_create", True):
+            await writeback.add_note_once(
+                client, str(record.deal_id),
+                f"Invoice {number} created ({invoice.status.label}), total {_money(invoice.currency, invoice.total)}"
+                + (f", due {invoice.due_date.isoformat()}" if invoice.due_date else "") + ".",
+                f"{base_key}:created")
+    return True
+
+
+@hookimpl
+async def on_invoice_status_changed(runtime, record, previous, current):
+    connection = _crm(runtime)
+    if connection is None or not runtime.store.get_settings().get("note_on_status_change", True):
+        return None
+    from invoicebridge.core.status import display_label
+
+    label = display_label(current, amount_paid=record.amount_paid)
+    text = (f"Invoice {record.number or 'draft'} is now {label} (was {previous.label}). "
+            f"Total {_money(record.currency, record.total)}, amount due {_money(record.currency, record.amount_due)}.")
+    key = f"status:{record.backend}:{record.remote_id or record.id}:{previous.value}->{current.value}:{record.updated_at}"
+    async with PipedriveClient(runtime, connection) as client:
+        await writeback.add_note_once(client, str(record.deal_id), text, key)
+    return True

@@ -1,0 +1,124 @@
+"""Reading deals: one deal, many deals in batches, and the deals a bulk query selects.
+
+Batches use v2 ``ids=`` for deals, organizations, persons and products and ``deal_ids=`` for deal products,
+so reading 100 deals costs a handful of requests, not hundreds. Field definitions are cached per
+connection and read again when a payload carries a custom-field key the cache does not know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from invoicebridge.core.model import Deal, DealQuery
+
+from . import converter
+from .client import PipedriveClient
+from .config import company_domain
+from .fields import ENTITIES, FieldDef, FieldSet
+
+
+def deal_url(settings: Any, deal_id: Any) -> str:
+    domain = company_domain(settings)
+    return f"https://{domain}.pipedrive.com/deal/{deal_id}" if domain else ""
+
+
+def _cache_key(client: PipedriveClient) -> tuple:
+    conn = client.connection
+    return ("pipedrive", "fields", conn.id if conn is not None else client.base_url)
+
+
+async def load_fields(client: PipedriveClient, *, refresh: bool = False) -> FieldSet:
+    key = _cache_key(client)
+    cached = client.runtime.cache.get(key)
+    if cached is not None and not refresh:
+        return cached
+    by_entity: dict[str, dict[str, FieldDef]] = {}
+    for entity in ENTITIES:
+        defs = [FieldDef.from_wire(entity, raw) for raw in await client.fields(entity)]
+        by_entity[entity] = {d.key: d for d in defs}
+    fields = FieldSet(by_entity=by_entity)
+    client.runtime.cache[key] = fields
+    return fields
+
+
+async def _fields_for(client: PipedriveClient, payloads: dict[str, list[dict]]) -> FieldSet:
+    """Cached field definitions, read again once if a payload has a custom key we have not seen."""
+    fields = await load_fields(client)
+    for entity, items in payloads.items():
+        keys = {k for item in items for k in (item.get("custom_fields") or {})}
+        if not fields.knows_all(entity, keys):
+            return await load_fields(client, refresh=True)
+    return fields
+
+
+async def _assemble(client: PipedriveClient, raw_deals: list[dict], products_by_deal: dict[int, list[dict]],
+                    discounts_by_deal: dict[int, list[dict]]) -> list[Deal]:
+    orgs = {o["id"]: o for o in await client.organizations(d.get("org_id") for d in raw_deals if d.get("org_id"))}
+    persons = {p["id"]: p for p in await client.persons(d.get("person_id") for d in raw_deals if d.get("person_id"))}
+    product_ids = {p.get("product_id") for lines in products_by_deal.values() for p in lines if p.get("product_id")}
+    codes = {p["id"]: p.get("code") or "" for p in await client.products(product_ids)} if product_ids else {}
+    fields = await _fields_for(client, {"deal": raw_deals, "organization": list(orgs.values()),
+                                        "person": list(persons.values())})
+    out = []
+    for raw in raw_deals:
+        org = orgs.get(raw.get("org_id"))
+        person = persons.get(raw.get("person_id"))
+        out.append(converter.to_deal(
+            raw,
+            organization=converter.to_organization(org, fields) if org else None,
+            person=converter.to_person(person, fields) if person else None,
+            products=products_by_deal.get(raw["id"], []), discounts=discounts_by_deal.get(raw["id"], []),
+            codes=codes, fields=fields, url=deal_url(client.settings, raw["id"])))
+    return out
+
+
+async def read_deal(client: PipedriveClient, deal_id: str) -> Deal:
+    raw = await client.deal(deal_id)
+    products = await client.deal_products(deal_id)
+    discounts = await client.discounts(deal_id)
+    return (await _assemble(client, [raw], {raw["id"]: products}, {raw["id"]: discounts}))[0]
+
+
+async def read_deals(client: PipedriveClient, deal_ids: list[str]) -> list[Deal]:
+    """Deals in the order asked; ids Pipedrive does not return (deleted, invisible) are left out."""
+    if not deal_ids:
+        return []
+    raw = {d["id"]: d for d in await client.deals(deal_ids)}
+    found = [raw[int(i)] for i in dict.fromkeys(deal_ids) if int(i) in raw]
+    products: dict[int, list[dict]] = {}
+    for line in await client.deals_products([str(d["id"]) for d in found]):
+        products.setdefault(line["deal_id"], []).append(line)
+    discounts = {d["id"]: await client.discounts(str(d["id"])) for d in found}
+    return await _assemble(client, found, products, discounts)
+
+
+def _won_date(raw: dict) -> dt.date | None:
+    parsed = converter.parse_time(raw.get("won_time"))
+    return parsed.date() if parsed else None
+
+
+async def find_deal_ids(client: PipedriveClient, query: DealQuery) -> list[str]:
+    if query.ids:
+        found = {str(d["id"]) for d in await client.deals(list(query.ids))}
+        ids = [i for i in query.ids if i in found]
+        return ids[: query.limit] if query.limit else ids
+    params: dict[str, Any] = {}
+    if query.status:
+        params["status"] = query.status
+    if query.pipeline_id:
+        params["pipeline_id"] = int(query.pipeline_id)
+    if query.stage_id:
+        params["stage_id"] = int(query.stage_id)
+    if query.won_from:  # a deal is updated when it is won, so this only narrows the listing
+        params["updated_since"] = f"{query.won_from.isoformat()}T00:00:00Z"
+    ids = []
+    for raw in await client.find_deals(params):
+        if query.won_from or query.won_to:
+            won = _won_date(raw)
+            if won is None or (query.won_from and won < query.won_from) or (query.won_to and won > query.won_to):
+                continue
+        ids.append(str(raw["id"]))
+        if query.limit and len(ids) >= query.limit:
+            break
+    return ids

@@ -1,0 +1,111 @@
+"""Errors of the Pipedrive plugin, and the one function that turns a Pipedrive HTTP response into one.
+
+Every status Pipedrive answers with maps to a :mod:`invoicebridge.core.errors` class here and nowhere else
+(stripe's ``specific_v1_api_error``). Pipedrive bodies look like
+``{"success": false, "error": "...", "error_info": "..."}``; webhook endpoints use ``{"errors": {...}}``; an
+abuse block is a Cloudflare HTML page, so a body that is not JSON is handled too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from invoicebridge.core.errors import (
+    AuthError,
+    BackendError,
+    DailyLimitReached,
+    InvoiceBridgeError,
+    PermissionDenied,
+    RateLimited,
+    RemoteNotFound,
+    RemoteValidationError,
+    ServerError,
+)
+
+BACKEND = "pipedrive"
+
+
+class MalformedWebhook(InvoiceBridgeError):
+    """A webhook body that is not the JSON Pipedrive sends. Answered with 400 so Pipedrive shows the failure."""
+
+    status_code = 400
+
+
+class FieldNotFound(InvoiceBridgeError):
+    """A custom field a mapping refers to no longer exists in Pipedrive."""
+
+    status_code = 422
+
+
+def _body(response: httpx.Response) -> tuple[dict[str, Any] | None, str]:
+    """The JSON body (or None) and the best human message Pipedrive gave."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    message = data.get("error") or data.get("message") or ""
+    if not message and isinstance(data.get("errors"), dict):
+        message = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in data["errors"].items())
+    return data, str(message)
+
+
+def header_float(headers: httpx.Headers, name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def daily_budget_spent(headers: httpx.Headers) -> bool:
+    return headers.get("x-daily-ratelimit-token-remaining", "").strip() == "0"
+
+
+def error_for_response(response: httpx.Response, *, what: str = "") -> BackendError:
+    """The error for a non-2xx Pipedrive response. ``what`` names the object asked for ("Deal 42")."""
+    status = response.status_code
+    data, message = _body(response)
+    ctx = dict(backend=BACKEND, method=response.request.method, url=str(response.request.url), status=status,
+               detail=message)
+    if status == 401:
+        return AuthError(
+            "Pipedrive rejected the credentials (API token or access token); reconnect Pipedrive on the "
+            "Connections page", **ctx)
+    if status == 402:
+        return AuthError("The Pipedrive company account is not open (trial expired or unpaid); "
+                         "ask the Pipedrive admin to reactivate it", **ctx)
+    if status == 403:
+        if data is None:
+            return RateLimited("Pipedrive blocked the requests (an HTML 403 after too many requests); "
+                               "wait a few minutes before trying again", retry_after=60.0, problem="blocked", **ctx)
+        return PermissionDenied(f"Pipedrive refused the request: {message or 'forbidden'}; check the connected "
+                                "user's permissions and the app's scopes", **ctx)
+    if status == 404:
+        name = what or "The object"
+        return RemoteNotFound(f"{name} was not found in Pipedrive; it may have been deleted or merged, or the "
+                              "connected user may not see it", **ctx)
+    if status in (400, 422):
+        messages = []
+        if data and isinstance(data.get("errors"), dict):
+            messages = [f"{k}: {v}" for k, v in data["errors"].items()]
+        return RemoteValidationError(f"Pipedrive refused the request: {message or 'invalid request'}",
+                                     messages=messages or ([message] if message else []), **ctx)
+    if status == 429:
+        retry_after = header_float(response.headers, "retry-after")
+        if retry_after is None:
+            retry_after = header_float(response.headers, "x-ratelimit-reset")
+        if daily_budget_spent(response.headers):
+            return DailyLimitReached(
+                "The Pipedrive company's daily API budget is spent; work resumes after the daily reset",
+                retry_after=retry_after, problem="day", **ctx)
+        return RateLimited("Pipedrive's rate limit was reached; slowing down", retry_after=retry_after,
+                           problem="burst", **ctx)
+    if status >= 500:
+        return ServerError(f"Pipedrive had a server error ({status}); try again in a moment", **ctx)
+    return BackendError(f"Pipedrive answered {status}: {message or response.reason_phrase}", **ctx)

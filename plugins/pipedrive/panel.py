@@ -1,0 +1,117 @@
+"""Inside Pipedrive: the JSON panel on the deal detail view, and the OAuth app's uninstall callback.
+
+Pipedrive calls the panel URL with ``selectedIds`` (the deal id) and ``token``, a JWT signed (HS256) with the
+app's JWT secret (which defaults to the client secret). A forged or expired token gets a 401 in the panel's
+documented error shape. The answer follows the JSON-panel format: at most 10 objects, each with only the
+keys declared in the panel schema we upload (see README.md), plus an external link that opens our
+"Create invoice" page for the deal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hmac
+import json
+from typing import Any
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from invoicebridge.core.model import InvoiceRecord
+from invoicebridge.core.status import COLOURS, display_label
+
+from .config import PipedriveConfig
+
+PANEL_PATH = "/pipedrive/panel"
+UNINSTALL_PATH = "/pipedrive/uninstall"
+MAX_OBJECTS = 10
+PIPEDRIVE_COLOURS = {"gray": "grey"}  # Pipedrive's label colours: green red blue yellow purple grey
+
+
+def _error(status: int, title: str, subtitle: str) -> JSONResponse:
+    return JSONResponse({"error": {"title": title, "subtitle": subtitle}}, status_code=status)
+
+
+def verify_jwt(token: str, secret: str, now: dt.datetime) -> dict[str, Any]:
+    """The claims of a Pipedrive extension JWT; raises ``jwt.InvalidTokenError`` if forged or expired.
+
+    pyjwt checks the signature; expiry is checked against ``now`` (the runtime's clock, so tests control it).
+    """
+    if not secret:
+        raise jwt.InvalidTokenError("no JWT secret is configured")
+    claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"], "verify_exp": False})
+    if float(claims["exp"]) <= now.timestamp():
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    return claims
+
+
+def panel_object(record: InvoiceRecord, public_url: str) -> dict[str, Any]:
+    colour = COLOURS[record.status]
+    obj: dict[str, Any] = {
+        "id": record.id,
+        "header": record.number or "Draft invoice",
+        "status": {"color": PIPEDRIVE_COLOURS.get(colour, colour),
+                   "label": display_label(record.status, amount_paid=record.amount_paid)[:40]},
+        "total": {"code": record.currency, "value": float(record.total)},
+        "amount_due": {"code": record.currency, "value": float(record.amount_due)},
+        "link": {"label": "View invoice", "value": f"{public_url}/invoices/{record.id}", "external": True},
+    }
+    if record.due_date:
+        obj["due_date"] = record.due_date.isoformat()
+    return obj
+
+
+def panel_payload(records: list[InvoiceRecord], deal_id: str, public_url: str) -> dict[str, Any]:
+    newest = sorted(records, key=lambda r: r.id, reverse=True)[:MAX_OBJECTS]
+    return {"data": [panel_object(r, public_url) for r in newest],
+            "external_link": {"url": f"{public_url}/deals/{deal_id}", "label": "Create invoice"}}
+
+
+def routes(runtime: Any) -> list[Route]:
+    public_url = runtime.public_url.rstrip("/")
+
+    async def invoice_panel(request: Request) -> JSONResponse:
+        cfg = PipedriveConfig.from_runtime(runtime)
+        try:
+            verify_jwt(request.query_params.get("token", ""), cfg.panel_secret, runtime.now())
+        except jwt.InvalidTokenError:
+            return _error(401, "Not authorised", "Reinstall or reconnect the invoicebridge app in Pipedrive")
+        deal_id = request.query_params.get("selectedIds", "").split(",")[0].strip()
+        if not deal_id.isdigit():
+            return _error(400, "No deal selected", "Open the panel from a deal's detail view")
+        records = runtime.store.invoices_for_deal(deal_id)
+        return JSONResponse(panel_payload(records, deal_id, public_url))
+
+    async def uninstall(request: Request) -> JSONResponse:
+        cfg = PipedriveConfig.from_runtime(runtime)
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = password = ""
+        ok = (scheme.lower() == "basic" and bool(cfg.client_id)
+              and hmac.compare_digest(user.encode(), cfg.client_id.encode())
+              and hmac.compare_digest(password.encode(), cfg.client_secret.encode()))
+        if not ok:
+            return JSONResponse({"success": False, "error": "unauthorized"}, status_code=401)
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return JSONResponse({"success": False, "error": "body is not JSON"}, status_code=400)
+        connection = runtime.maybe_connection("crm")
+        if connection is not None and connection.backend == "pipedrive" and (
+                not body.get("company_id") or str(connection.settings.get("company_id", body.get("company_id")))
+                == str(body.get("company_id"))):
+            runtime.save_secrets(connection, {})
+            runtime.update_settings(connection, {**connection.settings, "uninstalled_at": runtime.now().isoformat()})
+            deactivate = getattr(runtime.store, "deactivate_connection", None)
+            if deactivate is not None:
+                deactivate(connection.id)
+        return JSONResponse({"success": True})
+
+    return [Route(PANEL_PATH, invoice_panel, methods=["GET"]),
+            Route(UNINSTALL_PATH, uninstall, methods=["DELETE"])]

@@ -1,0 +1,566 @@
+"""The in-memory state of the Pipedrive sandbox: entities in their v2 shapes, fields with per-company hash
+keys, OAuth grants, rate-limit counters and the webhook outbox. Tests read and change it directly
+(``app.state.sandbox``); the HTTP layer in :mod:`.sandbox` only translates requests to these methods.
+
+Emulator choices no Pipedrive source confirms are marked [derived] (fact sheet §11).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Callable
+
+import attrs
+import httpx
+
+ACTIVITY_TYPES = ("call", "meeting", "task", "deadline", "email", "lunch")
+RETRY_DELAYS = (3, 30, 150)  # seconds after the 1st, 2nd and 3rd failed attempt
+TOKEN_COST = {  # x-token-cost of the operations the sandbox serves (from the specs)
+    "getDeal": 1, "getDeals": 10, "updateDeal": 5, "getDealProducts": 10, "getDealsProducts": 10,
+    "addDealProduct": 5, "getAdditionalDiscounts": 10, "getOrganization": 1, "getOrganizations": 10,
+    "getPerson": 1, "getPersons": 10, "getProduct": 1, "getProducts": 10, "getFields": 10, "deleteField": 3,
+    "getActivities": 10, "addActivity": 5, "getCurrentUser": 2, "getCurrencies": 20, "getActivityTypes": 20,
+    "getNotes": 20, "addNote": 10, "getWebhooks": 10, "addWebhook": 10, "deleteWebhook": 6,
+}
+CURRENCIES = (("GBP", "Pound Sterling", "£"), ("EUR", "Euro", "€"), ("USD", "US Dollar", "$"))
+
+BUILTIN_FIELDS = {
+    "deal": [("title", "Title", "varchar"), ("value", "Value", "monetary"), ("currency", "Currency", "varchar"),
+             ("status", "Status", "status"), ("won_time", "Won time", "date"), ("org_id", "Organization", "org"),
+             ("person_id", "Contact person", "people"), ("owner_id", "Owner", "user"),
+             ("pipeline_id", "Pipeline", "int"), ("stage_id", "Stage", "stage"),
+             ("expected_close_date", "Expected close date", "date")],
+    "organization": [("name", "Name", "varchar"), ("address", "Address", "address"),
+                     ("owner_id", "Owner", "user"), ("website", "Website", "varchar")],
+    "person": [("name", "Name", "varchar"), ("emails", "Email", "varchar"), ("phones", "Phone", "phone"),
+               ("org_id", "Organization", "org"), ("owner_id", "Owner", "user")],
+}
+ADDRESS_SUBFIELDS = ("subpremise", "street_number", "route", "sublocality", "locality", "admin_area_level_1",
+                     "admin_area_level_2", "country", "postal_code", "formatted_address")
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def v1_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def number(value: Decimal) -> int | float:
+    """JSON numbers as Pipedrive writes them: integers without a fraction."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def line_sum(quantity: Decimal, price: Decimal, discount: Decimal, discount_type: str, tax: Decimal,
+             tax_method: str) -> Decimal:
+    """A deal product's ``sum``: quantity × price less the discount; exclusive tax is added on top [derived:
+    the fact sheet leaves the exclusive case unverified]."""
+    gross = quantity * price
+    net = gross * (100 - discount) / 100 if discount_type == "percentage" else gross - discount
+    if tax_method == "exclusive":
+        net = net * (100 + tax) / 100
+    return cents(net)
+
+
+class SandboxError(Exception):
+    """Raised by state methods; the HTTP layer turns it into Pipedrive's error body."""
+
+    def __init__(self, status: int, message: str, info: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.info = info
+
+
+@attrs.define
+class RateLimits:
+    burst_limit: int | None = None  # requests per window; None: unlimited
+    window: float = 2.0
+    daily_budget: int | None = None  # tokens per day; None: unlimited
+    spent_today: int = 0
+    force_429: int = 0  # answer the next N requests with 429
+    retry_after: int = 2  # seconds announced on forced 429s
+    starts: list = attrs.field(factory=list)
+
+
+@attrs.define
+class Delivery:
+    webhook_id: int
+    payload: dict
+    attempt: int = 1
+    due_at: dt.datetime | None = None
+    results: list = attrs.field(factory=list)  # (attempt, status or error)
+    done: bool = False
+
+
+@attrs.define
+class SandboxState:
+    clock: Callable[[], dt.datetime]
+    company_domain: str = "acme-sandbox"
+    company_name: str = "Acme Sandbox Ltd"
+    company_id: int = 7001
+    user: dict = attrs.field(factory=lambda: {"id": 101, "name": "Sam Seller", "email": "sam@example.com"})
+    api_tokens: set = attrs.field(factory=set)
+    oauth_clients: dict = attrs.field(factory=dict)
+    oauth_codes: dict = attrs.field(factory=dict)
+    access_tokens: dict = attrs.field(factory=dict)  # token -> expires_at
+    refresh_tokens: set = attrs.field(factory=set)
+    deals: dict = attrs.field(factory=dict)
+    organizations: dict = attrs.field(factory=dict)
+    persons: dict = attrs.field(factory=dict)
+    products: dict = attrs.field(factory=dict)
+    deal_products: dict = attrs.field(factory=dict)  # attachment id -> line
+    discounts: dict = attrs.field(factory=dict)  # deal id -> [discount]
+    activities: dict = attrs.field(factory=dict)
+    notes: dict = attrs.field(factory=dict)
+    webhooks: dict = attrs.field(factory=dict)
+    fields: dict = attrs.field(factory=dict)  # entity -> {field_code: definition}
+    rate: RateLimits = attrs.field(factory=RateLimits)
+    outbox: list = attrs.field(factory=list)
+    requests: list = attrs.field(factory=list)  # (method, path) of every API request
+    delivery_transport: httpx.AsyncBaseTransport | None = None
+    delivery_target: str = ""  # when set, deliveries go here instead of the subscription URL
+    auto_deliver_api_changes: bool = False
+    _ids: dict = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        for entity, defs in BUILTIN_FIELDS.items():
+            self.fields.setdefault(entity, {})
+            for code, name, ftype in defs:
+                self.fields[entity][code] = self._field_def(code, name, ftype, custom=False)
+
+    def seed_demo(self) -> dict:
+        """Load the realistic demo data (see :mod:`.sandbox_seed`); returns the ids created."""
+        from .sandbox_seed import seed_demo
+
+        return seed_demo(self)
+
+    # ---- ids, keys, time ------------------------------------------------------------------------------
+
+    def next_id(self, kind: str) -> int:
+        self._ids[kind] = self._ids.get(kind, 0) + 1
+        return self._ids[kind]
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def field_key(self, entity: str, name: str) -> str:
+        """A 40-hex key that differs per company, as Pipedrive's do."""
+        return hashlib.sha1(f"{self.company_domain}:{entity}:{name}".encode()).hexdigest()
+
+    @property
+    def host(self) -> str:
+        return f"{self.company_domain}.pipedrive.com"
+
+    # ---- fields ---------------------------------------------------------------------------------------
+
+    def _field_def(self, code: str, name: str, ftype: str, *, custom: bool, options: list[str] | None = None) -> dict:
+        opts = None
+        if ftype in ("enum", "set"):
+            opts = [{"id": self.next_id("option") if custom else str(i), "label": label, "color": None,
+                     "update_time": None, "add_time": None} for i, label in enumerate(options or [], 1)]
+        subfields = None
+        if ftype == "monetary":
+            subfields = [{"field_code": "value", "field_name": f"Amount of {name}", "field_type": "double"},
+                         {"field_code": "currency", "field_name": f"Currency of {name}", "field_type": "varchar"}]
+        elif ftype == "address":
+            subfields = [{"field_code": s, "field_name": f"{s.replace('_', ' ').capitalize()} of {name}",
+                          "field_type": "varchar"} for s in ADDRESS_SUBFIELDS]
+        return {"field_name": name, "field_code": code, "description": None, "field_type": ftype, "options": opts,
+                "subfields": subfields, "is_custom_field": custom, "is_optional_response_field": False}
+
+    def add_custom_field(self, entity: str, name: str, ftype: str = "varchar", options: list[str] | None = None) -> str:
+        key = self.field_key(entity, name)
+        self.fields.setdefault(entity, {})[key] = self._field_def(key, name, ftype, custom=True, options=options)
+        return key
+
+    def option_id(self, entity: str, key: str, label: str) -> int:
+        return next(o["id"] for o in self.fields[entity][key]["options"] if o["label"] == label)
+
+    def delete_field(self, entity: str, key: str) -> None:
+        """Deleting a custom field drops its definition and every stored value."""
+        if key not in self.fields.get(entity, {}) or not self.fields[entity][key]["is_custom_field"]:
+            raise SandboxError(404, "Field not found", "Object was not found.")
+        del self.fields[entity][key]
+        table = {"deal": self.deals, "organization": self.organizations, "person": self.persons}[entity]
+        for obj in table.values():
+            obj.get("custom_fields", {}).pop(key, None)
+
+    # ---- entities ---------------------------------------------------------------------------------
+
+    def _stamp(self, obj: dict) -> dict:
+        now = rfc3339(self.now())
+        obj.setdefault("add_time", now)
+        obj["update_time"] = now
+        return obj
+
+    def add_organization(self, name: str, address: dict | None = None, custom: dict | None = None) -> int:
+        oid = self.next_id("organization")
+        addr = None
+        if address:
+            addr = {k: address.get(k) for k in ("value",) + ADDRESS_SUBFIELDS if k != "formatted_address"}
+        self.organizations[oid] = self._stamp({
+            "id": oid, "name": name, "owner_id": self.user["id"], "is_deleted": False, "visible_to": 3,
+            "address": addr, "label_ids": [], "website": None, "linkedin": None, "industry": None,
+            "annual_revenue": None, "employee_count": None, "custom_fields": dict(custom or {})})
+        return oid
+
+    def add_person(self, name: str, emails: list[str] | None = None, org_id: int | None = None,
+                   phones: list[str] | None = None, custom: dict | None = None, primary: int = 0) -> int:
+        pid = self.next_id("person")
+        first, _, last = name.partition(" ")
+        self.persons[pid] = self._stamp({
+            "id": pid, "name": name, "first_name": first, "last_name": last, "owner_id": self.user["id"],
+            "org_id": org_id,
+            "emails": [{"value": e, "primary": i == primary, "label": "work" if i == primary else "other"}
+                       for i, e in enumerate(emails or [])],
+            "phones": [{"value": p, "primary": i == 0, "label": "work"} for i, p in enumerate(phones or [])],
+            "is_deleted": False, "visible_to": 3, "label_ids": [], "custom_fields": dict(custom or {})})
+        return pid
+
+    def add_product(self, name: str, code: str, price: Decimal | str, currency: str = "GBP", tax: Decimal | str = 0) -> int:
+        pid = self.next_id("product")
+        self.products[pid] = self._stamp({
+            "id": pid, "name": name, "code": code, "unit": "", "tax": number(Decimal(str(tax))), "is_deleted": False,
+            "is_linkable": True, "visible_to": 3, "owner_id": self.user["id"], "description": "", "category": None,
+            "custom_fields": {}, "billing_frequency": "one-time", "billing_frequency_cycles": None,
+            "prices": [{"product_id": pid, "price": number(Decimal(str(price))), "currency": currency, "cost": 0,
+                        "direct_cost": None, "notes": ""}]})
+        return pid
+
+    def add_deal(self, title: str, currency: str, *, value: Decimal | str = 0, org_id: int | None = None,
+                 person_id: int | None = None, status: str = "open", won_time: dt.datetime | None = None,
+                 pipeline_id: int = 1, stage_id: int = 1, custom: dict | None = None) -> int:
+        did = self.next_id("deal")
+        deal = self._stamp({
+            "id": did, "title": title, "creator_user_id": self.user["id"], "owner_id": self.user["id"],
+            "value": number(Decimal(str(value))), "person_id": person_id, "org_id": org_id,
+            "stage_id": stage_id, "pipeline_id": pipeline_id, "currency": currency, "is_archived": False,
+            "archive_time": None, "is_deleted": False, "status": status, "probability": None,
+            "lost_reason": None, "visible_to": 3, "close_time": None, "won_time": None, "lost_time": None,
+            "expected_close_date": None, "label_ids": [], "origin": "ManuallyCreated", "origin_id": None,
+            "channel": None, "channel_id": None, "source_lead_id": None, "arr": None, "mrr": None, "acv": None,
+            "custom_fields": dict(custom or {})})
+        deal["stage_change_time"] = deal["add_time"]
+        if status == "won":
+            moment = rfc3339(won_time or self.now())
+            deal["won_time"] = deal["close_time"] = moment
+        self.deals[did] = deal
+        self.discounts[did] = []
+        return did
+
+    def attach_product(self, deal_id: int, product_id: int, quantity: Decimal | str, item_price: Decimal | str, *,
+                       discount: Decimal | str = 0, discount_type: str = "percentage", tax: Decimal | str = 0,
+                       tax_method: str | None = None, is_enabled: bool = True, name: str | None = None) -> int:
+        deal = self.require("deal", deal_id)
+        product = self.require("product", product_id)
+        lines = self.lines_of(deal_id)
+        method = tax_method or (lines[0]["tax_method"] if lines else "exclusive")
+        for line in lines:  # the tax method is shared by all lines of a deal
+            self._set_line(line, tax_method=method)
+        aid = self.next_id("deal_product")
+        line = self._stamp({
+            "id": aid, "deal_id": deal_id, "name": name if name is not None else product["name"],
+            "product_id": product_id, "product_variation_id": None, "order_nr": len(lines) + 1, "comments": "",
+            "currency": deal["currency"], "billing_frequency": "one-time", "billing_frequency_cycles": None,
+            "billing_start_date": None, "is_enabled": is_enabled})
+        self._set_line(line, quantity=quantity, item_price=item_price, discount=discount,
+                       discount_type=discount_type, tax=tax, tax_method=method)
+        self.deal_products[aid] = line
+        self.recompute_value(deal_id)
+        return aid
+
+    def _set_line(self, line: dict, **changes: Any) -> None:
+        for key, val in changes.items():
+            line[key] = number(Decimal(str(val))) if key in ("quantity", "item_price", "discount", "tax") else val
+        line["sum"] = number(line_sum(Decimal(str(line["quantity"])), Decimal(str(line["item_price"])),
+                                      Decimal(str(line["discount"])), line["discount_type"],
+                                      Decimal(str(line["tax"])), line["tax_method"]))
+
+    def add_discount(self, deal_id: int, amount: Decimal | str, type_: str = "amount", description: str = "Discount") -> str:
+        self.require("deal", deal_id)
+        now = rfc3339(self.now())
+        did = str(uuid.UUID(int=self.next_id("discount")))
+        self.discounts[deal_id].append({
+            "id": did, "type": type_, "amount": number(Decimal(str(amount))), "description": description,
+            "deal_id": deal_id, "created_at": now, "created_by": self.user["id"], "updated_at": now,
+            "updated_by": self.user["id"]})
+        self.recompute_value(deal_id)
+        return did
+
+    def lines_of(self, deal_id: int) -> list[dict]:
+        return sorted((p for p in self.deal_products.values() if p["deal_id"] == deal_id), key=lambda p: p["id"])
+
+    def products_sum(self, deal_id: int) -> Decimal:
+        return cents(sum((Decimal(str(p["sum"])) for p in self.lines_of(deal_id) if p["is_enabled"]), Decimal(0)))
+
+    def recompute_value(self, deal_id: int) -> None:
+        """With products, a deal's value is their enabled sums less the deal-level discounts [derived]."""
+        if not self.lines_of(deal_id):
+            return
+        total = self.products_sum(deal_id)
+        off = Decimal(0)
+        for d in self.discounts.get(deal_id, []):
+            amount = Decimal(str(d["amount"]))
+            off += cents(total * amount / 100) if d["type"] == "percentage" else amount
+        self.deals[deal_id]["value"] = number(cents(total - off))
+
+    def require(self, kind: str, oid: Any) -> dict:
+        table = {"deal": self.deals, "organization": self.organizations, "person": self.persons,
+                 "product": self.products, "activity": self.activities, "note": self.notes,
+                 "webhook": self.webhooks}[kind]
+        try:
+            obj = table[int(oid)]
+        except (KeyError, ValueError, TypeError):
+            raise SandboxError(404, f"{kind.capitalize()} not found", "Object was not found.") from None
+        if obj.get("is_deleted"):
+            raise SandboxError(404, f"{kind.capitalize()} not found", "Object was not found.")
+        return obj
+
+    def delete_deal(self, deal_id: int) -> None:
+        deal = self.require("deal", deal_id)
+        deal["is_deleted"] = True
+        deal["status"] = "deleted"
+        self._stamp(deal)
+
+    def update_deal(self, deal_id: int, changes: dict, *, source: str = "api") -> dict:
+        deal = self.require("deal", deal_id)
+        for key in changes:
+            if key not in ("title", "value", "status", "won_time", "currency", "org_id", "person_id",
+                           "stage_id", "pipeline_id", "custom_fields", "lost_reason", "expected_close_date"):
+                raise SandboxError(400, f"Unknown field '{key}'", "Please check developers.pipedrive.com")
+        if "value" in changes and (isinstance(changes["value"], bool) or not isinstance(changes["value"], (int, float))):
+            raise SandboxError(400, "Validation failed: value: Parameter 'value' must be a number",
+                               "Please check developers.pipedrive.com")
+        status = changes.get("status", deal["status"])
+        if status not in ("open", "won", "lost"):
+            raise SandboxError(400, "Validation failed: status: must be one of open, won, lost")
+        if "won_time" in changes and status != "won":
+            raise SandboxError(400, "Validation failed: won_time can only be set if deal status is won")
+        previous: dict[str, Any] = {}
+        for key, val in changes.items():
+            if key == "custom_fields":
+                merged = {**deal["custom_fields"], **val}
+                if merged != deal["custom_fields"]:
+                    previous["custom_fields"] = dict(deal["custom_fields"])
+                    deal["custom_fields"] = merged
+            elif deal.get(key) != val:
+                previous[key] = deal.get(key)
+                deal[key] = val
+        if "status" in previous:
+            previous.setdefault("won_time", deal["won_time"])
+            previous.setdefault("close_time", deal["close_time"])
+            if status == "won":
+                deal["won_time"] = changes.get("won_time") or rfc3339(self.now())
+                deal["close_time"] = deal["won_time"]
+            else:
+                deal["won_time"] = None
+                deal["close_time"] = rfc3339(self.now()) if status == "lost" else None
+        if previous:
+            self._stamp(deal)
+            self.queue_deal_event(deal, previous, source=source)
+        return deal
+
+    def win_deal(self, deal_id: int) -> dict:
+        return self.update_deal(deal_id, {"status": "won"}, source="app")
+
+    # ---- activities and notes ---------------------------------------------------------------------
+
+    def add_activity(self, body: dict) -> dict:
+        for key in ("deal_id", "person_id", "org_id", "owner_id", "priority"):
+            if key in body and body[key] is not None and (isinstance(body[key], bool) or not isinstance(body[key], int)):
+                raise SandboxError(400, f"Validation failed: {key}: must be an integer")
+        if body.get("type", "call") not in ACTIVITY_TYPES:
+            raise SandboxError(400, f"Validation failed: type: activity type '{body['type']}' does not exist")
+        if body.get("deal_id") is not None:
+            self.require("deal", body["deal_id"])
+        aid = self.next_id("activity")
+        activity = self._stamp({
+            "id": aid, "subject": body.get("subject") or "Call", "type": body.get("type", "call"),
+            "owner_id": body.get("owner_id", self.user["id"]), "creator_user_id": self.user["id"],
+            "is_deleted": False, "deal_id": body.get("deal_id"), "lead_id": None, "person_id": body.get("person_id"),
+            "org_id": body.get("org_id"), "project_id": None, "due_date": body.get("due_date"),
+            "due_time": body.get("due_time", ""), "duration": body.get("duration", ""), "busy": body.get("busy", False),
+            "done": body.get("done", False), "marked_as_done_time": "", "participants": body.get("participants", []),
+            "attendees": [], "public_description": body.get("public_description", ""),
+            "priority": body.get("priority", 0), "note": body.get("note", "")})
+        self.activities[aid] = activity
+        return activity
+
+    def add_note(self, body: dict) -> dict:
+        if not body.get("content"):
+            raise SandboxError(400, "Content is required")
+        targets = [k for k in ("deal_id", "person_id", "org_id", "lead_id", "project_id", "task_id") if body.get(k)]
+        if not targets:
+            raise SandboxError(400, "Note must be attached to a deal, person, organization, lead, project or task")
+        deal = self.require("deal", body["deal_id"]) if body.get("deal_id") else None
+        nid = self.next_id("note")
+        now = v1_time(self.now())
+        note = {"id": nid, "active_flag": True, "add_time": now, "update_time": now, "content": body["content"],
+                "deal_id": deal["id"] if deal else None, "deal": {"title": deal["title"]} if deal else None,
+                "person_id": body.get("person_id"), "org_id": body.get("org_id"), "lead_id": None,
+                "pinned_to_deal_flag": bool(body.get("pinned_to_deal_flag", 0)),
+                "pinned_to_organization_flag": False, "pinned_to_person_flag": False,
+                "pinned_to_project_flag": False, "pinned_to_task_flag": False,
+                "user_id": self.user["id"], "last_update_user_id": self.user["id"],
+                "user": {"email": self.user["email"], "icon_url": "", "is_you": True, "name": self.user["name"]}}
+        self.notes[nid] = {k: v for k, v in note.items() if v is not None}
+        return self.notes[nid]
+
+    # ---- auth --------------------------------------------------------------------------------------
+
+    def token_ok(self, token: str, bearer: bool) -> bool:
+        if not bearer:
+            return token in self.api_tokens
+        expires = self.access_tokens.get(token)
+        return expires is not None and self.now() < expires
+
+    def issue_tokens(self, refresh: str | None = None) -> dict:
+        access = "v1u:" + secrets.token_urlsafe(24)
+        self.access_tokens[access] = self.now() + dt.timedelta(seconds=3599)
+        if refresh is None:
+            refresh = f"{self.company_id}:{self.user['id']}:" + secrets.token_hex(16)
+            self.refresh_tokens.add(refresh)
+        return {"access_token": access, "token_type": "Bearer", "expires_in": 3599, "refresh_token": refresh,
+                "scope": "base,deals:read,contacts:read,activities:full,deals:full,admin"}
+
+    def expire_access_tokens(self) -> None:
+        for token in self.access_tokens:
+            self.access_tokens[token] = self.now() - dt.timedelta(seconds=1)
+
+    # ---- rate limits ---------------------------------------------------------------------------------
+
+    def charge(self, operation: str) -> tuple[int, dict[str, str]]:
+        """0 when the request may proceed (else 429) and the rate-limit headers to send."""
+        rate, now = self.rate, self.now()
+        cost = TOKEN_COST.get(operation, 10)
+        horizon = now - dt.timedelta(seconds=rate.window)
+        rate.starts = [t for t in rate.starts if t > horizon]
+        limit = rate.burst_limit or 80
+        headers = {"x-ratelimit-limit": str(limit)}
+        if rate.daily_budget is not None:
+            headers["x-daily-ratelimit-token-limit"] = str(rate.daily_budget)
+        status = 0
+        if rate.force_429 > 0:
+            rate.force_429 -= 1
+            status = 429
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(rate.retry_after),
+                            "retry-after": str(rate.retry_after)})
+        elif rate.daily_budget is not None and rate.spent_today + cost > rate.daily_budget:
+            status = 429
+            reset = int((dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), now.tzinfo) - now)
+                        .total_seconds())
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset),
+                            "x-daily-ratelimit-token-remaining": "0"})
+        elif rate.burst_limit is not None and len(rate.starts) >= rate.burst_limit:
+            status = 429
+            reset = max(1, int((rate.starts[0] - horizon).total_seconds() + 0.999))
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset), "retry-after": str(reset)})
+        if status:
+            return status, headers
+        rate.starts.append(now)
+        rate.spent_today += cost
+        headers["x-ratelimit-remaining"] = str(max(0, limit - len(rate.starts)))
+        headers["x-ratelimit-reset"] = str(int(rate.window))
+        if rate.daily_budget is not None:
+            headers["x-daily-ratelimit-token-remaining"] = str(rate.daily_budget - rate.spent_today)
+        return 0, headers
+
+    def reset_day(self) -> None:
+        self.rate.spent_today = 0
+
+    # ---- webhooks ------------------------------------------------------------------------------------
+
+    def add_webhook(self, body: dict) -> dict:
+        errors = {k: ["is required"] for k in ("subscription_url", "event_action", "event_object", "name")
+                  if not body.get(k)}
+        if body.get("subscription_url") and not str(body["subscription_url"]).startswith(("http://", "https://")):
+            errors["subscription_url"] = ["invalid or non-reachable URL"]
+        if errors:
+            raise SandboxError(400, "invalid", info=str(errors)) from None
+        if len(self.webhooks) >= 40:
+            raise SandboxError(422, "webhooks limit reached")
+        wid = self.next_id("webhook")
+        hook = {"id": wid, "company_id": self.company_id, "owner_id": self.user["id"],
+                "user_id": body.get("user_id", self.user["id"]), "event_action": body["event_action"],
+                "event_object": body["event_object"], "subscription_url": body["subscription_url"],
+                "version": body.get("version") or "2.0", "is_active": 1, "add_time": rfc3339(self.now()),
+                "remove_time": None, "type": "general", "http_auth_user": body.get("http_auth_user"),
+                "http_auth_password": body.get("http_auth_password"), "remove_reason": None,
+                "last_delivery_time": None, "last_http_status": None, "admin_id": self.user["id"],
+                "name": body["name"]}
+        self.webhooks[wid] = hook
+        return hook
+
+    def queue_deal_event(self, deal: dict, previous: dict, *, source: str) -> None:
+        for hook in self.webhooks.values():
+            if hook["event_object"] not in ("deal", "*") or hook["event_action"] not in ("change", "updated", "*"):
+                continue
+            if hook["version"] == "1.0":
+                payload = {"v": 1, "matches_filters": {"current": [], "previous": []},
+                           "meta": {"v": 1, "action": "updated", "object": "deal", "change_source": source,
+                                    "id": deal["id"], "company_id": self.company_id, "user_id": self.user["id"],
+                                    "host": self.host, "timestamp": int(self.now().timestamp()),
+                                    "timestamp_micro": int(self.now().timestamp() * 1_000_000),
+                                    "permitted_user_ids": [self.user["id"]], "webhook_id": hook["id"]},
+                           "retry": 0, "current": dict(deal), "previous": {**deal, **previous},
+                           "event": "updated.deal"}
+            else:
+                payload = {"meta": {"action": "change", "entity": "deal", "entity_id": str(deal["id"]),
+                                    "id": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4()), "attempt": 1,
+                                    "webhook_id": str(hook["id"]), "webhook_owner_id": str(hook["owner_id"]),
+                                    "company_id": str(self.company_id), "user_id": str(self.user["id"]),
+                                    "version": "2.0", "change_source": source, "is_bulk_edit": False,
+                                    "timestamp": self.now().astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                                    "type": "general", "host": self.host,
+                                    "permitted_user_ids": [str(self.user["id"])]},
+                           "data": dict(deal), "previous": dict(previous)}
+            self.outbox.append(Delivery(webhook_id=hook["id"], payload=payload, due_at=self.now()))
+
+    async def deliver_webhooks(self, *, include_retries: bool = False) -> list[Delivery]:
+        """Send every due delivery; failures are retried after 3, 30 and 150 s of sandbox time (or now, with
+        ``include_retries``, which compresses the delays). Returns the deliveries attempted."""
+        attempted = []
+        for item in [d for d in self.outbox if not d.done]:
+            if not include_retries and item.due_at and item.due_at > self.now():
+                continue
+            hook = self.webhooks.get(item.webhook_id)
+            if hook is None:
+                item.done = True
+                continue
+            attempted.append(item)
+            headers = {"Content-Type": "application/json", "User-Agent": "Pipedrive-Webhook"}
+            if hook.get("http_auth_user"):
+                raw = f"{hook['http_auth_user']}:{hook.get('http_auth_password') or ''}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            url = self.delivery_target or hook["subscription_url"]
+            try:
+                async with httpx.AsyncClient(transport=self.delivery_transport, timeout=10.0) as client:
+                    response = await client.post(url, json=item.payload, headers=headers)
+                outcome: Any = response.status_code
+                ok = 200 <= response.status_code < 300
+            except httpx.HTTPError as exc:
+                outcome, ok = type(exc).__name__, False
+            item.results.append((item.attempt, outcome))
+            hook["last_delivery_time"] = rfc3339(self.now())
+            hook["last_http_status"] = outcome if isinstance(outcome, int) else None
+            if ok or item.attempt > len(RETRY_DELAYS):
+                item.done = True
+                continue
+            item.due_at = self.now() + dt.timedelta(seconds=RETRY_DELAYS[item.attempt - 1])
+            item.attempt += 1
+            if "retry" in item.payload:
+                item.payload["retry"] = item.attempt - 1
+            else:
+                item.payload["meta"]["attempt"] = item.attempt
+        return attempted
