@@ -287,8 +287,11 @@ def _deal_discount_lines(deal: Deal, lines: list[LineItem], config: MappingConfi
     out: list[LineItem] = []
     if base <= 0:
         return out
+    left = base  # discounts never take the invoice below zero
     for discount in deal.discounts:
-        wanted = m.money(base * discount.amount / m.HUNDRED) if discount.type is DiscountType.PERCENTAGE else m.money(min(discount.amount, base))
+        asked = base * discount.amount / m.HUNDRED if discount.type is DiscountType.PERCENTAGE else discount.amount
+        wanted = m.money(min(asked, left))
+        left -= wanted
         remaining = wanted
         keys = list(groups)
         for i, key in enumerate(keys):

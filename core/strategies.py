@@ -42,7 +42,7 @@ def deal_products(draw):
     if kind == "percentage":
         discount = draw(st.decimals(min_value=0, max_value=100, places=2))
     else:
-        discount = draw(st.decimals(min_value=0, max_value=max(Decimal(0), (quantity * price).quantize(Decimal("0.01"))), places=2))
+        discount = draw(st.decimals(min_value=0, max_value=max(Decimal(0), (quantity * price).quantize(Decimal("0.01"), rounding="ROUND_FLOOR")), places=2))
     return DealProduct(
         name=draw(text),
         quantity=quantity,
@@ -73,7 +73,7 @@ persons = st.builds(
 
 
 @st.composite
-def deals(draw, with_org=None, with_person=None, tax_method=None, min_discounts=0, min_products=0):
+def deals(draw, with_org=None, with_person=None, tax_method=None, min_discounts=0, min_products=0, max_discounts=2):
     products = draw(st.lists(deal_products(), min_size=min_products, max_size=6))
     org = draw(organizations) if (with_org if with_org is not None else draw(st.booleans())) else None
     person = draw(persons) if (with_person if with_person is not None else draw(st.booleans())) else None
@@ -87,6 +87,6 @@ def deals(draw, with_org=None, with_person=None, tax_method=None, min_discounts=
         person=person,
         products=products,
         tax_method=tax_method or draw(st.sampled_from(["exclusive", "inclusive", "none"])),
-        discounts=draw(st.lists(st.builds(DealDiscount, amount=st.decimals(0, 50, places=2), type=st.sampled_from(["percentage", "amount"])), min_size=min_discounts, max_size=2)),
+        discounts=draw(st.lists(st.builds(DealDiscount, amount=st.decimals(0, 50, places=2), type=st.sampled_from(["percentage", "amount"])), min_size=min_discounts, max_size=max_discounts)),
         source="testcrm",
     )

@@ -1,0 +1,90 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from invoicebridge.core import Role
+from invoicebridge.core.errors import NotConnected
+from invoicebridge.core.plugins import Plugins, hookimpl, make_plugin_manager
+
+
+def test_builtin_plugins_are_found_through_the_entry_point_group():
+    plugins = Plugins(make_plugin_manager())
+    names = {b.name: b.role for b in plugins.backends()}
+    assert names["xero"] is Role.ACCOUNTING and names["pipedrive"] is Role.CRM
+
+
+def test_a_misspelt_hook_fails_loudly():
+    class Bad:
+        @hookimpl
+        def crm_get_deel(self, runtime, connection, deal_id):
+            return None
+
+    import pluggy
+
+    with pytest.raises(pluggy.PluginValidationError):
+        make_plugin_manager(load_entry_points=False, extra=[Bad()])
+
+
+@pytest.mark.anyio
+async def test_hooks_may_be_async_and_unanswered_calls_name_the_backend(store):
+    from invoicebridge.core.runtime import Runtime
+
+    class Async:
+        @hookimpl
+        async def accounting_deep_link(self, runtime, connection, remote_id):
+            return f"https://books.example/{remote_id}" if connection.backend == "async" else None
+
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[Async()]))
+    conn = store.add_connection(backend="async", role="accounting")
+    runtime = Runtime(store=store)
+    assert await plugins.deep_link(runtime, connection=conn, remote_id="7") == "https://books.example/7"
+    with pytest.raises(NotConnected, match="'async' plugin does not support PDFs"):
+        await plugins.invoice_pdf(runtime, connection=conn, remote_id="7")
+
+
+def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(tmp_path):
+    src = tmp_path / "src"
+    (src / "ib_quickbooks").mkdir(parents=True)
+    (src / "ib_quickbooks" / "__init__.py").write_text(textwrap.dedent('''
+        from invoicebridge.core import BackendInfo, Role, hookimpl
+
+        @hookimpl
+        def invoicebridge_backends():
+            return [BackendInfo(name="quickbooks", role=Role.ACCOUNTING, label="QuickBooks")]
+
+        @hookimpl
+        def accounting_deep_link(runtime, connection, remote_id):
+            if connection.backend == "quickbooks":
+                return "https://qbo.example/invoice/" + remote_id
+    '''))
+    (src / "pyproject.toml").write_text(textwrap.dedent('''
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "ib-quickbooks"
+        version = "0.1"
+        [project.entry-points.invoicebridge]
+        quickbooks = "ib_quickbooks"
+        [tool.setuptools]
+        packages = ["ib_quickbooks"]
+    '''))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--target", str(site), str(src)], check=True, capture_output=True)
+    probe = textwrap.dedent('''
+        import asyncio, sys
+        from invoicebridge.core.plugins import Plugins
+        from invoicebridge.core.runtime import Runtime
+        from invoicebridge.core.store import Store
+        plugins = Plugins()
+        store = Store.open(":memory:")
+        conn = store.add_connection(backend="quickbooks", role="accounting")
+        print(sorted(b.name for b in plugins.backends()))
+        print(asyncio.run(plugins.deep_link(Runtime(store=store), connection=conn, remote_id="9")))
+    ''')
+    out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(site), "PATH": ""}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["['pipedrive', 'quickbooks', 'xero']", "https://qbo.example/invoice/9"]

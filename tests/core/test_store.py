@@ -1,0 +1,88 @@
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from invoicebridge.core.errors import ConfigurationError, NotFound
+from invoicebridge.core.store import Store
+
+
+def test_database_file_holds_no_plaintext_secret(tmp_path):
+    store = Store.open(tmp_path / "ib.db")
+    conn = store.add_connection(backend="xero", role="accounting", secrets={"access_token": "eyJ-PLAIN-ACCESS", "refresh_token": "REFRESH-PLAIN"})
+    store.set_app_secret("webhook_key", "WEBHOOK-KEY-PLAIN")
+    store.kv_set("x", "y", {"ok": True})
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ib.db"))
+    for secret in (b"eyJ-PLAIN-ACCESS", b"REFRESH-PLAIN", b"WEBHOOK-KEY-PLAIN"):
+        assert secret not in raw
+    reopened = Store.open(tmp_path / "ib.db")
+    assert reopened.get_secrets(conn.id)["refresh_token"] == "REFRESH-PLAIN"
+    assert reopened.get_app_secret("webhook_key") == "WEBHOOK-KEY-PLAIN"
+
+
+def test_key_file_is_private_and_a_wrong_key_gives_a_clear_error(tmp_path, monkeypatch):
+    store = Store.open(tmp_path / "ib.db")
+    conn = store.add_connection(backend="xero", role="accounting", secrets={"t": 1})
+    store.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "secret.key").st_mode) == 0o600
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("INVOICEBRIDGE_SECRET_KEY", Fernet.generate_key().decode())
+    other = Store.open(tmp_path / "ib.db")
+    with pytest.raises(ConfigurationError, match="reconnect"):
+        other.get_secrets(conn.id)
+    monkeypatch.setenv("INVOICEBRIDGE_SECRET_KEY", "not-a-key")
+    with pytest.raises(ConfigurationError, match="not a valid key"):
+        Store.open(tmp_path / "ib2.db")
+
+
+def test_wal_mode_and_migrations_are_recorded(store):
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.schema_version == 1
+    store.migrate()  # idempotent
+    assert store.schema_version == 1
+
+
+def test_one_record_per_operation_and_per_remote_invoice(store):
+    a = store.insert_invoice(deal_id="1", backend="xero", remote_id="r1", number="INV-1", status="DRAFT", currency="GBP", operation_key="op")
+    b = store.insert_invoice(deal_id="1", backend="xero", remote_id="r1", number="INV-1", status="DRAFT", currency="GBP", operation_key="op2")
+    c = store.insert_invoice(deal_id="1", backend="xero", remote_id="r2", number="INV-2", status="DRAFT", currency="GBP", operation_key="op")
+    assert a.id == b.id == c.id and store.count_invoices() == 1
+
+
+def test_only_one_worker_claims_an_operation_across_connections(tmp_path):
+    first = Store.open(tmp_path / "ib.db")
+    second = Store.open(tmp_path / "ib.db")
+    first.put_operation("k", kind="create", deal_id="1", payload={})
+    assert first.claim_operation("k") is True
+    assert second.claim_operation("k") is False
+    second.fail_operation("k", "boom")
+    assert second.claim_operation("k") is True
+
+
+def test_webhook_receipts_deduplicate(store):
+    assert store.first_receipt("xero", "e1") and not store.first_receipt("xero", "e1")
+    assert store.first_receipt("pipedrive", "e1")
+
+
+def test_unknown_ids_are_not_found(store):
+    with pytest.raises(NotFound):
+        store.get_invoice(99)
+    with pytest.raises(NotFound):
+        store.get_connection(99)
+
+
+def test_api_keys_are_stored_as_digests(store):
+    key = store.create_api_key("ci")
+    assert store.check_api_key(key) and not store.check_api_key(key + "x") and not store.check_api_key("")
+    assert key.encode() not in b"".join(str(r).encode() for r in store.conn.execute("SELECT * FROM api_keys"))
+
+
+def test_new_connection_of_a_role_replaces_the_active_one(store):
+    store.add_connection(backend="xero", role="accounting")
+    newer = store.add_connection(backend="xero", role="accounting", label="new")
+    assert store.active_connection("accounting").id == newer.id
+    store.deactivate_connection(newer.id)
+    assert store.active_connection("accounting") is None
