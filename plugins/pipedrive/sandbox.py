@@ -252,7 +252,7 @@ async def get_activities(request: Request, s: SandboxState) -> dict:
 
 
 async def post_activity(request: Request, s: SandboxState) -> tuple[int, dict]:
-    return 201, {"success": True, "data": s.add_activity(await _json_body(request))}
+    return 200, {"success": True, "data": s.add_activity(await _json_body(request))}  # the spec documents 200
 
 
 # ---- v1 ----------------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ class SandboxState:
         elif ftype == "address":
             subfields = [{"field_code": s, "field_name": f"{s.replace('_', ' ').capitalize()} of {name}",
                           "field_type": "varchar"} for s in ADDRESS_SUBFIELDS]
-        return {"field_name": name, "field_code": code, "description": None, "field_type": ftype, "options": opts,
+        return {"field_name": name, "field_code": code, "description": "", "field_type": ftype, "options": opts,
                 "subfields": subfields, "is_custom_field": custom, "is_optional_response_field": False}
 
     def add_custom_field(self, entity: str, name: str, ftype: str = "varchar", options: list[str] | None = None) -> str:
@@ -208,7 +208,7 @@ class SandboxState:
         oid = self.next_id("organization")
         addr = None
         if address:
-            addr = {k: address.get(k) for k in ("value",) + ADDRESS_SUBFIELDS if k != "formatted_address"}
+            addr = {k: address[k] for k in ("value",) + ADDRESS_SUBFIELDS if address.get(k) is not None}
         self.organizations[oid] = self._stamp({
             "id": oid, "name": name, "owner_id": self.user["id"], "is_deleted": False, "visible_to": 3,
             "address": addr, "label_ids": [], "website": None, "linkedin": None, "industry": None,
