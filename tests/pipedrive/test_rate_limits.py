@@ -1,0 +1,74 @@
+"""Rate limits: the pure retry policy, 429 then success with the exact injected sleep, a gate shared by all
+requests of a connection, spread bursts, and a clean stop when the daily budget is spent."""
+
+from __future__ import annotations
+
+import pytest
+
+from invoicebridge.core.errors import DailyLimitReached, RateLimited, ServerError, TransportError
+from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.ratelimit import retry_decision
+
+pytestmark = pytest.mark.anyio
+
+
+def test_policy_waits_retry_after_plus_jitter_on_429():
+    d = retry_decision(RateLimited("slow down", retry_after=3.0), 1, "POST", jitter=0.25)
+    assert (d.retry, d.delay) == (True, 3.25)
+
+
+def test_policy_never_retries_a_spent_day_or_a_failed_post():
+    assert not retry_decision(DailyLimitReached("day", retry_after=100.0), 1, "GET").retry
+    assert not retry_decision(ServerError("boom"), 1, "POST").retry  # creating twice is worse than failing
+    assert retry_decision(ServerError("boom"), 2, "GET").delay == 2.0
+    assert retry_decision(TransportError("down"), 3, "GET").delay == 4.0
+    assert not retry_decision(RateLimited("x", retry_after=1.0), 4, "GET").retry  # capped attempts
+
+
+async def test_429_then_success_sleeps_exactly_the_announced_reset(runtime, connection, sandbox, sleeps):
+    sandbox.rate.force_429 = 1
+    sandbox.rate.retry_after = 7
+    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    assert deal.id == "1"
+    assert sleeps == [7.0]
+    assert [p for _, p, _ in sandbox.requests][:2] == ["/api/v2/deals/1", "/api/v2/deals/1"]
+
+
+async def test_after_a_429_every_client_of_the_connection_waits(runtime, connection, sandbox, sleeps, clock):
+    from invoicebridge.plugins.pipedrive.client import PipedriveClient
+
+    sandbox.rate.force_429 = 1
+    sandbox.rate.retry_after = 5
+    await hooks.backend_check(runtime=runtime, connection=connection)
+    assert sleeps == [5.0]
+    one, two = PipedriveClient(runtime, connection), PipedriveClient(runtime, connection)
+    assert one.gate is two.gate  # one gate per connection, shared through runtime.cache
+    one.gate.close_for(4, clock.now())  # e.g. another task just drew a 429
+    await hooks.crm_list_fields(runtime=runtime, connection=connection)
+    assert sleeps == [5.0, 4.0]
+
+
+async def test_bursts_are_spread_over_the_window(runtime, connection, sandbox, sleeps, transport):
+    from invoicebridge.plugins.pipedrive.ratelimit import Gate
+
+    sandbox.rate.burst_limit = 3
+    runtime.cache[("pipedrive", "gate", connection.id)] = Gate(burst=3)
+    for _ in range(4):
+        await hooks.backend_check(runtime=runtime, connection=connection)
+    assert sleeps == [2.0]  # the 4th request waited for the 2 s window instead of drawing a 429
+    assert [resp.status_code for _, resp, _ in transport.log] == [200] * 4
+
+
+async def test_daily_budget_spent_stops_cleanly_without_more_requests(runtime, connection, sandbox, sleeps):
+    sandbox.rate.daily_budget = 5
+    with pytest.raises(DailyLimitReached) as info:
+        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    assert info.value.retry_after and info.value.retry_after > 0
+    assert "daily API budget" in info.value.message
+    sent = len(sandbox.requests)
+    with pytest.raises(DailyLimitReached):
+        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="2")
+    assert len(sandbox.requests) == sent  # the gate refused locally: nothing more was sent
+    assert sleeps == []
+    health = await hooks.backend_check(runtime=runtime, connection=connection)
+    assert not health.ok and "daily" in health.detail
