@@ -1,8 +1,202 @@
-"""Hook implementations of the xero plugin."""
+"""Hook implementations of the xero plugin. Each answers only for backend ``"xero"`` (None otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from invoicebridge.core import BackendInfo, Role, hookimpl
+from invoicebridge.core.errors import BackendError
+
+from . import operations as ops
+from .auth import authorize_url, revoke
+from .client import XeroClient, delete_connection, list_connections
+from .config import XeroConfig
+from .webhooks import parse_events
+
+NAME = "xero"
+SANDBOX_PREFIX = "/sandbox/xero"
+
+
+def _mine(connection: Any = None, backend: str | None = None) -> bool:
+    return (backend if backend is not None else getattr(connection, "backend", None)) == NAME
 
 
 @hookimpl
 def invoicebridge_backends():
-    return [BackendInfo(name="xero", role=Role.ACCOUNTING, label="Xero")]
+    return [BackendInfo(name=NAME, role=Role.ACCOUNTING, label="Xero")]
+
+
+@hookimpl
+def invoicebridge_sandboxes(runtime):
+    """The Xero sandbox, one instance per runtime, mounted at /sandbox/xero with webhooks to our receiver."""
+    key = ("xero", "sandbox")
+    sandbox = runtime.cache.get(key)
+    if sandbox is None:
+        from .sandbox import create_sandbox
+
+        cfg = XeroConfig.from_runtime(runtime)
+        sandbox = runtime.cache[key] = create_sandbox(
+            client_id=cfg.client_id or "sandbox-client",
+            client_secret=cfg.client_secret or "sandbox-secret",
+            webhook_key=cfg.webhook_key or "sandbox-webhook-key",
+            webhook_url=f"{runtime.public_url.rstrip('/')}/webhooks/xero",
+            seed="demo",
+        )
+    return [(NAME, SANDBOX_PREFIX, sandbox)]
+
+
+# ---- connecting -----------------------------------------------------------------------------------------
+
+
+@hookimpl
+def backend_authorize_url(runtime, backend, redirect_uri, state, code_challenge, settings):
+    if not _mine(backend=backend):
+        return None
+    return authorize_url(XeroConfig.from_runtime(runtime), redirect_uri=redirect_uri, state=state,
+                         code_challenge=code_challenge, scopes=(settings or {}).get("scopes", ""))
+
+
+@hookimpl
+async def backend_complete_oauth(runtime, backend, code, redirect_uri, code_verifier, settings):
+    if not _mine(backend=backend):
+        return None
+    return await ops.complete_oauth(runtime, XeroConfig.from_runtime(runtime), code=code, redirect_uri=redirect_uri,
+                                    code_verifier=code_verifier, settings=dict(settings or {}))
+
+
+@hookimpl
+async def backend_check(runtime, connection):
+    if not _mine(connection):
+        return None
+    async with XeroClient(runtime, connection) as xero:
+        return await ops.check(xero)
+
+
+@hookimpl
+async def backend_disconnect(runtime, connection):
+    """Remove the tenant connection, then revoke the refresh token. True when Xero confirmed both; False when
+    Xero could not be told (the local connection can still be removed)."""
+    if not _mine(connection):
+        return None
+    config = XeroConfig.from_runtime(runtime)
+    tenant_id = connection.settings.get("tenant_id")
+    try:
+        async with XeroClient(runtime, connection) as xero:
+            token = await xero.keeper.token()
+        for remote in await list_connections(runtime, config, token):
+            if remote.tenant_id == tenant_id and remote.id:
+                await delete_connection(runtime, config, token, remote.id)
+        await revoke(runtime, config, runtime.secrets(connection).get("refresh_token", ""))
+    except BackendError:
+        return False
+    return True
+
+
+# ---- accounting -----------------------------------------------------------------------------------------
+
+
+def _client(runtime, connection) -> XeroClient:
+    return XeroClient(runtime, connection)
+
+
+@hookimpl
+async def accounting_catalog(runtime, connection):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.catalog(xero)
+
+
+@hookimpl
+async def accounting_current_user(runtime, connection):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        user = await ops.current_user(xero)
+    if user is None:
+        from invoicebridge.core.errors import AuthError
+
+        raise AuthError("The Xero user who connected is not in the organisation's user list; reconnect Xero",
+                        backend=NAME)
+    return user
+
+
+@hookimpl
+async def accounting_find_or_create_customers(runtime, connection, customers):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.find_or_create_customers(xero, list(customers))
+
+
+@hookimpl
+async def accounting_create_invoices(runtime, connection, requests):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.create_invoices(xero, list(requests))
+
+
+@hookimpl
+async def accounting_find_created(runtime, connection, requests):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.find_created(xero, list(requests))
+
+
+@hookimpl
+async def accounting_change_status(runtime, connection, remote_id, command, operation_key):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.change_status(xero, remote_id, command, operation_key)
+
+
+@hookimpl
+async def accounting_get_invoices(runtime, connection, remote_ids):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.get_invoices(xero, list(remote_ids))
+
+
+@hookimpl
+async def accounting_modified_since(runtime, connection, since):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.modified_since(xero, since)
+
+
+@hookimpl
+async def accounting_invoice_pdf(runtime, connection, remote_id):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.invoice_pdf(xero, remote_id)
+
+
+@hookimpl
+async def accounting_share_link(runtime, connection, remote_id):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.share_link(xero, remote_id)
+
+
+@hookimpl
+async def accounting_deep_link(runtime, connection, remote_id):
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        return await ops.deep_link(xero, remote_id)
+
+
+@hookimpl
+def accounting_verify_webhook(runtime, connection, request):
+    if not _mine(connection):
+        return None
+    key = XeroConfig.from_runtime(runtime).webhook_key
+    tenant_id = str(connection.settings.get("tenant_id") or "")
+    return parse_events(request, key, tenant_id=tenant_id)

@@ -1,0 +1,168 @@
+"""The Xero Accounting API client for one connection (one tenant).
+
+Every call carries ``xero-tenant-id``, goes through the tenant's limiter, maps errors at one boundary
+(:mod:`.errors`) and retries per :mod:`.retry`. Creates and updates carry an ``Idempotency-Key``.
+Use it as ``async with XeroClient(runtime, connection) as xero: ...``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, TypeVar
+
+import httpx
+
+from invoicebridge.core.errors import AuthError
+
+from . import converter as w
+from .auth import TokenKeeper, XeroAuth
+from .config import XeroConfig
+from .limiter import limiter_for
+from .transport import call
+
+T = TypeVar("T")
+BATCH_SIZE = 50  # "a ceiling of about 50 nodes per request is practical" (fact sheet §2)
+PAGE_SIZE = 1000  # the largest page Xero serves
+
+
+class XeroClient:
+    def __init__(
+        self,
+        runtime: Any,
+        connection: Any,
+        config: XeroConfig | None = None,
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.runtime = runtime
+        self.connection = connection
+        self.config = config or XeroConfig.from_runtime(runtime)
+        self.tenant_id = str(connection.settings.get("tenant_id") or "")
+        if not self.tenant_id:
+            raise AuthError("The Xero connection has no organisation selected; reconnect Xero and pick one",
+                            backend="xero")
+        self.jitter = jitter
+        self.keeper = TokenKeeper(runtime, connection, self.config)
+        self.limiter = limiter_for(runtime, self.tenant_id)
+        self.http = runtime.http_client("xero", base_url=self.config.api_base + "/", auth=XeroAuth(self.keeper))
+
+    async def __aenter__(self) -> "XeroClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+        accept: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = {"xero-tenant-id": self.tenant_id, "Accept": accept, **(headers or {})}
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+            kwargs["content"] = w.dumps(body)
+        if idempotency_key:
+            sent["Idempotency-Key"] = idempotency_key
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        return await call(self.runtime, self.http, method, path.lstrip("/"), limiter=self.limiter, jitter=self.jitter,
+                          params=params, headers=sent, **kwargs)
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        response = await self.request("GET", path, **kwargs)
+        return w.loads(response.content)
+
+    async def get_list(self, path: str, key: str, cls: type[T], **kwargs: Any) -> list[T]:
+        return w.structure_list((await self.get_json(path, **kwargs)).get(key), cls)
+
+    # -- settings and lists
+    async def organisation(self) -> w.Organisation:
+        orgs = await self.get_list("Organisation", "Organisations", w.Organisation)
+        if not orgs:
+            raise AuthError("Xero returned no organisation for this connection; reconnect Xero", backend="xero")
+        return orgs[0]
+
+    async def users(self) -> list[w.User]:
+        return await self.get_list("Users", "Users", w.User)
+
+    # -- contacts
+    async def find_contacts(self, where: str) -> list[w.Contact]:
+        return await self.get_list("Contacts", "Contacts", w.Contact, params={"where": where})
+
+    async def create_contacts(self, contacts: list[w.Contact], key: str) -> list[w.Contact]:
+        data = await self._send_elements("PUT", "Contacts", "Contacts", [w.unstructure(c) for c in contacts], key)
+        return w.structure_list(data, w.Contact)
+
+    # -- invoices
+    async def create_invoices(self, invoices: list[w.Invoice], key: str) -> list[w.Invoice]:
+        data = await self._send_elements("PUT", "Invoices", "Invoices", [w.unstructure(i) for i in invoices], key,
+                                         unitdp=True)
+        return w.structure_list(data, w.Invoice)
+
+    async def update_invoice(self, invoice_id: str, changes: dict[str, Any], key: str) -> w.Invoice:
+        body = {"Invoices": [{"InvoiceID": invoice_id, **changes}]}
+        response = await self.request("POST", f"Invoices/{invoice_id}", params={"unitdp": 4}, body=body,
+                                      idempotency_key=key)
+        return w.structure_list(w.loads(response.content).get("Invoices"), w.Invoice)[0]
+
+    async def email_invoice(self, invoice_id: str, key: str) -> None:
+        await self.request("POST", f"Invoices/{invoice_id}/Email", body={}, idempotency_key=key)
+
+    async def invoices(self, *, params: dict[str, Any] | None = None, modified_since: str | None = None) -> list[w.Invoice]:
+        """All pages of ``GET /Invoices`` (page size 1000) with these filters."""
+        headers = {"If-Modified-Since": modified_since} if modified_since else None
+        out: list[w.Invoice] = []
+        page = 1
+        while True:
+            query = {**(params or {}), "page": page, "pageSize": PAGE_SIZE, "unitdp": 4}
+            data = await self.get_json("Invoices", params=query, headers=headers)
+            batch = w.structure_list(data.get("Invoices"), w.Invoice)
+            out.extend(batch)
+            pagination = data.get("pagination") or {}
+            page_count = pagination.get("pageCount")
+            if len(batch) < PAGE_SIZE or (page_count is not None and page >= int(page_count)):
+                return out
+            page += 1
+
+    async def invoice(self, invoice_id: str) -> w.Invoice:
+        found = await self.get_list(f"Invoices/{invoice_id}", "Invoices", w.Invoice, params={"unitdp": 4})
+        return found[0]
+
+    async def invoice_pdf(self, invoice_id: str) -> bytes:
+        response = await self.request("GET", f"Invoices/{invoice_id}", accept="application/pdf")
+        return response.content
+
+    async def online_invoice_url(self, invoice_id: str) -> str:
+        found = await self.get_list(f"Invoices/{invoice_id}/OnlineInvoice", "OnlineInvoices", w.OnlineInvoice)
+        return (found[0].online_invoice_url or "") if found else ""
+
+    async def _send_elements(
+        self, method: str, path: str, key: str, elements: list[dict[str, Any]], idem: str, *, unitdp: bool = False
+    ) -> list[Any]:
+        params: dict[str, Any] = {"summarizeErrors": "false"}
+        if unitdp:
+            params["unitdp"] = 4
+        response = await self.request(method, path, params=params, body={key: elements}, idempotency_key=idem)
+        return w.loads(response.content).get(key) or []
+
+
+# ---- identity endpoints (no tenant) ------------------------------------------------------------------
+
+
+async def list_connections(runtime: Any, config: XeroConfig, access_token: str) -> list[w.TenantConnection]:
+    async with runtime.http_client("xero") as http:
+        response = await call(runtime, http, "GET", config.connections_url,
+                              headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+    return w.structure_list(w.loads(response.content), w.TenantConnection)
+
+
+async def delete_connection(runtime: Any, config: XeroConfig, access_token: str, connection_id: str) -> None:
+    async with runtime.http_client("xero") as http:
+        await call(runtime, http, "DELETE", f"{config.connections_url}/{connection_id}",
+                   headers={"Authorization": f"Bearer {access_token}"})

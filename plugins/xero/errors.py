@@ -1,0 +1,155 @@
+"""The ONE place where Xero's HTTP answers and httpx's exceptions become invoicebridge errors.
+
+:func:`error_for_response` maps a status and body (fact sheet §9, §10) to a class from
+:mod:`invoicebridge.core.errors`; :func:`map_transport_errors` wraps every request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any, Iterator
+
+import httpx
+
+from invoicebridge.core.errors import (
+    AuthError,
+    BackendError,
+    DailyLimitReached,
+    DuplicateOperation,
+    InvoiceBridgeError,
+    PermissionDenied,
+    RateLimited,
+    RemoteNotFound,
+    RemoteValidationError,
+    ServerError,
+    TransportError,
+)
+
+from .converter import loads
+
+BACKEND = "xero"
+_IDEMPOTENCY_REUSE = re.compile(r"Idempotency Key: .* is used with a different request", re.I)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return loads(response.content) if response.content else None
+    except ValueError:
+        return None
+
+
+def validation_messages(body: Any) -> list[str]:
+    """Every element's messages from a ValidationException, prefixed with the element's position."""
+    messages: list[str] = []
+    if not isinstance(body, dict):
+        return messages
+    elements = body.get("Elements") or []
+    for index, element in enumerate(elements, start=1):
+        if not isinstance(element, dict):
+            continue
+        label = element.get("InvoiceNumber") or element.get("Name") or f"element {index}"
+        for err in element.get("ValidationErrors") or []:
+            if isinstance(err, dict) and err.get("Message"):
+                prefix = f"{label}: " if len(elements) > 1 else ""
+                messages.append(f"{prefix}{err['Message']}")
+    return messages
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def error_for_response(response: httpx.Response) -> InvoiceBridgeError | None:
+    """None for a success, else the error to raise."""
+    status = response.status_code
+    if status < 400:
+        return None
+    method, url = response.request.method, str(response.request.url)
+    ctx: dict[str, Any] = {"backend": BACKEND, "method": method, "url": url, "status": status}
+    body = _json(response)
+    detail = ""
+    if isinstance(body, dict):
+        detail = str(body.get("Detail") or body.get("Message") or body.get("error_description") or body.get("error") or "")
+    elif response.content and "html" not in response.headers.get("content-type", ""):
+        detail = response.text[:300]
+    ctx["detail"] = detail
+
+    if status == 400:
+        if isinstance(body, dict) and body.get("error") in ("invalid_grant", "invalid_client", "unauthorized_client"):
+            return AuthError(
+                f"Xero refused the connection's credentials ({body['error']}); reconnect Xero on the Connections page",
+                **ctx,
+            )
+        if _IDEMPOTENCY_REUSE.search(detail):
+            return DuplicateOperation(
+                f"Xero says the idempotency key was already used for a different request: {detail}",
+                **{k: v for k, v in ctx.items() if k != "status"},
+                remote_status=status,
+            )
+        messages = validation_messages(body)
+        if not messages and detail:
+            messages = [detail]
+        text = "; ".join(messages) or "Xero rejected the request as invalid"
+        return RemoteValidationError(f"Xero rejected the request: {text}", messages=messages, **ctx)
+    if status == 401:
+        if detail.startswith("TokenExpired"):
+            return AuthError(f"The Xero access token has expired ({detail}); reconnect Xero if this persists", **ctx)
+        return AuthError(
+            f"Xero did not accept the access token ({detail or 'unauthorised'}); the app may lack a scope or the "
+            "connection was revoked: reconnect Xero on the Connections page",
+            **ctx,
+        )
+    if status == 403:
+        if "AuthenticationUnsuccessful" in detail:
+            return AuthError(
+                "Xero refused access to this organisation (unknown tenant or connection removed); "
+                "reconnect Xero and pick the organisation again",
+                **ctx,
+            )
+        return PermissionDenied(
+            f"The connected Xero user may not do this ({detail or 'forbidden'}); ask a Xero admin for the "
+            "Standard or Adviser role",
+            **ctx,
+        )
+    if status == 404:
+        return RemoteNotFound("Xero could not find this resource (it may have been deleted or belong to another organisation)", **ctx)
+    if status == 429:
+        problem = response.headers.get("x-rate-limit-problem", "").strip().lower()
+        retry_after = _retry_after(response)
+        if problem in ("day", "daily"):
+            return DailyLimitReached(
+                "Xero's daily API limit for this organisation is used up; sync resumes "
+                + (f"in {int(retry_after)} s" if retry_after else "tomorrow"),
+                retry_after=retry_after, problem="day", **ctx,
+            )
+        return RateLimited(
+            f"Xero's {problem or 'rate'} limit was reached; retrying after the wait Xero asked for",
+            retry_after=retry_after, problem=problem, **ctx,
+        )
+    if status >= 500:
+        return ServerError(f"Xero had an internal error ({status}); try again in a minute", **ctx)
+    return BackendError(f"Xero answered {status}: {detail or response.reason_phrase}", **ctx)
+
+
+def raise_for_response(response: httpx.Response) -> httpx.Response:
+    error = error_for_response(response)
+    if error is not None:
+        raise error
+    return response
+
+
+@contextlib.contextmanager
+def map_transport_errors(method: str, url: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise TransportError(f"Xero did not answer in time ({type(exc).__name__}); try again", backend=BACKEND,
+                             method=method, url=url) from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"Could not reach Xero ({type(exc).__name__}: {exc}); check the network and try again",
+                             backend=BACKEND, method=method, url=url) from exc

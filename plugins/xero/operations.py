@@ -1,0 +1,358 @@
+"""What each hook does for Xero, written against :class:`XeroClient` and :mod:`.translate`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Iterable, Sequence, TypeVar
+
+import jwt
+
+from invoicebridge.core.errors import (
+    AuthError,
+    BackendError,
+    DailyLimitReached,
+    DuplicateOperation,
+    IllegalTransition,
+    RemoteNotFound,
+    RemoteValidationError,
+)
+from invoicebridge.core.model import (
+    Catalog,
+    ConnectResult,
+    CreateRequest,
+    CreateResult,
+    Customer,
+    Health,
+    Invoice,
+    RemoteUser,
+)
+from invoicebridge.core.status import Command, InvoiceStatus
+
+from . import converter as w
+from . import translate as t
+from .auth import exchange_code, token_secrets
+from .client import BATCH_SIZE, XeroClient, list_connections
+from .config import XeroConfig
+
+T = TypeVar("T")
+STATUS_FOR = {
+    Command.SUBMIT: "SUBMITTED",
+    Command.APPROVE: "AUTHORISED",
+    Command.DELETE: "DELETED",
+    Command.VOID: "VOIDED",
+}
+NAME_TAKEN = "is already assigned to another contact"
+
+
+def chunks(items: Sequence[T], size: int = BATCH_SIZE) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def token_claims(access_token: str) -> dict[str, Any]:
+    """Claims of Xero's JWT access token, read only to learn which Xero user connected (``xero_userid``);
+    it is not trusted for anything else, so the signature is not checked here."""
+    try:
+        return jwt.decode(access_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+
+
+# ---- connecting ---------------------------------------------------------------------------------------
+
+
+async def complete_oauth(runtime: Any, config: XeroConfig, *, code: str, redirect_uri: str, code_verifier: str,
+                         settings: dict) -> ConnectResult:
+    tokens = await exchange_code(runtime, config, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+    secrets = token_secrets(tokens, runtime)
+    tenants = [c for c in await list_connections(runtime, config, tokens.access_token or "")
+               if (c.tenant_type or "ORGANISATION") == "ORGANISATION" and c.tenant_id]
+    if not tenants:
+        raise AuthError("Xero authorised no organisation; connect again and tick an organisation", backend="xero")
+    claims = token_claims(tokens.access_token or "")
+    event = claims.get("authentication_event_id")
+    wanted = (settings or {}).get("tenant_id")
+    chosen = (next((c for c in tenants if c.tenant_id == wanted), None)
+              or next((c for c in tenants if event and c.auth_event_id == event), None)
+              or tenants[0])
+    out = {
+        **(settings or {}),
+        "tenant_id": chosen.tenant_id,
+        "tenant_name": chosen.tenant_name or "",
+        "user_id": claims.get("xero_userid", ""),
+        "scopes": tokens.scope or config.scopes,
+    }
+    return ConnectResult(secrets=secrets, settings=out, label=f"Xero: {chosen.tenant_name or chosen.tenant_id}",
+                         choices=[(c.tenant_id, c.tenant_name or c.tenant_id) for c in tenants])
+
+
+async def current_user(xero: XeroClient) -> RemoteUser | None:
+    users = await xero.users()
+    settings = xero.connection.settings
+    user_id = settings.get("user_id") or token_claims(xero.runtime.secrets(xero.connection).get("access_token", "")).get("xero_userid")
+    email = str(settings.get("user_email") or "").lower()
+    match = (next((u for u in users if user_id and u.user_id == user_id), None)
+             or next((u for u in users if email and (u.email_address or "").lower() == email), None)
+             or (users[0] if len(users) == 1 else None))
+    return t.remote_user(match) if match else None
+
+
+async def check(xero: XeroClient) -> Health:
+    try:
+        user = await current_user(xero)
+    except BackendError as exc:
+        return Health(ok=False, detail=str(exc.message))
+    tenant = xero.connection.settings.get("tenant_name") or xero.tenant_id
+    if user is None:
+        return Health(ok=False, detail=f"Connected to {tenant}, but the Xero user who connected could not be found "
+                                       "in its user list; reconnect Xero")
+    role = t.ROLE_LABELS.get(user.role, user.role)
+    if not user.may_create:
+        return Health(ok=False, user=user,
+                      detail=f"{user.name} has the {role} role in {tenant}; only Standard and Adviser users may create "
+                             "invoices: ask a Xero admin to change the role, or connect as another user")
+    return Health(ok=True, user=user, detail=f"Connected to {tenant} as {user.name} ({role})")
+
+
+# ---- catalog ------------------------------------------------------------------------------------------
+
+
+async def catalog(xero: XeroClient) -> Catalog:
+    org, items, rates, accounts, currencies, themes = await asyncio.gather(
+        xero.organisation(),
+        xero.get_list("Items", "Items", w.Item, params={"unitdp": 4}),
+        xero.get_list("TaxRates", "TaxRates", w.TaxRate),
+        xero.get_list("Accounts", "Accounts", w.Account),
+        xero.get_list("Currencies", "Currencies", w.Currency),
+        xero.get_list("BrandingThemes", "BrandingThemes", w.BrandingTheme),
+    )
+    await remember_organisation(xero, org)
+    return t.catalog_from_wire(org, items, rates, accounts, currencies, themes)
+
+
+async def remember_organisation(xero: XeroClient, org: w.Organisation) -> None:
+    settings = xero.connection.settings
+    if org.short_code and (settings.get("short_code") != org.short_code or settings.get("base_currency") != org.base_currency):
+        xero.connection = xero.runtime.update_settings(
+            xero.connection, {**settings, "short_code": org.short_code, "base_currency": org.base_currency or ""}
+        ) or xero.connection
+
+
+# ---- customers ----------------------------------------------------------------------------------------
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _norm(value: str | None) -> str:
+    return "".join((value or "").split()).lower()
+
+
+def contact_query(customer: Customer) -> str:
+    """One ``where`` for every way we recognise a customer, so each needs one GET."""
+    terms = []
+    if customer.external_key:
+        terms.append(f"ContactNumber=={_quote(customer.external_key[:50])}")
+    if customer.tax_number:
+        terms.append(f"TaxNumber=={_quote(customer.tax_number)}")
+    if customer.email:
+        terms.append(f"EmailAddress=={_quote(customer.email)}")
+    terms.append(f"Name=={_quote(customer.name)}")
+    return " OR ".join(terms)
+
+
+def best_contact(customer: Customer, found: list[w.Contact]) -> w.Contact | None:
+    """By priority: our external key (ContactNumber), tax number, email, then name."""
+    active = [c for c in found if (c.contact_status or "ACTIVE") == "ACTIVE" and c.contact_id]
+    tests = []
+    if customer.external_key:
+        tests.append(lambda c: c.contact_number == customer.external_key[:50])
+    if customer.tax_number:
+        tests.append(lambda c: _norm(c.tax_number) == _norm(customer.tax_number))
+    if customer.email:
+        tests.append(lambda c: _norm(c.email_address) == _norm(customer.email))
+    tests.append(lambda c: _norm(c.name) == _norm(customer.name))
+    for test in tests:
+        match = next((c for c in active if test(c)), None)
+        if match:
+            return match
+    return None
+
+
+async def find_or_create_customers(xero: XeroClient, customers: Sequence[Customer]) -> list[str]:
+    ids: list[str | None] = [None] * len(customers)
+    for index, customer in enumerate(customers):
+        match = best_contact(customer, await xero.find_contacts(contact_query(customer)))
+        if match:
+            ids[index] = match.contact_id
+    # create the missing ones once each (two deals of the same organisation share a contact)
+    pending: dict[str, list[int]] = {}
+    for index, customer in enumerate(customers):
+        if ids[index] is None:
+            pending.setdefault(customer.external_key or _norm(customer.name), []).append(index)
+    groups = list(pending.values())
+    for batch in chunks(groups):
+        wires = [t.customer_to_wire(customers[group[0]]) for group in batch]
+        key = t.idempotency_key("contacts", w.dumps([w.unstructure(c) for c in wires]).decode())
+        created = await xero.create_contacts(wires, key)
+        for group, element in zip(batch, created):
+            customer = customers[group[0]]
+            contact_id = element.contact_id if not t.element_failed(element) else None
+            if contact_id is None:
+                messages = t.element_errors(element)
+                if any(NAME_TAKEN in msg for msg in messages):
+                    # Xero says the name is taken: that contact is this customer
+                    taken = await xero.find_contacts(f"Name=={_quote(customer.name)}")
+                    contact_id = next((c.contact_id for c in taken if c.contact_id), None)
+                if contact_id is None:
+                    raise RemoteValidationError(
+                        f"Xero could not create the contact {customer.name!r}: {'; '.join(messages) or 'unknown error'}",
+                        messages=messages, backend="xero",
+                    )
+            for index in group:
+                ids[index] = contact_id
+    return [str(i) for i in ids]
+
+
+# ---- invoices -----------------------------------------------------------------------------------------
+
+
+def _result(request: CreateRequest, element: w.Invoice) -> CreateResult:
+    if t.element_failed(element) or not element.invoice_id or element.invoice_id.startswith("00000000-"):
+        messages = t.element_errors(element) or ["Xero did not create the invoice and gave no reason"]
+        return CreateResult(operation_key=request.operation_key, error="; ".join(messages), errors=messages)
+    return CreateResult(operation_key=request.operation_key, invoice=t.invoice_from_wire(element))
+
+
+async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
+    wires = [t.draft_to_wire(r.draft, r.contact_id) for r in batch]
+    key = t.idempotency_key(*[r.operation_key for r in batch])
+    created = await xero.create_invoices(wires, key)
+    if len(created) != len(batch):
+        raise RemoteValidationError(f"Xero answered {len(created)} invoices for {len(batch)} sent", backend="xero")
+    return [_result(r, el) for r, el in zip(batch, created)]
+
+
+async def create_invoices(xero: XeroClient, requests: Sequence[CreateRequest]) -> list[CreateResult]:
+    results: list[CreateResult] = []
+    for batch in chunks(requests):
+        try:
+            results.extend(await _create_batch(xero, batch))
+        except (AuthError, DailyLimitReached, DuplicateOperation):
+            raise  # nothing in this run can succeed; the caller stops and tells the user
+        except (RemoteNotFound, RemoteValidationError) as exc:
+            if len(batch) == 1:  # e.g. an unknown ContactID fails the whole request with 404
+                results.append(CreateResult(operation_key=batch[0].operation_key, error=exc.message,
+                                            errors=getattr(exc, "messages", ()) or (exc.message,)))
+                continue
+            for request in batch:  # isolate the bad one: the others still get created
+                try:
+                    results.extend(await _create_batch(xero, [request]))
+                except (RemoteNotFound, RemoteValidationError) as one:
+                    results.append(CreateResult(operation_key=request.operation_key, error=one.message,
+                                                errors=getattr(one, "messages", ()) or (one.message,)))
+        except BackendError as exc:
+            results.extend(CreateResult(operation_key=r.operation_key, error=exc.message, retryable=exc.retryable)
+                           for r in batch)
+    return results
+
+
+def _fingerprint_draft(request: CreateRequest) -> tuple:
+    d = request.draft
+    return (request.contact_id, d.reference, d.url, d.date, d.currency, d.totals.total)
+
+
+def _fingerprint_wire(x: w.Invoice) -> tuple:
+    return (x.contact.contact_id if x.contact else "", x.reference or "", x.url or "", x.date, x.currency_code,
+            t.m.money(x.total or 0))
+
+
+async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> dict[str, Invoice]:
+    """Invoices this app already created for ``requests`` (after a crash, once idempotency keys expired).
+
+    Our choice: ask Xero for invoices of the requests' contacts created by this app (``ContactIDs`` and
+    ``createdByMyApp``, both indexed filters) and match each request on its invoice number when the draft has
+    one, else on (contact, Reference, Url (the deal link), date, currency, total). Deleted invoices do not
+    count. Each remote invoice answers at most one request, oldest first, so two identical drafts of two
+    operations map to two invoices."""
+    contact_ids = sorted({r.contact_id for r in requests if r.contact_id})
+    if not contact_ids:
+        return {}
+    found: list[w.Invoice] = []
+    for group in chunks(contact_ids, 40):
+        found.extend(await xero.invoices(params={"ContactIDs": ",".join(group), "createdByMyApp": "true"}))
+    candidates = [x for x in found if x.status != "DELETED" and x.invoice_id]
+    candidates.sort(key=lambda x: (x.updated_date_utc or dt.datetime.min.replace(tzinfo=dt.timezone.utc)))
+    used: set[str] = set()
+    out: dict[str, Invoice] = {}
+    for request in requests:
+        if request.draft.number:
+            test = lambda x: x.invoice_number == request.draft.number  # noqa: E731
+        else:
+            wanted = _fingerprint_draft(request)
+            test = lambda x: _fingerprint_wire(x) == wanted  # noqa: E731
+        match = next((x for x in candidates if x.invoice_id not in used and test(x)), None)
+        if match:
+            used.add(match.invoice_id)
+            out[request.operation_key] = t.invoice_from_wire(match)
+    return out
+
+
+async def change_status(xero: XeroClient, remote_id: str, command: Any, operation_key: str) -> Invoice:
+    cmd = Command.parse(command)
+    key = t.idempotency_key(operation_key)
+    if cmd is Command.EMAIL:
+        await xero.email_invoice(remote_id, key)
+        return t.invoice_from_wire(await xero.invoice(remote_id))
+    return t.invoice_from_wire(await xero.update_invoice(remote_id, {"Status": STATUS_FOR[cmd]}, key))
+
+
+async def get_invoices(xero: XeroClient, remote_ids: Sequence[str]) -> list[Invoice]:
+    found: dict[str, Invoice] = {}
+    for group in chunks(list(dict.fromkeys(remote_ids)), 40):
+        for x in await xero.invoices(params={"IDs": ",".join(group)}):
+            found[x.invoice_id or ""] = t.invoice_from_wire(x)
+    return [found[i] for i in remote_ids if i in found]
+
+
+async def modified_since(xero: XeroClient, since: dt.datetime | None) -> list[Invoice]:
+    stamp = t.http_date(since) if since else None
+    return [t.invoice_from_wire(x) for x in await xero.invoices(params={"createdByMyApp": "true"}, modified_since=stamp)]
+
+
+async def invoice_pdf(xero: XeroClient, remote_id: str) -> bytes:
+    content = await xero.invoice_pdf(remote_id)
+    if not content.startswith(b"%PDF"):
+        raise BackendError("Xero did not send a PDF for this invoice; try again or open it in Xero", backend="xero")
+    return content
+
+
+NOT_SHAREABLE = {
+    InvoiceStatus.DRAFT: "Xero has no online invoice for drafts; approve it first",
+    InvoiceStatus.SUBMITTED: "Xero has no online invoice until it is approved; approve it first",
+    InvoiceStatus.DELETED: "a deleted invoice cannot be shared",
+}
+
+
+async def share_link(xero: XeroClient, remote_id: str) -> str:
+    invoice = t.invoice_from_wire(await xero.invoice(remote_id))
+    if invoice.status in NOT_SHAREABLE:
+        raise IllegalTransition(invoice=f"invoice {invoice.number or remote_id}", status=invoice.status,
+                                command="share", reason=NOT_SHAREABLE[invoice.status])
+    url = await xero.online_invoice_url(remote_id)
+    if not url:
+        raise BackendError("Xero returned no online invoice link; open the invoice in Xero to share it", backend="xero")
+    return url
+
+
+async def deep_link(xero: XeroClient, remote_id: str) -> str:
+    short_code = xero.connection.settings.get("short_code")
+    if not short_code:
+        org = await xero.organisation()
+        await remember_organisation(xero, org)
+        short_code = org.short_code or ""
+    base = xero.config.deep_link_base
+    return (f"{base}/organisationlogin/default.aspx?shortcode={short_code}"
+            f"&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={remote_id}")

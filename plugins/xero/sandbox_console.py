@@ -1,0 +1,77 @@
+"""The sandbox's console: a small server-rendered page where a person acts as the Xero user.
+
+Every action goes through the same rules as the API and then delivers the queued signed webhooks
+(when a webhook URL is set), as Xero would.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .sandbox_state import InvoiceProblem
+
+if TYPE_CHECKING:
+    from .sandbox import XeroSandbox
+
+_env = jinja2.Environment(loader=jinja2.PackageLoader("invoicebridge.plugins.xero", "templates"),
+                          autoescape=True)
+ACTIONS = ("approve", "pay", "remove-payment", "void", "delete")
+
+
+def console_routes(sandbox: "XeroSandbox") -> list[Route]:
+    state = sandbox.state
+
+    def page(request: Request, message: str = "", status: int = 200) -> Response:
+        invoices = sorted(state.invoices.values(), key=lambda i: i.updated or state.clock(), reverse=True)
+        html = _env.get_template("xero_console.html").render(
+            organisation=state.organisation, invoices=invoices, contacts=state.contacts, message=message,
+            pending=len(state.events), webhook_url=sandbox.webhook_url, deliveries=sandbox.deliveries[-5:],
+            live_payments=state.live_payments)
+        return HTMLResponse(html, status_code=status)
+
+    async def index(request: Request) -> Response:
+        return page(request, request.query_params.get("message", ""))
+
+    async def act(request: Request) -> Response:
+        invoice_id, action = request.path_params["invoice_id"], request.path_params["action"]
+        if invoice_id not in state.invoices or action not in ACTIONS:
+            return page(request, "Unknown invoice or action", status=404)
+        form: Any = await request.form()
+        try:
+            if action == "approve":
+                state.set_status(invoice_id, "AUTHORISED")
+            elif action == "void":
+                state.set_status(invoice_id, "VOIDED")
+            elif action == "delete":
+                state.set_status(invoice_id, "DELETED")
+            elif action == "pay":
+                state.add_payment(invoice_id, str(form.get("amount") or "").strip() or None)
+            elif action == "remove-payment":
+                payments = state.live_payments(invoice_id)
+                if not payments:
+                    raise InvoiceProblem("This invoice has no payment to remove")
+                state.remove_payment(payments[-1].payment_id)
+        except (InvoiceProblem, ArithmeticError, ValueError) as exc:
+            return page(request, f"Refused: {exc}", status=400)
+        if sandbox.auto_deliver:
+            await sandbox.deliver_webhooks()
+        return RedirectResponse(str(request.url_for("xero_console")), status_code=303)
+
+    async def online(request: Request) -> Response:
+        invoice = next((i for i in state.invoices.values() if i.online_token == request.path_params["token"]), None)
+        if invoice is None:
+            return HTMLResponse("Not found", status_code=404)
+        html = _env.get_template("xero_online_invoice.html").render(
+            organisation=state.organisation, invoice=invoice, contact=state.contacts[invoice.contact_id])
+        return HTMLResponse(html)
+
+    return [
+        Route("/", index, methods=["GET"], name="xero_console"),
+        Route("/console/invoices/{invoice_id}/{action}", act, methods=["POST"], name="xero_console_action"),
+        Route("/in/{token}", online, methods=["GET"], name="xero_online_invoice"),
+    ]

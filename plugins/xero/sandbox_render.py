@@ -1,0 +1,137 @@
+"""How the Xero sandbox writes JSON: the envelope, MS-JSON dates with their ISO companions, money with fixed
+decimals (``2.0000`` stays ``2.0000``), the contact's fixed address and phone slots (fact sheet §2, §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from .msdate import format_date_string, format_iso_utc, format_ms
+from .sandbox_state import NIL_ID, Contact, Invoice, Payment, SandboxState
+
+PROVIDER = "invoicebridge sandbox"
+_MARK = "\u0000D:"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{_MARK}{value}"
+    if isinstance(value, dt.datetime):
+        return format_ms(value, offset=False)
+    if isinstance(value, dt.date):
+        return format_ms(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def to_json(payload: Any) -> bytes:
+    """JSON where Decimals keep their exact digits (written as numbers, not strings)."""
+    text = json.dumps(payload, default=_encode, separators=(",", ":"))
+    marker = json.dumps(_MARK)[1:-1]
+    while f'"{marker}' in text:
+        start = text.index(f'"{marker}')
+        end = text.index('"', start + 1)
+        text = text[:start] + text[start + 1 + len(marker):end] + text[end + 1:]
+    return text.encode()
+
+
+def envelope(clock_now: dt.datetime, key: str, items: list[Any], **extra: Any) -> dict[str, Any]:
+    return {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": PROVIDER, "DateTimeUTC": clock_now,
+            key: items, **extra}
+
+
+def money2(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
+
+
+def contact(c: Contact, *, full: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"ContactID": c.contact_id, "Name": c.name, "ContactStatus": c.status}
+    if c.contact_number:
+        out["ContactNumber"] = c.contact_number
+    if not full:
+        return out
+    postal = next((a for a in c.addresses if a.get("AddressType") == "POBOX"), {})
+    out.update({
+        "EmailAddress": c.email, "TaxNumber": c.tax_number, "IsSupplier": False, "IsCustomer": c.is_customer,
+        "Addresses": [{"AddressType": "STREET"}, {"AddressType": "POBOX", **{k: v for k, v in postal.items() if k != "AddressType"}}],
+        "Phones": [{"PhoneType": t} for t in ("DEFAULT", "DDI", "FAX", "MOBILE")],
+        "UpdatedDateUTC": c.updated, "ContactGroups": [], "ContactPersons": [], "HasValidationErrors": False,
+    })
+    return out
+
+
+def invoice(state: SandboxState, inv: Invoice, *, summary: bool = False) -> dict[str, Any]:
+    c = state.contacts[inv.contact_id]
+    out: dict[str, Any] = {
+        "Type": inv.type, "InvoiceID": inv.invoice_id, "InvoiceNumber": inv.number, "Reference": inv.reference,
+        "Status": inv.status, "LineAmountTypes": inv.line_amount_types, "CurrencyCode": inv.currency,
+        "CurrencyRate": Decimal("1.000000"),
+        "Date": inv.date, "DateString": format_date_string(inv.date),
+        "SubTotal": inv.sub_total, "TotalTax": inv.total_tax, "Total": inv.total,
+        "AmountDue": inv.amount_due, "AmountPaid": inv.amount_paid, "AmountCredited": inv.amount_credited,
+        "UpdatedDateUTC": inv.updated, "UpdatedDateUTCString": format_iso_utc(inv.updated or state.clock()),
+        "SentToContact": inv.sent_to_contact, "HasAttachments": False, "IsDiscounted": any(
+            line.discount_rate or line.discount_amount for line in inv.lines),
+        "HasErrors": False, "Contact": contact(c, full=not summary),
+    }
+    if inv.due_date:
+        out["DueDate"] = inv.due_date
+        out["DueDateString"] = format_date_string(inv.due_date)
+    if inv.url:
+        out["Url"] = inv.url
+    if inv.branding_theme_id:
+        out["BrandingThemeID"] = inv.branding_theme_id
+    if inv.fully_paid_on:
+        out["FullyPaidOnDate"] = inv.fully_paid_on
+    if summary:
+        return out
+    out["LineItems"] = [line_item(line) for line in inv.lines]
+    out["Payments"] = [{"PaymentID": p.payment_id, "Date": p.date, "Amount": p.amount, "Reference": ""}
+                       for p in state.live_payments(inv.invoice_id)]
+    out["CreditNotes"], out["Prepayments"], out["Overpayments"] = [], [], []
+    return out
+
+
+def line_item(line: Any) -> dict[str, Any]:
+    out = {"LineItemID": line.line_item_id, "Description": line.description, "Quantity": line.quantity,
+           "UnitAmount": line.unit_amount, "TaxType": line.tax_type, "TaxAmount": line.tax_amount,
+           "LineAmount": line.line_amount, "Tracking": []}
+    if line.account_code:
+        out["AccountCode"] = line.account_code
+    if line.item_code:
+        out["ItemCode"] = line.item_code
+    if line.discount_rate is not None:
+        out["DiscountRate"] = money2(line.discount_rate)
+    if line.discount_amount is not None:
+        out["DiscountAmount"] = line.discount_amount
+    return out
+
+
+def failed_element(submitted: dict[str, Any], messages: list[str], id_key: str) -> dict[str, Any]:
+    """A refused element, echoed back with its errors and the all-zero id (fact sheet §13.22)."""
+    out = {k: v for k, v in submitted.items() if not isinstance(v, (dict, list)) or k in ("Contact", "LineItems")}
+    out.update({id_key: NIL_ID, "StatusAttributeString": "ERROR",
+                "ValidationErrors": [{"Message": m} for m in messages]})
+    out["HasValidationErrors" if id_key == "ContactID" else "HasErrors"] = True
+    return out
+
+
+def payment(state: SandboxState, p: Payment) -> dict[str, Any]:
+    inv = state.invoices[p.invoice_id]
+    return {"PaymentID": p.payment_id, "Date": p.date, "Amount": p.amount, "Status": p.status,
+            "PaymentType": "ACCRECPAYMENT", "UpdatedDateUTC": p.updated, "HasAccount": True,
+            "Account": {"Code": p.account_code},
+            "Invoice": {"InvoiceID": inv.invoice_id, "InvoiceNumber": inv.number, "Type": inv.type,
+                        "Status": inv.status, "Contact": {"ContactID": inv.contact_id,
+                                                          "Name": state.contacts[inv.contact_id].name}}}
+
+
+def validation_error(elements: list[dict[str, Any]], message: str = "A validation exception occurred") -> dict[str, Any]:
+    return {"ErrorNumber": 10, "Type": "ValidationException", "Message": message, "Elements": elements}
+
+
+def problem(status: int, title: str, detail: str) -> dict[str, Any]:
+    return {"Type": None, "Title": title, "Status": status, "Detail": detail, "Instance": str(uuid.uuid4()),
+            "Extensions": {}}

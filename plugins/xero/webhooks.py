@@ -1,0 +1,62 @@
+"""Verifying Xero webhooks (fact sheet §11).
+
+The signature is ``base64(HMAC-SHA256(webhook key, raw body))`` in ``x-xero-signature``, compared in
+constant time over the raw bytes (never re-serialised JSON). A forged or truncated body raises
+:class:`WebhookRejected` (the web route answers 401, as Xero's intent-to-receive check requires); a
+correctly signed intent-to-receive payload (no events) yields an empty list.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from invoicebridge.core.errors import WebhookRejected
+from invoicebridge.core.model import WebhookEvent, WebhookRequest
+
+SIGNATURE_HEADER = "x-xero-signature"
+
+
+def sign(body: bytes, key: str) -> str:
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_signature(body: bytes, signature: str, key: str) -> bool:
+    return hmac.compare_digest(sign(body, key).encode(), (signature or "").strip().encode())
+
+
+def parse_events(request: WebhookRequest, key: str, *, tenant_id: str = "") -> list[WebhookEvent]:
+    if not key:
+        raise WebhookRejected("The Xero webhook key is not configured; copy it from the Xero developer portal "
+                              "into the xero webhook_key setting")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature:
+        raise WebhookRejected("Xero webhook without an x-xero-signature header was refused")
+    if not verify_signature(request.body, signature, key):
+        raise WebhookRejected("Xero webhook signature does not match the body; it was refused (check the webhook key)")
+    try:
+        payload: Any = json.loads(request.body)
+        events = payload["events"]
+        if not isinstance(events, list):
+            raise TypeError("events is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WebhookRejected(f"Signed Xero webhook has an unreadable body ({exc}); it was refused") from exc
+    out: list[WebhookEvent] = []
+    for event in events:
+        if not isinstance(event, dict) or str(event.get("eventCategory", "")).upper() != "INVOICE":
+            continue
+        event_tenant = str(event.get("tenantId") or "")
+        if tenant_id and event_tenant and event_tenant != tenant_id:
+            continue  # an organisation this connection does not follow
+        resource_id = str(event.get("resourceId") or "")
+        if not resource_id:
+            continue
+        event_id = ":".join(
+            str(event.get(k) or "") for k in ("tenantId", "resourceId", "eventDateUtc", "eventType")
+        )
+        out.append(WebhookEvent(kind="invoice_changed", object_id=resource_id, event_id=event_id,
+                                tenant_id=event_tenant, current=str(event.get("eventType") or "")))
+    return out
