@@ -26,7 +26,7 @@ SPECS = Path("/work/shared/specs/pipedrive")
 START = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
 CONFIG = {"client_id": "sandbox-client", "client_secret": "sandbox-secret",
           "authorize_url": "https://oauth.sandbox.test/oauth/authorize",
-          "token_url": "https://oauth.sandbox.test/oauth/token", "jwt_secret": "panel-jwt-secret",
+          "token_url": "https://oauth.sandbox.test/oauth/token", "jwt_secret": "panel-jwt-secret-for-tests-0123456789abcdef",
           "webhook_user": "hook-user", "webhook_password": "hook-pass-1234"}
 
 # Spec errata: the v2 spec declares these properties non-nullable, but Pipedrive returns null for them (a deal
