@@ -81,8 +81,8 @@ class Identity:
         self.connections = [c for c in self.connections if c["tenantId"] != self.tenant_id]
         self.connections.append({"id": new_id(), "authEventId": event, "tenantId": self.tenant_id,
                                  "tenantType": "ORGANISATION", "tenantName": self.tenant_name,
-                                 "createdDateUtc": now.strftime("%Y-%m-%dT%H:%M:%S.%f"),
-                                 "updatedDateUtc": now.strftime("%Y-%m-%dT%H:%M:%S.%f")})
+                                 "createdDateUtc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                                 "updatedDateUtc": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
         return self._token_set(event, grant["user_id"], grant["scope"])
 
     def refresh(self, form: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""Rate limits, retries and the error boundary: 429 with Retry-After, the day limit, 5xx then success,
+transport errors, the client-side limiter, and the pure retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from invoicebridge.core.errors import (
+    DailyLimitReached,
+    RateLimited,
+    RemoteNotFound,
+    ServerError,
+    TransportError,
+)
+from invoicebridge.plugins.xero import hooks
+from invoicebridge.plugins.xero.client import XeroClient
+from invoicebridge.plugins.xero.limiter import TenantLimiter
+from invoicebridge.plugins.xero.retry import RetryDecision, retry_decision
+
+pytestmark = pytest.mark.anyio
+
+
+def make_error(cls, **kw):
+    return cls("x", backend="xero", **kw)
+
+
+def test_retry_policy_is_pure_and_exact():
+    assert retry_decision(make_error(RateLimited, retry_after=7), 1) == RetryDecision(True, 7.0)
+    assert retry_decision(make_error(RateLimited), 1) == RetryDecision(True, 60.0)
+    assert retry_decision(make_error(DailyLimitReached, retry_after=100), 1) == RetryDecision(False)
+    assert retry_decision(make_error(ServerError), 1, jitter=lambda: 0.0) == RetryDecision(True, 0.5)
+    assert retry_decision(make_error(ServerError), 3, jitter=lambda: 1.0) == RetryDecision(True, 2.5)
+    assert retry_decision(make_error(TransportError), 2, jitter=lambda: 0.5) == RetryDecision(True, 1.25)
+    assert retry_decision(make_error(ServerError), 4) == RetryDecision(False)
+    assert retry_decision(make_error(RemoteNotFound), 1) == RetryDecision(False)
+
+
+async def test_429_waits_exactly_retry_after_then_succeeds(runtime, connection, sandbox, clock):
+    sandbox.force_rate_limit("minute", times=1, retry_after=7)
+    user = await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    assert user.name == "Fiona Finance"
+    assert clock.sleeps == [7.0]
+
+
+async def test_concurrent_limit_429_without_retry_after_waits_the_default(runtime, connection, sandbox, clock):
+    sandbox.force_rate_limit("concurrent", times=1, retry_after=None)
+    await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    assert clock.sleeps == [60.0]
+
+
+async def test_day_limit_is_not_retried(runtime, connection, sandbox, clock, transport):
+    sandbox.force_rate_limit("day", times=5, retry_after=3600)
+    with pytest.raises(DailyLimitReached) as caught:
+        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    assert caught.value.retry_after == 3600 and caught.value.problem == "day"
+    assert "daily API limit" in caught.value.message
+    assert clock.sleeps == [] and len(transport.api_calls("GET", "/Users")) == 1
+
+
+async def test_500_then_success_with_backoff(runtime, connection, sandbox, clock):
+    sandbox.fail_next = [500, 503]
+    async with XeroClient(runtime, connection, jitter=lambda: 0.0) as xero:
+        org = await xero.organisation()
+    assert org.short_code == "!dEm0k"
+    assert clock.sleeps == [0.5, 1.0]
+
+
+async def test_persistent_500_gives_server_error_after_four_attempts(runtime, connection, sandbox, clock, transport):
+    sandbox.fail_next = [500] * 10
+    async with XeroClient(runtime, connection, jitter=lambda: 0.0) as xero:
+        with pytest.raises(ServerError, match="internal error"):
+            await xero.organisation()
+    assert len(transport.api_calls("GET", "/Organisation")) == 4 and clock.sleeps == [0.5, 1.0, 2.0]
+
+
+async def test_connection_errors_are_retried_and_mapped(runtime, connection, transport, clock):
+    transport.fail_transport = [httpx.ConnectError("refused")]
+    async with XeroClient(runtime, connection, jitter=lambda: 0.0) as xero:
+        assert (await xero.organisation()).name == "Demo Company (UK)"
+    transport.fail_transport = [httpx.ReadTimeout("slow")] * 4
+    async with XeroClient(runtime, connection, jitter=lambda: 0.0) as xero:
+        with pytest.raises(TransportError, match="did not answer in time"):
+            await xero.organisation()
+
+
+async def test_sandbox_counts_calls_in_rate_limit_headers(runtime, connection, transport):
+    async with XeroClient(runtime, connection) as xero:
+        await xero.organisation()
+        await xero.users()
+    _, last, _ = transport.log[-1]
+    assert last.headers["X-MinLimit-Remaining"] == "58" and last.headers["X-DayLimit-Remaining"] == "4998"
+    assert "X-AppMinLimit-Remaining" in last.headers
+
+
+async def test_sandbox_enforces_60_a_minute_and_client_waits_retry_after(runtime, connection, clock, transport):
+    async with XeroClient(runtime, connection) as xero:
+        xero.limiter._per_minute = 1000  # switch our own limiter off to meet Xero's
+        for _ in range(61):
+            await xero.get_json("Currencies")
+    statuses = [resp.status_code for _, resp, _ in transport.log]
+    assert statuses.count(429) == 1 and statuses[-1] == 200
+    [limited] = [resp for _, resp, _ in transport.log if resp.status_code == 429]
+    assert limited.headers["X-Rate-Limit-Problem"] == "minute"
+    assert clock.sleeps == [float(limited.headers["Retry-After"])]
+
+
+async def test_client_limiter_keeps_60_a_minute_and_5_in_flight(clock):
+    limiter = TenantLimiter(now=clock.now, sleep=clock.sleep)
+    started = []
+
+    async def one(n):
+        async with limiter:
+            started.append((n, clock.now()))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(one(n) for n in range(61)))
+    assert limiter.max_in_flight == 5
+    assert (started[-1][1] - started[0][1]).total_seconds() == 60
+    assert clock.sleeps == [60.0]
