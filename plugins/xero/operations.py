@@ -247,7 +247,14 @@ async def create_invoices(xero: XeroClient, requests: Sequence[CreateRequest]) -
                 results.append(CreateResult(operation_key=batch[0].operation_key, error=exc.message,
                                             errors=getattr(exc, "messages", ()) or (exc.message,)))
                 continue
-            for request in batch:  # isolate the bad one: the others still get created
+            # isolate the bad one so the others still get created; some may have been saved before Xero
+            # failed the request, so look for those first instead of creating them twice
+            already = await find_created(xero, batch)
+            for request in batch:
+                if request.operation_key in already:
+                    results.append(CreateResult(operation_key=request.operation_key,
+                                                invoice=already[request.operation_key]))
+                    continue
                 try:
                     results.extend(await _create_batch(xero, [request]))
                 except (RemoteNotFound, RemoteValidationError) as one:

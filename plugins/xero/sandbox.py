@@ -90,6 +90,9 @@ class XeroSandbox:
         self.forced_limit: dict[str, Any] | None = None  # {"problem", "times", "retry_after"}
         self.fail_next: list[int] = []  # statuses to answer (e.g. 500) before handling the next API calls
         self.requests: list[tuple[str, str]] = []  # (method, path) of API calls, for tests
+        # An unknown ContactID fails the whole request with 404 (fact sheet §13.10). Whether the elements
+        # before it were already saved is not known [?]: by default nothing is saved; True saves them.
+        self.persist_before_404 = False
         self._minute: dict[str, tuple[int, int]] = {}  # tenant -> (minute index, count)
         self._day: dict[str, tuple[int, int]] = {}
         self._in_flight: dict[str, int] = {}
@@ -499,6 +502,11 @@ class XeroSandbox:
 
     def _write_invoices(self, request: Request, elements: list[dict[str, Any]]) -> Response:
         out, failed = [], False
+        if not self.persist_before_404:
+            for element in elements:
+                contact_id = str((element.get("Contact") or {}).get("ContactID") or "").lower()
+                if contact_id and contact_id not in self.state.contacts:
+                    raise XeroError(404, None, content_type="text/html")
         for element in elements:
             try:
                 invoice_id = str(element.get("InvoiceID") or "").lower()

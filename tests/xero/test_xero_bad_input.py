@@ -1,0 +1,158 @@
+"""Bad input the client and sandbox must handle: unknown ContactID, duplicate invoice numbers, a batch with
+one bad invoice, summarised batches, idempotency replay and key reuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from invoicebridge.core.errors import DuplicateOperation, RemoteValidationError
+from invoicebridge.core.model import CreateRequest, LineItem
+from invoicebridge.plugins.xero import hooks
+from invoicebridge.plugins.xero.client import XeroClient
+
+from test_xero_invoices import create, make_draft
+
+pytestmark = pytest.mark.anyio
+UNKNOWN = "3f0c1d2e-1111-4222-8333-444455556666"
+
+
+@pytest.mark.parametrize("persist_before_404", [False, True])
+async def test_invalid_contact_id_fails_only_that_invoice(runtime, connection, sandbox, transport, persist_before_404):
+    sandbox.persist_before_404 = persist_before_404  # Xero's behaviour here is not documented: both must work
+    good = make_draft("1")
+    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
+                                                           customers=[good.customer])
+    requests = [CreateRequest("op-good", good, cid), CreateRequest("op-bad", make_draft("2"), UNKNOWN)]
+    ok, bad = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=requests)
+    assert ok.ok and not bad.ok
+    assert bad.operation_key == "op-bad" and "could not find" in bad.error
+    assert len(sandbox.state.invoices) == 1
+    # the batch failed as a whole (404), then each was sent alone with its own key
+    keys = [r.headers["Idempotency-Key"] for r in transport.api_calls("PUT", "/Invoices")]
+    assert keys[0].startswith("ib-")
+    assert keys[1:] == (["op-bad"] if persist_before_404 else ["op-good", "op-bad"])
+
+
+async def test_duplicate_invoice_number_is_reported_per_invoice(runtime, connection, sandbox):
+    [first] = await create(runtime, connection, make_draft("1", number="INV-9000"))
+    assert first.ok and first.invoice.number == "INV-9000"
+    [dup] = await create(runtime, connection, make_draft("2", number="INV-9000"), keys=["op-dup"])
+    assert not dup.ok and dup.errors == ("Invoice # must be unique.",)
+    assert len(sandbox.state.invoices) == 1
+
+
+async def test_batch_with_one_bad_invoice_creates_the_others(runtime, connection, sandbox):
+    bad_line = LineItem(description="Mystery", quantity=1, unit_amount=10, account_code="999", tax_type="NOPE")
+    results = await create(runtime, connection, make_draft("1"), make_draft("2", line_items=[bad_line]),
+                           make_draft("3"))
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].errors == ("Account code '999' is not a valid code for this document.",
+                                 "The TaxType code 'NOPE' does not exist or cannot be used with this type of transaction.")
+    assert "Account code '999'" in results[1].error
+    assert {i.reference for i in sandbox.state.invoices.values()} == {"Deal 1", "Deal 3"}
+
+
+async def test_more_than_50_are_sent_in_batches_of_50(runtime, connection, transport):
+    results = await create(runtime, connection, *[make_draft(str(n)) for n in range(51)])
+    assert all(r.ok for r in results) and len({r.invoice.number for r in results}) == 51
+    assert [len(__import__("json").loads(r.content)["Invoices"]) for r in transport.api_calls("PUT", "/Invoices")] == [50, 1]
+
+
+async def test_summarised_batch_fails_whole_but_keeps_valid_ones(runtime, connection, sandbox):
+    """Xero's default (summarizeErrors absent): 400 for the request, the valid elements still persisted."""
+    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
+                                                           customers=[make_draft().customer])
+    body = {"Invoices": [
+        {"Type": "ACCREC", "Contact": {"ContactID": cid}, "LineItems": [{"Description": "ok", "Quantity": 1,
+                                                                          "UnitAmount": 5, "AccountCode": "200"}]},
+        {"Type": "ACCREC", "Contact": {"ContactID": cid}, "LineItems": [{"Description": "bad", "Quantity": 1,
+                                                                          "UnitAmount": 5, "AccountCode": "999"}]},
+    ]}
+    async with XeroClient(runtime, connection) as xero:
+        with pytest.raises(RemoteValidationError) as caught:
+            await xero.request("PUT", "Invoices", body=body)
+    assert caught.value.messages == ["element 2: Account code '999' is not a valid code for this document."]
+    assert len(sandbox.state.invoices) == 1
+
+
+async def test_missing_contact_and_approval_fields_are_element_errors(runtime, connection):
+    async with XeroClient(runtime, connection) as xero:
+        created = await xero.create_invoices([], "k-empty")
+        assert created == []
+        body = {"Invoices": [{"Type": "ACCREC", "Contact": {}, "Status": "AUTHORISED",
+                              "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 1}]}]}
+        response = await xero.request("PUT", "Invoices", params={"summarizeErrors": "false"}, body=body)
+    [element] = response.json()["Invoices"]
+    messages = [e["Message"] for e in element["ValidationErrors"]]
+    assert element["StatusAttributeString"] == "ERROR" and element["InvoiceID"] == "00000000-0000-0000-0000-000000000000"
+    assert messages[0].startswith("The Contact must contain at least 1 of the following elements")
+    assert "Due Date is mandatory to approve an invoice." in messages
+
+
+async def test_idempotent_replay_returns_the_first_response(runtime, connection, sandbox, clock):
+    draft = make_draft("1")
+    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
+                                                           customers=[draft.customer])
+    request = CreateRequest("op-once", draft, cid)
+    [first] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=[request])
+    clock.advance(5 * 60)  # within 6 minutes: a retry after a lost answer
+    [again] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=[request])
+    assert again.invoice == first.invoice and len(sandbox.state.invoices) == 1
+    clock.advance(2 * 60)  # the key is forgotten after 6 minutes: Xero would create a second one
+    [third] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=[request])
+    assert third.invoice.remote_id != first.invoice.remote_id and len(sandbox.state.invoices) == 2
+
+
+async def test_idempotency_key_reused_with_a_different_body_is_refused(runtime, connection, sandbox):
+    draft = make_draft("1")
+    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
+                                                           customers=[draft.customer])
+    await hooks.accounting_create_invoices(runtime=runtime, connection=connection,
+                                           requests=[CreateRequest("op-k", draft, cid)])
+    changed = make_draft("1", reference="Deal 1 (changed)")
+    with pytest.raises(DuplicateOperation, match="used with a different request"):
+        await hooks.accounting_create_invoices(runtime=runtime, connection=connection,
+                                               requests=[CreateRequest("op-k", changed, cid)])
+    assert len(sandbox.state.invoices) == 1
+
+
+async def test_long_operation_keys_become_a_128_char_digest(runtime, connection, transport):
+    draft = make_draft("1")
+    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
+                                                           customers=[draft.customer])
+    [result] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection,
+                                                      requests=[CreateRequest("x" * 300, draft, cid)])
+    key = transport.api_calls("PUT", "/Invoices")[0].headers["Idempotency-Key"]
+    assert result.ok and len(key) <= 128 and key.startswith("ib-")
+
+
+async def test_unknown_invoice_is_remote_not_found(runtime, connection):
+    from invoicebridge.core.errors import RemoteNotFound
+
+    with pytest.raises(RemoteNotFound):
+        await hooks.accounting_invoice_pdf(runtime=runtime, connection=connection, remote_id=UNKNOWN)
+    assert await hooks.accounting_get_invoices(runtime=runtime, connection=connection, remote_ids=[UNKNOWN]) == []
+
+
+async def test_payment_rules_in_the_sandbox(sandbox, clock):
+    from invoicebridge.plugins.xero.msdate import parse_date
+    from invoicebridge.plugins.xero.sandbox_state import InvoiceProblem
+
+    contact = sandbox.state.create_contact({"Name": "Payer Ltd"})
+    invoice = sandbox.state.create_invoice({
+        "Type": "ACCREC", "Contact": {"ContactID": contact.contact_id}, "Status": "AUTHORISED",
+        "DueDate": "2026-12-01", "LineItems": [{"ItemCode": "LIC-STD", "Quantity": 2}]}, app="x", parse_date=parse_date)
+    assert invoice.total == Decimal("1197.60") and invoice.date == dt.date(2026, 11, 20)
+    with pytest.raises(InvoiceProblem, match="exceeds the amount outstanding"):
+        sandbox.state.add_payment(invoice.invoice_id, "5000")
+    part = sandbox.state.add_payment(invoice.invoice_id, "100")
+    assert invoice.status == "AUTHORISED"
+    with pytest.raises(InvoiceProblem, match="payments or credit notes allocated"):
+        sandbox.state.set_status(invoice.invoice_id, "VOIDED")
+    rest = sandbox.state.add_payment(invoice.invoice_id)
+    assert invoice.status == "PAID" and invoice.fully_paid_on == dt.date(2026, 11, 20)
+    sandbox.state.remove_payment(rest.payment_id)
+    assert invoice.status == "AUTHORISED" and invoice.amount_paid == part.amount and invoice.fully_paid_on is None
