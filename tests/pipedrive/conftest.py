@@ -80,10 +80,10 @@ class SpecResponse:
 
 def spec_request(request: httpx.Request) -> tuple[str, SpecRequest] | None:
     """The request as the spec sees it: /api/v2/x -> server .../api/v2; /api/v1/x or /v1/x -> server .../v1."""
-    path = request.url.path
-    if path.startswith("/api/v2/"):
-        version, spec_path = "v2", path
-    elif path.startswith(("/api/v1/", "/v1/")):
+    path = request.url.path  # the API may sit under a mount prefix (/sandbox/pipedrive/api/v2/...)
+    if "/api/v2/" in path:
+        version, spec_path = "v2", "/api/v2/" + path.split("/api/v2/", 1)[1]
+    elif "/api/v1/" in path or path.startswith("/v1/"):
         version, spec_path = "v1", "/v1/" + path.split("/v1/", 1)[1]
     else:
         return None
