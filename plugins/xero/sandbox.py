@@ -545,7 +545,7 @@ class XeroSandbox:
         if invoice.status in ("DRAFT", "SUBMITTED", "DELETED") or invoice.type != "ACCREC":
             raise XeroError(400, r.validation_error(
                 [], f"An online invoice is not available for an invoice with status {invoice.status}."))
-        url = str(request.base_url).rstrip("/") + f"/in/{invoice.online_token}"
+        url = str(request.url).split("/api.xro/2.0/", 1)[0] + f"/in/{invoice.online_token}"
         return _json(200, {"OnlineInvoices": [{"OnlineInvoiceUrl": url}]})
 
     async def _email(self, request: Request) -> Response:

@@ -60,7 +60,8 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
             return page(request, f"Refused: {exc}", status=400)
         if sandbox.auto_deliver:
             await sandbox.deliver_webhooks()
-        return RedirectResponse(str(request.url_for("xero_console")), status_code=303)
+        console = str(request.url).split("/console/invoices/", 1)[0] + "/"  # wherever the sandbox is mounted
+        return RedirectResponse(console, status_code=303)
 
     async def online(request: Request) -> Response:
         invoice = next((i for i in state.invoices.values() if i.online_token == request.path_params["token"]), None)
