@@ -1,0 +1,175 @@
+"""The JSON API under ``/api``: the same operations as the pages, for scripts and tests.
+
+Authenticated with an API key. Errors are ``{"error": <class>, "message": <what to do>}`` with the right
+status code. The OpenAPI document at ``/api/openapi.json`` describes every endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from invoicebridge.core.errors import InvoiceBridgeError, NotFound
+from invoicebridge.core.model import InvoiceRecord
+from invoicebridge.core.pipeline import operation_key
+from invoicebridge.core.status import Command
+
+from .openapi import OPENAPI
+from .security import api_auth
+
+
+class BadRequest(InvoiceBridgeError):
+    status_code = 400
+
+
+def invoice_json(record: InvoiceRecord, *, may_approve: bool = True) -> dict[str, Any]:
+    from invoicebridge.core.status import allowed_commands
+
+    return {
+        "id": record.id,
+        "deal_id": record.deal_id,
+        "backend": record.backend,
+        "remote_id": record.remote_id,
+        "number": record.number,
+        "status": record.status.value,
+        "status_label": record.status_label,
+        "currency": record.currency,
+        "total": str(record.total),
+        "amount_paid": str(record.amount_paid),
+        "amount_due": str(record.amount_due),
+        "date": record.date.isoformat() if record.date else None,
+        "due_date": record.due_date.isoformat() if record.due_date else None,
+        "contact_name": record.contact_name,
+        "reference": record.reference,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "allowed_commands": [c.value for c in allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)],
+        "links": {"pdf": f"/api/invoices/{record.id}/pdf", "page": f"/invoices/{record.id}"},
+    }
+
+
+def _invoice_id(request: Request) -> int:
+    raw = request.path_params["invoice_id"]
+    try:
+        return int(raw)
+    except ValueError:
+        raise NotFound(f"Invoice {raw!r} does not exist here; invoice ids are numbers") from None
+
+
+def _deal_id(request: Request) -> str:
+    raw = str(request.path_params["deal_id"]).strip()
+    if not raw or len(raw) > 64 or not raw.isalnum():
+        raise NotFound(f"Deal {raw[:64]!r} does not exist; deal ids are letters and digits")
+    return raw
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    if len(body) > 1_000_000:
+        raise BadRequest("The request body is over 1 MB")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return data
+
+
+@api_auth
+async def list_deal_invoices(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    records = request.app.state.runtime.store.invoices_for_deal(deal_id)
+    return JSONResponse({"deal_id": deal_id, "invoices": [invoice_json(r) for r in records]})
+
+
+@api_auth
+async def create_deal_invoice(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    overrides = await _json_object(request)
+    unknown = set(overrides) - {"date", "due_date", "currency", "tax_handling", "reference", "status", "line_items", "customer", "branding_theme_id"}
+    if unknown:
+        raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+    key = request.headers.get("idempotency-key", "").strip()
+    if len(key) > 100:
+        raise BadRequest("Idempotency-Key is at most 100 characters")
+    pipeline = request.app.state.pipeline
+    record = await pipeline.create_invoice(deal_id, overrides=overrides, key=f"api-{operation_key(key)}" if key else None, source="api")
+    return JSONResponse(invoice_json(record), status_code=201)
+
+
+@api_auth
+async def preview_deal_invoice(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    overrides = await _json_object(request)
+    preview = await request.app.state.pipeline.preview(deal_id, overrides)
+    draft = preview.draft
+    totals = draft.totals
+    return JSONResponse({
+        "deal_id": deal_id,
+        "ok": preview.ok,
+        "problems": list(preview.problems),
+        "warnings": list(preview.warnings),
+        "customer": {"name": draft.customer.name, "email": draft.customer.email, "tax_number": draft.customer.tax_number,
+                     "address": draft.customer.address.one_line()},
+        "date": draft.date.isoformat(), "due_date": draft.due_date.isoformat(), "currency": draft.currency,
+        "tax_handling": draft.tax_handling.value, "reference": draft.reference, "status": draft.status.value,
+        "line_items": [{"description": l.description, "quantity": str(l.quantity), "unit_amount": str(l.unit_amount),
+                        "discount_rate": str(l.discount_rate) if l.discount_rate is not None else None,
+                        "item_code": l.item_code, "account_code": l.account_code, "tax_type": l.tax_type,
+                        "line_amount": str(l.line_amount)} for l in draft.line_items],
+        "totals": {"subtotal": str(totals.subtotal), "tax": str(totals.tax), "total": str(totals.total)},
+    })
+
+
+@api_auth
+async def get_invoice(request: Request) -> Response:
+    record = request.app.state.runtime.store.get_invoice(_invoice_id(request))
+    return JSONResponse(invoice_json(record))
+
+
+@api_auth
+async def invoice_command(request: Request) -> Response:
+    invoice_id = _invoice_id(request)
+    try:
+        command = Command.parse(request.path_params["command"])
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+    record = await request.app.state.pipeline.command(invoice_id, command)
+    return JSONResponse(invoice_json(record))
+
+
+@api_auth
+async def invoice_pdf(request: Request) -> Response:
+    record, pdf = await request.app.state.pipeline.pdf(_invoice_id(request))
+    name = (record.number or f"invoice-{record.id}").replace('"', "")
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+
+
+@api_auth
+async def sync(request: Request) -> Response:
+    report = await request.app.state.pipeline.reconcile()
+    return JSONResponse({"checked": report.checked, "changed": report.changed, "rejected": report.rejected, "recovered": report.recovered})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+        Route("/api/deals/{deal_id}/invoices", list_deal_invoices, methods=["GET"]),
+        Route("/api/deals/{deal_id}/invoices", create_deal_invoice, methods=["POST"]),
+        Route("/api/deals/{deal_id}/preview", preview_deal_invoice, methods=["POST"]),
+        Route("/api/invoices/{invoice_id}", get_invoice, methods=["GET"]),
+        Route("/api/invoices/{invoice_id}/pdf", invoice_pdf, methods=["GET"]),
+        Route("/api/invoices/{invoice_id}/{command}", invoice_command, methods=["POST"]),
+        Route("/api/sync", sync, methods=["POST"]),
+    ]

@@ -1,0 +1,178 @@
+"""The Starlette application: pages, JSON API, webhooks, OAuth callbacks and plugin routes.
+
+``create_app(config)`` builds everything; the store, runtime and pipeline hang off ``app.state``. The
+lifespan finishes left-over operations at start-up and runs the reconciliation loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any, Mapping
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount
+
+from invoicebridge.core.errors import InvoiceBridgeError, NotConnected
+from invoicebridge.core.pipeline import Pipeline
+from invoicebridge.core.plugins import Plugins
+from invoicebridge.core.runtime import Runtime
+from invoicebridge.core.store import Store
+
+from . import api, pages, webhooks
+from .config import AppConfig
+from .security import hash_password
+
+log = logging.getLogger("invoicebridge.web")
+
+
+def create_app(
+    config: AppConfig,
+    *,
+    store: Store | None = None,
+    plugins: Plugins | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    sandboxes: list[tuple[str, str, Any]] | None = None,
+    runtime_options: Mapping[str, Any] | None = None,
+) -> Starlette:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = store or Store.open(config.db_path)
+    plugins = plugins or Plugins()
+    runtime = Runtime(
+        store=store,
+        transports=dict(transports or {}),
+        public_url=config.public_url,
+        config=_backend_config(store, config),
+        **dict(runtime_options or {}),
+    )
+    pipeline = Pipeline(runtime, plugins)
+    if config.admin_password:
+        store.set_app_secret("admin_password", hash_password(config.admin_password))
+    session_key = store.app_secret_or_create("session_key", lambda: secrets.token_urlsafe(48))
+
+    routes: list[BaseRoute] = [*pages.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
+    for name, prefix, sandbox_app in sandboxes or []:
+        routes.append(Mount(prefix, app=sandbox_app, name=f"sandbox-{name}"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        task = None
+        try:
+            await _start_up(pipeline)
+            if config.sync_interval > 0:
+                task = asyncio.create_task(_reconcile_forever(pipeline, config.sync_interval))
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await _drain_background(app)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SessionMiddleware, secret_key=session_key, https_only=config.cookie_secure,
+                               same_site="lax", session_cookie="invoicebridge_session", max_age=14 * 24 * 3600)],
+        exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.runtime = runtime
+    app.state.pipeline = pipeline
+    app.state.plugins = plugins
+    app.state.background = set()
+    app.state.sandboxes = {name: (prefix, sandbox_app) for name, prefix, sandbox_app in sandboxes or []}
+    return app
+
+
+def _backend_config(store: Store, config: AppConfig) -> dict[str, dict[str, Any]]:
+    """Backend app credentials: the environment wins over what was saved on the Connections page."""
+    merged: dict[str, dict[str, Any]] = {}
+    saved = store.get_app_secret("backend_config", {}) or {}
+    for backend, values in saved.items():
+        merged.setdefault(backend, {}).update(values)
+    for backend, values in config.backends.items():
+        merged.setdefault(backend, {}).update(values)
+    return merged
+
+
+async def _start_up(pipeline: Pipeline) -> None:
+    try:
+        pipeline.accounting, pipeline.crm
+    except NotConnected:
+        return
+    try:
+        recovered = await pipeline.recover()
+        if recovered:
+            log.info("finished %d invoice operations left from the last run", recovered)
+    except InvoiceBridgeError as exc:
+        log.warning("could not finish left-over operations yet: %s", exc)
+
+
+async def _reconcile_forever(pipeline: Pipeline, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            pipeline.accounting, pipeline.crm
+            await pipeline.reconcile()
+        except NotConnected:
+            continue
+        except InvoiceBridgeError as exc:
+            log.warning("reconciliation failed: %s", exc)
+        except Exception:  # keep the loop alive; the cause is logged without secrets
+            log.exception("reconciliation crashed")
+
+
+def run_in_background(request: Request, coro) -> None:
+    """Process after answering (webhooks). Tasks are kept so shutdown can wait for them."""
+    tasks: set = request.app.state.background
+
+    async def guarded():
+        try:
+            await coro
+        except Exception:
+            log.exception("background work failed; the next reconciliation will catch up")
+
+    task = asyncio.create_task(guarded())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _drain_background(app: Starlette) -> None:
+    tasks = list(app.state.background)
+    if tasks:
+        await asyncio.wait(tasks, timeout=10)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/webhooks/")) or "application/json" in request.headers.get("accept", "")
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvoiceBridgeError)
+    if _wants_json(request):
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    return pages.error_page(request, exc.message, exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _wants_json(request):
+        return JSONResponse({"error": "HTTPError", "message": exc.detail}, status_code=exc.status_code)
+    return pages.error_page(request, exc.detail, exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    message = "Something went wrong on our side; the details are in the server log. Try again, or retry from the dashboard."
+    if _wants_json(request):
+        return JSONResponse({"error": "InternalError", "message": message}, status_code=500)
+    return PlainTextResponse(message, status_code=500)

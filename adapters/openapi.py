@@ -1,0 +1,130 @@
+"""The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+_COMMON_ERRORS = {"401": _err("Missing or wrong API key"), "404": _err("Unknown id")}
+_DEAL = {"name": "deal_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,64}$"}}
+_INVOICE = {"name": "invoice_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_INVOICE_OK = {"description": "The invoice", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Invoice"}}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "invoicebridge API", "version": "1", "description": "Create accounting invoices from CRM deals and follow their status."},
+    "security": [{"apiKey": []}],
+    "paths": {
+        "/api/deals/{deal_id}/invoices": {
+            "get": {
+                "summary": "Invoices created for a deal",
+                "operationId": "listDealInvoices",
+                "parameters": [_DEAL],
+                "responses": {
+                    "200": {"description": "The deal's invoices", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["deal_id", "invoices"],
+                        "properties": {"deal_id": {"type": "string"}, "invoices": {"type": "array", "items": {"$ref": "#/components/schemas/Invoice"}}}}}}},
+                    **_COMMON_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Create an invoice from the deal (mapping plus optional overrides)",
+                "operationId": "createDealInvoice",
+                "parameters": [_DEAL, {"name": "Idempotency-Key", "in": "header", "required": False,
+                                       "schema": {"type": "string", "maxLength": 100},
+                                       "description": "The same key returns the same invoice instead of creating another"}],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Overrides"}}}},
+                "responses": {
+                    "201": _INVOICE_OK,
+                    "400": _err("Malformed body"),
+                    "409": _err("Key reused for a different request, or the same request still in progress"),
+                    "422": _err("The deal cannot be mapped, or the invoice has problems"),
+                    "502": _err("The accounting or CRM system refused or failed"),
+                    "503": _err("Rate limited; retry later"),
+                    **_COMMON_ERRORS,
+                },
+            },
+        },
+        "/api/deals/{deal_id}/preview": {
+            "post": {
+                "summary": "Preview the invoice a deal would give, with every problem found",
+                "operationId": "previewDealInvoice",
+                "parameters": [_DEAL],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Overrides"}}}},
+                "responses": {"200": {"description": "The preview", "content": {"application/json": {"schema": {"type": "object"}}}},
+                              "400": _err("Malformed body"), "422": _err("The deal cannot be mapped"), **_COMMON_ERRORS},
+            }
+        },
+        "/api/invoices/{invoice_id}": {
+            "get": {"summary": "One invoice", "operationId": "getInvoice", "parameters": [_INVOICE],
+                    "responses": {"200": _INVOICE_OK, **_COMMON_ERRORS}}
+        },
+        "/api/invoices/{invoice_id}/pdf": {
+            "get": {"summary": "The invoice as PDF", "operationId": "getInvoicePdf", "parameters": [_INVOICE],
+                    "responses": {"200": {"description": "PDF bytes", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                                  "502": _err("The accounting system failed"), **_COMMON_ERRORS}}
+        },
+        **{
+            f"/api/invoices/{{invoice_id}}/{command}": {
+                "post": {"summary": summary, "operationId": f"{command}Invoice", "parameters": [_INVOICE],
+                         "responses": {"200": _INVOICE_OK, "409": _err("Not allowed in the invoice's status"),
+                                       "502": _err("The accounting system refused or failed"), **_COMMON_ERRORS}}
+            }
+            for command, summary in [("submit", "Submit for approval"), ("approve", "Approve"), ("delete", "Delete a draft"),
+                                     ("void", "Void an approved invoice"), ("email", "Email the invoice from the accounting system")]
+        },
+        "/api/sync": {
+            "post": {"summary": "Reconcile invoice statuses now", "operationId": "sync",
+                     "responses": {"200": {"description": "Counts", "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {k: {"type": "integer"} for k in ("checked", "changed", "rejected", "recovered")}}}}},
+                         "401": _err("Missing or wrong API key"), "409": _err("Not connected"), "502": _err("The accounting system failed")}}
+        },
+    },
+    "components": {
+        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error", "message"],
+                      "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+            "Invoice": {
+                "type": "object",
+                "required": ["id", "deal_id", "number", "status", "status_label", "currency", "total", "amount_paid", "amount_due"],
+                "properties": {
+                    "id": {"type": "integer"}, "deal_id": {"type": "string"}, "backend": {"type": "string"},
+                    "remote_id": {"type": "string"}, "number": {"type": "string"},
+                    "status": {"type": "string", "enum": ["DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"]},
+                    "status_label": {"type": "string"}, "currency": {"type": "string"},
+                    "total": {"type": "string"}, "amount_paid": {"type": "string"}, "amount_due": {"type": "string"},
+                    "date": {"type": ["string", "null"], "format": "date"}, "due_date": {"type": ["string", "null"], "format": "date"},
+                    "contact_name": {"type": "string"}, "reference": {"type": "string"},
+                    "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+                    "allowed_commands": {"type": "array", "items": {"type": "string"}},
+                    "links": {"type": "object"},
+                },
+            },
+            "Overrides": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "due_date": {"type": "string", "format": "date"},
+                    "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+                    "tax_handling": {"type": "string", "enum": ["Exclusive", "Inclusive", "NoTax"]},
+                    "reference": {"type": "string", "maxLength": 255},
+                    "status": {"type": "string", "enum": ["DRAFT", "SUBMITTED", "AUTHORISED"]},
+                    "branding_theme_id": {"type": "string"},
+                    "customer": {"type": "object", "properties": {"name": {"type": "string"}, "email": {"type": "string"}, "tax_number": {"type": "string"}}},
+                    "line_items": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+                        "description": {"type": "string"}, "quantity": {"type": ["number", "string"]},
+                        "unit_amount": {"type": ["number", "string"]}, "discount_rate": {"type": ["number", "string", "null"]},
+                        "item_code": {"type": "string"}, "account_code": {"type": "string"}, "tax_type": {"type": "string"}}}},
+                },
+            },
+        },
+    },
+}

@@ -1,0 +1,586 @@
+"""Server-rendered pages (Jinja2, autoescaped): login, dashboard, connections, settings, deal, create invoice.
+
+Every page needs the admin login; every form carries the CSRF token. Pages work without JavaScript; a little
+vanilla JS adds live totals, the item picker fill-in, copy-to-clipboard and a status poll on the deal page.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from starlette.routing import Mount
+from starlette.templating import Jinja2Templates
+
+from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
+from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS
+from invoicebridge.core.model import Role, TaxHandling
+from invoicebridge.core.pipeline import operation_key
+from invoicebridge.core.status import COLOURS, Command, InvoiceStatus
+
+from .security import check_password, csrf_token, form_post, hash_password, is_logged_in, login_required, MIN_PASSWORD
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals["COLOURS"] = {s.value: c for s, c in COLOURS.items()}
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    ctx = {"user": request.session.get("user"), "csrf": csrf_token(request), "flash": request.session.pop("flash", None)}
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def error_page(request: Request, message: str, status_code: int) -> HTMLResponse:
+    return render(request, "error.html", {"message": message, "status_code": status_code}, status_code=status_code)
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    request.session["flash"] = {"message": message, "kind": kind}
+
+
+def state(request: Request):
+    return request.app.state
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return "/"
+    parsed = urlparse(target)
+    return target if not parsed.scheme and not parsed.netloc and target.startswith("/") and not target.startswith("//") else "/"
+
+
+# ---- login -----------------------------------------------------------------------------------------------
+
+
+async def login(request: Request) -> Response:
+    store = state(request).runtime.store
+    first_run = store.get_app_secret("admin_password") is None
+    nxt = _safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        return render(request, "login.html", {"first_run": first_run, "next": nxt})
+    form = await request.form()
+    from .security import csrf_ok
+
+    if not csrf_ok(request, form.get("csrf_token")):
+        return Response("The login form expired; reload the page and try again (CSRF check failed).", status_code=403)
+    password = str(form.get("password") or "")
+    nxt = _safe_next(str(form.get("next") or "/"))
+    if first_run:
+        if len(password) < MIN_PASSWORD:
+            return render(request, "login.html", {"first_run": True, "next": nxt, "error": f"Choose a password of at least {MIN_PASSWORD} characters."}, 422)
+        if password != form.get("confirm"):
+            return render(request, "login.html", {"first_run": True, "next": nxt, "error": "The two passwords differ."}, 422)
+        store.set_app_secret("admin_password", hash_password(password))
+    elif not check_password(password, store.get_app_secret("admin_password")):
+        store.audit("login_failed", "A wrong admin password was entered")
+        return render(request, "login.html", {"first_run": False, "next": nxt, "error": "Wrong password."}, 401)
+    request.session.clear()
+    request.session["user"] = "admin"
+    return RedirectResponse(nxt, status_code=303)
+
+
+@form_post
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# ---- dashboard -------------------------------------------------------------------------------------------
+
+
+@login_required
+async def dashboard(request: Request) -> Response:
+    runtime = state(request).runtime
+    store = runtime.store
+    failures = store.operations(states=("failed", "dead", "pending", "in_flight"), limit=50)
+    deals: list = []
+    deals_error = ""
+    crm = runtime.maybe_connection(Role.CRM)
+    if crm is not None:
+        try:
+            from invoicebridge.core.model import DealQuery
+
+            ids = await state(request).plugins.find_deals(runtime, connection=crm, query=DealQuery(status="all_not_deleted", limit=25))
+            deals = await state(request).plugins.get_deals(runtime, connection=crm, deal_ids=[str(i) for i in ids][:25])
+        except InvoiceBridgeError as exc:
+            deals_error = exc.message
+    return render(request, "dashboard.html", {
+        "invoices": store.recent_invoices(30),
+        "failures": failures,
+        "deals": deals,
+        "deals_error": deals_error,
+        "connections": _connection_rows(request),
+        "activity": store.audit_entries(limit=15),
+    })
+
+
+@form_post
+async def retry_operation(request: Request) -> Response:
+    key = request.path_params["key"]
+    item = await state(request).pipeline.retry_operation(key)
+    if item.record is not None:
+        flash(request, f"Invoice {item.record.number or item.record.id} created for deal {item.deal_id}.")
+    else:
+        flash(request, f"Still failing: {item.error}", "error")
+    return RedirectResponse(str(request.state.form.get("next") or "/"), status_code=303) if str(request.state.form.get("next") or "/").startswith("/") else RedirectResponse("/", 303)
+
+
+# ---- connections -----------------------------------------------------------------------------------------
+
+
+def _connection_rows(request: Request) -> list[dict[str, Any]]:
+    runtime = state(request).runtime
+    rows = []
+    for info in state(request).plugins.backends():
+        conn = runtime.maybe_connection(info.role)
+        mine = conn if conn is not None and conn.backend == info.name else None
+        health = runtime.store.connection_health(mine.id) if mine else {}
+        rows.append({"info": info, "connection": mine, "health": health,
+                     "configured": bool(runtime.backend_config(info.name).get("client_id"))})
+    return rows
+
+
+@login_required
+async def connections(request: Request) -> Response:
+    return render(request, "connections.html", {"rows": _connection_rows(request), "public_url": state(request).config.public_url,
+                                                "choices": request.session.get("connect_choices")})
+
+
+@form_post
+async def check_connection(request: Request) -> Response:
+    runtime = state(request).runtime
+    conn = runtime.store.get_connection(int(request.path_params["connection_id"]))
+    try:
+        health = await state(request).plugins.check(runtime, connection=conn)
+    except InvoiceBridgeError as exc:
+        runtime.store.update_connection(conn.id, last_error=exc.message)
+        flash(request, f"{conn.label or conn.backend}: {exc.message}", "error")
+    else:
+        runtime.store.update_connection(conn.id, last_error="" if health.ok else health.detail, status="active" if health.ok else "error")
+        who = f" as {health.user.name} ({health.user.role})" if health.user else ""
+        flash(request, f"{conn.label or conn.backend} is {'working' if health.ok else 'not working: ' + health.detail}{who}.",
+              "ok" if health.ok else "error")
+    return RedirectResponse("/connections", status_code=303)
+
+
+@form_post
+async def disconnect(request: Request) -> Response:
+    runtime = state(request).runtime
+    conn = runtime.store.get_connection(int(request.path_params["connection_id"]))
+    try:
+        await state(request).plugins.disconnect(runtime, connection=conn)
+    except InvoiceBridgeError as exc:
+        flash(request, f"Disconnected here, but the remote side said: {exc.message}", "error")
+    else:
+        flash(request, f"{conn.label or conn.backend} disconnected.")
+    runtime.store.deactivate_connection(conn.id)
+    runtime.store.audit("disconnected", f"{conn.backend} connection {conn.label} disconnected")
+    return RedirectResponse("/connections", status_code=303)
+
+
+@form_post
+async def save_credentials(request: Request) -> Response:
+    backend = request.path_params["backend"]
+    state(request).plugins.backend(backend)
+    form = request.state.form
+    runtime = state(request).runtime
+    saved = runtime.store.get_app_secret("backend_config", {}) or {}
+    values = saved.setdefault(backend, {})
+    for key in ("client_id", "client_secret", "webhook_key", "jwt_secret", "webhook_user", "webhook_password"):
+        value = str(form.get(key) or "").strip()
+        if value:
+            values[key] = value
+    runtime.store.set_app_secret("backend_config", saved)
+    runtime.config.setdefault(backend, {}).update(values)
+    flash(request, f"{backend.title()} app credentials saved (encrypted).")
+    return RedirectResponse("/connections", status_code=303)
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(64)[:96]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+@login_required
+async def connect_start(request: Request) -> Response:
+    backend = request.path_params["backend"]
+    plugins = state(request).plugins
+    plugins.backend(backend)
+    runtime = state(request).runtime
+    verifier, challenge = _pkce()
+    oauth_state = secrets.token_urlsafe(24)
+    request.session["oauth"] = {"backend": backend, "state": oauth_state, "verifier": verifier}
+    url = await plugins.authorize_url(runtime, backend=backend, redirect_uri=_redirect_uri(request, backend), state=oauth_state,
+                                      code_challenge=challenge, settings={})
+    return RedirectResponse(url, status_code=303)
+
+
+def _redirect_uri(request: Request, backend: str) -> str:
+    return f"{state(request).config.public_url}/connect/{backend}/callback"
+
+
+@login_required
+async def connect_callback(request: Request) -> Response:
+    backend = request.path_params["backend"]
+    pending = request.session.pop("oauth", None)
+    params = request.query_params
+    if params.get("error"):
+        return error_page(request, f"{backend.title()} did not connect: {params.get('error_description') or params.get('error')}", 400)
+    if not pending or pending.get("backend") != backend or not secrets.compare_digest(str(pending.get("state")), params.get("state", "")):
+        state(request).runtime.store.audit("oauth_state_mismatch", f"An OAuth callback for {backend} had a wrong or missing state")
+        return error_page(request, "This connection attempt is not the one we started (the OAuth state does not match). Start again from Connections.", 400)
+    plugins = state(request).plugins
+    runtime = state(request).runtime
+    result = await plugins.complete_oauth(runtime, backend=backend, code=params.get("code", ""), redirect_uri=_redirect_uri(request, backend),
+                                          code_verifier=pending["verifier"], settings={})
+    info = plugins.backend(backend)
+    if len(result.choices) > 1:
+        # Keep the tokens server-side (sealed) until the organisation is chosen.
+        runtime.store.set_app_secret(f"pending_connect_{backend}", {"secrets": dict(result.secrets), "settings": dict(result.settings), "label": result.label})
+        request.session["connect_choices"] = {"backend": backend, "choices": [list(c) for c in result.choices]}
+        return RedirectResponse("/connections", status_code=303)
+    settings = dict(result.settings)
+    if result.choices:
+        settings.setdefault("tenant_id", result.choices[0][0])
+        settings.setdefault("tenant_name", result.choices[0][1])
+    return await _finish_connect(request, backend, info.role, result.label or settings.get("tenant_name", backend), settings, dict(result.secrets))
+
+
+@form_post
+async def connect_choose(request: Request) -> Response:
+    backend = request.path_params["backend"]
+    runtime = state(request).runtime
+    pending = runtime.store.get_app_secret(f"pending_connect_{backend}")
+    choices = (request.session.pop("connect_choices", None) or {}).get("choices", [])
+    chosen = str(request.state.form.get("choice") or "")
+    match = next((c for c in choices if c[0] == chosen), None)
+    if not pending or match is None:
+        return error_page(request, "That organisation is not one offered by the connection; start again from Connections.", 400)
+    runtime.store.set_app_secret(f"pending_connect_{backend}", None)
+    settings = dict(pending["settings"], tenant_id=match[0], tenant_name=match[1])
+    return await _finish_connect(request, backend, state(request).plugins.backend(backend).role, match[1], settings, pending["secrets"])
+
+
+async def _finish_connect(request: Request, backend: str, role: Role, label: str, settings: dict, secrets_: dict) -> Response:
+    runtime = state(request).runtime
+    conn = runtime.store.add_connection(backend=backend, role=role, label=label, settings=settings, secrets=secrets_)
+    try:
+        health = await state(request).plugins.check(runtime, connection=conn)
+    except InvoiceBridgeError as exc:
+        runtime.store.update_connection(conn.id, last_error=exc.message, status="error")
+        flash(request, f"Connected to {label}, but the check failed: {exc.message}", "error")
+        return RedirectResponse("/connections", status_code=303)
+    if health.user is not None and not health.user.may_create:
+        runtime.store.deactivate_connection(conn.id)
+        runtime.store.audit("connect_refused", f"{backend} user {health.user.name} has role {health.user.role}, which may not create invoices")
+        return error_page(request, f"{health.user.name} has the {health.user.role or 'unknown'} role in {label}, which may not create invoices. "
+                                   "Connect with a user who has the Standard or Adviser role.", 403)
+    runtime.store.audit("connected", f"Connected {backend}: {label}" + (f" as {health.user.name} ({health.user.role})" if health.user else ""))
+    flash(request, f"Connected to {label}.")
+    return RedirectResponse("/connections", status_code=303)
+
+
+@form_post
+async def connect_token(request: Request) -> Response:
+    backend = request.path_params["backend"]
+    info = state(request).plugins.backend(backend)
+    token = str(request.state.form.get("token") or "").strip()
+    if not token:
+        flash(request, "Paste the API token first.", "error")
+        return RedirectResponse("/connections", status_code=303)
+    result = await state(request).plugins.connect_with_token(state(request).runtime, backend=backend, token=token, settings={})
+    return await _finish_connect(request, backend, info.role, result.label or backend.title(), dict(result.settings), dict(result.secrets))
+
+
+# ---- settings --------------------------------------------------------------------------------------------
+
+
+@login_required
+async def settings_page(request: Request) -> Response:
+    pipeline = state(request).pipeline
+    fields, catalog, problems = [], None, []
+    try:
+        fields = await pipeline.fields()
+    except InvoiceBridgeError as exc:
+        problems.append(f"CRM fields: {exc.message}")
+    try:
+        catalog = await pipeline.catalog()
+    except InvoiceBridgeError as exc:
+        problems.append(f"Accounting lists: {exc.message}")
+    return render(request, "settings.html", {
+        "mapping": pipeline.mapping(), "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
+        "problems": problems, "due_kinds": [(k.value, DueDateRule(kind=k, days=7 if k is not DueDateKind.DAY_OF_FOLLOWING_MONTH else 20).describe()) for k in DueDateKind],
+        "template_fields": TEMPLATE_FIELDS,
+    })
+
+
+@form_post
+async def save_settings(request: Request) -> Response:
+    form = request.state.form
+    pipeline = state(request).pipeline
+    errors = []
+    try:
+        days = int(str(form.get("due_days") or "14"))
+        config = MappingConfig(
+            to=str(form.get("to") or ""), address=str(form.get("address") or ""), email=str(form.get("email") or ""),
+            tax_number=str(form.get("tax_number") or ""),
+            due_date=DueDateRule(kind=str(form.get("due_kind") or "days_after_invoice"), days=days),
+            currency=str(form.get("currency") or ""), tax_handling=str(form.get("tax_handling") or "deal"),
+            account_code=str(form.get("account_code") or ""), tax_type=str(form.get("tax_type") or ""),
+            branding_theme_id=str(form.get("branding_theme_id") or ""),
+            reference_template=str(form.get("reference_template") or ""),
+            status=str(form.get("status") or "DRAFT"),
+        )
+    except (ValueError, TypeError) as exc:
+        errors.append(str(exc))
+    try:
+        reminder_days = int(str(form.get("reminder_due_days") or "3"))
+        if not 0 <= reminder_days <= 365:
+            raise ValueError
+    except ValueError:
+        errors.append("The reminder is due in 0 to 365 days")
+    if not str(form.get("to") or "").strip():
+        errors.append("To must be mapped to a field")
+    if errors:
+        flash(request, "Settings not saved: " + "; ".join(errors), "error")
+        return RedirectResponse("/settings", status_code=303)
+    pipeline.save_mapping(config)
+    pipeline.store.update_settings({
+        "reminder_enabled": form.get("reminder_enabled") == "on",
+        "reminder_due_days": reminder_days,
+        "note_on_create": form.get("note_on_create") == "on",
+        "note_on_status_change": form.get("note_on_status_change") == "on",
+        "automation_draft_when_won": form.get("automation_draft_when_won") == "on",
+    })
+    flash(request, "Settings saved.")
+    return RedirectResponse("/settings", status_code=303)
+
+
+# ---- deal page -------------------------------------------------------------------------------------------
+
+
+def _deal_id(request: Request) -> str:
+    raw = str(request.path_params["deal_id"])
+    if not raw.isalnum() or len(raw) > 64:
+        raise NotFound(f"There is no deal {raw[:64]!r}")
+    return raw
+
+
+@login_required
+async def deal_page(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    pipeline = state(request).pipeline
+    runtime = state(request).runtime
+    deal, deal_error = None, ""
+    try:
+        deal = await pipeline.get_deal(deal_id)
+    except NotConnected:
+        raise
+    except InvoiceBridgeError as exc:
+        deal_error = exc.message
+    records = runtime.store.invoices_for_deal(deal_id)
+    if deal is None and not records:
+        return error_page(request, deal_error or f"There is no deal {deal_id}", 404)
+    may_approve = True
+    try:
+        user = await state(request).plugins.current_user(runtime, connection=pipeline.accounting)
+        may_approve = user.may_approve
+    except InvoiceBridgeError:
+        pass
+    invoices = [{"record": r, "commands": pipeline.commands_for(r, may_approve=may_approve),
+                 "timeline": runtime.store.audit_entries(invoice_id=r.id)} for r in records]
+    return render(request, "deal.html", {
+        "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
+        "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
+        "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
+        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve,
+    })
+
+
+def _deal_version(store, deal_id: str) -> str:
+    parts = [f"{r.id}:{r.status.value}:{r.amount_paid}:{r.updated_at}" for r in store.invoices_for_deal(deal_id)]
+    parts += [f"{o['key']}:{o['state']}" for o in store.operations(deal_id=deal_id, states=("pending", "in_flight", "failed", "dead", "done"))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+@login_required
+async def deal_version(request: Request) -> Response:
+    return JSONResponse({"version": _deal_version(state(request).runtime.store, _deal_id(request))})
+
+
+@login_required
+async def invoice_page(request: Request) -> Response:
+    record = state(request).runtime.store.get_invoice(_int(request.path_params["invoice_id"]))
+    return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise NotFound(f"There is no invoice {raw[:32]!r}") from None
+
+
+@form_post
+async def invoice_command(request: Request) -> Response:
+    invoice_id = _int(request.path_params["invoice_id"])
+    pipeline = state(request).pipeline
+    record = pipeline.store.get_invoice(invoice_id)
+    try:
+        command = Command.parse(request.path_params["command"])
+        updated = await pipeline.command(invoice_id, command)
+    except (InvoiceBridgeError, ValueError) as exc:
+        flash(request, str(getattr(exc, "message", exc)), "error")
+    else:
+        done = "emailed to the customer" if command is Command.EMAIL else f"now {updated.status_label}"
+        flash(request, f"Invoice {updated.number or updated.id} is {done}.")
+    return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
+
+
+@login_required
+async def invoice_pdf(request: Request) -> Response:
+    record, pdf = await state(request).pipeline.pdf(_int(request.path_params["invoice_id"]))
+    name = (record.number or f"invoice-{record.id}").replace('"', "")
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+
+
+@login_required
+async def invoice_share(request: Request) -> Response:
+    invoice_id = _int(request.path_params["invoice_id"])
+    record = state(request).runtime.store.get_invoice(invoice_id)
+    try:
+        link = await state(request).pipeline.share_link(invoice_id)
+    except InvoiceBridgeError as exc:
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
+    return render(request, "share.html", {"record": record, "link": link})
+
+
+@login_required
+async def invoice_open(request: Request) -> Response:
+    link = await state(request).pipeline.deep_link(_int(request.path_params["invoice_id"]))
+    return RedirectResponse(link, status_code=303)
+
+
+# ---- create invoice --------------------------------------------------------------------------------------
+
+
+def _form_overrides(form) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    overrides: dict[str, Any] = {}
+    for name in ("date", "due_date", "currency", "tax_handling", "reference", "branding_theme_id"):
+        value = str(form.get(name) or "").strip()
+        if value:
+            overrides[name] = value
+    overrides["customer"] = {k: str(form.get(f"customer_{k}") or "").strip() for k in ("name", "email", "tax_number")}
+    rows = []
+    indexes = sorted({int(k.split("-")[1]) for k in form.keys() if k.startswith("line-") and k.split("-")[1].isdigit()})
+    for i in indexes:
+        row = {f: str(form.get(f"line-{i}-{f}") or "").strip() for f in ("description", "quantity", "unit_amount", "discount_rate", "item_code", "account_code", "tax_type")}
+        if any(row[f] for f in ("description", "item_code", "unit_amount")):
+            rows.append(row)
+    overrides["line_items"] = rows
+    return overrides, rows
+
+
+def _rows_from_draft(draft) -> list[dict[str, str]]:
+    return [{"description": l.description, "quantity": _plain(l.quantity), "unit_amount": _plain(l.unit_amount),
+             "discount_rate": _plain(l.discount_rate) if l.discount_rate is not None else "", "item_code": l.item_code,
+             "account_code": l.account_code, "tax_type": l.tax_type} for l in draft.line_items]
+
+
+def _plain(value) -> str:
+    text = f"{value.normalize():f}" if value is not None else ""
+    return text
+
+
+@login_required
+async def create_form(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    pipeline = state(request).pipeline
+    try:
+        preview = await pipeline.preview(deal_id)
+    except MappingError as exc:
+        return render(request, "create.html", {"deal_id": deal_id, "mapping_error": exc, "preview": None}, status_code=422)
+    catalog = await pipeline.catalog()
+    return render(request, "create.html", {
+        "deal_id": deal_id, "preview": preview, "draft": preview.draft, "rows": _rows_from_draft(preview.draft),
+        "catalog": catalog, "nonce": secrets.token_urlsafe(16), "errors": [], "tax_handlings": [t.value for t in TaxHandling],
+    })
+
+
+@form_post
+async def create_submit(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    pipeline = state(request).pipeline
+    form = request.state.form
+    action = str(form.get("action") or "preview")
+    overrides, rows = _form_overrides(form)
+    if action == "submit":
+        overrides["status"] = "SUBMITTED"
+    elif action == "draft":
+        overrides["status"] = "DRAFT"
+    nonce = str(form.get("nonce") or "") or secrets.token_urlsafe(16)
+    catalog = await pipeline.catalog()
+    context = {"deal_id": deal_id, "rows": rows, "catalog": catalog, "nonce": nonce, "errors": [], "preview": None,
+               "tax_handlings": [t.value for t in TaxHandling], "form": form}
+    try:
+        preview = await pipeline.preview(deal_id, overrides)
+    except MappingError as exc:
+        return render(request, "create.html", dict(context, mapping_error=exc), status_code=422)
+    except ValidationProblem as exc:
+        base = await pipeline.preview(deal_id)
+        return render(request, "create.html", dict(context, errors=exc.problems, preview=base, draft=base.draft), status_code=422)
+    context.update(preview=preview, draft=preview.draft, rows=_rows_from_draft(preview.draft))
+    if action == "preview" or preview.problems:
+        return render(request, "create.html", context, status_code=200 if action == "preview" else 422)
+    try:
+        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=f"form-{operation_key(nonce)}", source="page")
+    except InvoiceBridgeError as exc:
+        return render(request, "create.html", dict(context, errors=[exc.message]), status_code=exc.status_code if exc.status_code < 500 else 502)
+    flash(request, f"Invoice {record.number or record.id} created in {record.backend.title()} as {record.status_label}.")
+    return RedirectResponse(f"/deals/{deal_id}#invoice-{record.id}", status_code=303)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+def routes() -> list:
+    return [
+        Route("/", dashboard, name="dashboard"),
+        Route("/health", health),
+        Route("/login", login, methods=["GET", "POST"], name="login"),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/connections", connections),
+        Route("/connections/{connection_id:int}/check", check_connection, methods=["POST"]),
+        Route("/connections/{connection_id:int}/disconnect", disconnect, methods=["POST"]),
+        Route("/connect/{backend}/credentials", save_credentials, methods=["POST"]),
+        Route("/connect/{backend}/token", connect_token, methods=["POST"]),
+        Route("/connect/{backend}/choose", connect_choose, methods=["POST"]),
+        Route("/connect/{backend}/callback", connect_callback),
+        Route("/connect/{backend}", connect_start),
+        Route("/settings", settings_page),
+        Route("/settings", save_settings, methods=["POST"]),
+        Route("/deals/{deal_id}", deal_page),
+        Route("/deals/{deal_id}/version", deal_version),
+        Route("/deals/{deal_id}/invoices/new", create_form),
+        Route("/deals/{deal_id}/invoices", create_submit, methods=["POST"]),
+        Route("/invoices/{invoice_id}", invoice_page),
+        Route("/invoices/{invoice_id}/pdf", invoice_pdf),
+        Route("/invoices/{invoice_id}/share", invoice_share),
+        Route("/invoices/{invoice_id}/open", invoice_open),
+        Route("/invoices/{invoice_id}/{command}", invoice_command, methods=["POST"]),
+        Route("/operations/{key}/retry", retry_operation, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]

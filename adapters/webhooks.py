@@ -1,0 +1,56 @@
+"""Webhook receivers: ``POST /webhooks/{backend}`` for any installed backend.
+
+The plugin verifies the delivery (Xero: HMAC signature; Pipedrive: basic auth). A forged delivery gets 401
+and changes nothing. A good one is answered at once (Xero wants 200 with an empty body within 5 seconds) and
+processed after; a delivery lost in processing is caught by the next reconciliation.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from invoicebridge.core.errors import InvoiceBridgeError, WebhookRejected
+from invoicebridge.core.model import Role, WebhookRequest
+
+MAX_BODY = 1_000_000
+
+
+async def receive(request: Request) -> Response:
+    backend = request.path_params["backend"]
+    plugins = request.app.state.plugins
+    pipeline = request.app.state.pipeline
+    runtime = request.app.state.runtime
+    try:
+        info = plugins.backend(backend)
+    except InvoiceBridgeError:
+        return JSONResponse({"error": "NotFound", "message": f"No webhook receiver for {backend!r}"}, status_code=404)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse({"error": "TooLarge", "message": "Webhook body over 1 MB"}, status_code=413)
+    conn = runtime.maybe_connection(info.role)
+    if conn is None or conn.backend != backend:
+        return JSONResponse({"error": "NotConnected", "message": f"{info.label or backend} is not connected"}, status_code=404)
+    hook = WebhookRequest(body=body, headers=dict(request.headers))
+    from .app import run_in_background
+
+    try:
+        if info.role is Role.ACCOUNTING:
+            ids = await pipeline.accounting_webhook(hook)
+            if ids:
+                run_in_background(request, pipeline.sync_invoices(ids, source="webhook"))
+        else:
+            won = await pipeline.crm_webhook(hook)
+            for deal_id in won:
+                run_in_background(request, pipeline.deal_won(deal_id))
+    except WebhookRejected as exc:
+        runtime.store.audit("webhook_rejected", f"Rejected a {backend} webhook: {exc.message}")
+        return Response(status_code=401)
+    except InvoiceBridgeError as exc:
+        return JSONResponse({"error": type(exc).__name__, "message": exc.message}, status_code=exc.status_code if exc.status_code < 500 else 400)
+    return Response(status_code=200)
+
+
+def routes() -> list[Route]:
+    return [Route("/webhooks/{backend}", receive, methods=["POST"], name="webhook")]
