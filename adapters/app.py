@@ -66,6 +66,8 @@ def create_app(
     async def lifespan(app: Starlette):
         task = None
         try:
+            for hook in app.state.startup_hooks:
+                await hook(app)
             await _start_up(pipeline)
             if config.sync_interval > 0:
                 task = asyncio.create_task(_reconcile_forever(pipeline, config.sync_interval))
@@ -89,6 +91,7 @@ def create_app(
     app.state.pipeline = pipeline
     app.state.plugins = plugins
     app.state.background = set()
+    app.state.startup_hooks = []  # async callables run first in the lifespan (the demo connects here)
     app.state.sandboxes = {name: (prefix, sandbox_app) for name, prefix, sandbox_app in sandboxes or []}
     return app
 

@@ -110,7 +110,7 @@ async def dashboard(request: Request) -> Response:
         try:
             from invoicebridge.core.model import DealQuery
 
-            ids = await state(request).plugins.find_deals(runtime, connection=crm, query=DealQuery(status="all_not_deleted", limit=25))
+            ids = await state(request).plugins.find_deals(runtime, connection=crm, query=DealQuery(status="", limit=25))
             deals = await state(request).plugins.get_deals(runtime, connection=crm, deal_ids=[str(i) for i in ids][:25])
         except InvoiceBridgeError as exc:
             deals_error = exc.message

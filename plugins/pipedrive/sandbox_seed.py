@@ -1,6 +1,6 @@
 """Demo data for the Pipedrive sandbox: organizations in the UK, Germany, the USA and Ireland; persons with
 several emails; deals in GBP, EUR and USD with products whose codes match the Xero sandbox's items
-(CONSULT-HR, LIC-ANNUAL, SUPPORT-M, TRAINING-D, HW-KIT); line and deal-level discounts; 20 %, 5 % and 0 % tax;
+(CONSULT-H, LIC-PRO and TRAIN match the Xero sandbox items; SUPPORT-M, HW-KIT); line and deal-level discounts; 20 %, 5 % and 0 % tax;
 inclusive and exclusive tax methods; open and won deals; a custom "VAT number" organization field."""
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def seed_demo(s: SandboxState) -> dict[str, Any]:
     aoife = s.add_person("Aoife Ní Bhriain", ["aoife@emerald.example", "finance@emerald.example"], emerald)
 
     p = {code: s.add_product(name, code, price, cur, tax) for code, name, price, cur, tax in (
-        ("CONSULT-HR", "Consulting (hourly)", "150", "GBP", "20"),
-        ("LIC-ANNUAL", "Annual licence", "1200", "GBP", "20"),
+        ("CONSULT-H", "Consulting (hourly)", "150", "GBP", "20"),
+        ("LIC-PRO", "Annual licence", "1200", "GBP", "20"),
         ("SUPPORT-M", "Support (monthly)", "99", "GBP", "20"),
-        ("TRAINING-D", "Training day", "850", "EUR", "5"),
+        ("TRAIN", "Training day", "850", "EUR", "5"),
         ("HW-KIT", "Hardware kit", "310", "USD", "0"),
     )}
     won_at = s.now() - dt.timedelta(days=2)
@@ -58,14 +58,14 @@ def seed_demo(s: SandboxState) -> dict[str, Any]:
                     won_time=won_at, custom={po: "PO-7781", channels: [s.option_id("deal", channels, "Web"),
                                                                         s.option_id("deal", channels, "Partner")],
                                              budget: {"value": 5000, "currency": "GBP"}})
-    s.attach_product(d1, p["LIC-ANNUAL"], 2, 1200, tax=20, tax_method="exclusive")
-    s.attach_product(d1, p["CONSULT-HR"], "7.5", 150, discount=10, tax=20)
+    s.attach_product(d1, p["LIC-PRO"], 2, 1200, tax=20, tax_method="exclusive")
+    s.attach_product(d1, p["CONSULT-H"], "7.5", 150, discount=10, tax=20)
     s.attach_product(d1, p["SUPPORT-M"], 12, 99, discount=100, discount_type="amount", tax=20)
 
     d2 = s.add_deal("Nordlicht – training programme", "EUR", org_id=nord, person_id=jurgen, status="won",
                     won_time=won_at)
-    s.attach_product(d2, p["TRAINING-D"], 3, 850, tax=5, tax_method="inclusive")
-    s.attach_product(d2, p["CONSULT-HR"], 4, 140, tax=5, name="Remote consulting (EUR)")
+    s.attach_product(d2, p["TRAIN"], 3, 850, tax=5, tax_method="inclusive")
+    s.attach_product(d2, p["CONSULT-H"], 4, 140, tax=5, name="Remote consulting (EUR)")
     s.add_discount(d2, 5, "percentage", "Partner discount")
 
     d3 = s.add_deal("Globex – hardware rollout", "USD", org_id=globex, person_id=hank)
@@ -78,7 +78,7 @@ def seed_demo(s: SandboxState) -> dict[str, Any]:
 
     d5 = s.add_deal("Emerald – analytics workshop", "EUR", org_id=emerald, person_id=aoife, status="won",
                     won_time=won_at - dt.timedelta(days=10))
-    s.attach_product(d5, p["TRAINING-D"], 1, 850, tax=0, tax_method="exclusive")
+    s.attach_product(d5, p["TRAIN"], 1, 850, tax=0, tax_method="exclusive")
 
     d6 = s.add_deal("Walk-in customer (no organization)", "GBP", person_id=hank, value=400)
     d7 = s.add_deal("Unassigned enquiry", "EUR", value=0)

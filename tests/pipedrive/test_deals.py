@@ -57,7 +57,7 @@ async def test_deal_products_carry_discounts_tax_method_codes_and_disabled_lines
     deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
     assert deal.tax_method is TaxHandling.EXCLUSIVE
     codes = [p.code for p in deal.products]
-    assert codes == ["LIC-ANNUAL", "CONSULT-HR", "SUPPORT-M"]
+    assert codes == ["LIC-PRO", "CONSULT-H", "SUPPORT-M"]
     consult, support = deal.products[1], deal.products[2]
     assert (consult.quantity, consult.discount, consult.discount_type, consult.tax_percent) == (
         Decimal("7.5"), Decimal(10), DiscountType.PERCENTAGE, Decimal(20))
