@@ -71,7 +71,17 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
             organisation=state.organisation, invoice=invoice, contact=state.contacts[invoice.contact_id])
         return HTMLResponse(html)
 
+    async def deep_link(request: Request) -> Response:
+        """What Xero's ShortCode deep link opens: here, the console row of that invoice."""
+        target = request.query_params.get("redirecturl", "")
+        invoice_id = target.split("InvoiceID=", 1)[1] if "InvoiceID=" in target else ""
+        if invoice_id not in state.invoices:
+            return page(request, "That invoice is not in this organisation", status=404)
+        console = str(request.url).split("/organisationlogin/", 1)[0] + "/"
+        return RedirectResponse(f"{console}#invoice-{invoice_id}", status_code=303)
+
     return [
+        Route("/organisationlogin/default.aspx", deep_link, methods=["GET"], name="xero_deep_link"),
         Route("/", index, methods=["GET"], name="xero_console"),
         Route("/console/invoices/{invoice_id}/{action}", act, methods=["POST"], name="xero_console_action"),
         Route("/in/{token}", online, methods=["GET"], name="xero_online_invoice"),

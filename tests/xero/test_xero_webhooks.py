@@ -147,4 +147,4 @@ async def test_sandboxes_hook_mounts_one_instance(store):
     assert (name, prefix) == ("xero", "/sandbox/xero")
     assert app.webhook_url == "http://demo.test/webhooks/xero" and app.webhook_key == "k"
     assert hooks.invoicebridge_sandboxes(runtime=runtime)[0][2] is app
-    assert len(app.state.items) == 6  # seeded with the demo organisation
+    assert len(app.state.items) == 8  # seeded with the demo organisation
