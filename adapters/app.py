@@ -60,7 +60,7 @@ def create_app(
 
     routes: list[BaseRoute] = [*pages.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
     for name, prefix, sandbox_app in sandboxes or []:
-        routes.append(Mount(prefix, app=sandbox_app, name=f"sandbox-{name}"))
+        routes.append(Mount(prefix, app=sandbox_app))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

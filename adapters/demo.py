@@ -69,7 +69,8 @@ def build_demo(config: AppConfig, *, reset: bool = True, plugins: Plugins | None
 
     sandboxes = {name: (prefix, sandbox) for name, prefix, sandbox in app.state.plugins.sandboxes(runtime)}
     for name, (prefix, sandbox) in sandboxes.items():
-        app.router.routes.insert(0, Mount(prefix, app=sandbox, name=f"sandbox-{name}"))
+        # Unnamed mounts: the sandboxes use url_for on their own routes.
+        app.router.routes.insert(0, Mount(prefix, app=sandbox))
     app.state.sandboxes = sandboxes
     xero = sandboxes["xero"][1]
     xero.webhook_key = backend["xero"]["webhook_key"]

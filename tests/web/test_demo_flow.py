@@ -1,0 +1,112 @@
+"""The whole product through the demo wiring: real plugins, both sandboxes, webhooks both ways."""
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from invoicebridge.adapters.app import _drain_background
+from invoicebridge.adapters.config import AppConfig
+from invoicebridge.adapters.demo import build_demo
+
+
+@pytest.fixture
+def demo(tmp_path):
+    app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        client.headers["Authorization"] = f"Bearer {info['api_key']}"
+        yield client, app, info
+
+
+def settle(client, app):
+    """Wait for the work webhooks started in the background (no sleeping: await the tasks themselves)."""
+    client.portal.call(_drain_background, app)
+
+
+def browser_login(client, info):
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"password": info["admin_password"], "csrf_token": token}, follow_redirects=False)
+
+
+def test_demo_writes_demo_json_with_everything_a_person_needs(demo, tmp_path):
+    import json
+
+    _, _, info = demo
+    saved = json.loads((tmp_path / "demo.json").read_text())
+    assert saved["app_url"] == "http://127.0.0.1:8000" and saved["api_key"].startswith("ib_")
+    assert saved["xero"]["console_url"].endswith("/sandbox/xero/") and saved["pipedrive"]["api_token"]
+    assert (tmp_path / "demo.json").stat().st_mode & 0o077 == 0
+
+
+def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
+    client, app, info = demo
+    deal = info["suggested_deal"]
+    created = client.post(f"/api/deals/{deal}/invoices", json={}, headers={"Idempotency-Key": "flow-1"})
+    assert created.status_code == 201, created.text
+    invoice = created.json()
+    xero = app.state.sandboxes["xero"][1]
+    remote = xero.state.invoices[invoice["remote_id"]]
+    assert str(remote.total) == invoice["total"]
+    # The reminder activity and the note landed on the Pipedrive deal.
+    pd = app.state.sandboxes["pipedrive"][1].state.sandbox
+    subjects = [a["subject"] for a in pd.activities.values() if str(a.get("deal_id")) == deal]
+    assert subjects == [f"Send invoice {invoice['number']} to {invoice['contact_name']}"]
+    # Act as the Xero user in the sandbox console: approve, then pay in full.
+    console = client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/approve", follow_redirects=False)
+    assert console.status_code == 303
+    settle(client, app)
+    assert client.get(f"/api/invoices/{invoice['id']}").json()["status"] == "AUTHORISED"
+    client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/pay", data={"amount": "100.00"}, follow_redirects=False)
+    settle(client, app)
+    assert client.get(f"/api/invoices/{invoice['id']}").json()["status_label"] == "Partly paid"
+    client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/pay", data={"amount": ""}, follow_redirects=False)
+    settle(client, app)
+    body = client.get(f"/api/invoices/{invoice['id']}").json()
+    assert body["status"] == "PAID" and body["amount_due"] == "0.00"
+    browser_login(client, info)
+    page = client.get(f"/deals/{deal}")
+    assert "Paid" in page.text and invoice["number"] in page.text
+    notes = [n["content"] for n in pd.notes.values() if str(n.get("deal_id")) == deal]
+    assert any("Paid" in n for n in notes)
+
+
+def test_pdf_share_link_and_deep_link(demo):
+    client, app, info = demo
+    invoice = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AUTHORISED"}).json()
+    pdf = client.get(f"/api/invoices/{invoice['id']}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    browser_login(client, info)
+    share = client.get(f"/invoices/{invoice['id']}/share")
+    link = re.search(r'id="share-link" value="([^"]+)"', share.text).group(1)
+    assert "/sandbox/xero/in/" in link and client.get(link).status_code == 200
+    opened = client.get(f"/invoices/{invoice['id']}/open", follow_redirects=True)
+    assert opened.status_code == 200 and invoice["number"] in opened.text
+
+
+def test_winning_a_deal_in_pipedrive_creates_a_draft_when_automation_is_on(demo):
+    client, app, info = demo
+    store = app.state.runtime.store
+    store.update_settings({"automation_draft_when_won": True})
+    pd = app.state.sandboxes["pipedrive"][1].state.sandbox
+    open_deal = next(d for d in sorted(pd.deals.values(), key=lambda d: d["id"]) if d["status"] == "open" and d.get("org_id") and pd.lines_of(d["id"]))
+    response = client.post(f"/sandbox/pipedrive/console/deals/{open_deal['id']}/win", follow_redirects=False)
+    assert response.status_code == 303
+    settle(client, app)
+    records = store.invoices_for_deal(str(open_deal["id"]))
+    assert len(records) == 1 and records[0].status.value == "DRAFT"
+    # The same webhook delivered again changes nothing.
+    client.portal.call(pd.deliver_webhooks)
+    settle(client, app)
+    assert len(store.invoices_for_deal(str(open_deal["id"]))) == 1
+
+
+def test_forged_webhooks_are_refused_and_change_nothing(demo):
+    client, app, info = demo
+    before = app.state.runtime.store.audit_entries(limit=1000)
+    forged = client.post("/webhooks/xero", content=b'{"events":[]}', headers={"x-xero-signature": "Zm9yZ2Vk"})
+    assert forged.status_code == 401 and forged.content == b""
+    wrong = client.post("/webhooks/pipedrive", content=b"{}", auth=("invoicebridge", "wrong"))
+    assert wrong.status_code == 401
+    after = app.state.runtime.store.audit_entries(limit=1000)
+    assert [e for e in after if e["kind"] != "webhook_rejected"] == [e for e in before if e["kind"] != "webhook_rejected"]
