@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
-from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS
+from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, canonical_ref
 from invoicebridge.core.model import Role, TaxHandling
 from invoicebridge.core.pipeline import operation_key
 from invoicebridge.core.status import COLOURS, Command, InvoiceStatus
@@ -32,6 +32,22 @@ from .security import check_password, csrf_token, form_post, hash_password, is_l
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["COLOURS"] = {s.value: c for s, c in COLOURS.items()}
+
+
+def _plain_number(value: Any) -> str:
+    """A Decimal as people write it: 20 not 2E+1, 7.5 not 7.5000."""
+    if value is None or value == "":
+        return ""
+    try:
+        from decimal import Decimal
+
+        text = f"{Decimal(str(value)).normalize():f}"
+    except ArithmeticError:
+        return str(value)
+    return text
+
+
+templates.env.filters["plain"] = _plain_number
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
@@ -318,8 +334,10 @@ async def settings_page(request: Request) -> Response:
         catalog = await pipeline.catalog()
     except InvoiceBridgeError as exc:
         problems.append(f"Accounting lists: {exc.message}")
+    mapping = pipeline.mapping()
+    shown = {name: canonical_ref(getattr(mapping, name), fields) for name in ("to", "address", "email", "tax_number")}
     return render(request, "settings.html", {
-        "mapping": pipeline.mapping(), "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
+        "mapping": mapping, "shown": shown, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, DueDateRule(kind=k, days=7 if k is not DueDateKind.DAY_OF_FOLLOWING_MONTH else 20).describe()) for k in DueDateKind],
         "template_fields": TEMPLATE_FIELDS,
     })

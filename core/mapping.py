@@ -200,6 +200,14 @@ def _custom_key(entity: str, name: str, fields: Iterable[CrmField]) -> str:
     return matches[0] if matches else name
 
 
+def canonical_ref(ref: str, fields: Iterable[CrmField]) -> str:
+    """A custom field named by its display name, as the reference by key (what the field pickers list)."""
+    if not ref:
+        return ref
+    entity, name, custom = parse_ref(ref)
+    return f"{entity}.custom:{_custom_key(entity, name, list(fields))}" if custom else ref
+
+
 def resolve(deal: Deal, ref: str, fields: Iterable[CrmField] = ()) -> Any:
     """The raw value a reference points at in this deal, or None when absent."""
     entity, name, custom = parse_ref(ref)

@@ -109,6 +109,12 @@ class Pipeline:
         self.store.set_mapping_data(config.to_dict())
         self.store.audit("settings", "Mapping saved", data=config.to_dict())
 
+    def _label(self, connection) -> str:
+        try:
+            return self.plugins.backend(connection.backend).label or connection.backend
+        except InvoiceBridgeError:
+            return connection.backend
+
     @property
     def crm(self):
         return self.runtime.connection(Role.CRM)
@@ -359,7 +365,7 @@ class Pipeline:
             operation_key=key,
         )
         how = "found after a restart" if recovered else "created"
-        self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {conn.backend} as {record.status.label}",
+        self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {self._label(conn)} as {record.status.label}",
                          invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
         self.store.finish_operation(key, record_id=record.id)
         deal = (deals or {}).get(draft.deal_id)
@@ -409,11 +415,8 @@ class Pipeline:
         key = operation_key(f"{command.value}-{record.id}-{record.status.value}-{record.updated_at}")
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
-            self.store.audit("emailed", f"{name} emailed to the customer from {conn.backend}", invoice_id=record.id, deal_id=record.deal_id)
-        else:
-            self.store.audit("command", f"{command.label}: {record.status.label} → {target.label}", invoice_id=record.id, deal_id=record.deal_id,
-                             data={"command": command.value})
-        return await self.apply_remote(record, invoice, source="command")
+            self.store.audit("emailed", f"{name} emailed to the customer from {self._label(conn)}", invoice_id=record.id, deal_id=record.deal_id)
+        return await self.apply_remote(record, invoice, source=f"{command.label.lower()} in invoicebridge")
 
     def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
         return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)

@@ -1,0 +1,101 @@
+"""Click through the product in real headless Chromium, as a person would."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in(page, info):
+    page.goto(info["app_url"] + "/")
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.fill("input[name=password]", info["admin_password"])
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+
+
+def test_the_whole_flow_from_mapping_to_paid(server, browser, shots, tmp_path):
+    app, info = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    sign_in(page, info)
+    shots(page, "01-dashboard")
+
+    # Settings: the mapping lists custom fields; set the tax number and a 7-day due date.
+    page.goto(info["app_url"] + "/settings")
+    expect(page.locator("#map-tax_number option", has_text="VAT number")).to_have_count(1)
+    page.select_option("#map-tax_number", label="Organization → VAT number (custom)")
+    page.fill("input[name=due_days]", "7")
+    shots(page, "02-settings")
+    page.click("button:has-text('Save settings')")
+    expect(page.locator(".flash")).to_have_text("Settings saved.")
+
+    # The seeded deal, then Create invoice.
+    deal = info["suggested_deal"]
+    page.goto(f"{info['app_url']}/deals/{deal}")
+    expect(page.locator("h1")).to_contain_text("Acme")
+    shots(page, "03-deal")
+    page.click("text=Create invoice")
+    expect(page.locator("h1")).to_contain_text("New invoice")
+    rows = page.locator("tr.line")
+    # Two lines picked from the Xero items list; the other prefilled lines are cleared.
+    for i in range(rows.count()):
+        for field in ("description", "quantity", "unit_amount", "discount_rate"):
+            page.fill(f"[name=line-{i}-{field}]", "")
+        page.select_option(f"[name=line-{i}-item_code]", "")
+    page.select_option("[name=line-0-item_code]", "CONSULT-H")
+    page.select_option("[name=line-1-item_code]", "LIC-PRO")
+    expect(page.locator("[name=line-0-description]")).to_have_value("Consulting services, per hour")
+    page.fill("[name=line-0-quantity]", "abc")
+    page.fill("[name=line-1-quantity]", "2")
+    page.click("button[value=draft]")
+    expect(page.locator(".flash.error")).to_contain_text("quantity must be a number")
+    shots(page, "04-form-error")
+    # Fix it: totals follow the edit before sending.
+    page.select_option("[name=line-0-item_code]", "CONSULT-H")
+    page.select_option("[name=line-1-item_code]", "LIC-PRO")
+    page.fill("[name=line-0-quantity]", "10")
+    page.fill("[name=line-1-quantity]", "2")
+    expect(page.locator("#t-total")).to_have_text("4,557.60")  # (10×120 + 2×1,299) × 1.2
+    shots(page, "05-create")
+    page.click("button[value=draft]")
+    expect(page.locator(".flash")).to_contain_text("created in Xero as Draft")
+    invoice = page.locator("section.invoice").first
+    expect(invoice.locator(".badge")).to_have_text("Draft")
+    number = invoice.locator("h3").inner_text().split()[0]
+
+    invoice.locator("button[data-command=submit]").click()
+    expect(page.locator("section.invoice").first.locator(".badge")).to_have_text("Awaiting approval")
+
+    # Act as the Xero user: approve and pay in the sandbox console.
+    console = browser.new_page(viewport={"width": 1280, "height": 800})
+    console.goto(info["xero"]["console_url"])
+    row = console.locator("tr", has_text=number)
+    row.locator("button:has-text('Approve')").click()
+    expect(console.locator("tr", has_text=number).locator(".status")).to_have_text("AUTHORISED")
+    console.locator("tr", has_text=number).locator("button:has-text('Pay')").click()
+    expect(console.locator("tr", has_text=number).locator(".status")).to_have_text("PAID")
+    shots(console, "06-xero-console")
+
+    # The deal page follows the webhook (it polls and reloads on change).
+    expect(page.locator("section.invoice").first.locator(".badge")).to_have_text("Paid", timeout=15000)
+    shots(page, "07-deal-paid")
+
+    with page.expect_download() as download:
+        page.locator("section.invoice").first.locator("text=Download PDF").click()
+    path = tmp_path / "invoice.pdf"
+    download.value.save_as(path)
+    assert path.read_bytes().startswith(b"%PDF")
+    assert download.value.suggested_filename == f"{number}.pdf"
+
+
+def test_connections_page_shows_both_sandboxes_healthy(server, browser, shots):
+    app, info = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, info)
+    page.goto(info["app_url"] + "/connections")
+    expect(page.locator("#backend-xero")).to_contain_text("Demo Company (UK)")
+    page.locator("#backend-xero button:has-text('Check connection')").click()
+    expect(page.locator(".flash")).to_contain_text("is working")
+    shots(page, "08-connections")
