@@ -133,8 +133,9 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
         settings = dict(result.settings)
         if result.choices and "tenant_id" not in settings:
             settings.update(tenant_id=result.choices[0][0], tenant_name=result.choices[0][1])
-        store.add_connection(backend="xero", role=Role.ACCOUNTING, label=settings.get("tenant_name", "Xero sandbox"),
-                             settings=settings, secrets=dict(result.secrets))
+        conn = store.add_connection(backend="xero", role=Role.ACCOUNTING, label=settings.get("tenant_name", "Xero sandbox"),
+                                    settings=settings, secrets=dict(result.secrets))
+        await app.state.pipeline.check_connection(conn)
     if store.active_connection(Role.CRM) is None:
         result = await plugins.connect_with_token(runtime, backend="pipedrive", token=PIPEDRIVE_TOKEN, settings={})
         conn = store.add_connection(backend="pipedrive", role=Role.CRM, label=result.label or "Pipedrive sandbox",

@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
-from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, canonical_ref
+from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, canonical_ref, mappable_ref
 from invoicebridge.core.model import Role, TaxHandling
 from invoicebridge.core.pipeline import operation_key
 from invoicebridge.core.status import COLOURS, Command, InvoiceStatus
@@ -177,12 +177,10 @@ async def check_connection(request: Request) -> Response:
     runtime = state(request).runtime
     conn = runtime.store.get_connection(int(request.path_params["connection_id"]))
     try:
-        health = await state(request).plugins.check(runtime, connection=conn)
+        health = await state(request).pipeline.check_connection(conn)
     except InvoiceBridgeError as exc:
-        runtime.store.update_connection(conn.id, last_error=exc.message)
         flash(request, f"{conn.label or conn.backend}: {exc.message}", "error")
     else:
-        runtime.store.update_connection(conn.id, last_error="" if health.ok else health.detail, status="active" if health.ok else "error")
         who = f" as {health.user.name} ({health.user.role})" if health.user else ""
         flash(request, f"{conn.label or conn.backend} is {'working' if health.ok else 'not working: ' + health.detail}{who}.",
               "ok" if health.ok else "error")
@@ -292,9 +290,8 @@ async def _finish_connect(request: Request, backend: str, role: Role, label: str
     runtime = state(request).runtime
     conn = runtime.store.add_connection(backend=backend, role=role, label=label, settings=settings, secrets=secrets_)
     try:
-        health = await state(request).plugins.check(runtime, connection=conn)
+        health = await state(request).pipeline.check_connection(conn)
     except InvoiceBridgeError as exc:
-        runtime.store.update_connection(conn.id, last_error=exc.message, status="error")
         flash(request, f"Connected to {label}, but the check failed: {exc.message}", "error")
         return RedirectResponse("/connections", status_code=303)
     if health.user is not None and not health.user.may_create:
@@ -336,8 +333,13 @@ async def settings_page(request: Request) -> Response:
         problems.append(f"Accounting lists: {exc.message}")
     mapping = pipeline.mapping()
     shown = {name: canonical_ref(getattr(mapping, name), fields) for name in ("to", "address", "email", "tax_number")}
+    choices = []  # (entity, ref, label) for every field the mapping can read, built-in and custom
+    for f in fields:
+        ref = mappable_ref(f)
+        if ref and ref not in [c[1] for c in choices]:
+            choices.append((f.entity, ref, f.name + (" (custom)" if f.is_custom else "")))
     return render(request, "settings.html", {
-        "mapping": mapping, "shown": shown, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
+        "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, DueDateRule(kind=k, days=7 if k is not DueDateKind.DAY_OF_FOLLOWING_MONTH else 20).describe()) for k in DueDateKind],
         "template_fields": TEMPLATE_FIELDS,
     })

@@ -82,6 +82,18 @@ class DueDateRule:
         return f"{self.days} days after the end of the invoice month"
 
 
+# CRM field codes that mean one of our built-in fields (Pipedrive lists a person's "emails" and "phones").
+BUILTIN_ALIASES = {"emails": "email", "phones": "phone", "email": "email", "phone": "phone"}
+
+
+def mappable_ref(field: CrmField) -> str | None:
+    """The reference a mapping stores for a CRM field, or None when the mapping cannot read that field."""
+    if field.is_custom:
+        return f"{field.entity}.custom:{field.key}"
+    key = BUILTIN_ALIASES.get(field.key, field.key)
+    return f"{field.entity}.{key}" if key in BUILTIN_FIELDS.get(field.entity, ()) else None
+
+
 def _ref(value: str) -> str:
     value = (value or "").strip()
     if value:

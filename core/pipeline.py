@@ -297,22 +297,36 @@ class Pipeline:
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, error="already being created by another worker", retryable=True)
                 continue
             claimed.append((key, load_draft(op["payload"]["draft"]), op["attempts"] + 1))
-        if claimed:
-            conn = self.accounting
-            # Attempts after the first may have reached the backend before a crash: look before creating.
-            maybe_done = [CreateRequest(operation_key=k, draft=d) for k, d, attempt in claimed if attempt > 1]
-            if maybe_done:
-                found = await self.plugins.find_created(self.runtime, connection=conn, requests=maybe_done)
-                for key, invoice in (found or {}).items():
-                    draft = next(d for k, d, _ in claimed if k == key)
-                    record = await self._record_created(key, draft, invoice, deals, recovered=True)
-                    results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
-                claimed = [c for c in claimed if c[0] not in results]
+        # Attempts after the first may have reached the backend before a crash: look before creating.
+        maybe_done = [(k, d) for k, d, attempt in claimed if attempt > 1]
+        if maybe_done:
+            try:
+                await self._find_created(maybe_done, results, deals)
+            except BackendError as exc:  # cannot tell whether they exist: create none of them now
+                for key, draft in maybe_done:
+                    self._failed(key, draft.deal_id, str(exc), retryable=True)
+                    results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=True)
+            claimed = [c for c in claimed if c[0] not in results]
         if claimed:
             await self._create_claimed(claimed, results, deals)
         if progress:
             progress(offset + len(results), total or len(keys))
         return [results[k] for k in keys]
+
+    async def _find_created(self, ops: Sequence[tuple[str, InvoiceDraft]], results: dict[str, BulkItem], deals) -> None:
+        """Record the invoices the backend already has for ``ops`` (a request of an earlier attempt may have
+        been committed remotely just before a crash or a dropped connection). Matching needs the customer's
+        remote id, so it is looked up first (``find_or_create_customers``, as creating would)."""
+        conn = self.accounting
+        customers = list(dict.fromkeys(d.customer for _, d in ops))
+        contact_ids = await self.plugins.find_or_create_customers(self.runtime, connection=conn, customers=customers)
+        contact_for = dict(zip(customers, contact_ids))
+        requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d in ops]
+        found = await self.plugins.find_created(self.runtime, connection=conn, requests=requests)
+        for key, invoice in (found or {}).items():
+            draft = next(d for k, d in ops if k == key)
+            record = await self._record_created(key, draft, invoice, deals, recovered=True)
+            results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
 
     async def _create_claimed(self, claimed, results, deals) -> None:
         conn = self.accounting
@@ -348,8 +362,13 @@ class Pipeline:
 
     async def _record_created(self, key: str, draft: InvoiceDraft, invoice: Invoice, deals, *, recovered: bool = False) -> InvoiceRecord:
         conn = self.accounting
-        record = self.store.insert_invoice(
-            deal_id=draft.deal_id,
+        # The record and its pending write-back commit together: a crash after this line still gets the
+        # reminder and note written by the next recover(); a crash before it leaves the operation to recover.
+        with self.store.transaction():
+            record = self._insert_record(key, draft, invoice, conn)
+            if record.operation_key == key:
+                self.store.kv_put_if_absent("writeback-pending", str(record.id), {"kind": "created"})
+        how = "found after a restart" if recovered else "created"
             backend=conn.backend,
             remote_id=invoice.remote_id,
             number=invoice.number,
@@ -361,10 +380,6 @@ class Pipeline:
             date=invoice.date or draft.date,
             due_date=invoice.due_date or draft.due_date,
             contact_name=invoice.contact_name or draft.customer.name,
-            reference=invoice.reference or draft.reference,
-            operation_key=key,
-        )
-        how = "found after a restart" if recovered else "created"
         self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {self._label(conn)} as {record.status.label}",
                          invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
         self.store.finish_operation(key, record_id=record.id)
@@ -547,6 +562,20 @@ class Pipeline:
         except InvoiceBridgeError as exc:
             self.store.audit("automation_failed", f"Deal won, but no draft was made: {exc}", deal_id=deal_id)
             return None
+
+    # ---- connections ---------------------------------------------------------------------------------
+
+    async def check_connection(self, connection):
+        """Ask the plugin whether a connection works; remember the remote user and role, or the error."""
+        try:
+            health = await self.plugins.check(self.runtime, connection=connection)
+        except InvoiceBridgeError as exc:
+            self.store.update_connection(connection.id, last_error=exc.message, status="error")
+            raise
+        settings = {"user_name": health.user.name, "user_role": health.user.role} if health.user else None
+        self.store.update_connection(connection.id, settings=settings, last_error="" if health.ok else health.detail,
+                                     status="active" if health.ok else "error")
+        return health
 
     # ---- links ---------------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ def test_the_whole_flow_from_mapping_to_paid(server, browser, shots, tmp_path):
     page.goto(info["app_url"] + "/settings")
     expect(page.locator("#map-tax_number option", has_text="VAT number")).to_have_count(1)
     page.select_option("#map-tax_number", label="Organization → VAT number (custom)")
+    expect(page.locator("#map-email option:checked")).to_have_text("Person → Email")
+    expect(page.locator("option", has_text="not found in the CRM")).to_have_count(0)
     page.fill("input[name=due_days]", "7")
     shots(page, "02-settings")
     page.click("button:has-text('Save settings')")
