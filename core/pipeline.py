@@ -369,6 +369,16 @@ class Pipeline:
             if record.operation_key == key:
                 self.store.kv_put_if_absent("writeback-pending", str(record.id), {"kind": "created"})
         how = "found after a restart" if recovered else "created"
+        self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {self._label(conn)} as {record.status.label}",
+                         invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
+        self.store.finish_operation(key, record_id=record.id)
+        deal = (deals or {}).get(draft.deal_id)
+        await self._fire_created(record, deal, invoice)
+        return record
+
+    def _insert_record(self, key: str, draft: InvoiceDraft, invoice: Invoice, conn) -> InvoiceRecord:
+        return self.store.insert_invoice(
+            deal_id=draft.deal_id,
             backend=conn.backend,
             remote_id=invoice.remote_id,
             number=invoice.number,
@@ -380,12 +390,9 @@ class Pipeline:
             date=invoice.date or draft.date,
             due_date=invoice.due_date or draft.due_date,
             contact_name=invoice.contact_name or draft.customer.name,
-        self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {self._label(conn)} as {record.status.label}",
-                         invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
-        self.store.finish_operation(key, record_id=record.id)
-        deal = (deals or {}).get(draft.deal_id)
-        await self._fire_created(record, deal, invoice)
-        return record
+            reference=invoice.reference or draft.reference,
+            operation_key=key,
+        )
 
     async def _fire_created(self, record: InvoiceRecord, deal: Deal | None, invoice: Invoice) -> None:
         try:
