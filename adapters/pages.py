@@ -299,6 +299,10 @@ async def _finish_connect(request: Request, backend: str, role: Role, label: str
         runtime.store.audit("connect_refused", f"{backend} user {health.user.name} has role {health.user.role}, which may not create invoices")
         return error_page(request, f"{health.user.name} has the {health.user.role or 'unknown'} role in {label}, which may not create invoices. "
                                    "Connect with a user who has the Standard or Adviser role.", 403)
+    try:
+        await state(request).plugins.connected(runtime, connection=conn, public_url=state(request).config.public_url)
+    except InvoiceBridgeError as exc:
+        flash(request, f"Connected to {label}, but webhooks could not be registered: {exc.message}", "error")
     runtime.store.audit("connected", f"Connected {backend}: {label}" + (f" as {health.user.name} ({health.user.role})" if health.user else ""))
     flash(request, f"Connected to {label}.")
     return RedirectResponse("/connections", status_code=303)
@@ -432,6 +436,30 @@ def _deal_version(store, deal_id: str) -> str:
     parts = [f"{r.id}:{r.status.value}:{r.amount_paid}:{r.updated_at}" for r in store.invoices_for_deal(deal_id)]
     parts += [f"{o['key']}:{o['state']}" for o in store.operations(deal_id=deal_id, states=("pending", "in_flight", "failed", "dead", "done"))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+async def open_from_crm(request: Request) -> Response:
+    """Where a CRM link action lands (``/deals?selectedIds=42&token=<signed JWT>``): a valid token signs the
+    person in; without one they sign in first and then continue to the deal."""
+    raw = str(request.query_params.get("selectedIds") or request.query_params.get("deal") or "").split(",")[0].strip()
+    if not raw.isalnum() or len(raw) > 64:
+        return error_page(request, "Open this page from a deal: the link carries no deal id.", 400)
+    target = f"/deals/{raw}"
+    runtime = state(request).runtime
+    crm = runtime.maybe_connection(Role.CRM)
+    if crm is not None and request.query_params.get("token"):
+        from invoicebridge.core.errors import WebhookRejected
+
+        try:
+            who = await state(request).plugins.verify_page_token(runtime, connection=crm, params=dict(request.query_params))
+        except WebhookRejected as exc:
+            runtime.store.audit("page_token_rejected", exc.message)
+            return error_page(request, exc.message, 401)
+        if who:
+            request.session["user"] = who["user"]
+    if not is_logged_in(request):
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @login_required
@@ -592,6 +620,7 @@ def routes() -> list:
         Route("/connect/{backend}", connect_start),
         Route("/settings", settings_page),
         Route("/settings", save_settings, methods=["POST"]),
+        Route("/deals", open_from_crm),
         Route("/deals/{deal_id}", deal_page),
         Route("/deals/{deal_id}/version", deal_version),
         Route("/deals/{deal_id}/invoices/new", create_form),

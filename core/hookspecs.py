@@ -59,6 +59,12 @@ def backend_connect_with_token(runtime, backend: str, token: str, settings: dict
     """Connect with an API token (where the backend supports it); return a :class:`ConnectResult`."""
 
 
+@hookspec
+def backend_connected(runtime, connection, public_url: str):
+    """A connection was just made: subscribe webhooks to ``{public_url}/webhooks/<backend>`` and the like.
+    Answer only for your own backend."""
+
+
 @hookspec(firstresult=True)
 def backend_check(runtime, connection):
     """Check a connection; return :class:`Health` (with the remote user and role where known)."""
@@ -107,6 +113,13 @@ def crm_add_note(runtime, connection, deal_id: str, content: str, dedupe_key: st
 @hookspec(firstresult=True)
 def crm_deal_url(runtime, connection, deal_id: str) -> str:
     """The URL a person opens to see the deal in the CRM."""
+
+
+@hookspec(firstresult=True)
+def crm_verify_page_token(runtime, connection, params: dict):
+    """A page opened from inside the CRM carries a signed token (Pipedrive: a JWT in ``token``). Return a dict
+    with at least ``user`` (who opened it) when it is valid, raise :class:`WebhookRejected` when it is forged or
+    expired, and return None when there is no token or the connection is not yours."""
 
 
 @hookspec(firstresult=True)

@@ -109,6 +109,12 @@ class Plugins:
         return await self._first("backend_connect_with_token", what="API tokens", runtime=runtime, backend=backend,
                                  token=token, settings=settings)
 
+    async def connected(self, runtime, *, connection: Connection, public_url: str) -> list:
+        return await self._all("backend_connected", runtime=runtime, connection=connection, public_url=public_url)
+
+    async def verify_page_token(self, runtime, *, connection: Connection, params: dict):
+        return await await_me_maybe(self.pm.hook.crm_verify_page_token(runtime=runtime, connection=connection, params=params))
+
     async def check(self, runtime, *, connection: Connection):
         return await self._first("backend_check", what="health checks", runtime=runtime, connection=connection)
 

@@ -240,3 +240,28 @@ async def on_invoice_status_changed(runtime, record, previous, current):
     async with PipedriveClient(runtime, connection) as client:
         await writeback.add_note_once(client, str(record.deal_id), text, key)
     return True
+
+
+@hookimpl
+async def backend_connected(runtime, connection, public_url):
+    """Subscribe our webhook receiver to deal changes as soon as Pipedrive is connected."""
+    if not _mine(connection):
+        return None
+    return await webhooks.register_webhooks(runtime, connection, f"{public_url.rstrip('/')}/webhooks/pipedrive")
+
+
+@hookimpl
+def crm_verify_page_token(runtime, connection, params):
+    """Link actions and panels opened from Pipedrive carry a JWT in ``token`` (HS256, the app's JWT secret)."""
+    if not _mine(connection) or not params.get("token"):
+        return None
+    import jwt as pyjwt
+
+    from invoicebridge.core.errors import WebhookRejected
+
+    try:
+        claims = panel.verify_jwt(str(params["token"]), PipedriveConfig.from_runtime(runtime).panel_secret, runtime.now())
+    except pyjwt.InvalidTokenError as exc:
+        raise WebhookRejected(f"The Pipedrive link's token is not valid ({exc}); open the deal from Pipedrive again") from None
+    user = claims.get("userId") or claims.get("user_id") or claims.get("sub") or "pipedrive-user"
+    return {"user": f"pipedrive:{user}", "company": claims.get("companyId") or claims.get("company_id")}

@@ -110,3 +110,32 @@ def test_forged_webhooks_are_refused_and_change_nothing(demo):
     assert wrong.status_code == 401
     after = app.state.runtime.store.audit_entries(limit=1000)
     assert [e for e in after if e["kind"] != "webhook_rejected"] == [e for e in before if e["kind"] != "webhook_rejected"]
+
+
+def test_pages_opened_from_pipedrive_accept_its_signed_jwt_and_refuse_forged_ones(demo):
+    import datetime as dt
+
+    import jwt
+
+    client, app, info = demo
+    client.headers.pop("Authorization")
+    secret = app.state.runtime.backend_config("pipedrive")["jwt_secret"]
+    exp = int((dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).timestamp())
+    good = jwt.encode({"userId": 7, "companyId": 1, "exp": exp}, secret, algorithm="HS256")
+    forged = jwt.encode({"userId": 7, "companyId": 1, "exp": exp}, "x" * 32, algorithm="HS256")
+    expired = jwt.encode({"userId": 7, "companyId": 1, "exp": exp - 3600}, secret, algorithm="HS256")
+    for bad in (forged, expired):
+        response = client.get(f"/deals?selectedIds=1&resource=deal&token={bad}", follow_redirects=False)
+        assert response.status_code == 401
+        assert client.get("/deals/1", follow_redirects=False).status_code == 303  # still signed out
+    no_token = client.get("/deals?selectedIds=1", follow_redirects=False)
+    assert no_token.headers["location"] == "/login?next=/deals/1"
+    ok = client.get(f"/deals?selectedIds=1&resource=deal&token={good}", follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/deals/1"
+    assert client.get("/deals/1").status_code == 200
+
+
+def test_connecting_pipedrive_registers_the_deal_webhook(demo):
+    _, app, info = demo
+    hooks = list(app.state.sandboxes["pipedrive"][1].state.sandbox.webhooks.values())
+    assert [(h["subscription_url"], h["event_object"]) for h in hooks] == [(f"{info['app_url']}/webhooks/pipedrive", "deal")]
