@@ -8,6 +8,7 @@ connection and read again when a payload carries a custom-field key the cache do
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from invoicebridge.core.model import Deal, DealQuery
@@ -16,6 +17,8 @@ from . import converter
 from .client import PipedriveClient
 from .config import company_domain
 from .fields import ENTITIES, FieldDef, FieldSet
+
+CENT = Decimal("0.01")
 
 
 def deal_url(settings: Any, deal_id: Any) -> str:
@@ -89,8 +92,26 @@ async def read_deals(client: PipedriveClient, deal_ids: list[str]) -> list[Deal]
     products: dict[int, list[dict]] = {}
     for line in await client.deals_products([str(d["id"]) for d in found]):
         products.setdefault(line["deal_id"], []).append(line)
-    discounts = {d["id"]: await client.discounts(str(d["id"])) for d in found}
+    discounts = {d["id"]: await client.discounts(str(d["id"])) for d in found
+                 if may_have_discounts(d, products.get(d["id"], []))}
     return await _assemble(client, found, products, discounts)
+
+
+def may_have_discounts(raw_deal: dict, lines: list[dict]) -> bool:
+    """Whether a deal may carry deal-level discounts, which have no batch read (one request per deal).
+
+    With products, Pipedrive's deal value is the enabled lines' sums less those discounts [derived, fact
+    sheet §3.4], so a value equal to the lines' sum means there are none to read; without products there is
+    nothing for them to apply to. Anything else (a value set by hand, a discount) is read."""
+    enabled = [line for line in lines if line.get("is_enabled", True)]
+    if not enabled:
+        return False
+    try:
+        total = sum(Decimal(str(line.get("sum") or 0)) for line in enabled)
+        value = Decimal(str(raw_deal.get("value") or 0))
+    except ArithmeticError:
+        return True
+    return total.quantize(CENT) != value.quantize(CENT)
 
 
 def _won_date(raw: dict) -> dt.date | None:

@@ -95,6 +95,14 @@ class XeroClient:
     async def find_contacts(self, where: str) -> list[w.Contact]:
         return await self.get_list("Contacts", "Contacts", w.Contact, params={"where": where})
 
+    async def contacts_page(self, page: int, *, modified_since: str | None = None) -> tuple[list[w.Contact], Any]:
+        """One page (of ``PAGE_SIZE``) of every contact, archived ones included, modified since a moment;
+        returns the contacts and the response's ``DateTimeUTC`` (Xero's clock, for the next ``If-Modified-Since``)."""
+        headers = {"If-Modified-Since": modified_since} if modified_since else None
+        data = await self.get_json("Contacts", params={"page": page, "pageSize": PAGE_SIZE, "includeArchived": "true"},
+                                   headers=headers)
+        return w.structure_list(data.get("Contacts"), w.Contact), data.get("DateTimeUTC")
+
     async def create_contacts(self, contacts: list[w.Contact], key: str) -> list[w.Contact]:
         data = await self._send_elements("PUT", "Contacts", "Contacts", [w.unstructure(c) for c in contacts], key)
         return w.structure_list(data, w.Contact)

@@ -1,4 +1,6 @@
-"""Per-tenant client-side limits (fact sheet §10): at most 5 requests in flight and 60 starts a minute.
+"""Per-tenant client-side limits (fact sheet §10): at most 5 requests in flight, 60 starts in any rolling minute
+(so never more than 60 in Xero's fixed minute windows either) and 5,000 a UTC day, after which it raises
+:class:`DailyLimitReached` without sending (the day's budget is counted from this process's own calls).
 
 One :class:`TenantLimiter` per tenant lives in ``runtime.cache``; it waits with ``runtime.sleep`` against
 ``runtime.now`` so tests move a fake clock instead of waiting.
@@ -13,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 CONCURRENT = 5
 PER_MINUTE = 60
+PER_DAY = 5000
 WINDOW = 60.0
 
 
@@ -24,12 +27,16 @@ class TenantLimiter:
         sleep: Callable[[float], Awaitable[None]],
         concurrent: int = CONCURRENT,
         per_minute: int = PER_MINUTE,
+        per_day: int = PER_DAY,
     ) -> None:
         self._now = now
         self._sleep = sleep
         self._per_minute = per_minute
         self._semaphore = asyncio.Semaphore(concurrent)
         self._starts: collections.deque[float] = collections.deque()
+        self._per_day = per_day
+        self._day: tuple[int, int] = (0, 0)  # (UTC day ordinal, calls started that day)
+        self.started = 0
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -40,11 +47,20 @@ class TenantLimiter:
         await self._semaphore.acquire()
         try:
             while True:
-                t = self._t()
+                moment = self._now()
+                t = moment.timestamp()
+                day = moment.astimezone(dt.timezone.utc).date().toordinal()
+                if self._day[0] == day and self._day[1] >= self._per_day:
+                    from invoicebridge.core.errors import DailyLimitReached
+
+                    raise DailyLimitReached(f"This Xero organisation's {self._per_day:,} API calls for today are used "
+                                            "up; the rest will go after midnight UTC", backend="xero", problem="day")
                 while self._starts and self._starts[0] <= t - WINDOW:
                     self._starts.popleft()
                 if len(self._starts) < self._per_minute:
                     self._starts.append(t)
+                    self._day = (day, (self._day[1] if self._day[0] == day else 0) + 1)
+                    self.started += 1
                     break
                 await self._sleep(self._starts[0] + WINDOW - t)
         except BaseException:

@@ -34,6 +34,7 @@ from . import translate as t
 from .auth import exchange_code, token_secrets
 from .client import BATCH_SIZE, XeroClient, list_connections
 from .config import XeroConfig
+from .contacts import ContactCache
 
 T = TypeVar("T")
 STATUS_FOR = {
@@ -182,9 +183,14 @@ def best_contact(customer: Customer, found: list[w.Contact]) -> w.Contact | None
 
 
 async def find_or_create_customers(xero: XeroClient, customers: Sequence[Customer]) -> list[str]:
+    """Match each customer in the tenant's local contact copy (refreshed with ``If-Modified-Since``), then
+    create the missing ones in batches of 50, up to five batches at once. Calls: the changed-contacts pages
+    (usually one) plus one per 50 new customers, however many customers there are."""
+    cache = ContactCache.for_tenant(xero.runtime, xero.tenant_id)
+    await cache.refresh(xero)
     ids: list[str | None] = [None] * len(customers)
     for index, customer in enumerate(customers):
-        match = best_contact(customer, await xero.find_contacts(contact_query(customer)))
+        match = best_contact(customer, cache.candidates(customer))
         if match:
             ids[index] = match.contact_id
     # create the missing ones once each (two deals of the same organisation share a contact)
@@ -192,28 +198,42 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
     for index, customer in enumerate(customers):
         if ids[index] is None:
             pending.setdefault(customer.external_key or _norm(customer.name), []).append(index)
-    groups = list(pending.values())
-    for batch in chunks(groups):
-        wires = [t.customer_to_wire(customers[group[0]]) for group in batch]
-        key = t.idempotency_key("contacts", w.dumps([w.unstructure(c) for c in wires]).decode())
-        created = await xero.create_contacts(wires, key)
-        for group, element in zip(batch, created):
-            customer = customers[group[0]]
-            contact_id = element.contact_id if not t.element_failed(element) else None
-            if contact_id is None:
-                messages = t.element_errors(element)
-                if any(NAME_TAKEN in msg for msg in messages):
-                    # Xero says the name is taken: that contact is this customer
-                    taken = await xero.find_contacts(f"Name=={_quote(customer.name)}")
-                    contact_id = next((c.contact_id for c in taken if c.contact_id), None)
-                if contact_id is None:
-                    raise RemoteValidationError(
-                        f"Xero could not create the contact {customer.name!r}: {'; '.join(messages) or 'unknown error'}",
-                        messages=messages, backend="xero",
-                    )
+    batches = list(chunks(list(pending.values())))
+    created = await asyncio.gather(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
+    for batch, contact_ids in zip(batches, created):
+        for group, contact_id in zip(batch, contact_ids):
             for index in group:
                 ids[index] = contact_id
+    if batches:
+        cache.save()
     return [str(i) for i in ids]
+
+
+async def _create_contact_batch(xero: XeroClient, cache: ContactCache, customers: Sequence[Customer],
+                                batch: Sequence[list[int]]) -> list[str]:
+    wires = [t.customer_to_wire(customers[group[0]]) for group in batch]
+    key = t.idempotency_key("contacts", w.dumps([w.unstructure(c) for c in wires]).decode())
+    created = await xero.create_contacts(wires, key)
+    out: list[str] = []
+    for group, element in zip(batch, created):
+        customer = customers[group[0]]
+        contact_id = element.contact_id if not t.element_failed(element) else None
+        if contact_id is not None:
+            cache.add([element])
+        else:
+            messages = t.element_errors(element)
+            if any(NAME_TAKEN in msg for msg in messages):
+                # Xero says the name is taken: that contact is this customer
+                taken = await xero.find_contacts(f"Name=={_quote(customer.name)}")
+                cache.add(taken)
+                contact_id = next((c.contact_id for c in taken if c.contact_id), None)
+            if contact_id is None:
+                raise RemoteValidationError(
+                    f"Xero could not create the contact {customer.name!r}: {'; '.join(messages) or 'unknown error'}",
+                    messages=messages, backend="xero",
+                )
+        out.append(contact_id)
+    return out
 
 
 # ---- invoices -----------------------------------------------------------------------------------------
@@ -236,33 +256,40 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
 
 
 async def create_invoices(xero: XeroClient, requests: Sequence[CreateRequest]) -> list[CreateResult]:
+    """Batches of 50, sent together (the tenant's limiter keeps five in flight and 60 a minute); one result
+    per request, in order."""
+    batches = list(chunks(requests))
+    answers = await asyncio.gather(*(_create_isolating(xero, batch) for batch in batches))
+    return [result for answer in answers for result in answer]
+
+
+async def _create_isolating(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
     results: list[CreateResult] = []
-    for batch in chunks(requests):
-        try:
-            results.extend(await _create_batch(xero, batch))
-        except (AuthError, DailyLimitReached, DuplicateOperation):
-            raise  # nothing in this run can succeed; the caller stops and tells the user
-        except (RemoteNotFound, RemoteValidationError) as exc:
-            if len(batch) == 1:  # e.g. an unknown ContactID fails the whole request with 404
-                results.append(CreateResult(operation_key=batch[0].operation_key, error=exc.message,
-                                            errors=getattr(exc, "messages", ()) or (exc.message,)))
+    try:
+        results.extend(await _create_batch(xero, batch))
+    except (AuthError, DailyLimitReached, DuplicateOperation):
+        raise  # nothing in this run can succeed; the caller stops and tells the user
+    except (RemoteNotFound, RemoteValidationError) as exc:
+        if len(batch) == 1:  # e.g. an unknown ContactID fails the whole request with 404
+            return [CreateResult(operation_key=batch[0].operation_key, error=exc.message,
+                                 errors=getattr(exc, "messages", ()) or (exc.message,))]
+        # isolate the bad one so the others still get created; some may have been saved before Xero
+        # failed the request, so look for those first instead of creating them twice
+        already = await find_created(xero, batch)
+        for request in batch:
+            if request.operation_key in already:
+                results.append(CreateResult(operation_key=request.operation_key,
+                                            invoice=already[request.operation_key]))
                 continue
-            # isolate the bad one so the others still get created; some may have been saved before Xero
-            # failed the request, so look for those first instead of creating them twice
-            already = await find_created(xero, batch)
-            for request in batch:
-                if request.operation_key in already:
-                    results.append(CreateResult(operation_key=request.operation_key,
-                                                invoice=already[request.operation_key]))
-                    continue
-                try:
-                    results.extend(await _create_batch(xero, [request]))
-                except (RemoteNotFound, RemoteValidationError) as one:
-                    results.append(CreateResult(operation_key=request.operation_key, error=one.message,
-                                                errors=getattr(one, "messages", ()) or (one.message,)))
-        except BackendError as exc:
-            results.extend(CreateResult(operation_key=r.operation_key, error=exc.message, retryable=exc.retryable)
-                           for r in batch)
+            try:
+                results.extend(await _create_batch(xero, [request]))
+            except (RemoteNotFound, RemoteValidationError) as one:
+                results.append(CreateResult(operation_key=request.operation_key, error=one.message,
+                                            errors=getattr(one, "messages", ()) or (one.message,)))
+    except BackendError as exc:
+        answered = {r.operation_key for r in results}
+        results.extend(CreateResult(operation_key=r.operation_key, error=exc.message, retryable=exc.retryable)
+                       for r in batch if r.operation_key not in answered)
     return results
 
 
@@ -281,16 +308,21 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
 
     Our choice: ask Xero for invoices of the requests' contacts created by this app (``ContactIDs`` and
     ``createdByMyApp``, both indexed filters) and match each request on its invoice number when the draft has
-    one, else on (contact, Reference, Url (the deal link), date, currency, total). Deleted invoices do not
-    count. Each remote invoice answers at most one request, oldest first, so two identical drafts of two
-    operations map to two invoices."""
+    one, else on (contact, Reference, Url (the deal link), date, currency, total). Each remote invoice answers
+    at most one request, oldest first, so two identical drafts of two operations map to two invoices, and an
+    invoice already recorded for another operation (``runtime.store``) answers none: without that, a second
+    deal invoice with the same lines would adopt the first one and the second would never be made. A deleted
+    invoice counts (the operation did create it; someone deleted it since), so it is not made twice."""
     contact_ids = sorted({r.contact_id for r in requests if r.contact_id})
     if not contact_ids:
         return {}
     found: list[w.Invoice] = []
     for group in chunks(contact_ids, 40):
         found.extend(await xero.invoices(params={"ContactIDs": ",".join(group), "createdByMyApp": "true"}))
-    candidates = [x for x in found if x.status != "DELETED" and x.invoice_id]
+    store = getattr(xero.runtime, "store", None)
+    owner = {x.invoice_id: getattr(store.invoice_by_remote("xero", x.invoice_id), "operation_key", None)
+             for x in found if x.invoice_id and store is not None}
+    candidates = [x for x in found if x.invoice_id]
     candidates.sort(key=lambda x: (x.updated_date_utc or dt.datetime.min.replace(tzinfo=dt.timezone.utc)))
     used: set[str] = set()
     out: dict[str, Invoice] = {}
@@ -300,7 +332,8 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
         else:
             wanted = _fingerprint_draft(request)
             test = lambda x: _fingerprint_wire(x) == wanted  # noqa: E731
-        match = next((x for x in candidates if x.invoice_id not in used and test(x)), None)
+        match = next((x for x in candidates if x.invoice_id not in used and owner.get(x.invoice_id) in (None, request.operation_key)
+                      and test(x)), None)
         if match:
             used.add(match.invoice_id)
             out[request.operation_key] = t.invoice_from_wire(match)
@@ -316,17 +349,39 @@ async def change_status(xero: XeroClient, remote_id: str, command: Any, operatio
     return t.invoice_from_wire(await xero.update_invoice(remote_id, {"Status": STATUS_FOR[cmd]}, key))
 
 
+SYNC_KV = "xero.sync"  # per tenant: the If-Modified-Since of the next changed-invoices read
+ID_CHUNK = 40  # invoice ids per GET /Invoices?IDs= (keeps the URL short)
+
+
 async def get_invoices(xero: XeroClient, remote_ids: Sequence[str]) -> list[Invoice]:
+    """Invoices by id. More than one ``IDs`` request's worth (a burst of webhooks) is read instead as the
+    invoices this app created that changed since the last such read (one page per 1,000), and only ids that
+    read did not return are asked for by id."""
+    wanted = list(dict.fromkeys(remote_ids))
     found: dict[str, Invoice] = {}
-    for group in chunks(list(dict.fromkeys(remote_ids)), 40):
+    if len(wanted) > ID_CHUNK and xero.runtime.kv_get(SYNC_KV, xero.tenant_id):
+        keep = {i.lower() for i in wanted}
+        for invoice in await _changed(xero, xero.runtime.kv_get(SYNC_KV, xero.tenant_id)):
+            if invoice.remote_id.lower() in keep:
+                found[invoice.remote_id.lower()] = invoice
+    for group in chunks([i for i in wanted if i.lower() not in found], ID_CHUNK):
         for x in await xero.invoices(params={"IDs": ",".join(group)}):
-            found[x.invoice_id or ""] = t.invoice_from_wire(x)
-    return [found[i] for i in remote_ids if i in found]
+            found[(x.invoice_id or "").lower()] = t.invoice_from_wire(x)
+    return [found[i.lower()] for i in wanted if i.lower() in found]
 
 
 async def modified_since(xero: XeroClient, since: dt.datetime | None) -> list[Invoice]:
-    stamp = t.http_date(since) if since else None
-    return [t.invoice_from_wire(x) for x in await xero.invoices(params={"createdByMyApp": "true"}, modified_since=stamp)]
+    return await _changed(xero, t.http_date(since) if since else None)
+
+
+async def _changed(xero: XeroClient, stamp: str | None) -> list[Invoice]:
+    """Invoices created by this app and modified since ``stamp`` (all pages of 1,000); remembers when this
+    read started (less a minute of overlap) for the next burst of webhooks."""
+    started = xero.runtime.now()
+    invoices = [t.invoice_from_wire(x) for x in await xero.invoices(params={"createdByMyApp": "true"},
+                                                                    modified_since=stamp)]
+    xero.runtime.kv_set(SYNC_KV, xero.tenant_id, t.http_date(started - dt.timedelta(minutes=1)))
+    return invoices
 
 
 async def invoice_pdf(xero: XeroClient, remote_id: str) -> bytes:

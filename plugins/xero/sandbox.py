@@ -90,6 +90,7 @@ class XeroSandbox:
         self.forced_limit: dict[str, Any] | None = None  # {"problem", "times", "retry_after"}
         self.fail_next: list[int] = []  # statuses to answer (e.g. 500) before handling the next API calls
         self.requests: list[tuple[str, str]] = []  # (method, path) of API calls, for tests
+        self.rejected: list[tuple[dt.datetime, str]] = []  # (when, problem) of each 429 answered
         # An unknown ContactID fails the whole request with 404 (fact sheet §13.10). Whether the elements
         # before it were already saved is not known [?]: by default nothing is saved; True saves them.
         self.persist_before_404 = False
@@ -281,6 +282,7 @@ class XeroSandbox:
         self._day[tenant] = (day, d_count + 1)  # rejected calls count too
         if problem is None:
             return None
+        self.rejected.append((now, problem))
         headers = {"X-Rate-Limit-Problem": problem, **self._limit_headers(tenant)}
         if retry_after is not None and problem != "concurrent":
             headers["Retry-After"] = str(retry_after)
@@ -384,7 +386,12 @@ class XeroSandbox:
             if q.get("searchTerm"):
                 term = q["searchTerm"].lower()
                 rows = [c for c in rows if any(term in (v or "").lower() for v in (c.name, c.contact_number, c.email))]
-            return self._envelope("Contacts", [r.contact(c, full=q.get("summaryOnly") != "true") for c in rows])
+            since = request.headers.get("if-modified-since")
+            if since:
+                moment = self._parse_since(since)
+                rows = [c for c in rows if c.updated and c.updated >= moment]
+            rows, extra = self._page(q, rows)
+            return self._envelope("Contacts", [r.contact(c, full=q.get("summaryOnly") != "true") for c in rows], **extra)
         self._need(request, WRITE_CONTACTS)
         elements = await self._body(request, "Contacts")
         out, failed = [], False
@@ -475,19 +482,23 @@ class XeroSandbox:
                      "invoicenumber": lambda i: i.number, "invoiceid": lambda i: i.invoice_id}.get(order[0].lower())
             if field:
                 rows.sort(key=field, reverse=len(order) > 1 and order[1].upper() == "DESC")
-        extra: dict[str, Any] = {}
-        if q.get("page"):
-            try:
-                page = max(1, int(q["page"]))
-                size = min(1000, max(1, int(q.get("pageSize") or 100)))
-            except ValueError:
-                raise XeroError(400, r.validation_error([], "page and pageSize must be numbers")) from None
-            count = len(rows)
-            rows = rows[(page - 1) * size:page * size]
-            extra["pagination"] = {"page": page, "pageSize": size, "pageCount": max(1, -(-count // size)),
-                                   "itemCount": count}
+        rows, extra = self._page(q, rows)
         summary = q.get("summaryOnly", "").lower() == "true"
         return self._envelope("Invoices", [r.invoice(self.state, i, summary=summary) for i in rows], **extra)
+
+    @staticmethod
+    def _page(q: Any, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+        """``page`` (1-based) of ``pageSize`` rows (default 100, at most 1,000) with the pagination block."""
+        if not q.get("page"):
+            return rows, {}
+        try:
+            page = max(1, int(q["page"]))
+            size = min(1000, max(1, int(q.get("pageSize") or 100)))
+        except ValueError:
+            raise XeroError(400, r.validation_error([], "page and pageSize must be numbers")) from None
+        count = len(rows)
+        return rows[(page - 1) * size:page * size], {
+            "pagination": {"page": page, "pageSize": size, "pageCount": max(1, -(-count // size)), "itemCount": count}}
 
     @staticmethod
     def _parse_since(text: str) -> dt.datetime:
