@@ -10,6 +10,7 @@ retry sends the very same request. A crash at any point leaves the operation pen
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -53,6 +54,9 @@ from .status import Command, InvoiceStatus, allowed_commands, apply_command, app
 
 log = logging.getLogger("invoicebridge.pipeline")
 CATALOG_TTL = dt.timedelta(minutes=5)
+BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
+# Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
+_DEFERRED_WRITEBACKS: contextvars.ContextVar[list | None] = contextvars.ContextVar("deferred_writebacks", default=None)
 
 
 @attrs.frozen
@@ -75,6 +79,7 @@ class BulkItem:
     error: str = ""
     problems: tuple[str, ...] = ()
     retryable: bool = False
+    draft: InvoiceDraft | None = None  # a dry run's preview
 
 
 @attrs.frozen
@@ -246,41 +251,71 @@ class Pipeline:
         dry_run: bool = False,
         progress=None,
     ) -> list[BulkItem]:
-        """Invoice many deals: read in batches, map, then create in batches with per-deal results."""
-        deal_ids = [str(d) for d in deal_ids]
+        """Invoice many deals: read them in batches, map and check each, then create in chunks of
+        :data:`BULK_CHUNK` (batches of 50 at the backend) with one result per deal, in the order asked.
+
+        Exactly once: a deal that already has a live invoice is reported with it, not invoiced again; a deal
+        with an unfinished create (this run's or an earlier one's) has that operation finished instead of a
+        new one. Re-running a run id retries its retryable failures. The CRM write-backs (reminder activity,
+        note) are made after every invoice of the run exists, so they never hold back the accounting API.
+        ``progress(done, total)`` is called after each chunk; a dry run creates nothing and returns each
+        deal's draft and problems."""
+        deal_ids = list(dict.fromkeys(str(d) for d in deal_ids))
         deals = await self.plugins.get_deals(self.runtime, connection=self.crm, deal_ids=deal_ids)
         by_id = {d.id: d for d in deals}
-        items: list[BulkItem] = []
-        keys: list[str] = []
+        results: dict[str, BulkItem] = {}
+        todo: list[tuple[str, str]] = []  # (deal id, operation key)
         for deal_id in deal_ids:
             key = operation_key(f"{run_id}-{deal_id}")
+            done = self.store.invoice_by_operation(key) or _live_invoice(self.store.invoices_for_deal(deal_id))
+            if done is not None:
+                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=done.operation_key or key, record=done,
+                                            problems=() if done.operation_key == key else (f"already invoiced ({done.number or done.remote_id})",))
+                continue
+            unfinished = [op for op in self.store.operations(states=("pending", "in_flight", "failed"), deal_id=deal_id)
+                          if op["kind"] == "create"]
+            if unfinished and not dry_run:
+                todo.append((deal_id, unfinished[0]["key"]))  # finish that one; never start a second
+                continue
             deal = by_id.get(deal_id)
             if deal is None:
-                items.append(BulkItem(deal_id=deal_id, operation_key=key, error=f"Deal {deal_id} was not found in the CRM"))
+                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, error=f"Deal {deal_id} was not found in the CRM")
                 continue
             try:
                 preview = await self.preview(deal_id, deal=deal)
             except MappingError as exc:
-                items.append(BulkItem(deal_id=deal_id, operation_key=key, error=str(exc)))
+                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, error=str(exc))
                 continue
             if preview.problems:
-                items.append(BulkItem(deal_id=deal_id, operation_key=key, error="; ".join(preview.problems), problems=preview.problems))
+                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, error="; ".join(preview.problems),
+                                            problems=preview.problems)
                 continue
             if dry_run:
-                items.append(BulkItem(deal_id=deal_id, operation_key=key, problems=preview.warnings))
+                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, problems=preview.warnings, draft=preview.draft)
                 continue
-            existing = self.store.invoice_by_operation(key)
-            if existing is not None:
-                items.append(BulkItem(deal_id=deal_id, operation_key=key, record=existing))
-                continue
-            self.store.put_operation(key, kind="create", deal_id=deal_id, payload={"draft": dump_draft(preview.draft), "source": source},
-                                     request_hash=request_hash({"deal_id": deal_id, "overrides": {}}))
-            keys.append(key)
+            op, _ = self.store.put_operation(key, kind="create", deal_id=deal_id,
+                                             payload={"draft": dump_draft(preview.draft), "source": source},
+                                             request_hash=request_hash({"deal_id": deal_id, "overrides": {}}))
+            if op["state"] == "dead":  # failed for good earlier in this run: a re-run is the person's Retry
+                self.store.fail_operation(key, op["last_error"])
+            todo.append((deal_id, key))
         if progress:
-            progress(len(items), len(deal_ids))
-        done = await self._run_creates(keys, deals=by_id, progress=progress, offset=len(items), total=len(deal_ids))
-        results = {i.operation_key: i for i in items + done}
-        return [results[operation_key(f"{run_id}-{d}")] for d in deal_ids]
+            progress(len(results), len(deal_ids))
+        writebacks: list[tuple[InvoiceRecord, Deal | None, Invoice]] = []
+        token = _DEFERRED_WRITEBACKS.set(writebacks)
+        try:
+            for start in range(0, len(todo), BULK_CHUNK):
+                chunk = todo[start:start + BULK_CHUNK]
+                done_items = await self._run_creates([k for _, k in chunk], deals=by_id)
+                for (deal_id, _), item in zip(chunk, done_items):
+                    results[deal_id] = item
+                if progress:
+                    progress(len(results), len(deal_ids))
+        finally:
+            _DEFERRED_WRITEBACKS.reset(token)
+            for record, deal, invoice in writebacks:
+                await self._fire_created(record, deal, invoice)
+        return [results[d] for d in deal_ids]
 
     async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None, progress=None, offset: int = 0, total: int = 0) -> list[BulkItem]:
         """Claim, recover and create the operations ``keys``; return one item per key, in order."""
@@ -373,7 +408,11 @@ class Pipeline:
                          invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
         self.store.finish_operation(key, record_id=record.id)
         deal = (deals or {}).get(draft.deal_id)
-        await self._fire_created(record, deal, invoice)
+        deferred = _DEFERRED_WRITEBACKS.get()
+        if deferred is not None:  # a bulk run writes back once all its invoices exist (still pending above)
+            deferred.append((record, deal, invoice))
+        else:
+            await self._fire_created(record, deal, invoice)
         return record
 
     def _insert_record(self, key: str, draft: InvoiceDraft, invoice: Invoice, conn) -> InvoiceRecord:
@@ -613,6 +652,11 @@ def operation_key(raw: str) -> str:
     if not clean.strip("-"):
         raise ValueError("an idempotency key needs at least one letter or digit")
     return clean
+
+
+def _live_invoice(records: Sequence[InvoiceRecord]) -> InvoiceRecord | None:
+    """The deal's invoice that still counts (not deleted or voided), newest first."""
+    return next((r for r in records if r.status not in (InvoiceStatus.DELETED, InvoiceStatus.VOIDED)), None)
 
 
 def _invoice_from_record(record: InvoiceRecord) -> Invoice:
