@@ -297,8 +297,8 @@ async def _finish_connect(request: Request, backend: str, role: Role, label: str
     if health.user is not None and not health.user.may_create:
         runtime.store.deactivate_connection(conn.id)
         runtime.store.audit("connect_refused", f"{backend} user {health.user.name} has role {health.user.role}, which may not create invoices")
-        return error_page(request, f"{health.user.name} has the {health.user.role or 'unknown'} role in {label}, which may not create invoices. "
-                                   "Connect with a user who has the Standard or Adviser role.", 403)
+        return error_page(request, health.detail or f"{health.user.name} has the {health.user.role or 'unknown'} role in {label}, which may "
+                                   "not create invoices; connect as a user who may.", 403)
     try:
         await state(request).plugins.connected(runtime, connection=conn, public_url=state(request).config.public_url)
     except InvoiceBridgeError as exc:
