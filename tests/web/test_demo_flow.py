@@ -139,3 +139,17 @@ def test_connecting_pipedrive_registers_the_deal_webhook(demo):
     _, app, info = demo
     hooks = list(app.state.sandboxes["pipedrive"][1].state.sandbox.webhooks.values())
     assert [(h["subscription_url"], h["event_object"]) for h in hooks] == [(f"{info['app_url']}/webhooks/pipedrive", "deal")]
+
+
+def test_email_via_xero_only_for_approved_invoices(demo):
+    client, app, info = demo
+    draft = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={}).json()
+    refused = client.post(f"/api/invoices/{draft['id']}/email")
+    assert refused.status_code == 409 and "Draft" in refused.json()["message"]
+    approved = client.post(f"/api/invoices/{draft['id']}/approve")
+    assert approved.status_code == 200 and approved.json()["status"] == "AUTHORISED"
+    sent = client.post(f"/api/invoices/{draft['id']}/email")
+    assert sent.status_code == 200
+    assert len(app.state.sandboxes["xero"][1].state.emails) == 1
+    timeline = app.state.runtime.store.audit_entries(invoice_id=draft["id"])
+    assert timeline[-1]["kind"] == "emailed"
