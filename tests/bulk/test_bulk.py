@@ -86,18 +86,35 @@ async def test_dry_run_previews_every_invoice_and_problem_and_creates_nothing(tm
     assert not any(m == "PUT" for m, _ in stack.xero.requests)
 
 
-async def test_partial_failure_is_per_deal_and_retried_by_a_rerun(tmp_path):
-    stack = await build_stack(tmp_path, deals=120)
-    stack.xero.fail_next = [503] * 4  # the first invoice batch fails every attempt; the others go through
+async def test_xero_refusing_some_invoices_fails_only_those_deals_and_a_rerun_retries_them(tmp_path):
+    stack = await build_stack(tmp_path, deals=60)
+    await stack.pipeline.create_many(stack.deal_ids, run_id="warm", dry_run=True)  # catalog cached with LIC-PRO
+    items_before = list(stack.xero.state.items)
+    stack.xero.state.items = [i for i in items_before if i["Code"] != "LIC-PRO"]  # removed in Xero meanwhile
     seen = []
     items = await stack.pipeline.create_many(stack.deal_ids, run_id="r1", progress=lambda d, t: seen.append((d, t)))
     failed = [i for i in items if i.error]
-    assert seen[-1] == (120, 120)
-    assert failed and all(i.retryable for i in failed) and len(failed) < 120
-    assert len(stack.xero.state.invoices) == 120 - len(failed)
+    assert seen[-1] == (60, 60)
+    assert len(failed) == 20 and all("Item code 'LIC-PRO' is not valid" in i.error for i in failed)
+    assert len(stack.xero.state.invoices) == 40
+    stack.xero.state.items = items_before  # put back; the same run again retries only the failed ones
     retried = await stack.pipeline.create_many(stack.deal_ids, run_id="r1")
     assert all(i.record for i in retried)
-    assert len(stack.xero.state.invoices) == 120 and len(list(stack.store.all_invoices())) == 120
+    assert len(stack.xero.state.invoices) == 60 and len(list(stack.store.all_invoices())) == 60
+
+
+async def test_server_errors_leave_deals_retryable_and_a_new_run_finishes_them_once(tmp_path):
+    stack = await build_stack(tmp_path)
+    warm = stack.add_deals(10)
+    await stack.pipeline.create_many(warm, run_id="warm")
+    orgs = sorted({stack.pipedrive.deals[int(d)]["org_id"] for d in warm})
+    deals = stack.add_deals(100, existing_orgs=orgs)
+    stack.xero.fail_next = [503] * 8  # both invoice batches fail all four attempts
+    items = await stack.pipeline.create_many(deals, run_id="r1")
+    assert all(i.error and i.retryable for i in items) and len(stack.xero.state.invoices) == 10
+    finished = await stack.pipeline.create_many(deals, run_id="r2")  # a new run finishes r1's operations
+    assert all(i.record for i in finished) and {i.operation_key for i in finished} == {i.operation_key for i in items}
+    assert len(stack.xero.state.invoices) == 110 and len(list(stack.store.all_invoices())) == 110
 
 
 async def test_limiter_keeps_a_long_run_under_the_limits_without_429s(tmp_path):
