@@ -19,10 +19,12 @@ from openapi_core.templating.paths.exceptions import PathNotFound
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from specs import specs_dir
+
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox
 
-SPECS = Path("/work/shared/specs/pipedrive")
+SPECS = specs_dir("pipedrive")
 START = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
 CONFIG = {"client_id": "sandbox-client", "client_secret": "sandbox-secret",
           "authorize_url": "https://oauth.sandbox.test/oauth/authorize",

@@ -19,7 +19,7 @@ from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.auth import TokenKeeper
 from invoicebridge.plugins.xero.config import GRANULAR_SCOPES, XeroConfig
 
-from conftest import connect
+from xero_support import connect
 
 pytestmark = pytest.mark.anyio
 REDIRECT = "http://app.test/connect/xero/callback"

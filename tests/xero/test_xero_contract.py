@@ -15,7 +15,7 @@ import yaml
 from invoicebridge.plugins.xero import converter as w
 from invoicebridge.plugins.xero.msdate import format_ms, parse_date, parse_datetime
 
-from conftest import SPECS, ValidatingTransport
+from xero_support import SPECS, ValidatingTransport
 
 # operationId -> (plural key, wire class) for every read and write we use
 OPERATIONS = {

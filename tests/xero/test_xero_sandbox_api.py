@@ -9,7 +9,7 @@ import pytest
 
 from invoicebridge.plugins.xero.client import XeroClient
 
-from conftest import connect
+from xero_support import connect
 from test_xero_invoices import create, make_draft
 
 pytestmark = pytest.mark.anyio
