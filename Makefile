@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/invoicebridge demo
 
 test: $(STAMP)
+	@bash .ci/install-chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
