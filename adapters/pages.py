@@ -148,7 +148,7 @@ async def retry_operation(request: Request) -> Response:
         flash(request, f"Invoice {item.record.number or item.record.id} created for deal {item.deal_id}.")
     else:
         flash(request, f"Still failing: {item.error}", "error")
-    return RedirectResponse(str(request.state.form.get("next") or "/"), status_code=303) if str(request.state.form.get("next") or "/").startswith("/") else RedirectResponse("/", 303)
+    return RedirectResponse(_safe_next(str(request.state.form.get("next") or "/")), status_code=303)
 
 
 # ---- connections -----------------------------------------------------------------------------------------

@@ -164,3 +164,25 @@ def test_create_from_the_page_with_a_bad_quantity_shows_the_error(web):
     assert double_click.status_code == 303 and len(acct.invoices) == 1
     page = browser.get("/deals/1")
     assert "INV-0001" in page.text and "Draft" in page.text and "Submit for approval" in page.text
+
+
+def test_a_failed_create_shows_on_the_dashboard_and_deal_page_and_retry_creates_it_once(web):
+    from invoicebridge.core import ServerError
+
+    client, _, acct, store = web
+    acct.fail_next.append(ServerError("Xero answered 503 Service Unavailable", status=503))
+    failed = client.post("/api/deals/1/invoices", json={}, headers={"Idempotency-Key": "retry-me"})
+    assert failed.status_code == 502 and "retried" in failed.json()["message"]
+    browser, _ = login(client)
+    dashboard = browser.get("/")
+    assert "Needs attention" in dashboard.text and "Xero answered 503" in dashboard.text and "Will retry" in dashboard.text
+    deal_page = browser.get("/deals/1")
+    assert "Creating an invoice failed: Xero answered 503" in deal_page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', dashboard.text).group(1)
+    key = re.search(r'action="/operations/([^/]+)/retry"', dashboard.text).group(1)
+    done = browser.post(f"/operations/{key}/retry", data={"csrf_token": token, "next": "/"})
+    assert done.status_code == 200 and "INV-0001" in done.text and "created for deal 1" in done.text
+    assert len(acct.invoices) == 1
+    again = client.post("/api/deals/1/invoices", json={}, headers={"Idempotency-Key": "retry-me"})
+    assert again.status_code == 201 and len(acct.invoices) == 1
+    assert "Nothing failed" in browser.get("/").text
