@@ -82,3 +82,17 @@ def test_disconnect_revokes_and_forgets_the_tokens(signed_in):
     assert store.active_connection(Role.ACCOUNTING) is None and store.get_secrets(conn.id) == {}
     assert app.state.sandboxes["xero"][1].identity is not None
     assert "Connect Xero (OAuth)" in client.get("/connections").text
+
+
+def test_connect_pipedrive_with_an_api_token(signed_in):
+    client, app = signed_in
+    store = app.state.runtime.store
+    store.deactivate_connection(store.active_connection(Role.CRM).id)
+    wrong = client.post("/connect/pipedrive/token", data={"csrf_token": csrf(client), "token": "not-a-token"})
+    assert wrong.status_code in (401, 502) and store.active_connection(Role.CRM) is None
+    assert "not-a-token" not in wrong.text
+    right = client.post("/connect/pipedrive/token", data={"csrf_token": csrf(client), "token": "sandbox-token"})
+    assert "Connected to Acme Sandbox Ltd" in right.text
+    conn = store.active_connection(Role.CRM)
+    assert conn.backend == "pipedrive" and "sandbox-token" not in right.text
+    assert store.get_secrets(conn.id)["api_token"] == "sandbox-token"
