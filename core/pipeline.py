@@ -54,6 +54,11 @@ from .status import Command, InvoiceStatus, allowed_commands, apply_command, app
 
 log = logging.getLogger("invoicebridge.pipeline")
 CATALOG_TTL = dt.timedelta(minutes=5)
+# How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
+# batch call with its retries (4 attempts, up to 3 waits of Xero's Retry-After of at most 60 s); it stays
+# under Xero's 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
+LEASE_SECONDS = 300
+CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
 BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
 # Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
 _DEFERRED_WRITEBACKS: contextvars.ContextVar[list | None] = contextvars.ContextVar("deferred_writebacks", default=None)
@@ -321,6 +326,7 @@ class Pipeline:
         """Claim, recover and create the operations ``keys``; return one item per key, in order."""
         results: dict[str, BulkItem] = {}
         claimed: list[tuple[str, InvoiceDraft, int]] = []
+        leases: dict[str, str] = {}  # key -> the lease_until we hold (our claim token)
         for key in keys:
             op = self.store.get_operation(key)
             record = self.store.invoice_by_operation(key)
@@ -328,9 +334,10 @@ class Pipeline:
                 self.store.finish_operation(key, record_id=record.id)
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, record=record)
                 continue
-            if not self.store.claim_operation(key, now=self.runtime.now()):
+            if not self.store.claim_operation(key, lease_seconds=LEASE_SECONDS, now=self.runtime.now()):
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, error="already being created by another worker", retryable=True)
                 continue
+            leases[key] = self.store.get_operation(key)["lease_until"]
             claimed.append((key, load_draft(op["payload"]["draft"]), op["attempts"] + 1))
         # Attempts after the first may have reached the backend before a crash: look before creating.
         maybe_done = [(k, d) for k, d, attempt in claimed if attempt > 1]
@@ -343,7 +350,7 @@ class Pipeline:
                     results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=True)
             claimed = [c for c in claimed if c[0] not in results]
         if claimed:
-            await self._create_claimed(claimed, results, deals)
+            await self._create_claimed(claimed, results, deals, leases)
         if progress:
             progress(offset + len(results), total or len(keys))
         return [results[k] for k in keys]
@@ -359,37 +366,59 @@ class Pipeline:
         requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d in ops]
         found = await self.plugins.find_created(self.runtime, connection=conn, requests=requests)
         for key, invoice in (found or {}).items():
+            owner = self.store.invoice_by_remote(conn.backend, invoice.remote_id)
+            if owner is not None and owner.operation_key != key:
+                continue  # another operation's invoice (a plugin matching too loosely): never adopt it
             draft = next(d for k, d in ops if k == key)
             record = await self._record_created(key, draft, invoice, deals, recovered=True)
             results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
 
-    async def _create_claimed(self, claimed, results, deals) -> None:
+    async def _create_claimed(self, claimed, results, deals, leases: dict[str, str]) -> None:
         conn = self.accounting
-        customers: list[Customer] = []
-        for _, draft, _ in claimed:
-            if draft.customer not in customers:
-                customers.append(draft.customer)
+        customers = list(dict.fromkeys(draft.customer for _, draft, _ in claimed))
         try:
             contact_ids = await self.plugins.find_or_create_customers(self.runtime, connection=conn, customers=customers)
-            contact_for = dict(zip(customers, contact_ids))
-            requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d, _ in claimed]
-            created: list[CreateResult] = await self.plugins.create_invoices(self.runtime, connection=conn, requests=requests)
         except BackendError as exc:
-            for key, draft, _ in claimed:
-                self._failed(key, draft.deal_id, str(exc), retryable=exc.retryable)
-                results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=exc.retryable)
+            self._fail_all(claimed, str(exc), exc.retryable, results)
             return
-        by_key = {r.operation_key: r for r in created}
-        for key, draft, _ in claimed:
-            result = by_key.get(key)
-            if result is None or not result.ok:
-                error = (result.error or "; ".join(result.errors)) if result else "the backend returned no result"
-                retryable = bool(result and result.retryable)
-                self._failed(key, draft.deal_id, error, retryable=retryable)
-                results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
+        contact_for = dict(zip(customers, contact_ids))
+        for start in range(0, len(claimed), CREATE_BATCH):
+            # Renew each lease just before sending: one still ours cannot run out before this batch's call
+            # (with its retries) is over; one that ran out meanwhile may be another worker's now, and sending
+            # it too (under a different batch key) would make a second invoice.
+            chunk = []
+            for key, draft, attempt in claimed[start:start + CREATE_BATCH]:
+                until = self.store.renew_lease(key, held_until=leases.get(key, ""), lease_seconds=LEASE_SECONDS, now=self.runtime.now())
+                if until:
+                    leases[key] = until
+                    chunk.append((key, draft, attempt))
+                else:
+                    results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, retryable=True,
+                                            error="its lease ran out and another worker took it over")
+            if not chunk:
                 continue
-            record = await self._record_created(key, draft, result.invoice, deals)
-            results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
+            requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d, _ in chunk]
+            try:
+                created: list[CreateResult] = await self.plugins.create_invoices(self.runtime, connection=conn, requests=requests)
+            except BackendError as exc:
+                self._fail_all([c for c in claimed[start:] if c[0] not in results], str(exc), exc.retryable, results)
+                return
+            by_key = {r.operation_key: r for r in created}
+            for key, draft, _ in chunk:
+                result = by_key.get(key)
+                if result is None or not result.ok:
+                    error = (result.error or "; ".join(result.errors)) if result else "the backend returned no result"
+                    retryable = bool(result and result.retryable)
+                    self._failed(key, draft.deal_id, error, retryable=retryable)
+                    results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
+                    continue
+                record = await self._record_created(key, draft, result.invoice, deals)
+                results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
+
+    def _fail_all(self, claimed, error: str, retryable: bool, results: dict[str, BulkItem]) -> None:
+        for key, draft, _ in claimed:
+            self._failed(key, draft.deal_id, error, retryable=retryable)
+            results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
 
     def _failed(self, key: str, deal_id: str, error: str, *, retryable: bool) -> None:
         self.store.fail_operation(key, error, final=not retryable)
@@ -449,13 +478,30 @@ class Pipeline:
         """Finish operations a crash or failure left behind (pending, expired in-flight, retryable failed)."""
         keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000)
                 if op["kind"] == "create" and (op["state"] != "in_flight" or self._lease_expired(op))]
-        if not keys:
-            return 0
-        items = await self._run_creates(keys)
+        items = await self._run_creates(keys) if keys else []
+        found = await self._adopt_dead()
+        # write-backs left pending by a failure or a crash, whether or not any operation was left over
         for record_id, pending in list(self._pending_writebacks()):
             record = self.store.get_invoice(int(record_id))
             await self._fire_created(record, None, _invoice_from_record(record))
-        return sum(1 for i in items if i.record is not None)
+        return sum(1 for i in items if i.record is not None) + found
+
+    async def _adopt_dead(self) -> int:
+        """Look once (never create) for the invoice of each operation that failed for good: a final error on
+        a later attempt does not prove an earlier attempt's request was not committed remotely (a dropped
+        connection, then an expired token). Found ones are recorded; the rest stay dead for a person's Retry."""
+        ops = [op for op in self.store.operations(states=("dead",), limit=1000)
+               if op["kind"] == "create" and not self.store.kv_get("dead-checked", op["key"])]
+        if not ops:
+            return 0
+        results: dict[str, BulkItem] = {}
+        try:
+            await self._find_created([(op["key"], load_draft(op["payload"]["draft"])) for op in ops], results, None)
+        except BackendError:
+            return 0  # try again on the next pass
+        for op in ops:
+            self.store.kv_set("dead-checked", op["key"], True)
+        return len(results)
 
     def _pending_writebacks(self):
         rows = self.store.conn.execute("SELECT key, value FROM kv WHERE namespace = 'writeback-pending' AND value != 'null'").fetchall()

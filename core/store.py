@@ -354,6 +354,18 @@ class Store:
         )
         return cur.rowcount == 1
 
+    def renew_lease(self, key: str, *, held_until: str, lease_seconds: float = 120, now: dt.datetime | None = None) -> str:
+        """Extend the lease of an operation we claimed (``held_until`` is the lease we hold, our claim token).
+        Returns the new lease end, or "" when the operation is no longer ours (its lease ran out and another
+        worker claimed it, or it was finished)."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        until = (now + dt.timedelta(seconds=lease_seconds)).isoformat()
+        cur = self.conn.execute(
+            "UPDATE operations SET lease_until = ?, updated_at = ? WHERE key = ? AND state = 'in_flight' AND lease_until = ?",
+            (until, now.isoformat(), key, held_until),
+        )
+        return until if cur.rowcount == 1 and held_until else ""
+
     def finish_operation(self, key: str, *, record_id: int | None = None) -> None:
         self.conn.execute(
             "UPDATE operations SET state = 'done', record_id = ?, last_error = '', lease_until = '', updated_at = ? WHERE key = ?",

@@ -94,6 +94,8 @@ class TokenKeeper:
         self.lock: asyncio.Lock = runtime.cache.setdefault(("xero", "token-lock", connection.id), asyncio.Lock())
 
     def _fresh(self, secrets: dict[str, Any]) -> bool:
+        if secrets.get("refresh_started_at"):
+            return False  # a refresh was cut short (crash, dropped answer): finish it within Xero's grace period
         expires_at = float(secrets.get("expires_at") or 0)
         return bool(secrets.get("access_token")) and self.runtime.now().timestamp() < expires_at - EXPIRY_BUFFER
 
@@ -106,8 +108,13 @@ class TokenKeeper:
             secrets = self.runtime.secrets(self.connection)  # another task may have refreshed meanwhile
             if self._fresh(secrets) and secrets["access_token"] != stale:
                 return secrets["access_token"]
+            # Xero rotates the refresh token when it answers; if we die before saving the answer, the one we
+            # hold stays usable for 30 minutes only. The mark makes the next process refresh at once, not
+            # when the access token expires (by then the old refresh token is dead: "reconnect Xero").
+            self.runtime.save_secrets(self.connection, {**secrets, "refresh_started_at": self.runtime.now().timestamp()})
             tokens = await refresh_tokens(self.runtime, self.config, secrets.get("refresh_token", ""))
             updated = token_secrets(tokens, self.runtime, secrets)
+            updated.pop("refresh_started_at", None)
             self.runtime.save_secrets(self.connection, updated)  # persist the rotated refresh token first
             return updated["access_token"]
 

@@ -242,7 +242,7 @@ class Report:
     seed: int
     operations: int = 0  # distinct operation keys asked for
     requests: int = 0  # calls made (repeats and races included)
-    surfaced: list[tuple[str, str]] = attrs.field(factory=list)  # (operation key, message) shown to the caller
+    surfaced: list[tuple[str, str, bool]] = attrs.field(factory=list)  # (operation key, message, written) told to the caller
     crashes: int = 0
     restarts: int = 0
     webhooks_forged: int = 0
@@ -297,17 +297,18 @@ async def _recover(worker: Pipeline) -> None:
     await worker.recover()
 
 
-def _remember_failure(report: Report, key: str, exc: Exception) -> None:
-    report.surfaced.append((key, f"{type(exc).__name__}: {exc}"))
+def _remember_failure(report: Report, key: str, exc: Exception, worker: Pipeline, *, existed: bool = False) -> None:
+    """What the caller was told, and whether this call wrote the operation: if it did, the operation's
+    timeline must say why it failed too; if not, the answer itself is where the failure shows."""
+    report.surfaced.append((key, f"{type(exc).__name__}: {exc}", not existed and _has_op(worker, key)))
 
 
 async def _create(worker: Pipeline, report: Report, deal_id: str, key: str, source: str) -> None:
+    existed = _has_op(worker, operation_key(key))
     try:
         await worker.create_invoice(deal_id, key=key, source=source)
-    except OperationInProgress as exc:
-        _remember_failure(report, operation_key(key), exc)
     except InvoiceBridgeError as exc:
-        _remember_failure(report, operation_key(key), exc)
+        _remember_failure(report, operation_key(key), exc, worker, existed=existed)
 
 
 async def _remote_changes(world: World, report: Report, rng: random.Random) -> None:
@@ -429,11 +430,11 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
                     items = await w.create_many(chosen, run_id=run_id)
                 except InvoiceBridgeError as exc:  # e.g. the deals could not be read: the run says why
                     for d in chosen:
-                        _remember_failure(report, operation_key(f"{run_id}-{d}"), exc)
+                        _remember_failure(report, operation_key(f"{run_id}-{d}"), exc, w)
                     return
                 for item in items:
                     if item.error:
-                        report.surfaced.append((item.operation_key, item.error))
+                        report.surfaced.append((item.operation_key, item.error, _has_op(w, item.operation_key)))
 
             worker = await _guard(world, worker, report, bulk)
         elif roll < 0.90:
@@ -505,14 +506,12 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
             reminder_problems.append((r.id, count))
     audit = store.audit_entries(limit=1_000_000)
     failed_ops = {e["data"].get("operation") for e in audit if e["kind"] == "create_failed"}
-    ever_written = {op["key"] for op in store.operations(states=("done", "failed", "dead", "pending", "in_flight"),
-                                                         limit=1_000_000)}
-    # visible = the caller got a message with a cause, and an operation that exists has it in its timeline
+    # visible = the caller got a message with a cause, and an operation that existed has it in its timeline
     # (an in-progress answer is not a failure: the first request is still running)
-    invisible = [(k, m) for k, m in report.surfaced
+    invisible = [(k, m) for k, m, written in report.surfaced
                  if len(m.split(":", 1)[-1].strip()) < 10
-                 or (k in ever_written and k not in failed_ops
-                     and "already being created" not in m and "OperationInProgress" not in m)]
+                 or (written and k not in failed_ops and not any(
+                     s in m for s in ("already being created", "OperationInProgress", "another worker took it over")))]
     return {
         "xero_invoices": len(xero_ours),
         "records": len(records),

@@ -109,7 +109,8 @@ async def test_refresh_ahead_of_expiry_saves_rotated_token_before_use(runtime, c
     await hooks.accounting_current_user(runtime=runtime, connection=connection)
     after = store.get_secrets(connection.id)
     assert after["refresh_token"] != before["refresh_token"] and after["access_token"] != before["access_token"]
-    assert calls_when_saved == [0]  # saved before any API call went out with the new token
+    # the mark "refresh in progress", then the rotated tokens: both saved before any API call used the new token
+    assert calls_when_saved == [0, 0]
     [users_call] = transport.api_calls("GET", "/Users")
     assert users_call.headers["authorization"] == f"Bearer {after['access_token']}"
     assert sandbox.identity.refresh_calls == 1
