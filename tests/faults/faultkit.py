@@ -87,8 +87,18 @@ class FaultPlan:
     enabled: bool = True
     faults: collections.Counter = attrs.field(factory=collections.Counter)
     crashes: collections.Counter = attrs.field(factory=collections.Counter)
+    # scripted kills for targeted tests: each rule(point, request) -> True kills there (once per rule)
+    rules: list = attrs.field(factory=list)
+    # scripted faults: each fault_rule(backend, request) -> a kind from FAULT_KINDS or None (once per rule)
+    fault_rules: list = attrs.field(factory=list)
 
     def fault(self, backend: str, request: httpx.Request) -> str | None:
+        for rule in list(self.fault_rules):
+            kind = rule(backend, request)
+            if kind:
+                self.fault_rules.remove(rule)
+                self.faults[f"{backend}:{kind}"] += 1
+                return kind
         if not self.enabled or self.rng.random() >= self.fault_rate:
             return None
         kinds = list(FAULT_KINDS)
@@ -98,7 +108,12 @@ class FaultPlan:
         self.faults[f"{backend}:{kind}"] += 1
         return kind
 
-    def crash(self, point: str) -> None:
+    def crash(self, point: str, request: httpx.Request | None = None) -> None:
+        for rule in list(self.rules):
+            if rule(point, request):
+                self.rules.remove(rule)
+                self.crashes[point] += 1
+                raise Crash(point)
         if self.enabled and self.rng.random() < self.crash_rate:
             self.crashes[point] += 1
             raise Crash(point)
@@ -114,7 +129,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
-        self.plan.crash("transport_before_send")
+        self.plan.crash("transport_before_send", request)
         kind = self.plan.fault(self.backend, request)
         if kind == "http_500":
             return httpx.Response(500, json={"Title": "An error occurred", "Status": 500}, request=request)
@@ -135,7 +150,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         if kind == "drop_after_commit":
             raise httpx.RemoteProtocolError("injected: server disconnected after handling the request",
                                             request=request)
-        self.plan.crash("transport_after_commit")
+        self.plan.crash("transport_after_commit", request)
         return response
 
 
