@@ -18,6 +18,7 @@ from invoicebridge.core.model import InvoiceRecord
 from invoicebridge.core.pipeline import operation_key
 from invoicebridge.core.status import Command
 
+from . import bulk_jobs
 from .openapi import OPENAPI
 from .security import api_auth
 
@@ -172,4 +173,6 @@ def routes() -> list[Route]:
         Route("/api/invoices/{invoice_id}/pdf", invoice_pdf, methods=["GET"]),
         Route("/api/invoices/{invoice_id}/{command}", invoice_command, methods=["POST"]),
         Route("/api/sync", sync, methods=["POST"]),
+        Route("/api/bulk", api_auth(bulk_jobs.post_bulk), methods=["POST"]),
+        Route("/api/bulk/{run_id}", api_auth(bulk_jobs.get_bulk), methods=["GET"]),
     ]

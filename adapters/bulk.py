@@ -46,13 +46,17 @@ async def _run(args: argparse.Namespace, pipeline) -> int:
     bar.close()
     failed = 0
     for item in items:
+        note = f" ({'; '.join(item.problems)})" if item.problems else ""
         if item.record is not None:
-            print(f"deal {item.deal_id}: {item.record.number} {item.record.status_label} {item.record.total} {item.record.currency}")
+            print(f"deal {item.deal_id}: {item.record.number} {item.record.status_label} {item.record.total} {item.record.currency}{note}")
         elif item.error:
             failed += 1
-            print(f"deal {item.deal_id}: FAILED {item.error}")
+            again = " (retryable: run again with --run-id " + run_id + ")" if item.retryable else ""
+            print(f"deal {item.deal_id}: FAILED {item.error}{again}")
+        elif item.draft is not None:
+            d = item.draft
+            print(f"deal {item.deal_id}: ready: {d.customer.name}, {len(d.line_items)} line(s), {d.totals.total} {d.currency}{note}")
         else:
-            note = f" ({'; '.join(item.problems)})" if item.problems else ""
             print(f"deal {item.deal_id}: ready{note}")
     print(f"run {run_id}: {len(items) - failed} ok, {failed} failed" + (" (dry run: nothing created)" if args.dry_run else ""))
     return 1 if failed else 0

@@ -85,10 +85,31 @@ OPENAPI: dict[str, Any] = {
                          "type": "object", "properties": {k: {"type": "integer"} for k in ("checked", "changed", "rejected", "recovered")}}}}},
                          "401": _err("Missing or wrong API key"), "409": _err("Not connected"), "502": _err("The accounting system failed")}}
         },
+        "/api/bulk": {
+            "post": {"summary": "Invoice many deals in the background (or preview them with dry_run)", "operationId": "startBulk",
+                     "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                         "deal_ids": {"type": "array", "items": {"type": "string"}},
+                         "won_from": {"type": "string", "format": "date"}, "won_to": {"type": "string", "format": "date"},
+                         "pipeline_id": {"type": "string"}, "stage_id": {"type": "string"},
+                         "dry_run": {"type": "boolean"}, "run_id": {"type": "string", "description": "re-post to resume or retry; never duplicates"}}}}}},
+                     "responses": {"202": {"description": "The run: poll links.self for progress and per-deal results",
+                                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BulkRun"}}}},
+                                   "400": _err("Bad query"), "401": _err("Missing or wrong API key"), "409": _err("Not connected")}}
+        },
+        "/api/bulk/{run_id}": {
+            "get": {"summary": "Progress of a bulk run, and one result per deal once it has finished", "operationId": "getBulk",
+                    "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BulkRun"}}}},
+                                  "401": _err("Missing or wrong API key"), "404": _err("Unknown run")}}
+        },
     },
     "components": {
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         "schemas": {
+            "BulkRun": {"type": "object", "properties": {
+                "run_id": {"type": "string"}, "dry_run": {"type": "boolean"}, "state": {"type": "string", "enum": ["running", "finished", "failed"]},
+                "done": {"type": "integer"}, "total": {"type": "integer"}, "error": {"type": "string"},
+                "summary": {"type": "object"}, "items": {"type": "array", "items": {"type": "object"}}}},
             "Error": {"type": "object", "required": ["error", "message"],
                       "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
             "Invoice": {

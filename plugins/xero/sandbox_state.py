@@ -139,6 +139,8 @@ class SandboxState:
     payments: dict[str, Payment] = field(factory=dict)
     emails: list[str] = field(factory=list)  # invoice ids emailed
     next_number: int = 1
+    numbers_in_use: set[str] = field(factory=set, repr=False)  # kept with len(invoices) so numbering stays O(1)
+    numbers_counted: int = field(default=-1, repr=False)
     allow_unapprove: bool = False  # AUTHORISED -> DRAFT/SUBMITTED: uncertain in Xero, refused by default
     events: list[dict[str, Any]] = field(factory=list)  # webhook events not yet delivered
 
@@ -413,11 +415,15 @@ class SandboxState:
         return invoice
 
     def _next_number(self) -> str:
-        taken = {i.number for i in self.invoices.values()}
+        """The next free INV-nnnn; the caller adds the invoice right after (numbers never change)."""
+        if self.numbers_counted != len(self.invoices):  # invoices added some other way: count again
+            self.numbers_in_use = {i.number for i in self.invoices.values()}
         while True:
             number = f"INV-{self.next_number:04d}"
             self.next_number += 1
-            if number not in taken:
+            if number not in self.numbers_in_use:
+                self.numbers_in_use.add(number)
+                self.numbers_counted = len(self.invoices) + 1
                 return number
 
     def update_invoice(self, invoice_id: str, data: dict[str, Any], *, parse_date: Callable[[Any], dt.date]) -> Invoice:

@@ -89,7 +89,7 @@ async def build_stack(path: Path, *, deals: int = 0, scale: float = 0.0, clock: 
     runtime = Runtime(
         store=store, sleep=clock.sleep, now=clock.now, public_url="http://app.test",
         transports={"xero": httpx.ASGITransport(app=xero), "pipedrive": httpx.ASGITransport(app=pd_app)},
-        config={"xero": sandbox_config("http://xero.test"), "pipedrive": {"api_base": "http://pipedrive.test"}},
+        config={"xero": sandbox_config("http://xero.test", client_id="sandbox-client", client_secret="sandbox-secret"), "pipedrive": {"api_base": "http://pipedrive.test"}},
     )
     plugins = Plugins()
     pipeline = Pipeline(runtime, plugins)

@@ -1,0 +1,140 @@
+"""Bulk runs started from the API or the web page: run in the background, polled for progress and results.
+
+``POST /api/bulk`` with ``{"deal_ids": [...]}`` or a query (``won_from``, ``won_to``, ``pipeline_id``,
+``stage_id``), optional ``dry_run`` and ``run_id``, answers 202 with the job; ``GET /api/bulk/{run_id}`` gives
+``done``/``total`` and, once finished, one result per deal. Jobs live in memory; what they created is in the
+store (operations and invoices), so re-posting the same ``run_id`` after a restart resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+import attrs
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from invoicebridge.core.errors import InvoiceBridgeError, NotFound
+from invoicebridge.core.model import DealQuery
+from invoicebridge.core.pipeline import BulkItem, operation_key
+
+log = logging.getLogger("invoicebridge.bulk")
+
+
+class BadBulkRequest(InvoiceBridgeError):
+    status_code = 400
+
+
+@attrs.define
+class BulkJob:
+    run_id: str
+    dry_run: bool
+    total: int = 0
+    done: int = 0
+    state: str = "running"  # running, finished, failed
+    error: str = ""
+    items: list[BulkItem] = attrs.field(factory=list)
+    task: Any = None
+
+    def as_json(self, *, with_items: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"run_id": self.run_id, "dry_run": self.dry_run, "state": self.state, "done": self.done,
+                               "total": self.total, "error": self.error, "links": {"self": f"/api/bulk/{self.run_id}"}}
+        if self.state != "running":
+            out["summary"] = {"ok": sum(1 for i in self.items if not i.error),
+                              "failed": sum(1 for i in self.items if i.error),
+                              "retryable": sum(1 for i in self.items if i.error and i.retryable)}
+        if with_items and self.state != "running":
+            out["items"] = [item_json(i) for i in self.items]
+        return out
+
+
+def item_json(item: BulkItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"deal_id": item.deal_id, "operation_key": item.operation_key, "ok": not item.error,
+                           "error": item.error, "retryable": item.retryable, "problems": list(item.problems)}
+    if item.record is not None:
+        r = item.record
+        out["invoice"] = {"id": r.id, "number": r.number, "status": r.status.value, "total": str(r.total),
+                          "currency": r.currency}
+    if item.draft is not None:
+        d = item.draft
+        out["preview"] = {"customer": d.customer.name, "total": str(d.totals.total), "currency": d.currency,
+                          "date": d.date.isoformat() if d.date else None, "lines": len(d.line_items)}
+    return out
+
+
+def _jobs(app: Any) -> dict[str, BulkJob]:
+    jobs = getattr(app.state, "bulk_jobs", None)
+    if jobs is None:
+        jobs = app.state.bulk_jobs = {}
+    return jobs
+
+
+def _date(value: Any, name: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise BadBulkRequest(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+async def start(app: Any, body: dict[str, Any]) -> BulkJob:
+    """Resolve the deals (ids, or won deals matching the query), then run the job in the background."""
+    unknown = set(body) - {"deal_ids", "won_from", "won_to", "pipeline_id", "stage_id", "dry_run", "run_id"}
+    if unknown:
+        raise BadBulkRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+    pipeline = app.state.pipeline
+    ids = body.get("deal_ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and str(i).isalnum() for i in ids):
+        raise BadBulkRequest("deal_ids must be a list of deal ids")
+    if not ids:
+        query = DealQuery(status="won", won_from=_date(body.get("won_from"), "won_from"),
+                          won_to=_date(body.get("won_to"), "won_to"), pipeline_id=str(body.get("pipeline_id") or ""),
+                          stage_id=str(body.get("stage_id") or ""))
+        ids = await pipeline.plugins.find_deals(pipeline.runtime, connection=pipeline.crm, query=query)
+    dry_run = bool(body.get("dry_run"))
+    run_id = operation_key(str(body.get("run_id") or f"bulk-{pipeline.runtime.now():%Y%m%d%H%M%S}"))
+    jobs = _jobs(app)
+    running = jobs.get(run_id)
+    if running is not None and running.state == "running":
+        return running
+    job = jobs[run_id] = BulkJob(run_id=run_id, dry_run=dry_run, total=len(ids))
+
+    def progress(done: int, total: int) -> None:
+        job.done, job.total = done, total
+
+    async def work() -> None:
+        try:
+            job.items = await pipeline.create_many([str(i) for i in ids], run_id=run_id, dry_run=dry_run, progress=progress)
+            job.done, job.state = job.total, "finished"
+        except InvoiceBridgeError as exc:
+            job.state, job.error = "failed", str(exc)
+        except Exception as exc:  # shown on the job; the operations already written finish on a re-run
+            log.exception("bulk run %s failed", run_id)
+            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+
+    job.task = asyncio.create_task(work())
+    app.state.background.add(job.task)
+    job.task.add_done_callback(app.state.background.discard)
+    return job
+
+
+def get(app: Any, run_id: str) -> BulkJob:
+    job = _jobs(app).get(run_id)
+    if job is None:
+        raise NotFound(f"No bulk run {run_id!r} is known here (runs are kept until the app restarts)")
+    return job
+
+
+async def post_bulk(request: Request) -> Response:
+    from .api import _json_object
+
+    job = await start(request.app, await _json_object(request))
+    return JSONResponse(job.as_json(), status_code=202)
+
+
+async def get_bulk(request: Request) -> Response:
+    return JSONResponse(get(request.app, request.path_params["run_id"]).as_json())

@@ -1,0 +1,55 @@
+"""``POST /api/bulk`` and ``GET /api/bulk/{run_id}`` through the demo wiring (real plugins, both sandboxes)."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from invoicebridge.adapters.app import _drain_background
+from invoicebridge.adapters.config import AppConfig
+from invoicebridge.adapters.demo import build_demo
+
+
+@pytest.fixture
+def demo(tmp_path):
+    app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        client.headers["Authorization"] = f"Bearer {info['api_key']}"
+        yield client, app
+
+
+def finished(client, app, run_id):
+    client.portal.call(_drain_background, app)
+    body = client.get(f"/api/bulk/{run_id}").json()
+    assert body["state"] == "finished", body
+    return body
+
+
+def test_bulk_api_dry_run_then_create_won_deals_once(demo):
+    client, app = demo
+    pd = app.state.sandboxes["pipedrive"][1].state.sandbox
+    won = sorted(str(d["id"]) for d in pd.deals.values() if d["status"] == "won")
+    started = client.post("/api/bulk", json={"dry_run": True, "run_id": "preview-1"})
+    assert started.status_code == 202 and started.json()["links"]["self"] == "/api/bulk/preview-1"
+    preview = finished(client, app, "preview-1")
+    assert sorted(i["deal_id"] for i in preview["items"]) == won and preview["total"] == len(won)
+    assert all("preview" in i and float(i["preview"]["total"]) > 0 for i in preview["items"] if i["ok"])
+    xero = app.state.sandboxes["xero"][1]
+    assert not xero.state.invoices
+    client.post("/api/bulk", json={"deal_ids": won, "run_id": "run-1"})
+    run = finished(client, app, "run-1")
+    assert run["summary"] == {"ok": len(won), "failed": 0, "retryable": 0}
+    assert len(xero.state.invoices) == len(won)
+    client.post("/api/bulk", json={"deal_ids": won, "run_id": "run-2"})
+    again = finished(client, app, "run-2")
+    assert all(i["problems"][0].startswith("already invoiced") for i in again["items"])
+    assert len(xero.state.invoices) == len(won)
+
+
+def test_bulk_api_refuses_bad_input_and_unknown_runs(demo):
+    client, _ = demo
+    assert client.post("/api/bulk", json={"deal_ids": "1,2"}).status_code == 400
+    assert client.post("/api/bulk", json={"won_from": "last week"}).status_code == 400
+    assert client.post("/api/bulk", json={"colour": "red"}).status_code == 400
+    assert client.get("/api/bulk/nope").status_code == 404
+    assert client.get("/api/bulk/nope", headers={"Authorization": ""}).status_code == 401
