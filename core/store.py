@@ -433,7 +433,7 @@ class Store:
     def get_invoice(self, invoice_id: int) -> InvoiceRecord:
         try:
             row = self.db["invoices"].get(invoice_id)
-        except sqlite_utils.db.NotFoundError:
+        except (sqlite_utils.db.NotFoundError, OverflowError):  # OverflowError: an id past SQLite's 64 bits
             raise NotFound(f"Invoice {invoice_id} does not exist here") from None
         return _record(row)
 

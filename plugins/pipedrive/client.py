@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import httpx
 
-from invoicebridge.core.errors import BackendError, DailyLimitReached, RateLimited, TransportError
+from invoicebridge.core.errors import BackendError, DailyLimitReached, RateLimited, RemoteNotFound, TransportError
 
 from . import auth
 from .config import PipedriveConfig, base_url
@@ -144,6 +144,9 @@ class PipedriveClient:
     # ---- v2 reads ------------------------------------------------------------------------------------
 
     async def deal(self, deal_id: str) -> dict:
+        if not str(deal_id).isdigit() or not str(deal_id).isascii():  # "abc" would be a ValueError (a 500) below
+            raise RemoteNotFound(f"Deal {str(deal_id)[:40]!r} was not found in Pipedrive: deal ids are whole numbers",
+                                 backend="pipedrive")
         return (await self.request("GET", f"/api/v2/deals/{int(deal_id)}", what=f"Deal {deal_id}"))["data"]
 
     async def deals(self, ids: list[str]) -> list[dict]:
