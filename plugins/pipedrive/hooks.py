@@ -5,6 +5,7 @@ Every backend hook answers only for ``pipedrive`` and returns None otherwise, as
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -126,10 +127,22 @@ async def backend_disconnect(runtime, connection):
 
 @hookimpl
 async def crm_get_deal(runtime, connection, deal_id):
+    """Concurrent reads of the same deal share one read (50 people opening a deal page cost one deal's calls,
+    not 50 against the burst limit); a read that starts later is a new read."""
     if not _mine(connection):
         return None
+    flights = runtime.cache.setdefault(("pipedrive", "deal-reads"), {})
+    key = (connection.id, str(deal_id))
+    flight = flights.get(key)
+    if flight is None:
+        flight = flights[key] = asyncio.ensure_future(_read_deal(runtime, connection, str(deal_id)))
+        flight.add_done_callback(lambda _: flights.pop(key, None))
+    return await asyncio.shield(flight)
+
+
+async def _read_deal(runtime, connection, deal_id: str):
     async with PipedriveClient(runtime, connection) as client:
-        return await deals.read_deal(client, str(deal_id))
+        return await deals.read_deal(client, deal_id)
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from invoicebridge.core import BackendInfo, Role, hookimpl
@@ -14,6 +15,7 @@ from .config import XeroConfig
 from .webhooks import parse_events
 
 NAME = "xero"
+USER_TTL = dt.timedelta(minutes=1)
 SANDBOX_PREFIX = "/sandbox/xero"
 
 
@@ -111,8 +113,16 @@ async def accounting_catalog(runtime, connection):
 async def accounting_current_user(runtime, connection):
     if not _mine(connection):
         return None
-    async with _client(runtime, connection) as xero:
-        user = await ops.current_user(xero)
+    # A page view asks for the role: keep the answer a minute, so views do not spend the 60 calls a minute
+    key = ("xero", "current-user", connection.id)
+    cached = runtime.cache.get(key)
+    if cached is not None and runtime.now() - cached[0] < USER_TTL:
+        user = cached[1]
+    else:
+        async with _client(runtime, connection) as xero:
+            user = await ops.current_user(xero)
+        if user is not None:
+            runtime.cache[key] = (runtime.now(), user)
     if user is None:
         from invoicebridge.core.errors import AuthError
 
