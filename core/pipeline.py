@@ -531,14 +531,26 @@ class Pipeline:
     # ---- sync ---------------------------------------------------------------------------------------
 
     async def apply_remote(self, record: InvoiceRecord, invoice: Invoice, *, source: str = "sync") -> InvoiceRecord:
-        """Bring our record in line with what the backend says, through the status machine."""
+        """Bring our record in line with what the backend says, through the status machine. An observation
+        older than one already applied (a reconciliation's read finishing after a webhook's) is ignored:
+        PAID -> AUTHORISED is legal (a payment removed), so a stale read would otherwise undo a payment."""
+        given, record = record, self.store.get_invoice(record.id)  # another task may have moved it since it was read
+        seen = self.store.kv_get("remote-updated", str(record.id))
+        if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):
+            if invoice.status is not record.status or invoice.amount_paid != record.amount_paid:
+                self.store.audit("status_stale", f"Ignored {invoice.status.label} from {source}: it is older than the "
+                                 f"{record.status_label} already applied", invoice_id=record.id, deal_id=record.deal_id,
+                                 data={"observed": invoice.status.value, "observed_at": invoice.updated_at.isoformat(), "seen": seen})
+            return given if given == record else record
+        if invoice.updated_at is not None:
+            self.store.kv_set("remote-updated", str(record.id), invoice.updated_at.isoformat())
         previous = record.status
         try:
             status = apply_observed_status(previous, invoice.status, invoice=record.number or f"invoice {record.id}")
         except IllegalTransition as exc:
             self.store.audit("status_rejected", f"Ignored {invoice.status.label} from {source}: {exc.reason}", invoice_id=record.id,
                              deal_id=record.deal_id, data={"observed": invoice.status.value})
-            return record
+            return given if given == record else record
         changes: dict[str, Any] = {}
         if status is not previous:
             changes["status"] = status.value
@@ -550,7 +562,7 @@ class Pipeline:
         if invoice.due_date and invoice.due_date != record.due_date:
             changes["due_date"] = invoice.due_date
         if not changes:
-            return record
+            return given if given == record else record
         updated = self.store.update_invoice(record.id, **changes)
         if status is not previous:
             self.store.audit("status_changed", f"{previous.label} → {updated.status_label} ({source})", invoice_id=record.id,
