@@ -17,5 +17,5 @@ async def hello(request):
 
 app = Starlette(routes=[Route("/bare", hello)])
 
-if __name__ == "__main__":
+if __name__ == "__main__" and len(sys.argv) > 1:  # `make bench` runs every script; this one only serves
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
