@@ -408,7 +408,7 @@ async def deal_page(request: Request) -> Response:
     runtime = state(request).runtime
     deal, deal_error = None, ""
     try:
-        deal = await pipeline.get_deal(deal_id)
+        deal = await pipeline.deal_for_display(deal_id)
     except NotConnected:
         raise
     except InvoiceBridgeError as exc:

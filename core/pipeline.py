@@ -54,6 +54,7 @@ from .status import Command, InvoiceStatus, allowed_commands, apply_command, app
 
 log = logging.getLogger("invoicebridge.pipeline")
 CATALOG_TTL = dt.timedelta(minutes=5)
+DEAL_VIEW_TTL = dt.timedelta(seconds=30)
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
 # batch call with its retries (4 attempts, up to 3 waits of Xero's Retry-After of at most 60 s); it stays
 # under Xero's 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
@@ -156,7 +157,21 @@ class Pipeline:
     # ---- preview -------------------------------------------------------------------------------------
 
     async def get_deal(self, deal_id: str) -> Deal:
-        return await self.plugins.get_deal(self.runtime, connection=self.crm, deal_id=str(deal_id))
+        """The deal as the CRM has it now (what previews and creates use)."""
+        deal = await self.plugins.get_deal(self.runtime, connection=self.crm, deal_id=str(deal_id))
+        self.runtime.cache[("deal-view", str(deal_id))] = (self.runtime.now(), deal)
+        return deal
+
+    async def deal_for_display(self, deal_id: str) -> Deal:
+        """The deal for a page view: a snapshot up to DEAL_VIEW_TTL old, dropped whenever a CRM webhook
+        says the deal changed, so a busy deal page does not spend the CRM's rate limit on every view."""
+        cached = self.runtime.cache.get(("deal-view", str(deal_id)))
+        if cached and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
+            return cached[1]
+        return await self.get_deal(deal_id)
+
+    def forget_deal(self, deal_id: str) -> None:
+        self.runtime.cache.pop(("deal-view", str(deal_id)), None)
 
     async def preview(self, deal_id: str, overrides: Mapping[str, Any] | None = None, *, deal: Deal | None = None) -> Preview:
         """Read, map and validate; raise :class:`MappingError` when the deal cannot be mapped at all."""
@@ -647,6 +662,7 @@ class Pipeline:
         events = await self.plugins.crm_verify_webhook(self.runtime, connection=conn, request=request)
         won = []
         for event in events:
+            self.forget_deal(event.object_id)  # even for a replay: the snapshot may predate it
             if event.event_id and not self.store.first_receipt(conn.backend, event.event_id):
                 continue
             if event.kind == "deal_won":

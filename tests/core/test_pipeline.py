@@ -205,3 +205,19 @@ def test_operation_keys_are_safe_idempotency_keys():
     assert len(operation_key("x" * 500)) <= 128
     with pytest.raises(ValueError):
         operation_key("////")
+
+
+async def test_deal_page_snapshot_saves_crm_calls_and_a_crm_webhook_drops_it(world):
+    pipeline, crm, _, clock = world
+    await pipeline.deal_for_display("1")
+    await pipeline.deal_for_display("1")
+    assert crm.reads == 1
+    body = json.dumps({"kind": "deal_changed", "deal": "1", "id": "ev-1"}).encode()
+    await pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"}))
+    await pipeline.deal_for_display("1")
+    assert crm.reads == 2
+    clock["now"] = NOW + dt.timedelta(seconds=31)
+    await pipeline.deal_for_display("1")
+    assert crm.reads == 3
+    await pipeline.preview("1")  # previews and creates always read the CRM
+    assert crm.reads == 4

@@ -37,6 +37,7 @@ class MemoryCRM:
         self.activities = {}
         self.notes = {}
         self.won = []
+        self.reads = 0
 
     def _mine(self, connection):
         return connection.backend == self.name
@@ -49,6 +50,7 @@ class MemoryCRM:
     def crm_get_deal(self, runtime, connection, deal_id):
         if not self._mine(connection):
             return None
+        self.reads += 1
         if deal_id not in self.deals:
             raise RemoteNotFound(f"Deal {deal_id} does not exist in the CRM", backend=self.name, status=404)
         return self.deals[deal_id]
