@@ -356,8 +356,18 @@ def map_lines(deal: Deal, config: MappingConfig, catalog: Catalog) -> list[LineI
 # ---- the mapping -------------------------------------------------------------------------------------
 
 
-def _hint_for(field_name: str, ref: str) -> str:
+def field_label(ref: str, fields: Iterable[CrmField] = ()) -> str:
+    """A reference as a person reads it: ``organization.custom:<hash>`` → ``VAT number``."""
     entity, name, custom = parse_ref(ref)
+    if custom:
+        key = _custom_key(entity, name, list(fields))
+        return next((f.name for f in fields if f.entity == entity and f.is_custom and f.key == key), name)
+    return name.replace("_", " ")
+
+
+def _hint_for(field_name: str, ref: str, fields: Iterable[CrmField] = ()) -> str:
+    entity, _, _ = parse_ref(ref)
+    name = field_label(ref, fields)
     label = INVOICE_FIELDS.get(field_name, field_name)
     if entity == "organization":
         return f"link an organization to the deal, fill in its {name}, or map {label} to another field in Settings"
@@ -371,8 +381,8 @@ def map_customer(deal: Deal, config: MappingConfig, fields: Iterable[CrmField] =
     name = as_text(resolve(deal, config.to, fields))
     if not name:
         entity = parse_ref(config.to)[0]
-        problem = f"has no {entity}" if getattr(deal, entity, deal) is None else f"has an empty {config.to}"
-        raise MappingError(deal.id, "to", f"{problem}, which fills the invoice's To", _hint_for("to", config.to))
+        problem = f"has no {entity}" if getattr(deal, entity, deal) is None else f"has an empty {entity} {field_label(config.to, fields)}"
+        raise MappingError(deal.id, "to", f"{problem}, which fills the invoice's To", _hint_for("to", config.to, fields))
     if len(name) > 255:
         raise MappingError(deal.id, "to", f"the name in {config.to} is {len(name)} characters; the limit is 255", "shorten it in the CRM")
     entity = parse_ref(config.to)[0]
@@ -422,5 +432,6 @@ def empty_optional_fields(deal: Deal, config: MappingConfig, fields: Iterable[Cr
         value = resolve(deal, ref, fields)
         empty = as_address(value).is_empty if name == "address" else not as_text(value)
         if empty:
-            out.append(f"{INVOICE_FIELDS[name]} is empty ({ref}); {_hint_for(name, ref)}")
+            entity = parse_ref(ref)[0].capitalize()
+            out.append(f"{INVOICE_FIELDS[name]} is empty ({entity} → {field_label(ref, fields)}); {_hint_for(name, ref, fields)}")
     return out

@@ -79,3 +79,20 @@
     }, 3000);
   }
 })();
+
+// A running bulk job: follow its progress, reload when it finishes.
+(function () {
+  const box = document.getElementById("bulk-progress");
+  if (!box || box.dataset.state !== "running") return;
+  const timer = setInterval(async () => {
+    try {
+      const r = await fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" } });
+      if (!r.ok) return;
+      const job = await r.json();
+      box.querySelector("progress").max = job.total || 1;
+      box.querySelector("progress").value = job.done;
+      document.getElementById("bulk-count").textContent = job.done + " of " + job.total;
+      if (job.state !== "running") { clearInterval(timer); location.reload(); }
+    } catch (e) { /* try again next tick */ }
+  }, 1000);
+})();

@@ -101,3 +101,16 @@ def test_connections_page_shows_both_sandboxes_healthy(server, browser, shots):
     page.locator("#backend-xero button:has-text('Check connection')").click()
     expect(page.locator(".flash")).to_contain_text("is working")
     shots(page, "08-connections")
+
+
+def test_bulk_dry_run_shows_progress_then_every_preview(server, browser, shots):
+    app, info = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, info)
+    page.click("nav >> text=Bulk")
+    page.fill("textarea[name=deal_ids]", "2 3 5 7")
+    page.click("button:has-text('Start')")
+    expect(page.locator("#bulk-progress")).to_contain_text("finished.", timeout=15000)
+    expect(page.locator("tbody tr")).to_have_count(4)
+    expect(page.locator("text=Create these invoices")).to_be_visible()
+    shots(page, "09-bulk-dry-run")

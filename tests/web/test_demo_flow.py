@@ -153,3 +153,28 @@ def test_email_via_xero_only_for_approved_invoices(demo):
     assert len(app.state.sandboxes["xero"][1].state.emails) == 1
     timeline = app.state.runtime.store.audit_entries(invoice_id=draft["id"])
     assert timeline[-1]["kind"] == "emailed"
+
+
+def test_bulk_page_dry_run_then_create_with_progress_and_per_deal_results(demo):
+    client, app, info = demo
+    client.headers.pop("Authorization")
+    browser_login(client, info)
+    page = client.get("/bulk")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    started = client.post("/bulk", data={"csrf_token": token, "deal_ids": "1 2 6", "dry_run": "on"}, follow_redirects=False)
+    assert started.status_code == 303
+    run_url = started.headers["location"]
+    settle(client, app)
+    status = client.get(run_url + "/status").json()
+    assert (status["state"], status["done"], status["total"]) == ("finished", 3, 3)
+    dry = client.get(run_url)
+    assert "Ready" in dry.text and "Create these invoices" in dry.text and "Acme Ltd" in dry.text
+    assert "Deal 6" in dry.text  # the deal without an organization, with its mapping error
+    assert app.state.runtime.store.count_invoices() == 0
+    token = re.search(r'name="csrf_token" value="([^"]+)"', dry.text).group(1)
+    ids = re.search(r'name="deal_ids" value="([^"]+)"', dry.text).group(1)
+    created = client.post("/bulk", data={"csrf_token": token, "deal_ids": ids}, follow_redirects=True)
+    settle(client, app)
+    result = client.get(str(created.url))
+    assert "INV-0001" in result.text and "INV-0002" in result.text and "Failed" in result.text and "Deal 6" in result.text
+    assert app.state.runtime.store.count_invoices() == 2
