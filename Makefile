@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	@for s in bench/*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+	@for s in bench/[!_]*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
