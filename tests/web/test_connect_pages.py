@@ -12,8 +12,9 @@ from invoicebridge.core.model import Role
 
 
 @pytest.fixture
-def signed_in(tmp_path):
+def signed_in(tmp_path, validate_demo):
     app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
+    validate_demo(app)
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         page = client.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)

@@ -11,8 +11,9 @@ from invoicebridge.adapters.demo import build_demo
 
 
 @pytest.fixture
-def demo(tmp_path):
+def demo(tmp_path, validate_demo):
     app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
+    validate_demo(app)  # every request to either sandbox, and every answer, checked against the official specs
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         client.headers["Authorization"] = f"Bearer {info['api_key']}"
         yield client, app, info

@@ -4,7 +4,7 @@ sandbox, a fake clock and sleep shared by the client and the sandbox, a real Sto
 from __future__ import annotations
 
 import pytest
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from xero_support import (  # noqa: F401  (re-exported for the tests of this folder)
     BASE,
     CLIENT_ID,
@@ -15,6 +15,7 @@ from xero_support import (  # noqa: F401  (re-exported for the tests of this fol
     Clock,
     ValidatingTransport,
     connect,
+    load_specs,
 )
 
 from invoicebridge.core.runtime import Runtime
@@ -24,12 +25,8 @@ from invoicebridge.plugins.xero.sandbox import create_sandbox
 
 @pytest.fixture(scope="session")
 def specs() -> dict[str, OpenAPI]:
-    """The accounting and identity specs, once per session. The accounting spec fails openapi-core's own
-    strict check (a boolean default written as a string), hence no spec validator for it."""
-    return {
-        "accounting": OpenAPI.from_file_path(str(SPECS / "xero_accounting.yaml"), config=Config(spec_validator_cls=None)),
-        "identity": OpenAPI.from_file_path(str(SPECS / "xero-identity.yaml"), config=Config(spec_validator_cls=None)),
-    }
+    """The Xero specs, once per session."""
+    return load_specs()
 
 
 @pytest.fixture
