@@ -27,6 +27,7 @@ from .errors import (
     IllegalTransition,
     InvoiceBridgeError,
     MappingError,
+    NotConnected,
     NotFound,
     ValidationProblem,
 )
@@ -499,6 +500,7 @@ class Pipeline:
         for record_id, pending in list(self._pending_writebacks()):
             record = self.store.get_invoice(int(record_id))
             await self._fire_created(record, None, _invoice_from_record(record))
+        await self._retry_automation()
         return sum(1 for i in items if i.record is not None) + found
 
     async def _adopt_dead(self) -> int:
@@ -667,21 +669,44 @@ class Pipeline:
                 continue
             if event.kind == "deal_won":
                 won.append(event.object_id)
+                if self.store.get_settings().get("automation_draft_when_won"):
+                    # Remembered before the webhook is answered: if making the draft fails or the process dies,
+                    # recover() tries again (the CRM will not resend an event it saw answered).
+                    self.store.kv_set("automation-pending", str(event.object_id), True)
         return won
 
-    async def deal_won(self, deal_id: str) -> InvoiceRecord | None:
-        """Fire *deal won*; create a draft when the automation is on (once per deal)."""
-        await self.plugins.deal_won(self.runtime, deal_id=str(deal_id))
+    async def deal_won(self, deal_id: str, *, fire: bool = True) -> InvoiceRecord | None:
+        """Fire *deal won*; create a draft when the automation is on (once per deal). A failure that may pass
+        (the accounting or CRM API down, rate limits) leaves the deal marked for :meth:`recover`."""
+        deal_id = str(deal_id)
+        if fire:
+            await self.plugins.deal_won(self.runtime, deal_id=deal_id)
         if not self.store.get_settings().get("automation_draft_when_won"):
+            self.store.kv_set("automation-pending", deal_id, None)
             return None
-        if self.store.invoices_for_deal(str(deal_id)):
+        if self.store.invoices_for_deal(deal_id):
+            self.store.kv_set("automation-pending", deal_id, None)
             self.store.audit("automation", "Deal won; it already has an invoice, so no draft was made", deal_id=deal_id)
             return None
         try:
-            return await self.create_invoice(str(deal_id), key=f"won-{deal_id}", source="automation", overrides={"status": "DRAFT"})
-        except InvoiceBridgeError as exc:
+            record = await self.create_invoice(deal_id, key=f"won-{deal_id}", source="automation", overrides={"status": "DRAFT"})
+        except (BackendError, NotConnected, OperationInProgress) as exc:
+            retry = getattr(exc, "retryable", True)
+            self.store.kv_set("automation-pending", deal_id, True if retry else None)
+            self.store.audit("automation_failed", f"Deal won, but no draft was made yet: {exc}" + ("; it will be retried" if retry else ""),
+                             deal_id=deal_id)
+            return None
+        except InvoiceBridgeError as exc:  # the deal cannot be invoiced as it is: a person must act
+            self.store.kv_set("automation-pending", deal_id, None)
             self.store.audit("automation_failed", f"Deal won, but no draft was made: {exc}", deal_id=deal_id)
             return None
+        self.store.kv_set("automation-pending", deal_id, None)
+        return record
+
+    async def _retry_automation(self) -> None:
+        rows = self.store.conn.execute("SELECT key FROM kv WHERE namespace = 'automation-pending' AND value = 'true'").fetchall()
+        for (deal_id,) in rows:
+            await self.deal_won(deal_id, fire=False)
 
     # ---- connections ---------------------------------------------------------------------------------
 

@@ -221,3 +221,28 @@ async def test_deal_page_snapshot_saves_crm_calls_and_a_crm_webhook_drops_it(wor
     assert crm.reads == 3
     await pipeline.preview("1")  # previews and creates always read the CRM
     assert crm.reads == 4
+
+
+async def test_a_won_deal_whose_draft_failed_is_retried_by_recover(world):
+    pipeline, crm, acct, clock = world
+    pipeline.store.update_settings({"automation_draft_when_won": True})
+    body = json.dumps({"kind": "deal_won", "deal": "1", "id": "won-ev"}).encode()
+    assert await pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"})) == ["1"]
+    acct.fail_next.append(ServerError("Xero is down", status=503))
+    assert await pipeline.deal_won("1") is None and acct.invoices == {}
+    assert "will be retried" in pipeline.store.audit_entries(deal_id="1")[-1]["message"]
+    clock["now"] = NOW + dt.timedelta(minutes=10)
+    await pipeline.recover()
+    assert len(acct.invoices) == 1 and len(pipeline.store.invoices_for_deal("1")) == 1
+    await pipeline.recover()  # nothing left to do: still one
+    assert len(acct.invoices) == 1
+
+
+async def test_a_won_deal_that_cannot_be_mapped_is_not_retried_forever(world):
+    pipeline, crm, acct, _ = world
+    pipeline.store.update_settings({"automation_draft_when_won": True})
+    body = json.dumps({"kind": "deal_won", "deal": "2", "id": "won-2"}).encode()
+    await pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"}))
+    assert await pipeline.deal_won("2") is None
+    assert "no organization" in pipeline.store.audit_entries(deal_id="2")[-1]["message"]
+    assert pipeline.store.kv_get("automation-pending", "2") is None
