@@ -365,15 +365,20 @@ def field_label(ref: str, fields: Iterable[CrmField] = ()) -> str:
     return name.replace("_", " ")
 
 
-def _hint_for(field_name: str, ref: str, fields: Iterable[CrmField] = ()) -> str:
+def _hint_for(field_name: str, ref: str, fields: Iterable[CrmField] = (), deal: Deal | None = None) -> str:
+    """What a person can do about an empty mapped field; no "link an organization" when the deal has one."""
     entity, _, _ = parse_ref(ref)
     name = field_label(ref, fields)
     label = INVOICE_FIELDS.get(field_name, field_name)
+    other = f"map {label} to another field in Settings"
+    linked = deal is not None and getattr(deal, entity, None) is not None
     if entity == "organization":
-        return f"link an organization to the deal, fill in its {name}, or map {label} to another field in Settings"
+        return f"fill in the organization's {name} in the CRM, or {other}" if linked else \
+            f"link an organization to the deal, fill in its {name}, or {other}"
     if entity == "person":
-        return f"link a contact person to the deal, fill in their {name}, or map {label} to another field in Settings"
-    return f"fill in the deal's {name} or map {label} to another field in Settings"
+        return f"fill in the contact person's {name} in the CRM, or {other}" if linked else \
+            f"link a contact person to the deal, fill in their {name}, or {other}"
+    return f"fill in the deal's {name} or {other}"
 
 
 def map_customer(deal: Deal, config: MappingConfig, fields: Iterable[CrmField] = ()) -> Customer:
@@ -382,7 +387,7 @@ def map_customer(deal: Deal, config: MappingConfig, fields: Iterable[CrmField] =
     if not name:
         entity = parse_ref(config.to)[0]
         problem = f"has no {entity}" if getattr(deal, entity, deal) is None else f"has an empty {entity} {field_label(config.to, fields)}"
-        raise MappingError(deal.id, "to", f"{problem}, which fills the invoice's To", _hint_for("to", config.to, fields))
+        raise MappingError(deal.id, "to", f"{problem}, which fills the invoice's To", _hint_for("to", config.to, fields, deal))
     if len(name) > 255:
         raise MappingError(deal.id, "to", f"the name in {config.to} is {len(name)} characters; the limit is 255", "shorten it in the CRM")
     entity = parse_ref(config.to)[0]
@@ -433,5 +438,5 @@ def empty_optional_fields(deal: Deal, config: MappingConfig, fields: Iterable[Cr
         empty = as_address(value).is_empty if name == "address" else not as_text(value)
         if empty:
             entity = parse_ref(ref)[0].capitalize()
-            out.append(f"{INVOICE_FIELDS[name]} is empty ({entity} → {field_label(ref, fields)}); {_hint_for(name, ref, fields)}")
+            out.append(f"{INVOICE_FIELDS[name]} is empty ({entity} → {field_label(ref, fields)}); {_hint_for(name, ref, fields, deal)}")
     return out
