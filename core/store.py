@@ -338,10 +338,11 @@ class Store:
         return self.get_operation(key), cur.rowcount == 1
 
     def get_operation(self, key: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT * FROM operations WHERE key = ?", (key,)).fetchone()
+        cur = self.conn.execute("SELECT * FROM operations WHERE key = ?", (key,))
+        row = cur.fetchone()
         if row is None:
             raise NotFound(f"Operation {key} does not exist")
-        return _row_dict(self.conn, row, "operations")
+        return _row_dict(cur, row)
 
     def claim_operation(self, key: str, *, lease_seconds: float = 120, now: dt.datetime | None = None) -> bool:
         """Take the operation for work: only one worker (in any process) wins until the lease ends."""
@@ -387,7 +388,8 @@ class Store:
             params.append(str(deal_id))
         sql += " ORDER BY created_at DESC LIMIT ?"
         params.append(limit)
-        return [_row_dict(self.conn, r, "operations") for r in self.conn.execute(sql, params).fetchall()]
+        cur = self.conn.execute(sql, params)
+        return [_row_dict(cur, r) for r in cur.fetchall()]
 
     # -- invoices
     def insert_invoice(self, **fields: Any) -> InvoiceRecord:
@@ -527,9 +529,8 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _row_dict(conn: sqlite3.Connection, row: tuple, table: str) -> dict[str, Any]:
-    cols = [c[1] for c in conn.execute(f"PRAGMA table_info({table})").fetchall()]
-    out = dict(zip(cols, row))
+def _row_dict(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    out = dict(zip((d[0] for d in cursor.description), row))
     if "payload" in out:
         out["payload"] = json.loads(out["payload"] or "{}")
     return out
