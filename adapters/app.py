@@ -121,8 +121,9 @@ async def _start_up(pipeline: Pipeline) -> None:
 
 
 async def _reconcile_forever(pipeline: Pipeline, interval: float) -> None:
+    """Every ``interval`` seconds (on the runtime's clock): finish left-over work and fetch what changed."""
     while True:
-        await asyncio.sleep(interval)
+        await pipeline.runtime.sleep(interval)
         try:
             pipeline.accounting, pipeline.crm
             await pipeline.reconcile()

@@ -106,6 +106,7 @@ class MemoryAccounting:
         self.contacts = {}
         self.calls = []
         self.fail_next = []  # exceptions to raise on the next create calls
+        self.fail_sync = []  # exceptions to raise on the next modified-since reads
         self.numbers = itertools.count(1)
         self.role = "STANDARD"
         self.catalog = Catalog(
@@ -219,6 +220,8 @@ class MemoryAccounting:
         if not self._mine(connection):
             return None
         self.calls.append("modified")
+        if self.fail_sync:
+            raise self.fail_sync.pop(0)
         return list(self.invoices.values())
 
     @hookimpl
