@@ -85,8 +85,22 @@ class Plugins:
         return [s for group in self.pm.hook.invoicebridge_sandboxes(runtime=runtime) for s in (group or [])]
 
     # -- helpers
+    async def _first_or_none(self, hook: str, **kwargs: Any) -> Any:
+        """pluggy's ``firstresult`` stops at the first non-None *return value*, and an ``async def`` hook
+        returns a coroutine even when it will answer None ("not my backend"). So the facade walks the
+        implementations itself, in pluggy's call order (LIFO, honouring tryfirst/trylast), awaiting each,
+        and stops at the first real answer."""
+        caller = getattr(self.pm.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            result = await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
+            if result is not None:
+                return result
+        return None
+
     async def _first(self, hook: str, *, what: str, **kwargs: Any) -> Any:
-        result = await await_me_maybe(getattr(self.pm.hook, hook)(**kwargs))
+        result = await self._first_or_none(hook, **kwargs)
         if result is None:
             target = kwargs.get("connection") or kwargs.get("backend")
             name = getattr(target, "backend", target)
@@ -113,7 +127,7 @@ class Plugins:
         return await self._all("backend_connected", runtime=runtime, connection=connection, public_url=public_url)
 
     async def verify_page_token(self, runtime, *, connection: Connection, params: dict):
-        return await await_me_maybe(self.pm.hook.crm_verify_page_token(runtime=runtime, connection=connection, params=params))
+        return await self._first_or_none("crm_verify_page_token", runtime=runtime, connection=connection, params=params)
 
     async def check(self, runtime, *, connection: Connection):
         return await self._first("backend_check", what="health checks", runtime=runtime, connection=connection)

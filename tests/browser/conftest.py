@@ -2,15 +2,10 @@
 
 import os
 import shutil
-import socket
-import threading
 from pathlib import Path
 
 import pytest
-import uvicorn
-
-from invoicebridge.adapters.config import AppConfig
-from invoicebridge.adapters.demo import build_demo
+from live_server import serve_demo
 
 CHROMIUM = os.environ.get("INVOICEBRIDGE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -19,24 +14,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The demo app served by uvicorn on a socket bound before the thread starts, so no waiting is needed:
-    connections queue in the listen backlog until the server accepts them."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    data_dir = tmp_path_factory.mktemp("demo")
-    app, info = build_demo(AppConfig(data_dir=data_dir, port=port, sync_interval=0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield app, info
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serve_demo(tmp_path_factory.mktemp("demo")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,25 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
     out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(site), "PATH": ""}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["['pipedrive', 'quickbooks', 'xero']", "https://qbo.example/invoice/9"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
+async def test_async_backend_hooks_answer_for_their_own_connections_whatever_the_order(store, order):
+    """An async hook returns a coroutine even when it will answer None; the facade must still reach the
+    plugin whose backend it is (pluggy's own firstresult would stop at the first coroutine)."""
+    from invoicebridge.core.model import Health
+    from invoicebridge.core.runtime import Runtime
+
+    def plugin(name):
+        class P:
+            @hookimpl
+            async def backend_check(self, runtime, connection):
+                return Health(ok=True, detail=name) if connection.backend == name else None
+        return P()
+
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[plugin(n) for n in order]))
+    runtime = Runtime(store=store)
+    for name in ("a", "b"):
+        conn = store.add_connection(backend=name, role="accounting" if name == "a" else "crm")
+        assert (await plugins.check(runtime, connection=conn)).detail == name

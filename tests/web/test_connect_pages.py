@@ -93,7 +93,8 @@ def test_connect_pipedrive_with_an_api_token(signed_in):
     assert wrong.status_code in (401, 502) and store.active_connection(Role.CRM) is None
     assert "not-a-token" not in wrong.text
     right = client.post("/connect/pipedrive/token", data={"csrf_token": csrf(client), "token": "sandbox-token"})
-    assert "Connected to Acme Sandbox Ltd" in right.text
+    assert "Connected to Acme Sandbox Ltd." in right.text and "check failed" not in right.text
     conn = store.active_connection(Role.CRM)
+    assert conn.settings["user_name"] == "Sam Seller" and store.connection_health(conn.id)["last_error"] == "" 
     assert conn.backend == "pipedrive" and "sandbox-token" not in right.text
     assert store.get_secrets(conn.id)["api_token"] == "sandbox-token"

@@ -1,0 +1,37 @@
+"""The demo app served by uvicorn on loopback, for browser and CLI tests.
+
+The socket is bound and listening before the server thread starts, so nothing needs to wait: connections
+queue in the listen backlog until the server accepts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import uvicorn
+
+from invoicebridge.adapters.config import AppConfig
+from invoicebridge.adapters.demo import build_demo
+
+
+@contextlib.contextmanager
+def serve_demo(data_dir: Path) -> Iterator[tuple[object, dict]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    app, info = build_demo(AppConfig(data_dir=data_dir, port=port, sync_interval=0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield app, info
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
