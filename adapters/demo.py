@@ -140,6 +140,7 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
         result = await plugins.connect_with_token(runtime, backend="pipedrive", token=PIPEDRIVE_TOKEN, settings={})
         conn = store.add_connection(backend="pipedrive", role=Role.CRM, label=result.label or "Pipedrive sandbox",
                                     settings=dict(result.settings), secrets=dict(result.secrets))
+        await app.state.pipeline.check_connection(conn)
         await plugins.connected(runtime, connection=conn, public_url=config.public_url)
     if store.get_mapping_data() is None:
         store.set_mapping_data(MappingConfig(tax_number="organization.custom:VAT number", due_date=DueDateRule(days=14),
