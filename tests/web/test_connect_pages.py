@@ -98,3 +98,20 @@ def test_connect_pipedrive_with_an_api_token(signed_in):
     assert conn.settings["user_name"] == "Sam Seller" and store.connection_health(conn.id)["last_error"] == "" 
     assert conn.backend == "pipedrive" and "sandbox-token" not in right.text
     assert store.get_secrets(conn.id)["api_token"] == "sandbox-token"
+
+
+def test_connect_pipedrive_with_oauth(signed_in):
+    client, app = signed_in
+    store = app.state.runtime.store
+    store.deactivate_connection(store.active_connection(Role.CRM).id)
+    first = client.get("/connect/pipedrive", follow_redirects=False)
+    assert first.status_code == 303 and "/sandbox/pipedrive/oauth/authorize" in first.headers["location"]
+    back = client.get(first.headers["location"], follow_redirects=False)
+    done = client.get(back.headers["location"], follow_redirects=True)
+    assert "Connected to" in done.text and "check failed" not in done.text
+    conn = store.active_connection(Role.CRM)
+    secrets = store.get_secrets(conn.id)
+    assert conn.backend == "pipedrive" and secrets.get("access_token") and secrets.get("refresh_token")
+    assert secrets["access_token"] not in done.text
+    hooks = app.state.sandboxes["pipedrive"][1].state.sandbox.webhooks.values()
+    assert any(h["subscription_url"].endswith("/webhooks/pipedrive") for h in hooks)
