@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, WebhookRejected
-from invoicebridge.core.model import Role, WebhookRequest
+from invoicebridge.core.model import Connection, Role, WebhookRequest
 
 MAX_BODY = 1_000_000
 
@@ -29,10 +29,10 @@ async def receive(request: Request) -> Response:
     body = await request.body()
     if len(body) > MAX_BODY:
         return JSONResponse({"error": "TooLarge", "message": "Webhook body over 1 MB"}, status_code=413)
+    hook = WebhookRequest(body=body, headers=dict(request.headers))
     conn = runtime.maybe_connection(info.role)
     if conn is None or conn.backend != backend:
-        return JSONResponse({"error": "NotConnected", "message": f"{info.label or backend} is not connected"}, status_code=404)
-    hook = WebhookRequest(body=body, headers=dict(request.headers))
+        return await _unconnected(request, backend, info, hook)
     from .app import run_in_background
 
     try:
@@ -49,6 +49,24 @@ async def receive(request: Request) -> Response:
         return Response(status_code=401)
     except InvoiceBridgeError as exc:
         return JSONResponse({"error": type(exc).__name__, "message": exc.message}, status_code=exc.status_code if exc.status_code < 500 else 400)
+    return Response(status_code=200)
+
+
+async def _unconnected(request: Request, backend: str, info, hook: WebhookRequest) -> Response:
+    """A delivery before any account is connected: Xero checks a new webhook URL ("intent to receive") as soon
+    as it is saved in the developer portal, with the app's webhook key. Verify it the same way and answer, but
+    act on nothing: there is no connection to act for."""
+    runtime = request.app.state.runtime
+    placeholder = Connection(id=0, backend=backend, role=info.role, label="not connected")
+    plugins = request.app.state.plugins
+    verify = plugins.accounting_verify_webhook if info.role is Role.ACCOUNTING else plugins.crm_verify_webhook
+    try:
+        await verify(runtime, connection=placeholder, request=hook)
+    except WebhookRejected:
+        return Response(status_code=401)
+    except InvoiceBridgeError as exc:
+        return JSONResponse({"error": type(exc).__name__, "message": exc.message},
+                            status_code=exc.status_code if exc.status_code < 500 else 400)
     return Response(status_code=200)
 
 
