@@ -50,6 +50,10 @@ def _plain_number(value: Any) -> str:
 templates.env.filters["plain"] = _plain_number
 
 
+LOGIN_MAX_FAILURES = 10  # wrong passwords from one address within LOGIN_WINDOW_S before sign-in pauses
+LOGIN_WINDOW_S = 15 * 60
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
     ctx = {"user": request.session.get("user"), "csrf": csrf_token(request), "flash": request.session.pop("flash", None)}
     ctx.update(context or {})
@@ -91,6 +95,13 @@ async def login(request: Request) -> Response:
         return Response("The login form expired; reload the page and try again (CSRF check failed).", status_code=403)
     password = str(form.get("password") or "")
     nxt = _safe_next(str(form.get("next") or "/"))
+    who = request.client.host if request.client else "unknown"
+    now = state(request).runtime.now()
+    recent = [t for t in (store.kv_get("login-failures", who) or []) if now.timestamp() - t < LOGIN_WINDOW_S]
+    if len(recent) >= LOGIN_MAX_FAILURES:
+        wait = int(LOGIN_WINDOW_S - (now.timestamp() - min(recent))) // 60 + 1
+        return render(request, "login.html", {"first_run": first_run, "next": nxt,
+                                              "error": f"Too many wrong passwords from here; try again in {wait} minutes."}, 429)
     if first_run:
         if len(password) < MIN_PASSWORD:
             return render(request, "login.html", {"first_run": True, "next": nxt, "error": f"Choose a password of at least {MIN_PASSWORD} characters."}, 422)
@@ -98,8 +109,10 @@ async def login(request: Request) -> Response:
             return render(request, "login.html", {"first_run": True, "next": nxt, "error": "The two passwords differ."}, 422)
         store.set_app_secret("admin_password", hash_password(password))
     elif not check_password(password, store.get_app_secret("admin_password")):
-        store.audit("login_failed", "A wrong admin password was entered")
+        store.kv_set("login-failures", who, recent + [now.timestamp()])
+        store.audit("login_failed", f"A wrong admin password was entered from {who}")
         return render(request, "login.html", {"first_run": False, "next": nxt, "error": "Wrong password."}, 401)
+    store.kv_set("login-failures", who, None)
     request.session.clear()
     request.session["user"] = "admin"
     return RedirectResponse(nxt, status_code=303)

@@ -186,3 +186,14 @@ def test_a_failed_create_shows_on_the_dashboard_and_deal_page_and_retry_creates_
     again = client.post("/api/deals/1/invoices", json={}, headers={"Idempotency-Key": "retry-me"})
     assert again.status_code == 201 and len(acct.invoices) == 1
     assert "Nothing failed" in browser.get("/").text
+
+
+def test_sign_in_pauses_after_ten_wrong_passwords_from_one_address(web):
+    client, *_ = web
+    anon = TestClient(client.app)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', anon.get("/login").text).group(1)
+    codes = [anon.post("/login", data={"password": f"guess-{i}", "csrf_token": token}).status_code for i in range(10)]
+    assert codes == [401] * 10
+    blocked = anon.post("/login", data={"password": PASSWORD, "csrf_token": token})
+    assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.text
+    assert anon.get("/", follow_redirects=False).status_code == 303  # the right password did not get in
