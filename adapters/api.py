@@ -100,8 +100,12 @@ async def create_deal_invoice(request: Request) -> Response:
     key = request.headers.get("idempotency-key", "").strip()
     if len(key) > 100:
         raise BadRequest("Idempotency-Key is at most 100 characters")
+    try:
+        key = f"api-{operation_key(key)}" if key else ""
+    except ValueError:
+        raise BadRequest("Idempotency-Key needs at least one ASCII letter or digit") from None
     pipeline = request.app.state.pipeline
-    record = await pipeline.create_invoice(deal_id, overrides=overrides, key=f"api-{operation_key(key)}" if key else None, source="api")
+    record = await pipeline.create_invoice(deal_id, overrides=overrides, key=key or None, source="api")
     return JSONResponse(invoice_json(record), status_code=201)
 
 

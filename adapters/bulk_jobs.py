@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 from typing import Any
 
 import attrs
@@ -96,7 +97,10 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
                           stage_id=str(body.get("stage_id") or ""))
         ids = await pipeline.plugins.find_deals(pipeline.runtime, connection=pipeline.crm, query=query)
     dry_run = bool(body.get("dry_run"))
-    run_id = operation_key(str(body.get("run_id") or f"bulk-{pipeline.runtime.now():%Y%m%d%H%M%S}"))
+    try:  # the default is unique: two runs started in one second must not share a run (nor its job)
+        run_id = operation_key(str(body.get("run_id") or f"bulk-{pipeline.runtime.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"))
+    except ValueError:
+        raise BadBulkRequest("run_id needs at least one ASCII letter or digit") from None
     jobs = _jobs(app)
     running = jobs.get(run_id)
     if running is not None and running.state == "running":

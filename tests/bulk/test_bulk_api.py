@@ -53,3 +53,21 @@ def test_bulk_api_refuses_bad_input_and_unknown_runs(demo):
     assert client.post("/api/bulk", json={"colour": "red"}).status_code == 400
     assert client.get("/api/bulk/nope").status_code == 404
     assert client.get("/api/bulk/nope", headers={"Authorization": ""}).status_code == 401
+
+
+def test_bulk_run_id_with_no_letter_or_digit_is_a_400_naming_the_field(demo):
+    client, _ = demo
+    response = client.post("/api/bulk", json={"deal_ids": ["1"], "run_id": "ʕ•ᴥ•ʔ", "dry_run": True})
+    assert response.status_code == 400, response.text
+    assert "run_id" in response.json()["message"]
+
+
+def test_two_bulk_runs_started_in_the_same_second_are_two_runs_with_their_own_deals(demo):
+    client, app = demo
+    moment = app.state.runtime.now()
+    app.state.runtime.now = lambda: moment  # both requests land in the same second
+    first = client.post("/api/bulk", json={"deal_ids": ["1"], "dry_run": True}).json()
+    second = client.post("/api/bulk", json={"deal_ids": ["2"], "dry_run": True}).json()
+    assert first["run_id"] != second["run_id"]
+    assert [i["deal_id"] for i in finished(client, app, first["run_id"])["items"]] == ["1"]
+    assert [i["deal_id"] for i in finished(client, app, second["run_id"])["items"]] == ["2"]

@@ -197,3 +197,12 @@ def test_sign_in_pauses_after_ten_wrong_passwords_from_one_address(web):
     blocked = anon.post("/login", data={"password": PASSWORD, "csrf_token": token})
     assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.text
     assert anon.get("/", follow_redirects=False).status_code == 303  # the right password did not get in
+
+
+def test_an_idempotency_key_with_no_letter_or_digit_is_a_400_naming_the_header(web):
+    client, crm, acct, store = web
+    for key in ("!!!", "é".encode(), "---"):
+        response = client.post("/api/deals/1/invoices", json={}, headers={"Idempotency-Key": key})
+        assert response.status_code == 400, (key, response.text)
+        assert "Idempotency-Key" in response.json()["message"]
+    assert not acct.invoices and not store.operations()
