@@ -36,6 +36,7 @@ class TenantLimiter:
         self._starts: collections.deque[float] = collections.deque()
         self._per_day = per_day
         self._day: tuple[int, int] = (0, 0)  # (UTC day ordinal, calls started that day)
+        self._stopped_until: dt.datetime | None = None  # Xero said the day's calls are used up until then
         self.started = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -50,6 +51,12 @@ class TenantLimiter:
                 moment = self._now()
                 t = moment.timestamp()
                 day = moment.astimezone(dt.timezone.utc).date().toordinal()
+                if self._stopped_until is not None and moment < self._stopped_until:
+                    from invoicebridge.core.errors import DailyLimitReached
+
+                    wait = (self._stopped_until - moment).total_seconds()
+                    raise DailyLimitReached("Xero's daily API limit for this organisation is used up; calls resume "
+                                            f"in {int(wait) + 1} s", backend="xero", problem="day", retry_after=wait)
                 if self._day[0] == day and self._day[1] >= self._per_day:
                     from invoicebridge.core.errors import DailyLimitReached
 
@@ -73,6 +80,19 @@ class TenantLimiter:
     async def __aexit__(self, *exc: Any) -> None:
         self.in_flight -= 1
         self._semaphore.release()
+
+    def stop_for_day(self, retry_after: float | None) -> None:
+        """Xero answered 429 ``day`` (fact sheet §10: stop until reset): refuse this tenant's calls without sending
+        them for ``retry_after`` seconds (Xero's windows reset at a different time per tenant), or until the next
+        UTC midnight when Xero gave no Retry-After."""
+        now = self._now()
+        if retry_after is not None:
+            until = now + dt.timedelta(seconds=retry_after)
+        else:
+            midnight = now.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+            until = midnight + dt.timedelta(days=1)
+        if self._stopped_until is None or until > self._stopped_until:
+            self._stopped_until = until
 
 
 def limiter_for(runtime: Any, tenant_id: str) -> TenantLimiter:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import httpx
 
-from invoicebridge.core.errors import BackendError
+from invoicebridge.core.errors import BackendError, DailyLimitReached
 
 from .errors import map_transport_errors, raise_for_response
 from .limiter import TenantLimiter
@@ -37,6 +37,8 @@ async def call(
                     response = await http.request(method, url, **kwargs)
             return raise_for_response(response)
         except BackendError as error:
+            if isinstance(error, DailyLimitReached) and limiter is not None and error.status == 429:
+                limiter.stop_for_day(error.retry_after)
             decision = retry_decision(error, attempt, jitter=jitter)
             if not decision.retry:
                 raise

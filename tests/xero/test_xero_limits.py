@@ -120,3 +120,18 @@ async def test_client_limiter_keeps_60_a_minute_and_5_in_flight(clock):
     assert limiter.max_in_flight == 5
     assert (started[-1][1] - started[0][1]).total_seconds() == 60
     assert clock.sleeps == [60.0]
+
+
+async def test_day_limit_stops_every_call_until_xero_s_retry_after(runtime, connection, sandbox, clock, transport):
+    """Fact sheet §10: treat ``day`` as "stop until reset". After Xero's day 429 the tenant's next calls fail at
+    once without reaching Xero (it would only answer 429 again and count them), until Retry-After has passed."""
+    sandbox.force_rate_limit("day", times=1, retry_after=3600)
+    with pytest.raises(DailyLimitReached):
+        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    sent = len(transport.api_calls())
+    clock.advance(3599)
+    with pytest.raises(DailyLimitReached) as caught:
+        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    assert len(transport.api_calls()) == sent and caught.value.retry_after == pytest.approx(1.0)
+    clock.advance(1)
+    assert (await hooks.accounting_current_user(runtime=runtime, connection=connection)).name == "Fiona Finance"
