@@ -246,13 +246,37 @@ def _result(request: CreateRequest, element: w.Invoice) -> CreateResult:
     return CreateResult(operation_key=request.operation_key, invoice=t.invoice_from_wire(element))
 
 
+REFUSED_KV = "xero.refused"  # operation key -> how many of its creates Xero refused outright
+
+
+def _attempt_key(xero: XeroClient, operation_key: str) -> str:
+    """The operation key, plus a count of Xero's earlier outright refusals of it. Xero replays the first answer
+    to an Idempotency-Key for 6 minutes, refusals included, and refuses the key with a changed body (fact sheet
+    §2): after a refusal (nothing was created) the next attempt must be a new request to Xero."""
+    refused = int(xero.runtime.kv_get(REFUSED_KV, operation_key) or 0)
+    return f"{operation_key}~{refused}" if refused else operation_key
+
+
+def _note_refused(xero: XeroClient, operation_key: str) -> None:
+    xero.runtime.kv_set(REFUSED_KV, operation_key, int(xero.runtime.kv_get(REFUSED_KV, operation_key) or 0) + 1)
+
+
 async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
     wires = [t.draft_to_wire(r.draft, r.contact_id) for r in batch]
-    key = t.idempotency_key(*[r.operation_key for r in batch])
-    created = await xero.create_invoices(wires, key)
+    key = t.idempotency_key(*[_attempt_key(xero, r.operation_key) for r in batch])
+    try:
+        created = await xero.create_invoices(wires, key)
+    except (RemoteNotFound, RemoteValidationError):
+        if len(batch) == 1:  # the whole request was refused (e.g. an unknown ContactID): nothing was created
+            _note_refused(xero, batch[0].operation_key)
+        raise
     if len(created) != len(batch):
         raise RemoteValidationError(f"Xero answered {len(created)} invoices for {len(batch)} sent", backend="xero")
-    return [_result(r, el) for r, el in zip(batch, created)]
+    results = [_result(r, el) for r, el in zip(batch, created)]
+    for result in results:
+        if not result.ok:  # an ERROR element: Xero created nothing for it
+            _note_refused(xero, result.operation_key)
+    return results
 
 
 async def create_invoices(xero: XeroClient, requests: Sequence[CreateRequest]) -> list[CreateResult]:

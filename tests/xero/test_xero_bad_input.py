@@ -156,3 +156,25 @@ async def test_payment_rules_in_the_sandbox(sandbox, clock):
     assert invoice.status == "PAID" and invoice.fully_paid_on == dt.date(2026, 11, 20)
     sandbox.state.remove_payment(rest.payment_id)
     assert invoice.status == "AUTHORISED" and invoice.amount_paid == part.amount and invoice.fully_paid_on is None
+
+
+async def test_retry_after_a_refusal_is_not_answered_from_xero_s_idempotency_cache(runtime, connection, sandbox, clock,
+                                                                                    transport):
+    """Fact sheet §2 / §13.25: Xero replays the first answer to a key for 6 minutes, refusals included. A refused
+    invoice (an ERROR element: nothing was created) that is fixed in Xero and retried a minute later must reach
+    Xero again, not get the cached refusal; and a retry with a corrected draft must not be refused as a reused key."""
+    bad_line = LineItem(description="Consulting", quantity=1, unit_amount=10, account_code="210")
+    [refused] = await create(runtime, connection, make_draft("7", line_items=[bad_line]), keys=["op-7"])
+    assert not refused.ok and "Account code '210'" in refused.error
+    sandbox.state.accounts.append({"AccountID": "a-210", "Code": "210", "Name": "Services", "Type": "REVENUE",
+                                   "Class": "REVENUE", "Status": "ACTIVE", "TaxType": "OUTPUT2"})
+    clock.advance(60)
+    [again] = await create(runtime, connection, make_draft("7", line_items=[bad_line]), keys=["op-7"])
+    assert again.ok and len(sandbox.state.invoices) == 1
+    # a corrected draft after a refusal is a new request too, not a reuse of the refused key
+    [refused] = await create(runtime, connection, make_draft("8", line_items=[
+        LineItem(description="x", quantity=1, unit_amount=10, account_code="999")]), keys=["op-8"])
+    [fixed] = await create(runtime, connection, make_draft("8"), keys=["op-8"])
+    assert not refused.ok and fixed.ok
+    keys = [r.headers["Idempotency-Key"] for r in transport.api_calls("PUT", "/Invoices")]
+    assert len(set(keys)) == len(keys) == 4
