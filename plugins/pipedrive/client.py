@@ -18,7 +18,7 @@ from invoicebridge.core.errors import BackendError, DailyLimitReached, RateLimit
 
 from . import auth
 from .config import PipedriveConfig, base_url
-from .errors import error_for_response, header_float
+from .errors import error_for_response, header_float, reset_seconds
 from .ratelimit import Gate, retry_decision
 
 PAGE_LIMIT = 500
@@ -90,10 +90,10 @@ class PipedriveClient:
                     backend="pipedrive", method=method, url=self.base_url + path)
             else:
                 self.gate.observe(header_float(response.headers, "x-ratelimit-remaining"),
-                                  header_float(response.headers, "x-ratelimit-reset"), self.runtime.now())
+                                  reset_seconds(response.headers, self.runtime.now()), self.runtime.now())
                 if response.status_code < 400:
                     return self._json(response)
-                error = error_for_response(response, what=what)
+                error = error_for_response(response, what=what, now=self.runtime.now())
             if isinstance(error, DailyLimitReached):
                 self.gate.spend_day(error.retry_after, self.runtime.now())
                 raise error
@@ -203,6 +203,9 @@ class PipedriveClient:
 
     async def me(self) -> dict:
         return (await self.request("GET", "/api/v1/users/me"))["data"]
+
+    async def activity_types(self) -> list[dict]:
+        return (await self.request("GET", "/api/v1/activityTypes")).get("data") or []
 
     async def currencies(self) -> list[dict]:
         return (await self.request("GET", "/api/v1/currencies")).get("data") or []

@@ -8,6 +8,7 @@ abuse block is a Cloudflare HTML page, so a body that is not JSON is handled too
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -63,12 +64,25 @@ def header_float(headers: httpx.Headers, name: str) -> float | None:
         return None
 
 
+EPOCH_RESET = 1e9  # an x-ratelimit-reset this large is a Unix time, not a number of seconds
+
+
+def reset_seconds(headers: httpx.Headers, now: dt.datetime | None) -> float | None:
+    """Seconds until ``x-ratelimit-reset``. The docs call it "the remaining window" (probably seconds, fact sheet
+    §7.1 [unverified]); a value that can only be a Unix time is read as one, so it never means a wait of years."""
+    value = header_float(headers, "x-ratelimit-reset")
+    if value is None or value < EPOCH_RESET:
+        return value
+    return max(0.0, value - now.timestamp()) if now is not None else None
+
+
 def daily_budget_spent(headers: httpx.Headers) -> bool:
     return headers.get("x-daily-ratelimit-token-remaining", "").strip() == "0"
 
 
-def error_for_response(response: httpx.Response, *, what: str = "") -> BackendError:
-    """The error for a non-2xx Pipedrive response. ``what`` names the object asked for ("Deal 42")."""
+def error_for_response(response: httpx.Response, *, what: str = "", now: dt.datetime | None = None) -> BackendError:
+    """The error for a non-2xx Pipedrive response. ``what`` names the object asked for ("Deal 42"); ``now`` reads
+    a reset given as a Unix time."""
     status = response.status_code
     data, message = _body(response)
     ctx = dict(backend=BACKEND, method=response.request.method, url=str(response.request.url), status=status,
@@ -99,7 +113,7 @@ def error_for_response(response: httpx.Response, *, what: str = "") -> BackendEr
     if status == 429:
         retry_after = header_float(response.headers, "retry-after")
         if retry_after is None:
-            retry_after = header_float(response.headers, "x-ratelimit-reset")
+            retry_after = reset_seconds(response.headers, now)
         if daily_budget_spent(response.headers):
             return DailyLimitReached(
                 "The Pipedrive company's daily API budget is spent; work resumes after the daily reset",

@@ -279,9 +279,10 @@ async def currencies(request: Request, s: SandboxState) -> dict:
 
 async def activity_types(request: Request, s: SandboxState) -> dict:
     return {"success": True, "data": [
-        {"id": i, "name": key.capitalize(), "key_string": key, "icon_key": key, "active_flag": True,
-         "color": None, "is_custom_flag": False, "order_nr": i, "add_time": "2024-01-01 00:00:00",
-         "update_time": None} for i, key in enumerate(ACTIVITY_TYPES, 1)]}
+        # add_time/update_time left out: the spec says date-time, its example (the live API) "2019-10-04 16:24:55"
+        {"id": i, "name": key.capitalize(), "key_string": key, "icon_key": key if key in ACTIVITY_TYPES else "task",
+         "active_flag": active, "color": "FFFFFF", "is_custom_flag": key not in ACTIVITY_TYPES, "order_nr": i}
+        for i, (key, active) in enumerate(s.activity_types.items(), 1)]}
 
 
 async def get_notes(request: Request, s: SandboxState) -> dict:

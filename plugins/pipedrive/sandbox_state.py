@@ -91,6 +91,13 @@ class RateLimits:
     force_429: int = 0  # answer the next N requests with 429
     retry_after: int = 2  # seconds announced on forced 429s
     starts: list = attrs.field(factory=list)
+    # fact sheet §7.1 [unverified]: x-ratelimit-reset is "probably seconds" ("epoch": a Unix time instead), and
+    # Retry-After on 429 is seen only in third-party code (False: leave it out)
+    reset_style: str = "seconds"
+    send_retry_after: bool = True
+
+    def reset(self, seconds: int, now: dt.datetime) -> str:
+        return str(int(now.timestamp()) + seconds if self.reset_style == "epoch" else seconds)
 
 
 @attrs.define
@@ -126,6 +133,8 @@ class SandboxState:
     webhooks: dict = attrs.field(factory=dict)
     fields: dict = attrs.field(factory=dict)  # entity -> {field_code: definition}
     rate: RateLimits = attrs.field(factory=RateLimits)
+    # key_string -> active; companies deactivate and add types, so a type is only valid while active (§5.1)
+    activity_types: dict = attrs.field(factory=lambda: {key: True for key in ACTIVITY_TYPES})
     outbox: list = attrs.field(factory=list)
     requests: list = attrs.field(factory=list)  # (method, path) of every API request
     delivery_transport: httpx.AsyncBaseTransport | None = None
@@ -380,7 +389,7 @@ class SandboxState:
         for key in ("deal_id", "person_id", "org_id", "owner_id", "priority"):
             if key in body and body[key] is not None and (isinstance(body[key], bool) or not isinstance(body[key], int)):
                 raise SandboxError(400, f"Validation failed: {key}: must be an integer")
-        if body.get("type", "call") not in ACTIVITY_TYPES:
+        if not self.activity_types.get(body.get("type", "call")):
             raise SandboxError(400, f"Validation failed: type: activity type '{body['type']}' does not exist")
         if body.get("deal_id") is not None:
             self.require("deal", body["deal_id"])
@@ -454,24 +463,27 @@ class SandboxState:
         if rate.force_429 > 0:
             rate.force_429 -= 1
             status = 429
-            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(rate.retry_after),
-                            "retry-after": str(rate.retry_after)})
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": rate.reset(rate.retry_after, now)})
+            if rate.send_retry_after:
+                headers["retry-after"] = str(rate.retry_after)
         elif rate.daily_budget is not None and rate.spent_today + cost > rate.daily_budget:
             status = 429
             reset = int((dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), now.tzinfo) - now)
                         .total_seconds())
-            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset),
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": rate.reset(reset, now),
                             "x-daily-ratelimit-token-remaining": "0"})
         elif rate.burst_limit is not None and len(rate.starts) >= rate.burst_limit:
             status = 429
             reset = max(1, int((rate.starts[0] - horizon).total_seconds() + 0.999))
-            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset), "retry-after": str(reset)})
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": rate.reset(reset, now)})
+            if rate.send_retry_after:
+                headers["retry-after"] = str(reset)
         if status:
             return status, headers
         rate.starts.append(now)
         rate.spent_today += cost
         headers["x-ratelimit-remaining"] = str(max(0, limit - len(rate.starts)))
-        headers["x-ratelimit-reset"] = str(int(rate.window))
+        headers["x-ratelimit-reset"] = rate.reset(int(rate.window), now)
         if rate.daily_budget is not None:
             headers["x-daily-ratelimit-token-remaining"] = str(rate.daily_budget - rate.spent_today)
         return 0, headers

@@ -29,8 +29,26 @@ def to_html(text: str) -> str:
     return "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines() if line.strip()) or "<p></p>"
 
 
+REMINDER_TYPES = ("task", "deadline", "call")  # in order of preference, when the company has them active
+
+
+async def reminder_type(client: PipedriveClient) -> str:
+    """An active activity type for the reminder (fact sheet §5.1: ``type`` is a ``key_string`` of GET
+    /v1/activityTypes and companies edit their types): the first of :data:`REMINDER_TYPES` that is active, else
+    the company's first active type. Read once per connection and process."""
+    key = ("pipedrive", "reminder-type", client.connection.id if client.connection is not None else client.base_url)
+    cached = client.runtime.cache.get(key)
+    if cached:
+        return cached
+    active = [str(t.get("key_string")) for t in await client.activity_types()
+              if t.get("key_string") and t.get("active_flag", True) not in (False, 0)]
+    chosen = next((k for k in REMINDER_TYPES if k in active), active[0] if active else "task")
+    client.runtime.cache[key] = chosen
+    return chosen
+
+
 async def add_activity_once(client: PipedriveClient, deal_id: str, subject: str, due_date: dt.date | str | None,
-                            note: str, dedupe_key: str, *, activity_type: str = "task") -> str:
+                            note: str, dedupe_key: str, *, activity_type: str = "") -> str:
     runtime = client.runtime
     known = runtime.kv_get(KV_NAMESPACE, f"activity:{dedupe_key}")
     if known:
@@ -40,7 +58,8 @@ async def add_activity_once(client: PipedriveClient, deal_id: str, subject: str,
         if tag in (existing.get("note") or "") and not existing.get("is_deleted"):
             runtime.kv_set(KV_NAMESPACE, f"activity:{dedupe_key}", str(existing["id"]))
             return str(existing["id"])
-    body: dict[str, Any] = {"subject": subject[:255], "type": activity_type, "deal_id": int(deal_id),
+    body: dict[str, Any] = {"subject": subject[:255], "type": activity_type or await reminder_type(client),
+                            "deal_id": int(deal_id),
                             "note": _with_marker(to_html(note), dedupe_key), "done": False}
     if due_date:
         body["due_date"] = due_date.isoformat() if isinstance(due_date, dt.date) else str(due_date)[:10]

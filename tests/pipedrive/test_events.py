@@ -84,3 +84,13 @@ async def test_no_crm_connection_means_nothing_happens(runtime, store, sandbox):
     deal = None
     assert await hooks.on_invoice_created(runtime=runtime, record=record(), deal=deal, invoice=invoice()) is None
     assert sandbox.requests == []
+
+
+async def test_reminder_uses_an_activity_type_the_company_has(runtime, connection, sandbox):
+    """Fact sheet §5.1: ``type`` must be a ``key_string`` from GET /v1/activityTypes, and companies edit their types,
+    so the key is looked up rather than hard-coded: with "task" deactivated the reminder is still created."""
+    sandbox.activity_types["task"] = False
+    await hooks.crm_add_activity(runtime=runtime, connection=connection, deal_id="2", subject="Send invoice INV-8",
+                                 due_date=None, note="send it", dedupe_key="no-task")
+    [activity] = [a for a in sandbox.activities.values() if a["deal_id"] == 2]
+    assert activity["type"] == "deadline"

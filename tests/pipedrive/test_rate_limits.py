@@ -72,3 +72,16 @@ async def test_daily_budget_spent_stops_cleanly_without_more_requests(runtime, c
     assert sleeps == []
     health = await hooks.backend_check(runtime=runtime, connection=connection)
     assert not health.ok and "daily" in health.detail
+
+
+@pytest.mark.parametrize("style", ["seconds", "epoch"])
+async def test_ratelimit_reset_as_seconds_or_as_a_unix_time_without_retry_after(runtime, connection, sandbox, sleeps,
+                                                                                 style):
+    """Fact sheet §7.1: ``x-ratelimit-reset`` is "probably seconds [unverified]" and ``Retry-After`` is third-party
+    only. With no Retry-After, a reset sent as a Unix time must mean the same 7 s, not a wait of 56 years."""
+    sandbox.rate.reset_style = style
+    sandbox.rate.send_retry_after = False
+    sandbox.rate.force_429 = 1
+    sandbox.rate.retry_after = 7
+    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    assert deal.id == "1" and sleeps == [7.0]
