@@ -108,7 +108,24 @@ class Plugins:
         return result
 
     async def _all(self, hook: str, **kwargs: Any) -> list[Any]:
-        return [await await_me_maybe(r) for r in getattr(self.pm.hook, hook)(**kwargs)]
+        """Every implementation, awaited one by one in pluggy's order. One that raises does not keep the
+        others from the event (pluggy's own call would stop there, leaving started coroutines un-awaited);
+        the first error is raised once all have run."""
+        results: list[Any] = []
+        errors: list[Exception] = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                result = await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
+            except Exception as exc:
+                errors.append(exc)
+                continue
+            if result is not None:
+                results.append(result)
+        if errors:
+            raise errors[0]
+        return results
 
     # -- connecting
     async def authorize_url(self, runtime, *, backend: str, redirect_uri: str, state: str, code_challenge: str, settings: dict) -> str:

@@ -110,3 +110,39 @@ async def test_async_backend_hooks_answer_for_their_own_connections_whatever_the
     for name in ("a", "b"):
         conn = store.add_connection(backend=name, role="accounting" if name == "a" else "crm")
         assert (await plugins.check(runtime, connection=conn)).detail == name
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("failing_is_async", [True, False])
+async def test_one_plugin_failing_on_an_event_does_not_keep_the_others_from_it(store, failing_is_async):
+    """Event hooks go to every plugin. A third-party plugin that raises (registered last, so called first)
+    must not cost the others their event (the CRM write-back), nor leave their coroutines un-awaited;
+    the failure is still raised afterwards so the caller can record and retry it."""
+    from invoicebridge.core.runtime import Runtime
+
+    seen = []
+
+    class Writeback:
+        @hookimpl
+        async def on_deal_won(self, runtime, deal_id):
+            seen.append(("writeback", deal_id))
+
+    class Broken:
+        if failing_is_async:
+            @hookimpl
+            async def on_deal_won(self, runtime, deal_id):
+                raise RuntimeError("third-party plugin broke")
+        else:
+            @hookimpl
+            def on_deal_won(self, runtime, deal_id):
+                raise RuntimeError("third-party plugin broke")
+
+    class Later:
+        @hookimpl
+        def on_deal_won(self, runtime, deal_id):
+            seen.append(("later", deal_id))
+
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[Writeback(), Broken(), Later()]))
+    with pytest.raises(RuntimeError, match="third-party plugin broke"):
+        await plugins.deal_won(Runtime(store=store), deal_id="7")
+    assert sorted(seen) == [("later", "7"), ("writeback", "7")]
