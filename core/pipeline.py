@@ -479,6 +479,12 @@ class Pipeline:
         )
 
     async def _fire_created(self, record: InvoiceRecord, deal: Deal | None, invoice: Invoice) -> None:
+        # One write-back per record at a time: a sync pass finishing pending write-backs must not run one that
+        # a create (or a bulk run) is writing right now, or the deal gets the reminder and note twice.
+        running: set = self.runtime.cache.setdefault("writebacks-running", set())
+        if record.id in running:
+            return
+        running.add(record.id)
         try:
             if deal is None:
                 deal = await self.get_deal(record.deal_id)
@@ -489,6 +495,8 @@ class Pipeline:
             log.warning("write-back for invoice %s failed: %s", record.id, type(exc).__name__)
         else:
             self.store.kv_set("writeback-pending", str(record.id), None)
+        finally:
+            running.discard(record.id)
 
     async def recover(self) -> int:
         """Finish operations a crash or failure left behind (pending, expired in-flight, retryable failed)."""

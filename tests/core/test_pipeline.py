@@ -246,3 +246,33 @@ async def test_a_won_deal_that_cannot_be_mapped_is_not_retried_forever(world):
     assert await pipeline.deal_won("2") is None
     assert "no organization" in pipeline.store.audit_entries(deal_id="2")[-1]["message"]
     assert pipeline.store.kv_get("automation-pending", "2") is None
+
+
+async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the_deal_twice(world):
+    """The record commits with its write-back marked pending, then the reminder and note are written. A
+    reconciliation (loop, POST /api/sync) running meanwhile finishes pending write-backs: it must leave one
+    that is being written alone, or the deal gets two reminders (the CRM plugin's dedupe reads, then writes)."""
+    import anyio
+    from anyio import wait_all_tasks_blocked
+
+    from invoicebridge.core.plugins import hookimpl
+
+    pipeline, crm, acct, _ = world
+    calls, gate = [], anyio.Event()
+
+    class SlowWriteback:
+        @hookimpl
+        async def on_invoice_created(self, runtime, record, deal, invoice):
+            calls.append(record.id)
+            await gate.wait()
+
+    pipeline.plugins.register(SlowWriteback())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: pipeline.create_invoice("1", key="slow"))
+        await wait_all_tasks_blocked()
+        assert len(calls) == 1  # the create is inside its write-back
+        tg.start_soon(pipeline.recover)
+        await wait_all_tasks_blocked()
+        gate.set()
+    assert len(calls) == 1
+    assert not pipeline._pending_writebacks()
