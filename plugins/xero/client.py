@@ -22,7 +22,16 @@ from .transport import call
 
 T = TypeVar("T")
 BATCH_SIZE = 50  # "a ceiling of about 50 nodes per request is practical" (fact sheet §2)
-PAGE_SIZE = 1000  # the largest page Xero serves
+PAGE_SIZE = 1000  # the largest page Xero serves, reportedly (fact sheet §5.1): we ask for it, and follow Xero's count
+
+
+def last_page(data: dict[str, Any], page: int, got: int) -> bool:
+    """Whether ``page`` was the last: by Xero's ``pagination.pageCount`` when it sends one, else by a page
+    shorter than the page size Xero says it used (or than we asked for)."""
+    pagination = data.get("pagination") or {}
+    if pagination.get("pageCount") is not None:
+        return page >= int(pagination["pageCount"])
+    return got < int(pagination.get("pageSize") or PAGE_SIZE)
 
 
 class XeroClient:
@@ -95,13 +104,15 @@ class XeroClient:
     async def find_contacts(self, where: str) -> list[w.Contact]:
         return await self.get_list("Contacts", "Contacts", w.Contact, params={"where": where})
 
-    async def contacts_page(self, page: int, *, modified_since: str | None = None) -> tuple[list[w.Contact], Any]:
+    async def contacts_page(self, page: int, *, modified_since: str | None = None) -> tuple[list[w.Contact], Any, bool]:
         """One page (of ``PAGE_SIZE``) of every contact, archived ones included, modified since a moment;
-        returns the contacts and the response's ``DateTimeUTC`` (Xero's clock, for the next ``If-Modified-Since``)."""
+        returns the contacts, the response's ``DateTimeUTC`` (Xero's clock, for the next ``If-Modified-Since``)
+        and whether this was the last page."""
         headers = {"If-Modified-Since": modified_since} if modified_since else None
         data = await self.get_json("Contacts", params={"page": page, "pageSize": PAGE_SIZE, "includeArchived": "true"},
                                    headers=headers)
-        return w.structure_list(data.get("Contacts"), w.Contact), data.get("DateTimeUTC")
+        contacts = w.structure_list(data.get("Contacts"), w.Contact)
+        return contacts, data.get("DateTimeUTC"), last_page(data, page, len(contacts))
 
     async def create_contacts(self, contacts: list[w.Contact], key: str) -> list[w.Contact]:
         data = await self._send_elements("PUT", "Contacts", "Contacts", [w.unstructure(c) for c in contacts], key)
@@ -132,9 +143,7 @@ class XeroClient:
             data = await self.get_json("Invoices", params=query, headers=headers)
             batch = w.structure_list(data.get("Invoices"), w.Invoice)
             out.extend(batch)
-            pagination = data.get("pagination") or {}
-            page_count = pagination.get("pageCount")
-            if len(batch) < PAGE_SIZE or (page_count is not None and page >= int(page_count)):
+            if not batch or last_page(data, page, len(batch)):
                 return out
             page += 1
 

@@ -16,7 +16,6 @@ from typing import Any, Iterable
 from invoicebridge.core.model import Customer
 
 from . import converter as w
-from .client import PAGE_SIZE
 from .msdate import parse_datetime
 from .translate import http_date
 
@@ -61,12 +60,12 @@ class ContactCache:
             return 0
         page, calls, server_now = 1, 0, None
         while True:
-            contacts, stamp = await xero.contacts_page(page, modified_since=self.since)
+            contacts, stamp, last = await xero.contacts_page(page, modified_since=self.since)
             calls += 1
             server_now = server_now or stamp
             for contact in contacts:
                 self._put(contact)
-            if len(contacts) < PAGE_SIZE:
+            if last or not contacts:
                 break
             page += 1
         moment = parse_datetime(server_now) if server_now else now

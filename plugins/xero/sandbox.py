@@ -94,6 +94,8 @@ class XeroSandbox:
         # An unknown ContactID fails the whole request with 404 (fact sheet §13.10). Whether the elements
         # before it were already saved is not known [?]: by default nothing is saved; True saves them.
         self.persist_before_404 = False
+        # The largest page served, whatever pageSize asks for: 1,000 is second-hand (fact sheet §5.1, §14.5 [?]).
+        self.max_page_size = 1000
         self._minute: dict[str, tuple[int, int]] = {}  # tenant -> (minute index, count)
         self._day: dict[str, tuple[int, int]] = {}
         self._in_flight: dict[str, int] = {}
@@ -486,14 +488,14 @@ class XeroSandbox:
         summary = q.get("summaryOnly", "").lower() == "true"
         return self._envelope("Invoices", [r.invoice(self.state, i, summary=summary) for i in rows], **extra)
 
-    @staticmethod
-    def _page(q: Any, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
-        """``page`` (1-based) of ``pageSize`` rows (default 100, at most 1,000) with the pagination block."""
+    def _page(self, q: Any, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+        """``page`` (1-based) of ``pageSize`` rows (default 100, at most :attr:`max_page_size`) with the
+        pagination block."""
         if not q.get("page"):
             return rows, {}
         try:
             page = max(1, int(q["page"]))
-            size = min(1000, max(1, int(q.get("pageSize") or 100)))
+            size = min(self.max_page_size, max(1, int(q.get("pageSize") or 100)))
         except ValueError:
             raise XeroError(400, r.validation_error([], "page and pageSize must be numbers")) from None
         count = len(rows)

@@ -224,3 +224,24 @@ async def test_other_backends_are_ignored(runtime, connection):
     assert await hooks.accounting_catalog(runtime=runtime, connection=other) is None
     assert hooks.backend_authorize_url(runtime=runtime, backend="pipedrive", redirect_uri="x", state="s",
                                        code_challenge="c", settings={}) is None
+
+
+async def test_pages_smaller_than_asked_for_are_all_read(runtime, connection, sandbox, transport, store, clock):
+    """Fact sheet §5.1, §14.5: a pageSize maximum of 1,000 is second-hand and open. If Xero serves fewer per page
+    than we ask for, its ``pagination`` block still says how many pages there are: every page is read, of
+    invoices and of contacts, instead of stopping after the first short page."""
+    from invoicebridge.plugins.xero.client import XeroClient
+    from invoicebridge.plugins.xero.contacts import ContactCache
+
+    sandbox.max_page_size = 2
+    results = await create(runtime, connection, *[make_draft(str(n), customer=Customer(name=f"Buyer {n}"))
+                                                  for n in range(5)])
+    everything = await hooks.accounting_modified_since(runtime=runtime, connection=connection, since=None)
+    assert sorted(i.remote_id for i in everything) == sorted(r.invoice.remote_id for r in results)
+    assert [r.url.params["page"] for r in transport.api_calls("GET", "/Invoices")] == ["1", "2", "3"]
+    runtime.cache.clear()
+    store.conn.execute("DELETE FROM kv")  # a cold contact copy: read every contact again
+    async with XeroClient(runtime, connection) as xero:
+        cache = ContactCache.for_tenant(runtime, xero.tenant_id)
+        await cache.refresh(xero, force=True)
+    assert len(cache.contacts) == len(sandbox.state.contacts) == 5
