@@ -23,6 +23,16 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="folder for the database, secret key and demo.json (default ./data or $INVOICEBRIDGE_DATA_DIR)")
 
 
+def _iso_date(value: str) -> str:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invoicebridge", description="Create accounting invoices from CRM deals and keep their status on the deal.")
     parser.add_argument("--verbose", "-v", action="store_true", help="log more")
@@ -50,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     bulk = sub.add_parser("bulk", help="invoice many deals at once (won deals in a date range, or ids)")
     _add_data_dir(bulk)
     bulk.add_argument("deal_ids", nargs="*", help="deal ids (or use --won-from/--won-to)")
-    bulk.add_argument("--won-from", help="won on or after this date (YYYY-MM-DD)")
-    bulk.add_argument("--won-to", help="won on or before this date (YYYY-MM-DD)")
+    bulk.add_argument("--won-from", type=_iso_date, help="won on or after this date (YYYY-MM-DD)")
+    bulk.add_argument("--won-to", type=_iso_date, help="won on or before this date (YYYY-MM-DD)")
     bulk.add_argument("--pipeline", default="", help="only deals in this pipeline id")
     bulk.add_argument("--stage", default="", help="only deals in this stage id")
     bulk.add_argument("--dry-run", action="store_true", help="preview every invoice and problem, create nothing")

@@ -36,3 +36,15 @@ def test_sync_doctor_bulk_and_api_key_against_a_live_demo(tmp_path):
         key = cli("api-key", data_dir=tmp_path).stdout.strip()
         assert api.get("/api/deals/2/invoices", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         assert info["api_key"] not in doctor.stdout + synced.stdout + dry.stdout
+
+
+def test_bulk_with_a_date_that_is_not_yyyy_mm_dd_says_so_instead_of_a_traceback(tmp_path, capsys):
+    import pytest
+
+    from invoicebridge.adapters.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bulk", "--data-dir", str(tmp_path), "--won-from", "yesterday"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--won-from" in err and "YYYY-MM-DD" in err and "Traceback" not in err
