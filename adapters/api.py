@@ -83,6 +83,17 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+OVERRIDE_FIELDS = {"date", "due_date", "currency", "tax_handling", "reference", "status", "line_items", "customer", "branding_theme_id"}
+
+
+def _overrides(body: dict[str, Any]) -> dict[str, Any]:
+    """Create and preview take the same fields: a preview must not say ok to what a create refuses."""
+    unknown = set(body) - OVERRIDE_FIELDS
+    if unknown:
+        raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+    return body
+
+
 @api_auth
 async def list_deal_invoices(request: Request) -> Response:
     deal_id = _deal_id(request)
@@ -93,10 +104,7 @@ async def list_deal_invoices(request: Request) -> Response:
 @api_auth
 async def create_deal_invoice(request: Request) -> Response:
     deal_id = _deal_id(request)
-    overrides = await _json_object(request)
-    unknown = set(overrides) - {"date", "due_date", "currency", "tax_handling", "reference", "status", "line_items", "customer", "branding_theme_id"}
-    if unknown:
-        raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+    overrides = _overrides(await _json_object(request))
     key = request.headers.get("idempotency-key", "").strip()
     if len(key) > 100:
         raise BadRequest("Idempotency-Key is at most 100 characters")
@@ -112,7 +120,7 @@ async def create_deal_invoice(request: Request) -> Response:
 @api_auth
 async def preview_deal_invoice(request: Request) -> Response:
     deal_id = _deal_id(request)
-    overrides = await _json_object(request)
+    overrides = _overrides(await _json_object(request))
     preview = await request.app.state.pipeline.preview(deal_id, overrides)
     draft = preview.draft
     totals = draft.totals

@@ -801,7 +801,9 @@ def apply_overrides(draft: InvoiceDraft, overrides: Mapping[str, Any], catalog: 
     take("status", _creatable_status, "Status")
     take("branding_theme_id", str, "Branding theme")
     customer = overrides.get("customer")
-    if isinstance(customer, Mapping):
+    if customer is not None and (not isinstance(customer, Mapping) or set(customer) - {"name", "email", "tax_number"}):
+        problems.append("Customer: expected an object with only name, email and tax_number")
+    elif isinstance(customer, Mapping):
         try:
             cust_changes = {k: str(v) for k, v in customer.items() if k in ("name", "email", "tax_number") and v is not None}
             changes["customer"] = attrs.evolve(draft.customer, **cust_changes)

@@ -206,3 +206,17 @@ def test_an_idempotency_key_with_no_letter_or_digit_is_a_400_naming_the_header(w
         assert response.status_code == 400, (key, response.text)
         assert "Idempotency-Key" in response.json()["message"]
     assert not acct.invoices and not store.operations()
+
+
+def test_preview_refuses_fields_create_refuses_and_a_customer_override_that_would_be_ignored(web):
+    """A preview that says ok for a misspelt field, or a create that drops a customer given as a string or with
+    a misspelt key, would invoice the mapped customer while the caller believes they changed it."""
+    client, crm, acct, store = web
+    typo = client.post("/api/deals/1/preview", json={"refrence": "PO-1"})
+    assert typo.status_code == 400 and "refrence" in typo.json()["message"]
+    for customer in ("Bob", ["Bob"], {"nmae": "Bob"}):
+        for path in ("/api/deals/1/preview", "/api/deals/1/invoices"):
+            response = client.post(path, json={"customer": customer})
+            assert response.status_code == 422, (path, customer, response.text)
+            assert "Customer" in response.json()["message"]
+    assert not acct.invoices and store.count_invoices() == 0
