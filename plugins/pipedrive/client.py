@@ -21,6 +21,8 @@ from .config import PipedriveConfig, base_url
 from .errors import error_for_response, header_float, reset_seconds
 from .ratelimit import Gate, retry_decision
 
+BLOCK_PAUSE_S = 300.0  # after Cloudflare's HTML 403 (sent to clients that kept firing after a 429)
+
 PAGE_LIMIT = 500
 BATCH = 100  # ids= and deal_ids= take at most 100
 
@@ -97,6 +99,8 @@ class PipedriveClient:
             if isinstance(error, DailyLimitReached):
                 self.gate.spend_day(error.retry_after, self.runtime.now())
                 raise error
+            if isinstance(error, RateLimited) and error.problem == "blocked":
+                self.gate.close_for(BLOCK_PAUSE_S, self.runtime.now())  # nothing from this connection for a while
             decision = retry_decision(error, attempt, method, jitter=self.jitter(
                 error.retry_after if isinstance(error, RateLimited) and error.retry_after else 1.0))
             if not decision.retry:

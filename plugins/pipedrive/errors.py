@@ -97,7 +97,8 @@ def error_for_response(response: httpx.Response, *, what: str = "", now: dt.date
     if status == 403:
         if data is None:
             return RateLimited("Pipedrive blocked the requests (an HTML 403 after too many requests); "
-                               "wait a few minutes before trying again", retry_after=60.0, problem="blocked", **ctx)
+                               "invoicebridge pauses this connection for 5 minutes; try again after that",
+                               retry_after=300.0, problem="blocked", **ctx)
         return PermissionDenied(f"Pipedrive refused the request: {message or 'forbidden'}; check the connected "
                                 "user's permissions and the app's scopes", **ctx)
     if status == 404:

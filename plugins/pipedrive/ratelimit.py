@@ -45,6 +45,8 @@ def retry_decision(error: BackendError, attempt: int, method: str, *, jitter: fl
         return RetryDecision(False, reason="gave up after %d attempts" % attempt)
     if isinstance(error, DailyLimitReached):
         return RetryDecision(False, reason="daily budget spent")
+    if isinstance(error, RateLimited) and error.problem == "blocked":
+        return RetryDecision(False, reason="blocked by Pipedrive's firewall: never keep sending (fact sheet §7.1)")
     if isinstance(error, RateLimited):
         wait = error.retry_after if error.retry_after is not None else DEFAULT_429_WAIT
         return RetryDecision(True, wait + jitter, "rate limited")

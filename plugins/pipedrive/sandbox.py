@@ -336,6 +336,9 @@ def _api(operation: str, handler: Handler) -> Callable[[Request], Awaitable[Resp
             return JSONResponse({"success": False, "error": "unauthorized access", "errorCode": 401,
                                  "error_info": "Please check developers.pipedrive.com"}, status_code=401,
                                 headers={**headers, "x-401-by-gw": "true"})
+        if status == 403:  # the firewall's page, not the API's JSON
+            return HTMLResponse("<html><head><title>Attention Required! | Cloudflare</title></head><body>"
+                                "<h1>Sorry, you have been blocked</h1></body></html>", status_code=403)
         if status == 429:
             return JSONResponse({"success": False, "error": "Request over limit",
                                  "error_info": "Please check developers.pipedrive.com"}, status_code=429,

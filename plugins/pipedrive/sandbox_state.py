@@ -95,6 +95,10 @@ class RateLimits:
     # Retry-After on 429 is seen only in third-party code (False: leave it out)
     reset_style: str = "seconds"
     send_retry_after: bool = True
+    # fact sheet §7.1: integrations that keep sending after a 429 get Cloudflare's 403 HTML page
+    block_after_429: bool = True
+    quiet_until: dt.datetime | None = None
+    blocked: int = 0  # how many requests were answered with the block page
 
     def reset(self, seconds: int, now: dt.datetime) -> str:
         return str(int(now.timestamp()) + seconds if self.reset_style == "epoch" else seconds)
@@ -460,6 +464,9 @@ class SandboxState:
         if rate.daily_budget is not None:
             headers["x-daily-ratelimit-token-limit"] = str(rate.daily_budget)
         status = 0
+        if rate.block_after_429 and rate.quiet_until is not None and now < rate.quiet_until:
+            rate.blocked += 1
+            return 403, {}
         if rate.force_429 > 0:
             rate.force_429 -= 1
             status = 429
@@ -479,6 +486,12 @@ class SandboxState:
             if rate.send_retry_after:
                 headers["retry-after"] = str(reset)
         if status:
+            reset = headers.get("x-ratelimit-reset")
+            if headers.get("retry-after"):
+                rate.quiet_until = now + dt.timedelta(seconds=float(headers["retry-after"]))
+            elif reset:
+                rate.quiet_until = (dt.datetime.fromtimestamp(int(reset), dt.timezone.utc) if rate.reset_style == "epoch"
+                                    else now + dt.timedelta(seconds=float(reset)))
             return status, headers
         rate.starts.append(now)
         rate.spent_today += cost
