@@ -105,6 +105,12 @@ class OperationInProgress(InvoiceBridgeError):
     status_code = 409
 
 
+class CreateRefused(InvoiceBridgeError):
+    """The backend refused the invoice for good (retrying the same request cannot help): the caller's to fix."""
+
+    status_code = 422
+
+
 class Pipeline:
     def __init__(self, runtime: Runtime, plugins: Plugins) -> None:
         self.runtime = runtime
@@ -247,7 +253,7 @@ class Pipeline:
                 f"This invoice is already being created (operation {key}); refresh in a moment", operation=key
             )
         if op["state"] == "dead":
-            raise InvoiceBridgeError(f"Creating this invoice failed: {op['last_error']}; use Retry on the dashboard", operation=key)
+            raise CreateRefused(f"Creating this invoice failed: {op['last_error']}; use Retry on the dashboard", operation=key)
         return None
 
     def _lease_expired(self, op: Mapping[str, Any]) -> bool:
@@ -778,7 +784,7 @@ def _error_for(item: BulkItem) -> InvoiceBridgeError:
     if item.retryable:
         return BE(f"The invoice could not be created yet: {item.error}. It will be retried; you can also retry from the dashboard",
                   operation=item.operation_key)
-    return InvoiceBridgeError(f"The invoice was not created: {item.error}", operation=item.operation_key)
+    return CreateRefused(f"The invoice was not created: {item.error}", operation=item.operation_key)
 
 
 def apply_overrides(draft: InvoiceDraft, overrides: Mapping[str, Any], catalog: Catalog) -> InvoiceDraft:

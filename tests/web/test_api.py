@@ -220,3 +220,14 @@ def test_preview_refuses_fields_create_refuses_and_a_customer_override_that_woul
             assert response.status_code == 422, (path, customer, response.text)
             assert "Customer" in response.json()["message"]
     assert not acct.invoices and store.count_invoices() == 0
+
+
+def test_an_invoice_the_accounting_system_refuses_for_good_is_a_422_not_a_500(web):
+    """A create refused by the backend (not retryable) is the caller's to fix, not a server crash; asking again
+    with the same key says the same."""
+    client, _, acct, store = web
+    for _ in range(2):
+        refused = client.post("/api/deals/1/invoices", json={"reference": "REJECT"}, headers={"Idempotency-Key": "refused"})
+        assert refused.status_code == 422, refused.text
+        assert "Reference REJECT is refused" in refused.json()["message"]
+    assert not acct.invoices
