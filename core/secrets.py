@@ -35,10 +35,22 @@ def load_or_create_key(data_dir: Path | None) -> bytes:
     path = Path(data_dir) / "secret.key"
     if path.exists():
         return path.read_bytes().strip()
+    # Written whole to a private temporary file, then linked into place: the key file never exists half
+    # written, and when another process starting at the same moment got there first, its key is used.
     key = Fernet.generate_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+    tmp = path.with_name(f".secret.key.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
 
 

@@ -86,3 +86,19 @@ def test_new_connection_of_a_role_replaces_the_active_one(store):
     assert store.active_connection("accounting").id == newer.id
     store.deactivate_connection(newer.id)
     assert store.active_connection("accounting") is None
+
+
+def test_two_processes_creating_the_key_at_once_share_the_first_one(tmp_path, monkeypatch):
+    """`serve` and `api-key` started together on a fresh data folder: both see no secret.key; the second to
+    write must use the first one's key (not crash on the existing file, nor seal with a key nobody keeps)."""
+    from pathlib import Path
+
+    from invoicebridge.core.secrets import load_or_create_key
+
+    monkeypatch.delenv("INVOICEBRIDGE_SECRET_KEY", raising=False)
+    first = load_or_create_key(tmp_path)
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self.name == "secret.key" else real_exists(self))
+    assert load_or_create_key(tmp_path) == first
+    assert (tmp_path / "secret.key").read_bytes().strip() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]  # no temporary file left behind
