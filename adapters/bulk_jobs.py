@@ -89,8 +89,10 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
         raise BadBulkRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
     pipeline = app.state.pipeline
     ids = body.get("deal_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and str(i).isalnum() for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) and str(i).isalnum() for i in ids):
         raise BadBulkRequest("deal_ids must be a list of deal ids")
+    if body.get("dry_run") is not None and not isinstance(body.get("dry_run"), bool):
+        raise BadBulkRequest(f"dry_run must be true or false, got {body.get('dry_run')!r}")
     if not ids:
         query = DealQuery(status="won", won_from=_date(body.get("won_from"), "won_from"),
                           won_to=_date(body.get("won_to"), "won_to"), pipeline_id=str(body.get("pipeline_id") or ""),

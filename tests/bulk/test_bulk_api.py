@@ -71,3 +71,12 @@ def test_two_bulk_runs_started_in_the_same_second_are_two_runs_with_their_own_de
     assert first["run_id"] != second["run_id"]
     assert [i["deal_id"] for i in finished(client, app, first["run_id"])["items"]] == ["1"]
     assert [i["deal_id"] for i in finished(client, app, second["run_id"])["items"]] == ["2"]
+
+
+def test_bulk_dry_run_must_be_a_boolean_so_a_string_false_does_not_silently_mean_true(demo):
+    client, app = demo
+    for value in ("false", "no", 0.5, [False]):
+        response = client.post("/api/bulk", json={"deal_ids": ["1"], "dry_run": value})
+        assert response.status_code == 400 and "dry_run" in response.json()["message"], (value, response.text)
+    assert client.post("/api/bulk", json={"deal_ids": [True]}).status_code == 400
+    assert not getattr(app.state, "bulk_jobs", {})
