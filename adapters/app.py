@@ -118,6 +118,8 @@ async def _start_up(pipeline: Pipeline) -> None:
             log.info("finished %d invoice operations left from the last run", recovered)
     except InvoiceBridgeError as exc:
         log.warning("could not finish left-over operations yet: %s", exc)
+    except Exception:  # start anyway: the pages show what is left over, and the next pass retries it
+        log.exception("finishing left-over operations crashed; starting anyway")
 
 
 async def _reconcile_forever(pipeline: Pipeline, interval: float) -> None:
