@@ -74,3 +74,7 @@ class Runtime:
 
     def kv_set(self, namespace: str, key: str, value: Any) -> None:
         self.store.kv_set(namespace, key, value)
+
+    def kv_claim(self, namespace: str, key: str, ttl: float = 120.0) -> bool:
+        """One caller, in any process sharing the store, gets the claim until ``ttl`` seconds pass."""
+        return self.store.kv_claim(namespace, key, now=self.now().timestamp(), ttl=ttl)

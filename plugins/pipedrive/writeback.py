@@ -12,6 +12,8 @@ import hashlib
 import html
 from typing import Any
 
+from invoicebridge.core.errors import BackendError
+
 from .client import PipedriveClient
 
 KV_NAMESPACE = "pipedrive.writeback"
@@ -47,37 +49,62 @@ async def reminder_type(client: PipedriveClient) -> str:
     return chosen
 
 
-async def add_activity_once(client: PipedriveClient, deal_id: str, subject: str, due_date: dt.date | str | None,
-                            note: str, dedupe_key: str, *, activity_type: str = "") -> str:
-    runtime = client.runtime
-    known = runtime.kv_get(KV_NAMESPACE, f"activity:{dedupe_key}")
+CLAIM_TTL_S = 120.0
+
+
+class WritebackBusy(BackendError):
+    """Another worker (another process on the same database) is writing this object right now."""
+
+    retryable = True
+
+
+def _claim(runtime: Any, key: str, what: str) -> None:
+    """Between "not there yet" and "created" only one worker may be: the read-then-write dedupe above is safe
+    within a process, not across two sharing one database (the server and ``invoicebridge sync``)."""
+    if not runtime.kv_claim(KV_NAMESPACE, f"claim:{key}", CLAIM_TTL_S):
+        raise WritebackBusy(f"Another invoicebridge worker is adding this {what} to the deal right now; it will be "
+                            "checked again on the next sync", backend="pipedrive")
+
+
+async def _once(runtime: Any, kind: str, dedupe_key: str, what: str, existing, create) -> str:
+    """Create one object per dedupe key: remembered id, else a cross-process claim, then the remote marker
+    search (a crash may have come between the create call and remembering its id), then the create."""
+    remembered = f"{kind}:{dedupe_key}"
+    known = runtime.kv_get(KV_NAMESPACE, remembered)
     if known:
         return str(known)
-    tag = marker(dedupe_key)
-    for existing in await client.activities(deal_id):
-        if tag in (existing.get("note") or "") and not existing.get("is_deleted"):
-            runtime.kv_set(KV_NAMESPACE, f"activity:{dedupe_key}", str(existing["id"]))
-            return str(existing["id"])
-    body: dict[str, Any] = {"subject": subject[:255], "type": activity_type or await reminder_type(client),
-                            "deal_id": int(deal_id),
-                            "note": _with_marker(to_html(note), dedupe_key), "done": False}
-    if due_date:
-        body["due_date"] = due_date.isoformat() if isinstance(due_date, dt.date) else str(due_date)[:10]
-    created = await client.add_activity(body)
-    runtime.kv_set(KV_NAMESPACE, f"activity:{dedupe_key}", str(created["id"]))
-    return str(created["id"])
+    _claim(runtime, remembered, what)
+    try:
+        found = await existing(marker(dedupe_key))
+        object_id = str(found["id"]) if found else str((await create())["id"])
+    except Exception:
+        runtime.kv_set(KV_NAMESPACE, f"claim:{remembered}", None)  # free it for the retry (the marker guards it)
+        raise
+    runtime.kv_set(KV_NAMESPACE, remembered, object_id)
+    return object_id
+
+
+async def add_activity_once(client: PipedriveClient, deal_id: str, subject: str, due_date: dt.date | str | None,
+                            note: str, dedupe_key: str, *, activity_type: str = "") -> str:
+    async def existing(tag: str):
+        return next((a for a in await client.activities(deal_id)
+                     if tag in (a.get("note") or "") and not a.get("is_deleted")), None)
+
+    async def create():
+        body: dict[str, Any] = {"subject": subject[:255], "type": activity_type or await reminder_type(client),
+                                "deal_id": int(deal_id), "note": _with_marker(to_html(note), dedupe_key), "done": False}
+        if due_date:
+            body["due_date"] = due_date.isoformat() if isinstance(due_date, dt.date) else str(due_date)[:10]
+        return await client.add_activity(body)
+
+    return await _once(client.runtime, "activity", dedupe_key, "reminder activity", existing, create)
 
 
 async def add_note_once(client: PipedriveClient, deal_id: str, content: str, dedupe_key: str) -> str:
-    runtime = client.runtime
-    known = runtime.kv_get(KV_NAMESPACE, f"note:{dedupe_key}")
-    if known:
-        return str(known)
-    tag = marker(dedupe_key)
-    for existing in await client.notes(deal_id):
-        if tag in (existing.get("content") or ""):
-            runtime.kv_set(KV_NAMESPACE, f"note:{dedupe_key}", str(existing["id"]))
-            return str(existing["id"])
-    created = await client.add_note({"content": _with_marker(to_html(content), dedupe_key), "deal_id": int(deal_id)})
-    runtime.kv_set(KV_NAMESPACE, f"note:{dedupe_key}", str(created["id"]))
-    return str(created["id"])
+    async def existing(tag: str):
+        return next((n for n in await client.notes(deal_id) if tag in (n.get("content") or "")), None)
+
+    async def create():
+        return await client.add_note({"content": _with_marker(to_html(content), dedupe_key), "deal_id": int(deal_id)})
+
+    return await _once(client.runtime, "note", dedupe_key, "note", existing, create)

@@ -318,8 +318,10 @@ def _remember_failure(report: Report, key: str, exc: Exception, worker: Pipeline
     report.surfaced.append((key, f"{type(exc).__name__}: {exc}", not existed and _has_op(worker, key)))
 
 
-async def _create(worker: Pipeline, report: Report, deal_id: str, key: str, source: str) -> None:
-    existed = _has_op(worker, operation_key(key))
+async def _create(worker: Pipeline, report: Report, deal_id: str, key: str, source: str, *, racing: bool = False) -> None:
+    # In a race the other call may write the operation while this one fails before writing anything (say,
+    # reading the deal): that failure shows in this call's answer, not in the operation's timeline.
+    existed = racing or _has_op(worker, operation_key(key))
     try:
         await worker.create_invoice(deal_id, key=key, source=source)
     except InvoiceBridgeError as exc:
@@ -421,8 +423,9 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
             other = world.start_worker()
 
             async def race(w: Pipeline) -> None:
-                results = await asyncio.gather(_create(w, report, deal_id, key, "api"),
-                                               _create(other, report, deal_id, key, "page"), return_exceptions=True)
+                results = await asyncio.gather(_create(w, report, deal_id, key, "api", racing=True),
+                                               _create(other, report, deal_id, key, "page", racing=True),
+                                               return_exceptions=True)
                 for result in results:
                     if isinstance(result, BaseException):
                         raise result

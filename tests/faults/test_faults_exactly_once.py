@@ -129,6 +129,9 @@ async def test_write_back_failure_is_shown_and_retried_by_the_next_sync_even_wit
     worker = world.start_worker()
     [record] = worker.store.all_invoices()
     assert reminders(world, record) == []
+    await worker.recover()  # the dead worker's claim on the reminder still stands: nothing is sent yet
+    assert reminders(world, record) == [] and worker.store.kv_get("writeback-pending", str(record.id))
+    world.clock.advance(121)  # the claim of a worker that died runs out after two minutes
     await worker.recover()  # no operation is left over; the pending write-back alone is redone
     assert len(reminders(world, record)) == 1
 
