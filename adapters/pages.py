@@ -143,9 +143,11 @@ async def dashboard(request: Request) -> Response:
             deals = await state(request).plugins.get_deals(runtime, connection=crm, deal_ids=[str(i) for i in ids][:25])
         except InvoiceBridgeError as exc:
             deals_error = exc.message
+    invoiced = {op["deal_id"]: [r.number or str(r.id) for r in store.invoices_for_deal(op["deal_id"])] for op in failures}
     return render(request, "dashboard.html", {
         "invoices": store.recent_invoices(30),
         "failures": failures,
+        "invoiced": invoiced,
         "deals": deals,
         "deals_error": deals_error,
         "connections": _connection_rows(request),
@@ -606,7 +608,7 @@ async def create_submit(request: Request) -> Response:
     if action == "preview" or preview.problems:
         return render(request, "create.html", context, status_code=200 if action == "preview" else 422)
     try:
-        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=f"form-{operation_key(nonce)}", source="page")
+        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=operation_key(f"form-{nonce}"), source="page")
     except InvoiceBridgeError as exc:
         return render(request, "create.html", dict(context, errors=[exc.message]), status_code=exc.status_code if exc.status_code < 500 else 502)
     flash(request, f"Invoice {record.number or record.id} created in {record.backend.title()} as {record.status_label}.")

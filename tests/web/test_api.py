@@ -231,3 +231,16 @@ def test_an_invoice_the_accounting_system_refuses_for_good_is_a_422_not_a_500(we
         assert refused.status_code == 422, refused.text
         assert "Reference REJECT is refused" in refused.json()["message"]
     assert not acct.invoices
+
+
+def test_a_form_nonce_without_letters_or_digits_still_creates_one_invoice(web):
+    client, _, acct, _ = web
+    browser, _ = login(client)
+    form = browser.get("/deals/1/invoices/new")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    data = {"csrf_token": token, "nonce": "!!!", "action": "draft", "customer_name": "Acme Ltd", "date": "2026-03-13",
+            "due_date": "2026-03-20", "currency": "GBP", "tax_handling": "Exclusive", "line-0-description": "Consulting",
+            "line-0-quantity": "1", "line-0-unit_amount": "120", "line-0-account_code": "200", "line-0-tax_type": "OUTPUT2"}
+    first = browser.post("/deals/1/invoices", data=data, follow_redirects=False)
+    again = browser.post("/deals/1/invoices", data=data, follow_redirects=False)
+    assert first.status_code == again.status_code == 303 and len(acct.invoices) == 1
