@@ -14,7 +14,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with serve_demo(tmp_path_factory.mktemp("demo")) as running:
+    with serve_demo(tmp_path_factory.mktemp("demo"), check_specs=True) as running:
         yield running
 
 

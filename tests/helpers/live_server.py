@@ -18,14 +18,29 @@ from invoicebridge.adapters.config import AppConfig
 from invoicebridge.adapters.demo import build_demo
 
 
+def validate_against_specs(app) -> list:
+    """Spec-validating transports between the demo app and its mounted sandboxes (see contract.py)."""
+    import httpx
+    import pipedrive_support
+    import xero_support
+    from contract import ValidatingTransport
+
+    inner = httpx.ASGITransport(app=app)
+    runtime = app.state.runtime
+    runtime.transports["xero"] = ValidatingTransport(inner, xero_support.load_specs(), xero_support.map_request)
+    runtime.transports["pipedrive"] = ValidatingTransport(inner, pipedrive_support.load_specs(), pipedrive_support.map_request)
+    return [runtime.transports["xero"], runtime.transports["pipedrive"]]
+
+
 @contextlib.contextmanager
-def serve_demo(data_dir: Path) -> Iterator[tuple[object, dict]]:
+def serve_demo(data_dir: Path, *, check_specs: bool = False) -> Iterator[tuple[object, dict]]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
     app, info = build_demo(AppConfig(data_dir=data_dir, port=port, sync_interval=0))
+    checked = validate_against_specs(app) if check_specs else []
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -35,3 +50,6 @@ def serve_demo(data_dir: Path) -> Iterator[tuple[object, dict]]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+    problems = [p for t in checked for p in t.problems]
+    assert not problems, "spec violations:\n" + "\n".join(problems)
+    assert all(any(note == "validated" for _, _, note in t.log) for t in checked), "no API call was checked"

@@ -13,7 +13,7 @@ def cli(*args, data_dir):
 
 
 def test_sync_doctor_bulk_and_api_key_against_a_live_demo(tmp_path):
-    with serve_demo(tmp_path) as (app, info), \
+    with serve_demo(tmp_path, check_specs=True) as (app, info), \
             httpx.Client(base_url=info["app_url"], headers={"Authorization": f"Bearer {info['api_key']}"}) as api:
         app.state.sandboxes["xero"][1].webhook_url = ""  # no webhook: only a sync can notice what Xero does now
         invoice = api.post(f"/api/deals/{info['suggested_deal']}/invoices", json={}).json()
