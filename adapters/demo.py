@@ -51,11 +51,10 @@ def demo_backend_config(public_url: str, store: Store) -> dict[str, dict[str, An
     }
 
 
-def build_demo(config: AppConfig, *, reset: bool = True, plugins: Plugins | None = None) -> tuple[Starlette, dict[str, Any]]:
+def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[Starlette, dict[str, Any]]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    if reset:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{config.db_path}{suffix}").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # the sandboxes live in memory: a kept database would point at nothing
+        Path(f"{config.db_path}{suffix}").unlink(missing_ok=True)
     store = Store.open(config.db_path)
     password = config.admin_password or secrets.token_urlsafe(DEMO_PASSWORD_BYTES)
     config.admin_password = password

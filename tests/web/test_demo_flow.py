@@ -183,3 +183,13 @@ def test_bulk_page_dry_run_then_create_with_progress_and_per_deal_results(demo):
     result = client.get(str(created.url))
     assert "INV-0001" in result.text and "INV-0002" in result.text and "Failed" in result.text and "Deal 6" in result.text
     assert app.state.runtime.store.count_invoices() == 2
+
+
+def test_starting_the_demo_again_in_the_same_folder_starts_fresh_and_works(tmp_path):
+    for _ in range(2):
+        app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
+        with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+            client.headers["Authorization"] = f"Bearer {info['api_key']}"
+            created = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={})
+            assert created.status_code == 201, created.text
+            assert created.json()["number"] == "INV-0001"  # the new sandbox and the new database agree
