@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
-from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, canonical_ref, mappable_ref
+from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref
 from invoicebridge.core.model import Role, TaxHandling
 from invoicebridge.core.pipeline import operation_key
 from invoicebridge.core.status import COLOURS, Command, InvoiceStatus
@@ -357,6 +357,10 @@ async def settings_page(request: Request) -> Response:
         ref = mappable_ref(f)
         if ref and ref not in [c[1] for c in choices]:
             choices.append((f.entity, ref, f.name + (" (custom)" if f.is_custom else "")))
+    for entity, keys in BUILTIN_FIELDS.items():  # always readable, even before the CRM is connected
+        for key in keys:
+            if f"{entity}.{key}" not in [c[1] for c in choices]:
+                choices.append((entity, f"{entity}.{key}", key.replace("_", " ").capitalize()))
     return render(request, "settings.html", {
         "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, DueDateRule(kind=k, days=7 if k is not DueDateKind.DAY_OF_FOLLOWING_MONTH else 20).describe()) for k in DueDateKind],

@@ -244,3 +244,14 @@ def test_a_form_nonce_without_letters_or_digits_still_creates_one_invoice(web):
     first = browser.post("/deals/1/invoices", data=data, follow_redirects=False)
     again = browser.post("/deals/1/invoices", data=data, follow_redirects=False)
     assert first.status_code == again.status_code == 303 and len(acct.invoices) == 1
+
+
+def test_settings_before_the_crm_is_connected_offer_the_built_in_fields(web):
+    client, _, _, store = web
+    store.deactivate_connection(store.active_connection("crm").id)
+    browser, _ = login(client)
+    page = browser.get("/settings")
+    assert "No CRM (Pipedrive) connection is set up" in page.text
+    assert "not found in the CRM" not in page.text
+    selected = re.search(r'<select name="to" id="map-to">.*?<option value="organization.name" selected>([^<]+)</option>', page.text, re.S)
+    assert selected and selected.group(1) == "Organization → Name"
