@@ -1,4 +1,5 @@
-"""Server-rendered pages (Jinja2, autoescaped): login, dashboard, connections, settings, deal, create invoice.
+"""Server-rendered pages (Jinja2, autoescaped): login, dashboard, connections, settings, deal, create invoice,
+bulk runs.
 
 Every page needs the admin login; every form carries the CSRF token. Pages work without JavaScript; a little
 vanilla JS adds live totals, the item picker fill-in, copy-to-clipboard and a status poll on the deal page.
@@ -7,12 +8,11 @@ vanilla JS adds live totals, the item picker fill-in, copy-to-clipboard and a st
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -25,7 +25,7 @@ from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConne
 from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref
 from invoicebridge.core.model import Role, TaxHandling
 from invoicebridge.core.pipeline import operation_key
-from invoicebridge.core.status import COLOURS, Command, InvoiceStatus
+from invoicebridge.core.status import COLOURS, Command
 
 from .security import check_password, csrf_token, form_post, hash_password, is_logged_in, login_required, MIN_PASSWORD
 

@@ -30,7 +30,7 @@ async def main(deals: int, baseline: int) -> None:
         # the baseline: as many more won deals with new customers, each invoiced on its own
         singles = stack.add_deals(baseline, org_prefix="Single")
         stack.clock.advance(300)  # a later moment: the catalog is read again, as the first bulk read it
-        before, sim0 = stack.xero_calls(), stack.clock.elapsed()
+        before = stack.xero_calls()
         for deal_id in singles:
             await stack.pipeline.create_invoice(deal_id, key=f"single-{deal_id}")
             stack.clock.advance(61)  # a person invoicing one deal after another, a minute apart

@@ -62,5 +62,5 @@ __all__ = [
     "IllegalTransition", "Invoice", "InvoiceBridgeError", "InvoiceDraft", "InvoiceRecord", "InvoiceStatus",
     "LineItem", "MappingError", "NotConnected", "NotFound", "Organization", "Person", "PermissionDenied",
     "RateLimited", "RemoteNotFound", "RemoteUser", "RemoteValidationError", "Role", "ServerError",
-    "TaxHandling", "TaxRate", "TransportError", "WebhookEvent", "WebhookRejected", "hookimpl",
+    "TaxHandling", "TaxRate", "TransportError", "WebhookEvent", "WebhookRejected", "WebhookRequest", "hookimpl",
 ]

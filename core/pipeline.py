@@ -37,9 +37,7 @@ from .model import (
     CreateRequest,
     CreateResult,
     CrmField,
-    Customer,
     Deal,
-    DealQuery,
     Invoice,
     InvoiceDraft,
     InvoiceRecord,
@@ -549,7 +547,8 @@ class Pipeline:
             user = await self.plugins.current_user(self.runtime, connection=conn)
             may_approve = user.may_approve
         name = record.number or f"invoice {record.id}"
-        target = apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
+        # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
+        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
         key = operation_key(f"{command.value}-{record.id}-{record.status.value}-{record.updated_at}")
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:

@@ -14,7 +14,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import NotConnected
-from .model import BackendInfo, Connection, Role
+from .model import BackendInfo, Connection
 
 hookimpl = pluggy.HookimplMarker("invoicebridge")
 PROJECT = "invoicebridge"
@@ -74,9 +74,6 @@ class Plugins:
             if info.name == name:
                 return info
         raise NotConnected(f"No plugin provides the backend {name!r}; install it or check the name")
-
-    def backends_for(self, role: Role) -> list[BackendInfo]:
-        return [b for b in self.backends() if b.role is role]
 
     def web_routes(self, runtime) -> list:
         return [r for routes in self.pm.hook.invoicebridge_web_routes(runtime=runtime) for r in (routes or [])]

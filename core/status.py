@@ -13,7 +13,6 @@ state and never go back to DRAFT or SUBMITTED from AUTHORISED or PAID.
 from __future__ import annotations
 
 import enum
-from typing import Iterable
 
 from .errors import IllegalTransition
 
@@ -197,18 +196,3 @@ def display_label(status: InvoiceStatus, *, amount_paid: object = 0) -> str:
     if status is S.AUTHORISED and _positive(amount_paid):
         return PARTLY_PAID_LABEL
     return status.label
-
-
-def reachable(start: InvoiceStatus) -> set[InvoiceStatus]:
-    """Statuses reachable from ``start`` by any mix of commands and observations."""
-    seen = {start}
-    frontier: Iterable[InvoiceStatus] = [start]
-    while frontier:
-        nxt = []
-        for s in frontier:
-            for frm, to in _OBSERVABLE:
-                if frm == s and to not in seen:
-                    seen.add(to)
-                    nxt.append(to)
-        frontier = nxt
-    return seen

@@ -6,9 +6,13 @@ compares them after every step. A plugin that maps its backend's statuses onto o
 overrides :meth:`StatusMachineTest.to_backend` / :meth:`StatusMachineTest.from_backend`; the round trip is then
 checked at every step too::
 
-    class TestMyBackendStatuses(StatusMachineTest.TestCase): ...
+    class MyBackendStatuses(StatusMachineTest):
+        def to_backend(self, status): ...
+        def from_backend(self, value): ...
 
-or ``TestStatus = StatusMachineTest.TestCase`` in a test module.
+    TestMyBackendStatuses = MyBackendStatuses.TestCase
+
+or ``TestStatus = StatusMachineTest.TestCase`` in a test module for our own mapping.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ class SimpleModel:
     """The rules in plain words: drafts and submitted invoices can be deleted or approved, drafts submitted,
     approved ones voided while unpaid and emailed; payments move AUTHORISED to PAID and back; voided and
     deleted are final; nothing returns to DRAFT or SUBMITTED once approved."""
-
-    ORDER = {S.DRAFT: 0, S.SUBMITTED: 1, S.AUTHORISED: 2, S.PAID: 2}
 
     def __init__(self) -> None:
         self.status = S.DRAFT

@@ -101,13 +101,6 @@ class WireDiscount:
 
 
 @attrs.frozen
-class WireProduct:
-    id: int
-    name: str = ""
-    code: str | None = None
-
-
-@attrs.frozen
 class WireDeal:
     id: int
     title: str = ""

@@ -7,7 +7,6 @@ are shown by label; monetary, address, date-range and time values become one rea
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
 import attrs
@@ -16,7 +15,6 @@ from invoicebridge.core.model import CrmField
 
 from .errors import FieldNotFound
 
-HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
 ENTITIES = ("deal", "organization", "person")
 
 

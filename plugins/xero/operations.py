@@ -34,7 +34,7 @@ from . import translate as t
 from .auth import exchange_code, token_secrets
 from .client import BATCH_SIZE, XeroClient, list_connections
 from .config import XeroConfig
-from .contacts import ContactCache
+from .contacts import ContactCache, norm
 
 T = TypeVar("T")
 STATUS_FOR = {
@@ -147,23 +147,6 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _norm(value: str | None) -> str:
-    return "".join((value or "").split()).lower()
-
-
-def contact_query(customer: Customer) -> str:
-    """One ``where`` for every way we recognise a customer, so each needs one GET."""
-    terms = []
-    if customer.external_key:
-        terms.append(f"ContactNumber=={_quote(customer.external_key[:50])}")
-    if customer.tax_number:
-        terms.append(f"TaxNumber=={_quote(customer.tax_number)}")
-    if customer.email:
-        terms.append(f"EmailAddress=={_quote(customer.email)}")
-    terms.append(f"Name=={_quote(customer.name)}")
-    return " OR ".join(terms)
-
-
 def best_contact(customer: Customer, found: list[w.Contact]) -> w.Contact | None:
     """By priority: our external key (ContactNumber), tax number, email, then name."""
     active = [c for c in found if (c.contact_status or "ACTIVE") == "ACTIVE" and c.contact_id]
@@ -171,10 +154,10 @@ def best_contact(customer: Customer, found: list[w.Contact]) -> w.Contact | None
     if customer.external_key:
         tests.append(lambda c: c.contact_number == customer.external_key[:50])
     if customer.tax_number:
-        tests.append(lambda c: _norm(c.tax_number) == _norm(customer.tax_number))
+        tests.append(lambda c: norm(c.tax_number) == norm(customer.tax_number))
     if customer.email:
-        tests.append(lambda c: _norm(c.email_address) == _norm(customer.email))
-    tests.append(lambda c: _norm(c.name) == _norm(customer.name))
+        tests.append(lambda c: norm(c.email_address) == norm(customer.email))
+    tests.append(lambda c: norm(c.name) == norm(customer.name))
     for test in tests:
         match = next((c for c in active if test(c)), None)
         if match:
@@ -197,7 +180,7 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
     pending: dict[str, list[int]] = {}
     for index, customer in enumerate(customers):
         if ids[index] is None:
-            pending.setdefault(customer.external_key or _norm(customer.name), []).append(index)
+            pending.setdefault(customer.external_key or norm(customer.name), []).append(index)
     batches = list(chunks(list(pending.values())))
     created = await asyncio.gather(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
     for batch, contact_ids in zip(batches, created):

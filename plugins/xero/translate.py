@@ -27,7 +27,7 @@ from invoicebridge.core.model import (
 from . import converter as w
 
 MAX_IDEMPOTENCY_KEY = 128
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
+_SAFE_KEY = re.compile(rf"^[A-Za-z0-9._:~-]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
 
 # Xero's API roles (fact sheet §8): only Standard and Adviser may use the integration (Pipedrive's rule);
 # "Adviser" in the UI is FINANCIALADVISER in the API.

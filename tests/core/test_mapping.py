@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from invoicebridge.core.errors import MappingError
 from invoicebridge.core.mapping import DueDateRule, MappingConfig, map_deal, render_reference
-from invoicebridge.core.model import CrmField, Deal, DealProduct, Organization, Person, TaxHandling
+from invoicebridge.core.model import CrmField, Deal, DealProduct, Organization, TaxHandling
 
-from invoicebridge.core.strategies import CATALOG, deals, organizations, persons
+from invoicebridge.core.strategies import CATALOG, deals
 
 CENT = Decimal("0.01")
 TODAY = dt.date(2026, 3, 13)

@@ -35,7 +35,7 @@ from invoicebridge.core import hookimpl
 from invoicebridge.core.errors import InvoiceBridgeError, WebhookRejected
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
 from invoicebridge.core.model import Role, WebhookRequest
-from invoicebridge.core.pipeline import OperationInProgress, Pipeline, operation_key
+from invoicebridge.core.pipeline import Pipeline, operation_key
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.status import InvoiceStatus
