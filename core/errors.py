@@ -20,6 +20,10 @@ Hierarchy::
         │   └── DailyLimitReached     the day's budget is spent: stop until ``retry_after``
         ├── ServerError               5xx
         └── TransportError            connection failed, timed out, or dropped
+
+Two more live beside the code that raises them, in :mod:`invoicebridge.core.pipeline`: ``OperationInProgress``
+(409, another worker holds the create's lease) and ``CreateRefused`` (422, the backend refused the invoice for
+good). Plugins and adapters add their own under the same root (e.g. ``BadRequest``, ``MalformedWebhook``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What the core hands to every hook: transports, clock, sleep, secrets and settings of connections.
+"""What the core hands to every hook: transports, clock, sleep, secrets and settings of connections, a small
+durable key-value store (``kv_get``/``kv_set``/``kv_claim``) and a per-process ``cache``.
 
 Tests build a :class:`Runtime` with ``transports={"xero": httpx.ASGITransport(app=sandbox)}`` so no plugin
 ever reaches the network; ``sleep`` and ``now`` are injectable so retries and expiry are tested without

@@ -1,7 +1,7 @@
 """Demo data for the Pipedrive sandbox: organizations in the UK, Germany, the USA and Ireland; persons with
 several emails; deals in GBP, EUR and USD with products whose codes match the Xero sandbox's items
-(CONSULT-H, LIC-PRO and TRAIN match the Xero sandbox items; SUPPORT-M, HW-KIT); line and deal-level discounts; 20 %, 5 % and 0 % tax;
-inclusive and exclusive tax methods; open and won deals; a custom "VAT number" organization field."""
+(CONSULT-H, LIC-PRO, TRAIN, SUPPORT-M, HW-KIT); line and deal-level discounts; 20 %, 5 % and 0 % tax;
+inclusive, exclusive and no-tax methods; open and won deals; a custom "VAT number" organization field."""
 
 from __future__ import annotations
 
