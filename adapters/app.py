@@ -169,11 +169,22 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, exc.message, exc.status_code)
 
 
+def _http_message(request: Request, exc: HTTPException) -> str:
+    """Starlette's bare "Not Found" / "Method Not Allowed", said so a person knows where to go."""
+    where = "see /api/openapi.json" if request.url.path.startswith("/api/") else "check the address or start from the dashboard"
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return f"There is nothing at {request.url.path[:200]}; {where}"
+    if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+        return f"{request.url.path[:200]} does not take {request.method} requests; {where}"
+    return exc.detail
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    message = _http_message(request, exc)
     if _wants_json(request):
-        return JSONResponse({"error": "HTTPError", "message": exc.detail}, status_code=exc.status_code)
-    return pages.error_page(request, exc.detail, exc.status_code)
+        return JSONResponse({"error": "HTTPError", "message": message}, status_code=exc.status_code)
+    return pages.error_page(request, message, exc.status_code)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
