@@ -386,7 +386,7 @@ class Store:
         if deal_id is not None:
             sql += " AND deal_id = ?"
             params.append(str(deal_id))
-        sql += " ORDER BY created_at DESC LIMIT ?"
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"  # rowid: insertion order when two share a time
         params.append(limit)
         cur = self.conn.execute(sql, params)
         return [_row_dict(cur, r) for r in cur.fetchall()]

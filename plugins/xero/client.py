@@ -41,7 +41,7 @@ class XeroClient:
         connection: Any,
         config: XeroConfig | None = None,
         *,
-        jitter: Callable[[], float] = random.random,
+        jitter: Callable[[], float] | None = None,
     ) -> None:
         self.runtime = runtime
         self.connection = connection
@@ -50,7 +50,8 @@ class XeroClient:
         if not self.tenant_id:
             raise AuthError("The Xero connection has no organisation selected; reconnect Xero and pick one",
                             backend="xero")
-        self.jitter = jitter
+        # Backoff jitter: injectable per runtime ("xero.jitter" in runtime.cache), so seeded runs repeat.
+        self.jitter = jitter or runtime.cache.get("xero.jitter", random.random)
         self.keeper = TokenKeeper(runtime, connection, self.config)
         self.limiter = limiter_for(runtime, self.tenant_id)
         self.http = runtime.http_client("xero", base_url=self.config.api_base + "/", auth=XeroAuth(self.keeper))

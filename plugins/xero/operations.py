@@ -116,11 +116,25 @@ async def check(xero: XeroClient) -> Health:
     return Health(ok=True, user=user, detail=f"Connected to {tenant} as {user.name} ({role})")
 
 
+async def together(*calls: Any) -> list[Any]:
+    """Run calls side by side (the limiter keeps the tenant's five in flight); when one fails, cancel the rest
+    and raise its error. ``asyncio.gather`` would leave the others running unobserved, their answers lost."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except BaseExceptionGroup as failed:
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [task.result() for task in tasks]
+
+
 # ---- catalog ------------------------------------------------------------------------------------------
 
 
 async def catalog(xero: XeroClient) -> Catalog:
-    org, items, rates, accounts, currencies, themes = await asyncio.gather(
+    org, items, rates, accounts, currencies, themes = await together(
         xero.organisation(),
         xero.get_list("Items", "Items", w.Item, params={"unitdp": 4}),
         xero.get_list("TaxRates", "TaxRates", w.TaxRate),
@@ -182,7 +196,7 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
         if ids[index] is None:
             pending.setdefault(customer.external_key or norm(customer.name), []).append(index)
     batches = list(chunks(list(pending.values())))
-    created = await asyncio.gather(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
+    created = await together(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
     for batch, contact_ids in zip(batches, created):
         for group, contact_id in zip(batch, contact_ids):
             for index in group:
@@ -266,7 +280,7 @@ async def create_invoices(xero: XeroClient, requests: Sequence[CreateRequest]) -
     """Batches of 50, sent together (the tenant's limiter keeps five in flight and 60 a minute); one result
     per request, in order."""
     batches = list(chunks(requests))
-    answers = await asyncio.gather(*(_create_isolating(xero, batch) for batch in batches))
+    answers = await together(*(_create_isolating(xero, batch) for batch in batches))
     return [result for answer in answers for result in answer]
 
 

@@ -197,9 +197,11 @@ class World:
     restarts: int = 0
     workers: list[Any] = attrs.field(factory=list)
     db_path: Path = attrs.field(init=False, default=None)
+    jitter: random.Random = attrs.field(init=False, default=None)  # the Xero client's backoff jitter, seeded too
 
     def __attrs_post_init__(self) -> None:
         rng = random.Random(self.seed)
+        self.jitter = random.Random(self.seed + 1)
         self.plan = self.plan or FaultPlan(rng=rng)
         self.xero = xero_sandbox(clock=self.clock.now, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                                  webhook_key=WEBHOOK_KEY)
@@ -240,7 +242,7 @@ class World:
                                                          webhook_key=WEBHOOK_KEY),
                                   "pipedrive": {"webhook_user": "hook", "webhook_password": "hook-pass",
                                                 "jwt_secret": "j" * 32}},
-                          cache={"pipedrive.jitter": lambda delay: 0.0})
+                          cache={"pipedrive.jitter": lambda delay: 0.0, "xero.jitter": self.jitter.random})
         plugins = Plugins()
         if faults:
             plugins.register(CrashingHooks(self.plan), name="crashing-hooks")
