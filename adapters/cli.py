@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     key = sub.add_parser("api-key", help="create an API key for the JSON API")
     _add_data_dir(key)
-    key.add_argument("--label", default="cli")
+    key.add_argument("--label", default="cli", help="a name to tell the key apart later (default: cli)")
 
     bulk = sub.add_parser("bulk", help="invoice many deals at once (won deals in a date range, or ids)")
     _add_data_dir(bulk)

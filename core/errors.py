@@ -87,7 +87,7 @@ class IllegalTransition(InvoiceBridgeError):
         label = getattr(status, "label", str(status))
         value = getattr(status, "value", str(status))
         super().__init__(
-            f"Cannot {command} {invoice}: it is {label} ({value}); {reason}",
+            f"Cannot {command} {invoice}: it is {label}; {reason}",
             invoice=invoice,
             status=value,
             command=command,
