@@ -342,7 +342,7 @@ class Pipeline:
                 await self._fire_created(record, deal, invoice)
         return [results[d] for d in deal_ids]
 
-    async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None, progress=None, offset: int = 0, total: int = 0) -> list[BulkItem]:
+    async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None) -> list[BulkItem]:
         """Claim, recover and create the operations ``keys``; return one item per key, in order."""
         results: dict[str, BulkItem] = {}
         claimed: list[tuple[str, InvoiceDraft, int]] = []
@@ -371,8 +371,6 @@ class Pipeline:
             claimed = [c for c in claimed if c[0] not in results]
         if claimed:
             await self._create_claimed(claimed, results, deals, leases)
-        if progress:
-            progress(offset + len(results), total or len(keys))
         return [results[k] for k in keys]
 
     async def _find_created(self, ops: Sequence[tuple[str, InvoiceDraft]], results: dict[str, BulkItem], deals) -> None:
@@ -533,8 +531,7 @@ class Pipeline:
         return len(results)
 
     def _pending_writebacks(self):
-        rows = self.store.conn.execute("SELECT key, value FROM kv WHERE namespace = 'writeback-pending' AND value != 'null'").fetchall()
-        return [(k, json.loads(v)) for k, v in rows]
+        return list(self.store.kv_items("writeback-pending").items())
 
     # ---- status commands ----------------------------------------------------------------------------
 
@@ -717,8 +714,9 @@ class Pipeline:
         return record
 
     async def _retry_automation(self) -> None:
-        rows = self.store.conn.execute("SELECT key FROM kv WHERE namespace = 'automation-pending' AND value = 'true'").fetchall()
-        for (deal_id,) in rows:
+        for deal_id, pending in self.store.kv_items("automation-pending").items():
+            if pending is not True:
+                continue
             await self.deal_won(deal_id, fire=False)
 
     # ---- connections ---------------------------------------------------------------------------------
@@ -778,10 +776,8 @@ def _invoice_from_record(record: InvoiceRecord) -> Invoice:
 
 
 def _error_for(item: BulkItem) -> InvoiceBridgeError:
-    from .errors import BackendError as BE
-
     if item.retryable:
-        return BE(f"The invoice could not be created yet: {item.error}. It will be retried; you can also retry from the dashboard",
+        return BackendError(f"The invoice could not be created yet: {item.error}. It will be retried; you can also retry from the dashboard",
                   operation=item.operation_key)
     return CreateRefused(f"The invoice was not created: {item.error}", operation=item.operation_key)
 

@@ -396,9 +396,7 @@ class Store:
         """Insert our record of a remote invoice; if the operation or remote invoice is already recorded,
         return that record (never a second row)."""
         stamp = now_iso()
-        row = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in fields.items()}
-        row = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row.items()}
-        row = {k: (v.value if hasattr(v, "value") and not isinstance(v, (str, int)) else v) for k, v in row.items()}
+        row = {k: _column(v) for k, v in fields.items()}
         row.setdefault("created_at", stamp)
         row["updated_at"] = stamp
         with self.transaction():
@@ -419,15 +417,7 @@ class Store:
         return self.get_invoice(r[0]) if r else None
 
     def update_invoice(self, invoice_id: int, **fields: Any) -> InvoiceRecord:
-        changes = {}
-        for k, v in fields.items():
-            if isinstance(v, Decimal):
-                v = str(v)
-            elif isinstance(v, dt.date):
-                v = v.isoformat()
-            elif hasattr(v, "value") and not isinstance(v, (str, int)):
-                v = v.value
-            changes[k] = v
+        changes = {k: _column(v) for k, v in fields.items()}
         changes["updated_at"] = now_iso()
         self.db["invoices"].update(invoice_id, changes)
         return self.get_invoice(invoice_id)
@@ -502,6 +492,11 @@ class Store:
             (namespace, key, _json(value)),
         )
 
+    def kv_items(self, namespace: str) -> dict[str, Any]:
+        """Every key of a namespace that holds a value (keys set to None are left out), in key order."""
+        rows = self.conn.execute("SELECT key, value FROM kv WHERE namespace = ? AND value != 'null' ORDER BY key", (namespace,))
+        return {key: json.loads(value) for key, value in rows.fetchall()}
+
     def kv_put_if_absent(self, namespace: str, key: str, value: Any) -> bool:
         cur = self.conn.execute("INSERT OR IGNORE INTO kv (namespace, key, value) VALUES (?, ?, ?)", (namespace, key, _json(value)))
         return cur.rowcount == 1
@@ -535,6 +530,17 @@ class _Tx:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.outer:
             self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _column(value: Any) -> Any:
+    """A model value as stored: Decimal and dates as text, enums by their value."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if hasattr(value, "value") and not isinstance(value, (str, int)):
+        return value.value
+    return value
 
 
 def _digest(key: str) -> str:
