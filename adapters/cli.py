@@ -83,12 +83,13 @@ def _offline_pipeline(config: AppConfig):
 
     store = Store.open(config.db_path)
     runtime = Runtime(store=store, public_url=config.public_url, config=_backend_config(store, config))
-    demo_transports(config, runtime)
+    _use_demo_url(config, runtime)
     return Pipeline(runtime, Plugins())
 
 
-def demo_transports(config: AppConfig, runtime) -> None:
-    """Commands run against a demo data folder reach the demo server's sandboxes over loopback."""
+def _use_demo_url(config: AppConfig, runtime) -> None:
+    """Commands run against a demo data folder use the demo server's URL (its sandboxes answer there, over
+    loopback, at the URLs the connections were made with)."""
     info = config.data_dir / "demo.json"
     if info.exists():
         runtime.public_url = json.loads(info.read_text()).get("app_url", runtime.public_url)

@@ -134,13 +134,9 @@ async def dashboard(request: Request) -> Response:
     failures = store.operations(states=("failed", "dead", "pending", "in_flight"), limit=50)
     deals: list = []
     deals_error = ""
-    crm = runtime.maybe_connection(Role.CRM)
-    if crm is not None:
+    if runtime.maybe_connection(Role.CRM) is not None:
         try:
-            from invoicebridge.core.model import DealQuery
-
-            ids = await state(request).plugins.find_deals(runtime, connection=crm, query=DealQuery(status="", limit=25))
-            deals = await state(request).plugins.get_deals(runtime, connection=crm, deal_ids=[str(i) for i in ids][:25])
+            deals = await state(request).pipeline.recent_deals(25)
         except InvoiceBridgeError as exc:
             deals_error = exc.message
     invoiced = {op["deal_id"]: [r.number or str(r.id) for r in store.invoices_for_deal(op["deal_id"])] for op in failures}
@@ -561,14 +557,9 @@ def _form_overrides(form) -> tuple[dict[str, Any], list[dict[str, str]]]:
 
 
 def _rows_from_draft(draft) -> list[dict[str, str]]:
-    return [{"description": l.description, "quantity": _plain(l.quantity), "unit_amount": _plain(l.unit_amount),
-             "discount_rate": _plain(l.discount_rate) if l.discount_rate is not None else "", "item_code": l.item_code,
+    return [{"description": l.description, "quantity": _plain_number(l.quantity), "unit_amount": _plain_number(l.unit_amount),
+             "discount_rate": _plain_number(l.discount_rate), "item_code": l.item_code,
              "account_code": l.account_code, "tax_type": l.tax_type} for l in draft.line_items]
-
-
-def _plain(value) -> str:
-    text = f"{value.normalize():f}" if value is not None else ""
-    return text
 
 
 @login_required

@@ -48,7 +48,7 @@ async def receive(request: Request) -> Response:
         runtime.store.audit("webhook_rejected", f"Rejected a {backend} webhook: {exc.message}")
         return Response(status_code=401)
     except InvoiceBridgeError as exc:
-        return JSONResponse({"error": type(exc).__name__, "message": exc.message}, status_code=exc.status_code if exc.status_code < 500 else 400)
+        return _refused(exc)
     return Response(status_code=200)
 
 
@@ -65,9 +65,14 @@ async def _unconnected(request: Request, backend: str, info, hook: WebhookReques
     except WebhookRejected:
         return Response(status_code=401)
     except InvoiceBridgeError as exc:
-        return JSONResponse({"error": type(exc).__name__, "message": exc.message},
-                            status_code=exc.status_code if exc.status_code < 500 else 400)
+        return _refused(exc)
     return Response(status_code=200)
+
+
+def _refused(exc: InvoiceBridgeError) -> Response:
+    """A delivery we could not take (not a forgery): a 4xx with the reason, so the sender shows it."""
+    return JSONResponse({"error": type(exc).__name__, "message": exc.message},
+                        status_code=exc.status_code if exc.status_code < 500 else 400)
 
 
 def routes() -> list[Route]:

@@ -38,6 +38,7 @@ from .model import (
     CreateResult,
     CrmField,
     Deal,
+    DealQuery,
     Invoice,
     InvoiceDraft,
     InvoiceRecord,
@@ -177,6 +178,19 @@ class Pipeline:
 
     def forget_deal(self, deal_id: str) -> None:
         self.runtime.cache.pop(("deal-view", str(deal_id)), None)
+        self.runtime.cache.pop("recent-deals", None)
+
+    async def recent_deals(self, limit: int = 25) -> list[Deal]:
+        """The CRM's latest deals for the dashboard: a snapshot kept like the deal page's, so every dashboard
+        view does not spend CRM calls (any CRM webhook drops it)."""
+        cached = self.runtime.cache.get("recent-deals")
+        if cached and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
+            return cached[1][:limit]
+        conn = self.crm
+        ids = await self.plugins.find_deals(self.runtime, connection=conn, query=DealQuery(status="", limit=limit))
+        deals = list(await self.plugins.get_deals(self.runtime, connection=conn, deal_ids=[str(i) for i in ids][:limit]))
+        self.runtime.cache["recent-deals"] = (self.runtime.now(), deals)
+        return deals
 
     async def preview(self, deal_id: str, overrides: Mapping[str, Any] | None = None, *, deal: Deal | None = None) -> Preview:
         """Read, map and validate; raise :class:`MappingError` when the deal cannot be mapped at all."""

@@ -276,3 +276,36 @@ async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the
         gate.set()
     assert len(calls) == 1
     assert not pipeline._pending_writebacks()
+
+
+async def test_dashboard_deal_list_is_a_snapshot_dropped_by_crm_webhooks(world):
+    pipeline, crm, _, clock = world
+
+    calls = []
+    original = crm.crm_get_deals
+
+    async def counting(runtime, connection, deal_ids):
+        calls.append(list(deal_ids))
+        return await original(runtime, connection, deal_ids)
+
+    from invoicebridge.core import hookimpl
+
+    class FindAll:
+        @hookimpl
+        def crm_find_deals(self, runtime, connection, query):
+            return sorted(crm.deals) if connection.backend == "memcrm" else None
+
+        @hookimpl(tryfirst=True)
+        async def crm_get_deals(self, runtime, connection, deal_ids):
+            return await counting(runtime, connection, deal_ids) if connection.backend == "memcrm" else None
+
+    pipeline.plugins.register(FindAll())
+    first = await pipeline.recent_deals()
+    await pipeline.recent_deals()
+    assert [d.id for d in first] == ["1", "2", "3"] and len(calls) == 1
+    body = json.dumps({"kind": "deal_changed", "deal": "2", "id": "ev-9"}).encode()
+    await pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"}))
+    await pipeline.recent_deals()
+    clock["now"] = NOW + dt.timedelta(seconds=31)
+    await pipeline.recent_deals()
+    assert len(calls) == 3
