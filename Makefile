@@ -8,18 +8,20 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "Installing invoicebridge and its dependencies into $(VENV) (once; about a minute)…"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@$(BIN)/python -m invoicebridge.core.i18n_compile
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/invoicebridge demo
+	@$(BIN)/invoicebridge demo
 
 test: $(STAMP)
 	@bash .ci/install-chromium
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	@for s in bench/[!_]*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done

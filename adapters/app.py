@@ -29,6 +29,7 @@ from invoicebridge.core.store import Store
 
 from . import api, pages, webhooks
 from .config import AppConfig
+from .i18n import LanguageMiddleware
 from .security import hash_password
 
 log = logging.getLogger("invoicebridge.web")
@@ -81,7 +82,8 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SessionMiddleware, secret_key=session_key, https_only=config.cookie_secure,
+        middleware=[Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
+                    Middleware(SessionMiddleware, secret_key=session_key, https_only=config.cookie_secure,
                                same_site="lax", session_cookie="invoicebridge_session", max_age=14 * 24 * 3600)],
         exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,

@@ -27,10 +27,12 @@ from invoicebridge.core.model import Role, TaxHandling
 from invoicebridge.core.pipeline import operation_key
 from invoicebridge.core.status import COLOURS, Command
 
+from .i18n import install as i18n_install
 from .security import check_password, csrf_token, form_post, hash_password, is_logged_in, login_required, MIN_PASSWORD
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+i18n_install(templates.env)
 templates.env.globals["COLOURS"] = {s.value: c for s, c in COLOURS.items()}
 
 
