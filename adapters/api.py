@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, NotFound
 from invoicebridge.core.model import InvoiceRecord
-from invoicebridge.core.pipeline import operation_key
+from invoicebridge.core.pipeline import AnotherInvoice, operation_key
+from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import Command
 
 from . import bulk_jobs
@@ -88,10 +89,18 @@ OVERRIDE_FIELDS = {"date", "due_date", "currency", "tax_handling", "reference", 
 
 def _overrides(body: dict[str, Any]) -> dict[str, Any]:
     """Create and preview take the same fields: a preview must not say ok to what a create refuses."""
-    unknown = set(body) - OVERRIDE_FIELDS
+    unknown = set(body) - OVERRIDE_FIELDS - {"allow_another"}
     if unknown:
         raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
-    return body
+    return {k: v for k, v in body.items() if k != "allow_another"}
+
+
+def _allow_another(body: dict[str, Any]) -> bool:
+    """``"allow_another": true`` creates an invoice for a deal that already has a live one."""
+    value = body.get("allow_another", False)
+    if not isinstance(value, bool):
+        raise BadRequest("allow_another must be a JSON boolean (true or false)")
+    return value
 
 
 @api_auth
@@ -104,7 +113,8 @@ async def list_deal_invoices(request: Request) -> Response:
 @api_auth
 async def create_deal_invoice(request: Request) -> Response:
     deal_id = _deal_id(request)
-    overrides = _overrides(await _json_object(request))
+    body = await _json_object(request)
+    overrides, allow_another = _overrides(body), _allow_another(body)
     key = request.headers.get("idempotency-key", "").strip()
     if len(key) > 100:
         raise BadRequest("Idempotency-Key is at most 100 characters")
@@ -113,17 +123,24 @@ async def create_deal_invoice(request: Request) -> Response:
     except ValueError:
         raise BadRequest("Idempotency-Key needs at least one ASCII letter or digit") from None
     pipeline = request.app.state.pipeline
-    record = await pipeline.create_invoice(deal_id, overrides=overrides, key=key or None, source="api")
+    try:
+        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=key or None, source="api",
+                                               allow_another=allow_another)
+    except AnotherInvoice as exc:
+        raise AnotherInvoice(f'{exc.message} To create another one, send "allow_another": true.', **exc.context) from None
     return JSONResponse(invoice_json(record), status_code=201)
 
 
 @api_auth
 async def preview_deal_invoice(request: Request) -> Response:
     deal_id = _deal_id(request)
-    overrides = _overrides(await _json_object(request))
+    body = await _json_object(request)
+    overrides = _overrides(body)
+    _allow_another(body)
     preview = await request.app.state.pipeline.preview(deal_id, overrides)
     draft = preview.draft
     totals = draft.totals
+    taxes = line_taxes(draft)
     return JSONResponse({
         "deal_id": deal_id,
         "ok": preview.ok,
@@ -135,9 +152,13 @@ async def preview_deal_invoice(request: Request) -> Response:
         "tax_handling": draft.tax_handling.value, "reference": draft.reference, "status": draft.status.value,
         "line_items": [{"description": l.description, "quantity": str(l.quantity), "unit_amount": str(l.unit_amount),
                         "discount_rate": str(l.discount_rate) if l.discount_rate is not None else None,
+                        "discount_amount": str(l.discount_amount) if l.discount_amount is not None else None,
                         "item_code": l.item_code, "account_code": l.account_code, "tax_type": l.tax_type,
-                        "line_amount": str(l.line_amount)} for l in draft.line_items],
+                        "line_amount": str(l.line_amount), "tax_amount": str(tax)} for l, tax in zip(draft.line_items, taxes)],
         "totals": {"subtotal": str(totals.subtotal), "tax": str(totals.tax), "total": str(totals.total)},
+        "deal_value": {"amount": str(preview.deal.value), "currency": preview.deal.currency},
+        "live_invoices": [{"id": r.id, "number": r.number, "status": r.status.value, "status_label": r.status_label,
+                           "total": str(r.total), "currency": r.currency} for r in preview.live_invoices],
     })
 
 

@@ -35,6 +35,9 @@ OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "summary": "Create an invoice from the deal (mapping plus optional overrides)",
+                "description": "A deal that already has a live invoice (not voided or deleted) is refused with 409 naming it, "
+                               "unless the body says \"allow_another\": true. A repeat of an earlier create with the same "
+                               "Idempotency-Key answers that create, whatever the deal has since.",
                 "operationId": "createDealInvoice",
                 "parameters": [_DEAL, {"name": "Idempotency-Key", "in": "header", "required": False,
                                        "schema": {"type": "string", "maxLength": 100},
@@ -43,7 +46,8 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "201": _INVOICE_OK,
                     "400": _err("Malformed body"),
-                    "409": _err("Key reused for a different request, or the same request still in progress"),
+                    "409": _err("The deal already has a live invoice (send allow_another: true to create another), "
+                                "the key was reused for a different request, or the same request is still in progress"),
                     "422": _err("The deal cannot be mapped, or the invoice has problems"),
                     "502": _err("The accounting or CRM system refused or failed"),
                     "503": _err("Rate limited; retry later"),
@@ -57,7 +61,10 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "previewDealInvoice",
                 "parameters": [_DEAL],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Overrides"}}}},
-                "responses": {"200": {"description": "The preview", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": {"description": "The preview: totals to the cent as the accounting system will store them, "
+                                                     "problems (block a create) and warnings (a total that differs from the deal "
+                                                     "value and why; the deal's live invoices)",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Preview"}}}},
                               "400": _err("Malformed body"), "422": _err("The deal cannot be mapped"), **_COMMON_ERRORS},
             }
         },
@@ -128,10 +135,35 @@ OPENAPI: dict[str, Any] = {
                     "links": {"type": "object"},
                 },
             },
+            "Preview": {"type": "object", "required": ["deal_id", "ok", "problems", "warnings", "line_items", "totals", "live_invoices"],
+                        "properties": {
+                            "deal_id": {"type": "string"}, "ok": {"type": "boolean"},
+                            "problems": {"type": "array", "items": {"type": "string"}},
+                            "warnings": {"type": "array", "items": {"type": "string"}},
+                            "customer": {"type": "object"}, "date": {"type": "string", "format": "date"},
+                            "due_date": {"type": "string", "format": "date"}, "currency": {"type": "string"},
+                            "tax_handling": {"type": "string"}, "reference": {"type": "string"}, "status": {"type": "string"},
+                            "line_items": {"type": "array", "items": {"type": "object", "properties": {
+                                "description": {"type": "string"}, "quantity": {"type": "string"}, "unit_amount": {"type": "string"},
+                                "discount_rate": {"type": ["string", "null"]}, "discount_amount": {"type": ["string", "null"]},
+                                "item_code": {"type": "string"}, "account_code": {"type": "string"},
+                                "tax_type": {"type": "string", "description": "the tax applied; the item's or account's default when none was given"},
+                                "line_amount": {"type": "string"}, "tax_amount": {"type": "string"}}}},
+                            "totals": {"type": "object", "properties": {k: {"type": "string"} for k in ("subtotal", "tax", "total")}},
+                            "deal_value": {"type": "object", "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}}},
+                            "live_invoices": {"type": "array", "description": "the deal's invoices that are not voided or deleted",
+                                              "items": {"type": "object", "properties": {
+                                                  "id": {"type": "integer"}, "number": {"type": "string"}, "status": {"type": "string"},
+                                                  "status_label": {"type": "string"}, "total": {"type": "string"},
+                                                  "currency": {"type": "string"}}}},
+                        }},
             "Overrides": {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
+                    "allow_another": {"type": "boolean", "default": False,
+                                      "description": "create even though the deal already has a live invoice (create only; "
+                                                     "a preview reports live invoices either way)"},
                     "date": {"type": "string", "format": "date"},
                     "due_date": {"type": "string", "format": "date"},
                     "currency": {"type": "string", "minLength": 3, "maxLength": 3},
@@ -143,6 +175,7 @@ OPENAPI: dict[str, Any] = {
                     "line_items": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
                         "description": {"type": "string"}, "quantity": {"type": ["number", "string"]},
                         "unit_amount": {"type": ["number", "string"]}, "discount_rate": {"type": ["number", "string", "null"]},
+                        "discount_amount": {"type": ["number", "string", "null"], "description": "an amount off the line (not with discount_rate)"},
                         "item_code": {"type": "string"}, "account_code": {"type": "string"}, "tax_type": {"type": "string"}}}},
                 },
             },

@@ -50,6 +50,7 @@ from .model import (
 from .plugins import Plugins
 from .runtime import Runtime
 from .serde import dump_draft, load_draft
+from .totals import live_invoice_warning, live_invoices, settle, value_difference
 from .status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
 
 log = logging.getLogger("invoicebridge.pipeline")
@@ -71,6 +72,7 @@ class Preview:
     draft: InvoiceDraft
     problems: tuple[str, ...] = ()  # block sending
     warnings: tuple[str, ...] = ()  # worth knowing
+    live_invoices: tuple[InvoiceRecord, ...] = ()  # the deal's invoices that still count (not voided or deleted)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,12 @@ def request_hash(payload: Mapping[str, Any]) -> str:
 
 
 class OperationInProgress(InvoiceBridgeError):
+    status_code = 409
+
+
+class AnotherInvoice(InvoiceBridgeError):
+    """The deal already has a live invoice and the caller did not say another one is intended."""
+
     status_code = 409
 
 
@@ -198,15 +206,22 @@ class Pipeline:
         catalog = await self.catalog()
         fields = await self.fields()
         config = self.mapping()
-        draft = map_deal(deal, config, catalog, self.runtime.today(), fields)
-        if overrides:
-            draft = apply_overrides(draft, overrides, catalog)
+        mapped = settle(map_deal(deal, config, catalog, self.runtime.today(), fields), catalog)
+        # Settled: every line carries the tax the accounting system will apply (an item's or account's default
+        # when it names none), so draft.totals is what will be stored, to the cent.
+        draft = settle(apply_overrides(mapped, overrides, catalog), catalog) if overrides else mapped
         problems = validate_against_catalog(draft, catalog)
         warnings = empty_optional_fields(deal, config, fields)
         for line in draft.line_items:
             if not line.item_code and any(p.code and p.name == line.description for p in deal.products):
                 warnings.append(f"Line {line.description!r}: no accounting item has the product's code; it is sent as free text")
-        return Preview(deal=deal, draft=draft, problems=tuple(problems), warnings=tuple(warnings))
+        difference = value_difference(deal, draft, edited=draft.line_items != mapped.line_items)
+        if difference:
+            warnings.append(difference)
+        live = live_invoices(self.store.invoices_for_deal(deal.id))
+        if live:
+            warnings.append(live_invoice_warning(live))
+        return Preview(deal=deal, draft=draft, problems=tuple(problems), warnings=tuple(warnings), live_invoices=tuple(live))
 
     # ---- create --------------------------------------------------------------------------------------
 
@@ -217,8 +232,12 @@ class Pipeline:
         overrides: Mapping[str, Any] | None = None,
         key: str | None = None,
         source: str = "api",
+        allow_another: bool = True,
     ) -> InvoiceRecord:
-        """Create one invoice for a deal, exactly once per ``key`` (a new random key when none is given)."""
+        """Create one invoice for a deal, exactly once per ``key`` (a new random key when none is given).
+
+        With ``allow_another=False`` a deal that already has a live invoice raises :class:`AnotherInvoice`
+        naming it (a replay of an earlier create with the same key still answers that create)."""
         deal_id = str(deal_id)
         request = {"deal_id": deal_id, "overrides": dict(overrides or {})}
         key = key or f"{source}-{deal_id}-{self.runtime.now().strftime('%Y%m%d%H%M%S%f')}"
@@ -226,6 +245,11 @@ class Pipeline:
         existing = self._existing_operation(key, request)
         if existing is not None:
             return existing
+        if not allow_another:
+            live = live_invoices(self.store.invoices_for_deal(deal_id))
+            if live:
+                raise AnotherInvoice(live_invoice_warning(live), deal_id=deal_id,
+                                     live_invoices=[r.number or r.remote_id for r in live])
         preview = await self.preview(deal_id, overrides)
         if preview.problems:
             raise ValidationProblem(list(preview.problems), deal_id=deal_id)
@@ -883,9 +907,17 @@ def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
         unit = item.unit_price
     unit_amount = _number(unit if unit not in (None, "") else 0, "unit price")
     discount = raw.get("discount_rate")
-    discount_rate = _number(discount, "discount") if discount not in (None, "", 0, "0") else None
+    discount_rate = _number(discount, "discount") if discount not in (None, "") else None
     if discount_rate is not None and not (0 <= discount_rate <= 100):
         raise ValueError(f"discount is a percentage between 0 and 100, got {discount_rate}")
+    off = raw.get("discount_amount")
+    discount_amount = _number(off, "discount amount") if off not in (None, "") else None
+    discount_rate = discount_rate or None  # a zero discount is no discount
+    discount_amount = discount_amount or None
+    if discount_rate is not None and discount_amount is not None:
+        raise ValueError("give a discount as a percentage or as an amount, not both")
+    if discount_amount is not None and discount_amount < 0:
+        raise ValueError(f"a discount amount cannot be negative, got {discount_amount}")
     tax_type = str(raw.get("tax_type") or (item.tax_type if item else "") or "").strip()
     rate = catalog.tax_rate(tax_type) if tax_type else None
     return LineItem(
@@ -893,6 +925,7 @@ def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
         quantity=quantity,
         unit_amount=unit_amount,
         discount_rate=discount_rate,
+        discount_amount=discount_amount,
         item_code=item.code if item else code,
         account_code=str(raw.get("account_code") or (item.account_code if item else "") or "").strip(),
         tax_type=tax_type,
@@ -901,10 +934,12 @@ def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
 
 
 def _number(value: Any, label: str) -> Decimal:
+    """A number from JSON (or a form already read in the person's locale): a number or a plain decimal string.
+    A comma is never guessed at (``"1,5"`` is refused, not read as 15)."""
     try:
-        result = m.to_decimal(value if not isinstance(value, str) else value.replace(",", "").strip() or "0")
+        result = m.to_decimal(value if not isinstance(value, str) else value.strip() or "0")
     except (ValueError, TypeError):
-        raise ValueError(f"{label} must be a number, got {value!r}") from None
+        raise ValueError(f"{label} must be a number written with a decimal point, got {value!r}") from None
     if abs(result) >= Decimal("1e12"):
         raise ValueError(f"{label} is too large")
     return result

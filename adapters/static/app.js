@@ -1,33 +1,49 @@
 // Small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
-  const num = (v) => { const n = parseFloat(String(v || "").replace(/,/g, "")); return isFinite(n) ? n : 0; };
-  const round2 = (n) => Math.round((n + Number.EPSILON) * 100) / 100;
-  const fmt = (n) => n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-
-  function recompute(form) {
-    const handling = form.querySelector("#tax-handling").value;
-    let amounts = 0, tax = 0;
-    form.querySelectorAll("tr.line").forEach((tr) => {
-      const q = num(tr.querySelector('[name$="-quantity"]').value);
-      const p = num(tr.querySelector('[name$="-unit_amount"]').value);
-      const d = num(tr.querySelector('[name$="-discount_rate"]').value);
-      const opt = tr.querySelector(".tax-pick").selectedOptions[0];
-      const rate = opt ? num(opt.dataset.rate) : 0;
-      const amount = round2(q * p * (100 - d) / 100);
-      let t = 0;
-      if (handling === "Exclusive") t = round2(amount * rate / 100);
-      else if (handling === "Inclusive") t = round2(amount - amount * 100 / (100 + rate));
-      tr.querySelector(".line-amount").textContent = amount ? fmt(amount) : "";
-      amounts += amount; tax += t;
-    });
-    const subtotal = handling === "Inclusive" ? amounts - tax : amounts;
-    form.querySelector("#t-subtotal").textContent = fmt(subtotal);
-    form.querySelector("#t-tax").textContent = fmt(tax);
-    form.querySelector("#t-total").textContent = fmt(subtotal + tax);
+  // The create form's totals come from the server (the same computation that builds the invoice), never from
+  // arithmetic here: as the form changes the page posts it to /invoices/preview (debounced) and shows the answer.
+  function previewer(form) {
+    let timer = null, asked = 0;
+    const notes = form.querySelector("#preview-notes");
+    const set = (id, text) => { const el = form.querySelector(id); if (el) el.textContent = text; };
+    const list = (cls, items) => {
+      if (!items.length) return null;
+      const ul = document.createElement("ul");
+      ul.className = cls;
+      items.forEach((t) => { const li = document.createElement("li"); li.textContent = t; ul.appendChild(li); });
+      return ul;
+    };
+    async function ask() {
+      const mine = ++asked;
+      let body;
+      try {
+        const r = await fetch(form.dataset.previewUrl, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
+        body = await r.json();
+      } catch (e) { return; /* offline for a moment: the next edit asks again */ }
+      if (mine !== asked) return; // a newer edit's answer is on its way
+      const lines = form.querySelectorAll("tr.line");
+      let n = 0;
+      lines.forEach((tr) => {
+        const filled = ["description", "item_code", "unit_amount"].some((f) => { const el = tr.querySelector('[name$="-' + f + '"]'); return el && el.value.trim(); });
+        const cell = tr.querySelector(".line-amount");
+        if (!filled || !body.totals) { cell.textContent = ""; return; }
+        const line = body.lines[n++];
+        cell.textContent = line ? line.display : "";
+      });
+      set("#t-subtotal", body.display ? body.display.subtotal : "—");
+      set("#t-tax", body.display ? body.display.tax : "—");
+      set("#t-total", body.display ? body.display.total : "—");
+      if (body.currency) set("#t-currency", body.currency);
+      if (notes) {
+        notes.replaceChildren(...[list("error-text", body.errors || []), list("error-text", body.problems || []),
+                                  list("muted", body.warnings || [])].filter(Boolean));
+      }
+    }
+    return () => { clearTimeout(timer); timer = setTimeout(ask, 300); };
   }
 
-  function wireLine(form, tr) {
+  function wireLine(form, tr, changed) {
     const pick = tr.querySelector(".item-pick");
     pick.addEventListener("change", () => {
       const o = pick.selectedOptions[0];
@@ -38,26 +54,26 @@
       set('[name$="-account_code"]', o.dataset.account);
       set('[name$="-tax_type"]', o.dataset.tax);
       if (!tr.querySelector('[name$="-quantity"]').value) tr.querySelector('[name$="-quantity"]').value = "1";
-      recompute(form);
+      changed();
     });
   }
 
   const form = document.getElementById("invoice-form");
-  if (form) {
-    form.querySelectorAll("tr.line").forEach((tr) => wireLine(form, tr));
-    form.addEventListener("input", () => recompute(form));
-    form.addEventListener("change", () => recompute(form));
+  if (form && form.dataset.previewUrl) {
+    const changed = previewer(form);
+    form.querySelectorAll("tr.line").forEach((tr) => wireLine(form, tr, changed));
+    form.addEventListener("input", changed);
+    form.addEventListener("change", changed);
     document.getElementById("add-line").addEventListener("click", () => {
       const rows = form.querySelectorAll("tr.line");
       const last = rows[rows.length - 1];
       const copy = last.cloneNode(true);
       const index = rows.length;
       copy.querySelectorAll("[name]").forEach((el) => { el.name = el.name.replace(/^line-\d+-/, "line-" + index + "-"); if (el.tagName === "INPUT") el.value = ""; else el.selectedIndex = 0; });
+      copy.querySelector(".line-amount").textContent = "";
       last.after(copy);
-      wireLine(form, copy);
-      recompute(form);
+      wireLine(form, copy, changed);
     });
-    recompute(form);
   }
 
   document.querySelectorAll("[data-copy]").forEach((btn) => btn.addEventListener("click", async () => {

@@ -43,7 +43,7 @@ def test_the_whole_flow_from_mapping_to_paid(server, browser, shots, tmp_path):
     rows = page.locator("tr.line")
     # Two lines picked from the Xero items list; the other prefilled lines are cleared.
     for i in range(rows.count()):
-        for field in ("description", "quantity", "unit_amount", "discount_rate"):
+        for field in ("description", "quantity", "unit_amount", "discount_rate", "discount_amount"):
             page.fill(f"[name=line-{i}-{field}]", "")
         page.select_option(f"[name=line-{i}-item_code]", "")
     page.select_option("[name=line-0-item_code]", "CONSULT-H")
@@ -52,7 +52,7 @@ def test_the_whole_flow_from_mapping_to_paid(server, browser, shots, tmp_path):
     page.fill("[name=line-0-quantity]", "abc")
     page.fill("[name=line-1-quantity]", "2")
     page.click("button[value=draft]")
-    expect(page.locator(".flash.error")).to_contain_text("quantity must be a number")
+    expect(page.locator(".flash.error")).to_contain_text("Line 1, quantity: 'abc' is not a number")
     shots(page, "04-form-error")
     # Fix it: totals follow the edit before sending.
     page.select_option("[name=line-0-item_code]", "CONSULT-H")

@@ -156,7 +156,7 @@ def test_create_from_the_page_with_a_bad_quantity_shows_the_error(web):
             "currency": "GBP", "tax_handling": "Exclusive", "line-0-description": "Consulting", "line-0-quantity": "ten",
             "line-0-unit_amount": "120", "line-0-account_code": "200", "line-0-tax_type": "OUTPUT2"}
     bad = browser.post("/deals/1/invoices", data=data)
-    assert bad.status_code == 422 and "quantity must be a number" in bad.text and acct.invoices == {}
+    assert bad.status_code == 422 and "Line 1, quantity: &#39;ten&#39; is not a number" in bad.text and acct.invoices == {}
     data["line-0-quantity"] = "10"
     ok = browser.post("/deals/1/invoices", data=data, follow_redirects=False)
     assert ok.status_code == 303 and ok.headers["location"].startswith("/deals/1#invoice-")
