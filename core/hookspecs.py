@@ -132,7 +132,10 @@ def crm_verify_webhook(runtime, connection, request) -> list:
 
 @hookspec(firstresult=True)
 def accounting_catalog(runtime, connection):
-    """Items, revenue tax rates, revenue accounts, enabled currencies, branding themes: a :class:`Catalog`."""
+    """Items, revenue tax rates, revenue accounts, enabled currencies, branding themes: a :class:`Catalog`.
+
+    An item's and an account's ``tax_type`` is the default tax the backend applies to a line that names none
+    (the item's first, then the account's); the preview uses it, so its totals are what the backend stores."""
 
 
 @hookspec(firstresult=True)

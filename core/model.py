@@ -346,6 +346,9 @@ class InvoiceRecord:
 
 @frozen
 class CatalogItem:
+    """A product or service the accounting system sells. ``account_code`` and ``tax_type`` are its defaults: what
+    the backend applies to a line with this item that names no account or tax."""
+
     code: str = field(converter=_str)
     name: str = field(default="", converter=_str)
     description: str = field(default="", converter=_str)
@@ -365,7 +368,7 @@ class TaxRate:
 class Account:
     code: str = field(converter=_str)
     name: str = field(converter=_str)
-    tax_type: str = field(default="", converter=_str)
+    tax_type: str = field(default="", converter=_str)  # the default tax of a line on this account naming none
 
 
 @frozen
@@ -398,6 +401,15 @@ class Catalog:
 
     def account(self, code: str) -> Account | None:
         return next((a for a in self.accounts if a.code == code), None)
+
+    def default_tax_type(self, item_code: str = "", account_code: str = "") -> str:
+        """The tax the backend applies to a line that names none: the item's default, else the account's (the
+        line's account, else the item's); "" when neither has one."""
+        item = self.item(item_code) if item_code else None
+        if item is not None and item.tax_type:
+            return item.tax_type
+        account = self.account(account_code or (item.account_code if item is not None else ""))
+        return account.tax_type if account is not None else ""
 
 
 # ---- what plugins exchange with the core -------------------------------------------------------------

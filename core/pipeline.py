@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import attrs
 
+from . import i18n
 from . import money as m
 from .errors import (
     BackendError,
@@ -803,8 +804,9 @@ def operation_key(raw: str) -> str:
 
 
 def _live_invoice(records: Sequence[InvoiceRecord]) -> InvoiceRecord | None:
-    """The deal's invoice that still counts (not deleted or voided), newest first."""
-    return next((r for r in records if r.status not in (InvoiceStatus.DELETED, InvoiceStatus.VOIDED)), None)
+    """The deal's invoice that still counts (not deleted or voided), newest first; the same rule as the preview's
+    and the single create's check (:func:`invoicebridge.core.totals.live_invoices`)."""
+    return next(iter(live_invoices(records)), None)
 
 
 def _invoice_from_record(record: InvoiceRecord) -> Invoice:
@@ -915,9 +917,9 @@ def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
     discount_rate = discount_rate or None  # a zero discount is no discount
     discount_amount = discount_amount or None
     if discount_rate is not None and discount_amount is not None:
-        raise ValueError("give a discount as a percentage or as an amount, not both")
+        raise ValueError(i18n._("give a discount as a percentage or as an amount, not both"))
     if discount_amount is not None and discount_amount < 0:
-        raise ValueError(f"a discount amount cannot be negative, got {discount_amount}")
+        raise ValueError(i18n._("a discount amount cannot be negative, got %(amount)s") % {"amount": i18n.format_number(discount_amount)})
     tax_type = str(raw.get("tax_type") or (item.tax_type if item else "") or "").strip()
     rate = catalog.tax_rate(tax_type) if tax_type else None
     return LineItem(
@@ -939,7 +941,8 @@ def _number(value: Any, label: str) -> Decimal:
     try:
         result = m.to_decimal(value if not isinstance(value, str) else value.strip() or "0")
     except (ValueError, TypeError):
-        raise ValueError(f"{label} must be a number written with a decimal point, got {value!r}") from None
+        raise ValueError(i18n._("%(field)s must be a number written with a decimal point, got %(value)r")
+                         % {"field": label, "value": value}) from None
     if abs(result) >= Decimal("1e12"):
         raise ValueError(f"{label} is too large")
     return result

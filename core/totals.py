@@ -26,12 +26,7 @@ from .status import InvoiceStatus
 
 def default_tax_type(line: LineItem, catalog: Catalog) -> str:
     """The tax type the accounting system applies to a line that names none: its item's, else its account's."""
-    item = catalog.item(line.item_code) if line.item_code else None
-    if item is not None and item.tax_type:
-        return item.tax_type
-    account_code = line.account_code or (item.account_code if item is not None else "")
-    account = catalog.account(account_code) if account_code else None
-    return account.tax_type if account is not None else ""
+    return catalog.default_tax_type(line.item_code, line.account_code)
 
 
 def settle_line(line: LineItem, catalog: Catalog) -> LineItem:
