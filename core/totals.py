@@ -87,6 +87,8 @@ def value_difference(deal: Deal, draft: InvoiceDraft, *, edited: bool) -> str:
         reasons.append(_("the deal's discounts are taken off before tax on the invoice"))
     if not reasons:
         reasons.append(_("the accounting system's tax rates or rounding differ from the deal's"))
-    return _("The invoice total %(total)s differs from the deal value %(value)s by %(diff)s: %(why)s.") % {
-        "total": format_money(total, draft.currency), "value": format_money(deal.value, deal.currency),
-        "diff": format_money(m.money(total - deal.value), draft.currency), "why": "; ".join(reasons)}
+    values = {"total": format_money(total, draft.currency), "value": format_money(deal.value, deal.currency),
+              "diff": format_money(m.money(abs(total - deal.value)), draft.currency), "why": "; ".join(reasons)}
+    if total > deal.value:
+        return _("The invoice total %(total)s differs from the deal value %(value)s (%(diff)s more): %(why)s.") % values
+    return _("The invoice total %(total)s differs from the deal value %(value)s (%(diff)s less): %(why)s.") % values
