@@ -51,7 +51,7 @@ from .model import (
 from .plugins import Plugins
 from .runtime import Runtime
 from .serde import dump_draft, load_draft
-from .totals import live_invoice_warning, live_invoices, settle, value_difference
+from .totals import live_invoice_warning, live_invoices, settle, tax_rate_changes, value_difference
 from .status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
 
 log = logging.getLogger("invoicebridge.pipeline")
@@ -216,6 +216,8 @@ class Pipeline:
         for line in draft.line_items:
             if not line.item_code and any(p.code and p.name == line.description for p in deal.products):
                 warnings.append(f"Line {line.description!r}: no accounting item has the product's code; it is sent as free text")
+        if config.use_products:
+            warnings.extend(tax_rate_changes(deal, mapped, catalog))
         difference = value_difference(deal, draft, edited=draft.line_items != mapped.line_items)
         if difference:
             warnings.append(difference)

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import attrs
 
 from . import money as m
-from .i18n import _, format_money
+from .i18n import _, format_money, format_number
 from .model import Catalog, Deal, InvoiceDraft, InvoiceRecord, LineItem, TaxHandling, line_tax
 from .status import InvoiceStatus
 
@@ -51,6 +51,24 @@ def line_taxes(draft: InvoiceDraft) -> list[Decimal]:
 
 
 # ---- checks against the deal ------------------------------------------------------------------------------
+
+
+def tax_rate_changes(deal: Deal, mapped: InvoiceDraft, catalog: Catalog) -> list[str]:
+    """Warnings for deal products whose tax percentage no tax rate of the accounting system has, so the line
+    gets the item's or account's rate instead (``mapped`` is the settled draft straight from the mapping)."""
+    if mapped.tax_handling is TaxHandling.NO_TAX:
+        return []
+    out = []
+    products = [p for p in deal.products if p.enabled]
+    for product, line in zip(products, mapped.line_items):
+        if product.tax_percent == line.tax_percent:
+            continue
+        rate = catalog.tax_rate(line.tax_type)
+        out.append(_("Line %(line)s: no tax rate of %(deal)s%% exists, so %(rate)s (%(percent)s%%) applies") % {
+            "line": product.name, "deal": format_number(product.tax_percent),
+            "rate": rate.name if rate else line.tax_type, "percent": format_number(line.tax_percent)})
+    return out
+
 
 
 def live_invoices(records: Iterable[InvoiceRecord]) -> list[InvoiceRecord]:

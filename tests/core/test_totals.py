@@ -92,3 +92,15 @@ def test_live_invoices_are_those_not_voided_or_deleted():
     records = [record(1, InvoiceStatus.VOIDED), record(2, InvoiceStatus.DRAFT), record(3, InvoiceStatus.DELETED),
                record(4, InvoiceStatus.PAID)]
     assert [r.number for r in live_invoices(records)] == ["INV-2", "INV-4"]
+
+
+def test_a_deal_tax_percentage_no_rate_has_is_named_with_the_rate_that_applies():
+    from invoicebridge.core.model import DealProduct
+    from invoicebridge.core.totals import tax_rate_changes
+
+    deal = Deal(id="1", title="T", value=100, currency="GBP",
+                products=[DealProduct(name="Widget", quantity=1, item_price=100, tax_percent=7, code="X"),
+                          DealProduct(name="Gadget", quantity=1, item_price=100, tax_percent=20, code="Y")])
+    mapped = settle(draft(LineItem("Widget", unit_amount=100, account_code="200", tax_percent=7),
+                          LineItem("Gadget", unit_amount=100, account_code="200", tax_type="STD", tax_percent=20)), CATALOG)
+    assert tax_rate_changes(deal, mapped, CATALOG) == ["Line Widget: no tax rate of 7% exists, so Standard 20% (20%) applies"]

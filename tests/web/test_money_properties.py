@@ -77,7 +77,7 @@ def test_the_preview_total_is_what_the_accounting_system_stores(tmp_path, valida
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         client.headers["Authorization"] = f"Bearer {info['api_key']}"
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(spec=deal, overrides=edit)
         def check(spec, overrides):
             if "line_items" in overrides:
