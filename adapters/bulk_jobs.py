@@ -82,6 +82,15 @@ def _date(value: Any, name: str) -> dt.date | None:
         raise BadBulkRequest(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
 
 
+def _whole_id(value: Any, name: str) -> str:
+    """A pipeline or stage id: a whole number (or its digits as text); "" when absent."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit())):
+        raise BadBulkRequest(f"{name} must be a whole number, got {value!r}")
+    return str(value).strip()
+
+
 async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     """Resolve the deals (ids, or won deals matching the query), then run the job in the background."""
     unknown = set(body) - {"deal_ids", "won_from", "won_to", "pipeline_id", "stage_id", "dry_run", "run_id"}
@@ -95,8 +104,8 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
         raise BadBulkRequest(f"dry_run must be true or false, got {body.get('dry_run')!r}")
     if not ids:
         query = DealQuery(status="won", won_from=_date(body.get("won_from"), "won_from"),
-                          won_to=_date(body.get("won_to"), "won_to"), pipeline_id=str(body.get("pipeline_id") or ""),
-                          stage_id=str(body.get("stage_id") or ""))
+                          won_to=_date(body.get("won_to"), "won_to"), pipeline_id=_whole_id(body.get("pipeline_id"), "pipeline_id"),
+                          stage_id=_whole_id(body.get("stage_id"), "stage_id"))
         ids = await pipeline.plugins.find_deals(pipeline.runtime, connection=pipeline.crm, query=query)
     dry_run = bool(body.get("dry_run"))
     try:  # the default is unique: two runs started in one second must not share a run (nor its job)
