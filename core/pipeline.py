@@ -47,6 +47,8 @@ from .model import (
     TaxHandling,
     WebhookRequest,
 )
+from .model import WebhookEvent
+from .payloads import MalformedPayload, is_ident
 from .plugins import Plugins
 from .runtime import Runtime
 from .serde import dump_draft, load_draft
@@ -672,7 +674,7 @@ class Pipeline:
     async def accounting_webhook(self, request: WebhookRequest) -> list[str]:
         """Verify (raises WebhookRejected) and return the new remote invoice ids to sync."""
         conn = self.accounting
-        events = await self.plugins.accounting_verify_webhook(self.runtime, connection=conn, request=request)
+        events = _checked_events(await self.plugins.accounting_verify_webhook(self.runtime, connection=conn, request=request))
         ids = []
         for event in events:
             if event.kind != "invoice_changed":
@@ -685,7 +687,7 @@ class Pipeline:
     async def crm_webhook(self, request: WebhookRequest) -> list[str]:
         """Verify (raises WebhookRejected) and return the ids of deals newly won."""
         conn = self.crm
-        events = await self.plugins.crm_verify_webhook(self.runtime, connection=conn, request=request)
+        events = _checked_events(await self.plugins.crm_verify_webhook(self.runtime, connection=conn, request=request))
         won = []
         for event in events:
             self.forget_deal(event.object_id)  # even for a replay: the snapshot may predate it
@@ -766,6 +768,16 @@ class Pipeline:
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------------
+
+
+def _checked_events(events: Any) -> list[WebhookEvent]:
+    """A plugin's webhook events, refused whole (400, before any is acted on) when one names no proper id."""
+    out = list(events or [])
+    for event in out:
+        if not isinstance(event, WebhookEvent) or not is_ident(event.object_id) \
+                or not isinstance(event.event_id, str) or len(event.event_id) > 1000:
+            raise MalformedPayload("The webhook names an object that is not a proper id; nothing was processed")
+    return out
 
 
 def operation_key(raw: str) -> str:
