@@ -32,7 +32,7 @@ from invoicebridge.core.store import Store, make_private_dir
 from . import api, pages, webhooks
 from .config import AppConfig
 from .i18n import LanguageMiddleware
-from .middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
 from .security import hash_password
 
 log = logging.getLogger("invoicebridge.web")
@@ -90,7 +90,8 @@ def create_app(
                     Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
                     Middleware(SessionMiddleware, secret_key=session_key, https_only=config.cookie_secure,
                                same_site="lax", session_cookie="invoicebridge_session", max_age=14 * 24 * 3600)],
-        exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,
+                            Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.config = config
@@ -200,6 +201,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
         return JSONResponse({"error": "HTTPError", "message": message}, status_code=exc.status_code)
     return pages.error_page(request, message, exc.status_code)
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    """A body that passed its route's limit while being read (the middleware refuses a declared one itself)."""
+    assert isinstance(exc, BodyTooLarge)
+    if _wants_json(request):
+        return JSONResponse({"error": "TooLarge", "message": exc.detail}, status_code=413)
+    return pages.error_page(request, exc.detail, 413)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -108,6 +108,13 @@ def test_a_too_large_body_over_http_gets_413_with_a_json_reason(demo):  # noqa: 
     response = client.post("/api/bulk", content=json.dumps({"deal_ids": ["1"] * 400_000}))
     assert response.status_code == 413 and "1 MB" in response.json()["message"]
 
+    def streamed():  # no Content-Length: refused while reading, with the same answer
+        for _ in range(20):
+            yield b" " * (64 * 1024)
+
+    response = client.post("/webhooks/xero", content=streamed())
+    assert response.status_code == 413 and response.json()["error"] == "TooLarge"
+
 
 # ---- downloads: file names outside Latin-1 ---------------------------------------------------------------
 
