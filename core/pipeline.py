@@ -64,8 +64,8 @@ DEAL_VIEW_TTL = dt.timedelta(seconds=30)
 LEASE_SECONDS = 300
 CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
 BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
-# Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
 OWNER_NAMESPACE = "operation-holder"  # kv: operation key -> the process that claimed it last (core.workers)
+# Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
 _DEFERRED_WRITEBACKS: contextvars.ContextVar[list | None] = contextvars.ContextVar("deferred_writebacks", default=None)
 
 
