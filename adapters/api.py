@@ -20,6 +20,7 @@ from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import Command
 
 from . import bulk_jobs
+from .downloads import content_disposition
 from .openapi import OPENAPI
 from .security import api_auth
 
@@ -182,8 +183,8 @@ async def invoice_command(request: Request) -> Response:
 @api_auth
 async def invoice_pdf(request: Request) -> Response:
     record, pdf = await request.app.state.pipeline.pdf(_invoice_id(request))
-    name = (record.number or f"invoice-{record.id}").replace('"', "")
-    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+    name = record.number or f"invoice-{record.id}"
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": content_disposition(f"{name}.pdf")})
 
 
 @api_auth

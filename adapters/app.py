@@ -1,7 +1,9 @@
 """The Starlette application: pages, JSON API, webhooks, OAuth callbacks and plugin routes.
 
 ``create_app(config)`` builds everything; the store, runtime and pipeline hang off ``app.state``. The
-lifespan finishes left-over operations at start-up and runs the reconciliation loop.
+lifespan starts the outbox worker, a background task that finishes left-over operations and pending CRM
+write-backs (after a crash these can take minutes) while the app already answers, then runs the
+reconciliation loop.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from invoicebridge.core.errors import InvoiceBridgeError, NotConnected
 from invoicebridge.core.pipeline import Pipeline
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
-from invoicebridge.core.store import Store
+from invoicebridge.core.store import Store, make_private_dir
 
 from . import api, pages, webhooks
 from .config import AppConfig
 from .i18n import LanguageMiddleware
+from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
 from .security import hash_password
 
 log = logging.getLogger("invoicebridge.web")
@@ -44,7 +47,7 @@ def create_app(
     sandboxes: list[tuple[str, str, Any]] | None = None,
     runtime_options: Mapping[str, Any] | None = None,
 ) -> Starlette:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(config.data_dir)
     store = store or Store.open(config.db_path)
     plugins = plugins or Plugins()
     runtime = Runtime(
@@ -69,9 +72,8 @@ def create_app(
         try:
             for hook in app.state.startup_hooks:
                 await hook(app)
-            await _start_up(pipeline)
-            if config.sync_interval > 0:
-                task = asyncio.create_task(_reconcile_forever(pipeline, config.sync_interval))
+            # Never awaited here: webhooks, the API and sign-in are answered while left-over work finishes.
+            task = app.state.outbox_worker = asyncio.create_task(_outbox_worker(pipeline, config.sync_interval))
             yield
         finally:
             if task is not None:
@@ -82,10 +84,14 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
+        middleware=[Middleware(SecurityHeadersMiddleware, https=config.public_url.startswith("https://") or config.cookie_secure,
+                               frame_ancestors=plugins.frame_ancestors(runtime)),
+                    Middleware(BodyLimitMiddleware),
+                    Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
                     Middleware(SessionMiddleware, secret_key=session_key, https_only=config.cookie_secure,
                                same_site="lax", session_cookie="invoicebridge_session", max_age=14 * 24 * 3600)],
-        exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,
+                            Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.config = config
@@ -122,6 +128,14 @@ async def _start_up(pipeline: Pipeline) -> None:
         log.warning("could not finish left-over operations yet: %s", exc)
     except Exception:  # start anyway: the pages show what is left over, and the next pass retries it
         log.exception("finishing left-over operations crashed; starting anyway")
+
+
+async def _outbox_worker(pipeline: Pipeline, interval: float) -> None:
+    """The background worker: finish what the last run left (operations, write-backs), then reconcile every
+    ``interval`` seconds (0: only the first pass). ``app.state.outbox_worker`` is its task."""
+    await _start_up(pipeline)
+    if interval > 0:
+        await _reconcile_forever(pipeline, interval)
 
 
 async def _reconcile_forever(pipeline: Pipeline, interval: float) -> None:
@@ -187,6 +201,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
         return JSONResponse({"error": "HTTPError", "message": message}, status_code=exc.status_code)
     return pages.error_page(request, message, exc.status_code)
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    """A body that passed its route's limit while being read (the middleware refuses a declared one itself)."""
+    assert isinstance(exc, BodyTooLarge)
+    if _wants_json(request):
+        return JSONResponse({"error": "TooLarge", "message": exc.detail}, status_code=413)
+    return pages.error_page(request, exc.detail, 413)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from starlette.routing import Mount
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
 from invoicebridge.core.model import Role
 from invoicebridge.core.plugins import Plugins
-from invoicebridge.core.store import Store
+from invoicebridge.core.store import Store, make_private_dir
 
 from .app import create_app
 from .config import AppConfig
@@ -52,7 +53,7 @@ def demo_backend_config(public_url: str, store: Store) -> dict[str, dict[str, An
 
 
 def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[Starlette, dict[str, Any]]:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(config.data_dir)
     for suffix in ("", "-wal", "-shm"):  # the sandboxes live in memory: a kept database would point at nothing
         Path(f"{config.db_path}{suffix}").unlink(missing_ok=True)
     store = Store.open(config.db_path)
@@ -98,8 +99,10 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         await connect_demo(app, config)
 
     app.state.startup_hooks.append(connect)
-    (config.data_dir / "demo.json").write_text(json.dumps(info, indent=2))
-    (config.data_dir / "demo.json").chmod(0o600)
+    demo_json = config.data_dir / "demo.json"  # holds the password and keys: never readable by others, not even briefly
+    with os.fdopen(os.open(demo_json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+        fh.write(json.dumps(info, indent=2))
+    demo_json.chmod(0o600)
     return app, info
 
 

@@ -29,6 +29,7 @@ from invoicebridge.core.pipeline import AnotherInvoice, operation_key
 from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import COLOURS, Command
 
+from .downloads import content_disposition
 from .i18n import install as i18n_install
 from .security import check_password, csrf_token, form_post, hash_password, is_logged_in, login_required, MIN_PASSWORD
 
@@ -518,8 +519,8 @@ async def invoice_command(request: Request) -> Response:
 @login_required
 async def invoice_pdf(request: Request) -> Response:
     record, pdf = await state(request).pipeline.pdf(_int(request.path_params["invoice_id"]))
-    name = (record.number or f"invoice-{record.id}").replace('"', "")
-    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+    name = record.number or f"invoice-{record.id}"
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": content_disposition(f"{name}.pdf")})
 
 
 @login_required

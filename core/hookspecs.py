@@ -37,6 +37,13 @@ def invoicebridge_web_routes(runtime) -> list:
 
 
 @hookspec
+def invoicebridge_frame_ancestors(runtime) -> list:
+    """``(path, sources)`` pairs: pages of yours under ``path`` that another site may show in a frame (an in-CRM
+    panel), and the CSP ``frame-ancestors`` sources allowed to (e.g. ``https://*.example.com``). Every other
+    page may not be framed at all."""
+
+
+@hookspec
 def invoicebridge_sandboxes(runtime) -> list:
     """``(name, prefix, asgi_app)`` triples of emulated remote APIs to mount in the demo."""
 

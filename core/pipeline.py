@@ -48,6 +48,9 @@ from .model import (
     TaxHandling,
     WebhookRequest,
 )
+from .model import WebhookEvent
+from .payloads import MalformedPayload, is_ident
+from . import workers
 from .plugins import Plugins
 from .runtime import Runtime
 from .serde import dump_draft, load_draft
@@ -63,6 +66,7 @@ DEAL_VIEW_TTL = dt.timedelta(seconds=30)
 LEASE_SECONDS = 300
 CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
 BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
+OWNER_NAMESPACE = "operation-holder"  # kv: operation key -> the process that claimed it last (core.workers)
 # Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
 _DEFERRED_WRITEBACKS: contextvars.ContextVar[list | None] = contextvars.ContextVar("deferred_writebacks", default=None)
 
@@ -398,6 +402,7 @@ class Pipeline:
             if not self.store.claim_operation(key, lease_seconds=LEASE_SECONDS, now=self.runtime.now()):
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, error="already being created by another worker", retryable=True)
                 continue
+            self.store.kv_set(OWNER_NAMESPACE, key, workers.this_process())  # lets a restart see this holder died
             leases[key] = self.store.get_operation(key)["lease_until"]
             claimed.append((key, load_draft(op["payload"]["draft"]), op["attempts"] + 1))
         # Attempts after the first may have reached the backend before a crash: look before creating.
@@ -542,9 +547,10 @@ class Pipeline:
             running.discard(record.id)
 
     async def recover(self) -> int:
-        """Finish operations a crash or failure left behind (pending, expired in-flight, retryable failed)."""
+        """Finish operations a crash or failure left behind (pending, retryable failed, in flight whose lease ran
+        out or whose holder process is gone)."""
         keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000)
-                if op["kind"] == "create" and (op["state"] != "in_flight" or self._lease_expired(op))]
+                if op["kind"] == "create" and (op["state"] != "in_flight" or self._lease_expired(op) or self._holder_died(op))]
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
         # write-backs left pending by a failure or a crash, whether or not any operation was left over
@@ -553,6 +559,18 @@ class Pipeline:
             await self._fire_created(record, None, _invoice_from_record(record))
         await self._retry_automation()
         return sum(1 for i in items if i.record is not None) + found
+
+    def _holder_died(self, op: Mapping[str, Any]) -> bool:
+        """An in-flight operation whose holder process is certainly gone (killed mid-run, then restarted): end its
+        lease now instead of waiting minutes. Only the one caller whose compare-and-set on the lease wins takes it;
+        being a later attempt, it looks for the invoice at the backend before creating it."""
+        owner = self.store.kv_get(OWNER_NAMESPACE, op["key"])
+        if not owner or not workers.is_dead(owner):
+            return False
+        ended = self.store.renew_lease(op["key"], held_until=op["lease_until"], lease_seconds=-1, now=self.runtime.now())
+        if ended:
+            log.info("operation %s was held by a process that is gone; taking it over", op["key"])
+        return bool(ended)
 
     async def _adopt_dead(self) -> int:
         """Look once (never create) for the invoice of each operation that failed for good: a final error on
@@ -699,7 +717,7 @@ class Pipeline:
     async def accounting_webhook(self, request: WebhookRequest) -> list[str]:
         """Verify (raises WebhookRejected) and return the new remote invoice ids to sync."""
         conn = self.accounting
-        events = await self.plugins.accounting_verify_webhook(self.runtime, connection=conn, request=request)
+        events = _checked_events(await self.plugins.accounting_verify_webhook(self.runtime, connection=conn, request=request))
         ids = []
         for event in events:
             if event.kind != "invoice_changed":
@@ -712,7 +730,7 @@ class Pipeline:
     async def crm_webhook(self, request: WebhookRequest) -> list[str]:
         """Verify (raises WebhookRejected) and return the ids of deals newly won."""
         conn = self.crm
-        events = await self.plugins.crm_verify_webhook(self.runtime, connection=conn, request=request)
+        events = _checked_events(await self.plugins.crm_verify_webhook(self.runtime, connection=conn, request=request))
         won = []
         for event in events:
             self.forget_deal(event.object_id)  # even for a replay: the snapshot may predate it
@@ -793,6 +811,16 @@ class Pipeline:
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------------
+
+
+def _checked_events(events: Any) -> list[WebhookEvent]:
+    """A plugin's webhook events, refused whole (400, before any is acted on) when one names no proper id."""
+    out = list(events or [])
+    for event in out:
+        if not isinstance(event, WebhookEvent) or not is_ident(event.object_id) \
+                or not isinstance(event.event_id, str) or len(event.event_id) > 1000:
+            raise MalformedPayload("The webhook names an object that is not a proper id; nothing was processed")
+    return out
 
 
 def operation_key(raw: str) -> str:

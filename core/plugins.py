@@ -78,6 +78,10 @@ class Plugins:
     def web_routes(self, runtime) -> list:
         return [r for routes in self.pm.hook.invoicebridge_web_routes(runtime=runtime) for r in (routes or [])]
 
+    def frame_ancestors(self, runtime) -> list[tuple[str, list[str]]]:
+        return [(str(path), [str(s) for s in sources])
+                for pairs in self.pm.hook.invoicebridge_frame_ancestors(runtime=runtime) for path, sources in (pairs or [])]
+
     def sandboxes(self, runtime) -> list:
         return [s for group in self.pm.hook.invoicebridge_sandboxes(runtime=runtime) for s in (group or [])]
 

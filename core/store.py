@@ -15,8 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import os
 import secrets as pysecrets
 import sqlite3
+import stat
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -27,6 +30,8 @@ from .errors import NotFound
 from .model import Connection, InvoiceRecord, Role
 from .secrets import SecretBox, load_or_create_key
 
+log = logging.getLogger("invoicebridge.store")
+
 DEFAULT_SETTINGS: dict[str, Any] = {
     "reminder_enabled": True,
     "reminder_due_days": 3,
@@ -36,6 +41,31 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "sync_interval_seconds": 300,
     "create_status": "DRAFT",
 }
+
+
+# Files of a data folder that only the app's user may read: a database there also has -wal and -shm files.
+PRIVATE_FILES = ("secret.key", "demo.json")
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create ``folder`` (and its parents) 0700; an existing one readable by others is tightened (and logged)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(folder, 0o700)
+
+
+def make_private_file(path: Path) -> None:
+    """Make an existing file 0600 (logged when it was readable by others); a missing one is left missing."""
+    _tighten(path, 0o600)
+
+
+def _tighten(path: Path, wanted: int) -> None:
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if current & 0o077:
+        path.chmod(wanted)
+        log.warning("tightened the permissions of %s from %o to %o (only this app's user may read its data)", path, current, wanted)
 
 
 def now_iso() -> str:
@@ -169,9 +199,17 @@ class Store:
         database's folder."""
         path = str(path)
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
             data_dir = Path(data_dir) if data_dir else Path(path).parent
+            for folder in dict.fromkeys([Path(path).parent, data_dir]):
+                make_private_dir(folder)
+            # SQLite gives the -wal and -shm files the database file's mode: create it 0600 before it opens it
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         key = load_or_create_key(Path(data_dir) if data_dir else None)
+        if path != ":memory:":
+            for name in PRIVATE_FILES:
+                make_private_file(Path(data_dir) / name)
+            for suffix in ("", "-wal", "-shm"):
+                make_private_file(Path(f"{path}{suffix}"))
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
         if path != ":memory:":

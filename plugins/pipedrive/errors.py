@@ -24,11 +24,12 @@ from invoicebridge.core.errors import (
     RemoteValidationError,
     ServerError,
 )
+from invoicebridge.core.payloads import MalformedPayload
 
 BACKEND = "pipedrive"
 
 
-class MalformedWebhook(InvoiceBridgeError):
+class MalformedWebhook(MalformedPayload):
     """A webhook body that is not the JSON Pipedrive sends. Answered with 400 so Pipedrive shows the failure."""
 
     status_code = 400

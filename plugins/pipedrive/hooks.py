@@ -36,6 +36,12 @@ def invoicebridge_web_routes(runtime):
 
 
 @hookimpl
+def invoicebridge_frame_ancestors(runtime):
+    # Pipedrive shows app extensions from its own domain (company subdomains of pipedrive.com).
+    return [(panel.PANEL_PATH, ["https://*.pipedrive.com"])]
+
+
+@hookimpl
 def invoicebridge_sandboxes(runtime):
     from .sandbox import create_sandbox
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import secrets as token_source
 from typing import Any
 
+from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import ConfigurationError, WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
 
@@ -58,9 +58,9 @@ def check_basic_auth(headers: Any, user: str, password: str) -> None:
 
 def parse_body(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedWebhook(f"The Pipedrive webhook body is not valid JSON ({exc}); nothing was processed") from None
+        payload = P.load_json(body, what="The Pipedrive webhook body")
+    except P.MalformedPayload as exc:
+        raise MalformedWebhook(exc.message) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
         raise MalformedWebhook("The Pipedrive webhook body has no 'meta' object; it is not a Pipedrive webhook")
     return payload
@@ -70,24 +70,52 @@ def _status(obj: Any) -> str:
     return str(obj.get("status") or "") if isinstance(obj, dict) else ""
 
 
+def _part(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """``current``/``previous``/``data``: an object, or absent/null (then empty); anything else is refused."""
+    value = payload.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedWebhook(f"The Pipedrive webhook's '{name}' must be an object; nothing was processed")
+    status = value.get("status")
+    if status is not None and not isinstance(status, str):
+        raise MalformedWebhook(f"The Pipedrive webhook's '{name}.status' must be text; nothing was processed")
+    return value
+
+
+def _id(value: Any, what: str) -> str:
+    try:
+        return P.ident(value, f"The Pipedrive webhook's {what}")
+    except P.MalformedPayload as exc:
+        raise MalformedWebhook(exc.message + "; nothing was processed") from None
+
+
+def _text(value: Any, what: str) -> str:
+    try:
+        return P.text(value, f"The Pipedrive webhook's {what}", max_length=64)
+    except P.MalformedPayload as exc:
+        raise MalformedWebhook(exc.message + "; nothing was processed") from None
+
+
 def event_of(payload: dict[str, Any]) -> tuple[str, WebhookEvent | None]:
     """The dedupe id and the event (None for objects other than deals)."""
     meta = payload["meta"]
     if "event" in payload or meta.get("v") == 1:  # v1 format
-        current, previous = payload.get("current") or {}, payload.get("previous") or {}
-        event_id = f"v1:{meta.get('webhook_id')}:{meta.get('id')}:{meta.get('timestamp_micro') or meta.get('timestamp')}"
+        current, previous = _part(payload, "current"), _part(payload, "previous")
+        event_id = "v1:" + ":".join(_id(meta.get(k), f"meta.{k}") for k in ("webhook_id", "id")) + ":" + \
+            _text(meta.get("timestamp_micro") or meta.get("timestamp"), "meta.timestamp")
         if meta.get("object") != "deal":
             return event_id, None
-        deal_id = str(current.get("id") or previous.get("id") or meta.get("id") or "")
+        deal_id = _id(current.get("id") or previous.get("id") or meta.get("id"), "deal id")
         prev_status = _status(previous)
     else:  # v2
-        current, previous = payload.get("data") or {}, payload.get("previous") or {}
-        event_id = str(meta.get("id") or "")
+        current, previous = _part(payload, "data"), _part(payload, "previous")
+        event_id = _id(meta.get("id"), "meta.id")
         if not event_id:
             raise MalformedWebhook("The Pipedrive webhook has no meta.id; it cannot be de-duplicated")
         if meta.get("entity") != "deal":
             return event_id, None
-        deal_id = str(meta.get("entity_id") or current.get("id") or previous.get("id") or "")
+        deal_id = _id(meta.get("entity_id") or current.get("id") or previous.get("id"), "deal id")
         # `previous` holds only the changed fields: no status there means the status did not change
         prev_status = _status(previous) if "status" in previous else _status(current)
     if not deal_id:
@@ -105,7 +133,8 @@ def verify(runtime: Any, connection: Any, request: WebhookRequest) -> list[Webho
     event_id, event = event_of(payload)
     if runtime.kv_get(KV_NAMESPACE, event_id):
         return []  # a retry or replay of a delivery we already accepted
-    runtime.kv_set(KV_NAMESPACE, event_id, {"attempt": payload["meta"].get("attempt", payload.get("retry"))})
+    attempt = payload["meta"].get("attempt", payload.get("retry"))
+    runtime.kv_set(KV_NAMESPACE, event_id, {"attempt": attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None})
     return [event] if event else []
 
 

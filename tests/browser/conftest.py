@@ -18,6 +18,23 @@ def server(tmp_path_factory):
         yield running
 
 
+class WatchedBrowser:
+    """The browser, with every page it opens watched for Content-Security-Policy violations in the console."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.csp_violations: list[str] = []
+
+    def new_page(self, *args, **kwargs):
+        page = self._browser.new_page(*args, **kwargs)
+        page.on("console", lambda msg: self.csp_violations.append(f"{page.url}: {msg.text}")
+                if "Content Security Policy" in msg.text else None)
+        return page
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -26,9 +43,21 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield b
+            yield WatchedBrowser(b)
         finally:
             b.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request):
+    """Every browser test fails if a page broke the Content-Security-Policy (an inline handler, a foreign script)."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    watched = request.getfixturevalue("browser")
+    seen = len(watched.csp_violations)
+    yield
+    assert watched.csp_violations[seen:] == []
 
 
 @pytest.fixture

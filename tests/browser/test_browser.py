@@ -114,3 +114,30 @@ def test_bulk_dry_run_shows_progress_then_every_preview(server, browser, shots):
     expect(page.locator("tbody tr")).to_have_count(4)
     expect(page.locator("text=Create these invoices")).to_be_visible()
     shots(page, "09-bulk-dry-run")
+
+
+def test_confirmations_and_the_deal_jump_work_under_the_content_security_policy(server, browser):
+    """The confirm() before a retry or disconnect and the dashboard's "Open a deal" used inline handlers, which the
+    CSP forbids; they now live in app.js. Declining a confirmation must keep the form from being sent."""
+    app, info = server
+    page = browser.new_page()
+    answer = page.goto(info["app_url"] + "/login")
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert "unsafe-inline" not in answer.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    sign_in(page, info)
+    deal = info["suggested_deal"]
+    page.fill("input[name=deal]", deal)
+    page.click("form[data-deal-jump] button")
+    expect(page).to_have_url(re.compile(rf"/deals/{deal}$"))
+    page.goto(info["app_url"] + "/connections")
+    asked: list[str] = []
+
+    def decline(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", decline)
+    page.locator("form[data-confirm] button").first.click()
+    expect(page.locator("form[data-confirm] button").first).to_be_visible()
+    assert asked and asked[0].startswith("Disconnect")
+    assert page.url.endswith("/connections")

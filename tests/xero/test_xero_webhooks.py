@@ -78,9 +78,12 @@ def test_forged_and_truncated_webhooks_are_rejected(runtime, connection, sandbox
         hooks.accounting_verify_webhook(runtime=runtime, connection=connection, request=request)
 
 
-def test_signed_but_unreadable_body_is_rejected(runtime, connection):
+def test_signed_but_unreadable_body_is_refused_as_malformed(runtime, connection):
+    """Signed, so not a forgery (401): a body Xero would never send is a 400, as for any other bad input."""
+    from invoicebridge.core.payloads import MalformedPayload
+
     body = b'{"events": [ {"resourceId"'
-    with pytest.raises(WebhookRejected, match="unreadable"):
+    with pytest.raises(MalformedPayload, match="not valid JSON"):
         hooks.accounting_verify_webhook(runtime=runtime, connection=connection,
                                         request=WebhookRequest(body=body, headers={"x-xero-signature": sign(body, "test-webhook-key")}))
 
