@@ -271,16 +271,22 @@ async def backend_connected(runtime, connection, public_url):
 
 @hookimpl
 def crm_verify_page_token(runtime, connection, params):
-    """Link actions and panels opened from Pipedrive carry a JWT in ``token`` (HS256, the app's JWT secret)."""
+    """Link actions and panels opened from Pipedrive carry a JWT in ``token`` (HS256, the app's JWT secret). It
+    must name the connected company (``companyId``) and a user (``userId``), with integer claims."""
     if not _mine(connection) or not params.get("token"):
         return None
     import jwt as pyjwt
 
     from invoicebridge.core.errors import WebhookRejected
 
+    company = (connection.settings or {}).get("company_id")
+    if not company:
+        raise WebhookRejected("The Pipedrive connection does not know its company; reconnect Pipedrive, then open "
+                              "the deal from Pipedrive again")
     try:
-        claims = panel.verify_jwt(str(params["token"]), PipedriveConfig.from_runtime(runtime).panel_secret, runtime.now())
+        claims = panel.verify_jwt(str(params["token"]), PipedriveConfig.from_runtime(runtime).panel_secret, runtime.now(),
+                                  company_id=company)
     except pyjwt.InvalidTokenError as exc:
         raise WebhookRejected(f"The Pipedrive link's token is not valid ({exc}); open the deal from Pipedrive again") from None
-    user = claims.get("userId") or claims.get("user_id") or claims.get("sub") or "pipedrive-user"
-    return {"user": f"pipedrive:{user}", "company": claims.get("companyId") or claims.get("company_id")}
+    return {"user": f"pipedrive:{claims['userId']}", "company": str(claims["companyId"]),
+            "expires_at": int(claims["exp"])}

@@ -36,16 +36,45 @@ def _error(status: int, title: str, subtitle: str) -> JSONResponse:
     return JSONResponse({"error": {"title": title, "subtitle": subtitle}}, status_code=status)
 
 
-def verify_jwt(token: str, secret: str, now: dt.datetime) -> dict[str, Any]:
-    """The claims of a Pipedrive extension JWT; raises ``jwt.InvalidTokenError`` if forged or expired.
+def _integer_claim(claims: dict[str, Any], name: str, *, digits_ok: bool = False) -> int | None:
+    """An integer claim (None when absent). NaN, infinity, fractions, text and lists are refused: a
+    token whose ``exp`` is ``"inf"`` must not live for ever, nor crash the check."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, str) and digits_ok and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise jwt.InvalidTokenError(f"the {name} claim must be an integer")
+    return value
 
-    pyjwt checks the signature; expiry is checked against ``now`` (the runtime's clock, so tests control it).
+
+def verify_jwt(token: str, secret: str, now: dt.datetime, *, company_id: Any = None) -> dict[str, Any]:
+    """The claims of a Pipedrive extension JWT; raises ``jwt.InvalidTokenError`` if forged, expired, malformed
+    or for another company than ``company_id`` (when given).
+
+    pyjwt checks the signature and that ``exp``, ``userId`` and ``companyId`` are present; expiry (and ``nbf``,
+    ``iat``) are checked here against ``now`` (the runtime's clock, so tests control it), as integers only.
     """
     if not secret:
         raise jwt.InvalidTokenError("no JWT secret is configured")
-    claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"], "verify_exp": False})
-    if float(claims["exp"]) <= now.timestamp():
+    claims = jwt.decode(token, secret, algorithms=["HS256"],
+                        options={"require": ["exp", "userId", "companyId"], "verify_exp": False, "verify_iat": False,
+                                 "verify_nbf": False})
+    stamp = now.timestamp()
+    exp = _integer_claim(claims, "exp")
+    if exp is None or exp <= stamp:
         raise jwt.ExpiredSignatureError("Signature has expired")
+    nbf = _integer_claim(claims, "nbf")
+    if nbf is not None and nbf > stamp + 60:
+        raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+    _integer_claim(claims, "iat")
+    user = _integer_claim(claims, "userId", digits_ok=True)
+    company = _integer_claim(claims, "companyId", digits_ok=True)
+    if user is None or company is None:
+        raise jwt.MissingRequiredClaimError("userId" if user is None else "companyId")
+    if company_id is not None and str(company) != str(company_id):
+        raise jwt.InvalidTokenError("the token is for another Pipedrive company than the connected one")
     return claims
 
 
@@ -76,8 +105,12 @@ def routes(runtime: Any) -> list[Route]:
 
     async def invoice_panel(request: Request) -> JSONResponse:
         cfg = PipedriveConfig.from_runtime(runtime)
+        connection = runtime.maybe_connection("crm")
         try:
-            verify_jwt(request.query_params.get("token", ""), cfg.panel_secret, runtime.now())
+            if connection is None or connection.backend != "pipedrive" or not connection.settings.get("company_id"):
+                raise jwt.InvalidTokenError("no Pipedrive company is connected")
+            verify_jwt(request.query_params.get("token", ""), cfg.panel_secret, runtime.now(),
+                       company_id=connection.settings["company_id"])
         except jwt.InvalidTokenError:
             return _error(401, "Not authorised", "Reinstall or reconnect the invoicebridge app in Pipedrive")
         deal_id = request.query_params.get("selectedIds", "").split(",")[0].strip()

@@ -126,9 +126,9 @@ def test_pages_opened_from_pipedrive_accept_its_signed_jwt_and_refuse_forged_one
     client.headers.pop("Authorization")
     secret = app.state.runtime.backend_config("pipedrive")["jwt_secret"]
     exp = int((dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).timestamp())
-    good = jwt.encode({"userId": 7, "companyId": 1, "exp": exp}, secret, algorithm="HS256")
-    forged = jwt.encode({"userId": 7, "companyId": 1, "exp": exp}, "x" * 32, algorithm="HS256")
-    expired = jwt.encode({"userId": 7, "companyId": 1, "exp": exp - 3600}, secret, algorithm="HS256")
+    good = jwt.encode({"userId": 7, "companyId": 7001, "exp": exp}, secret, algorithm="HS256")
+    forged = jwt.encode({"userId": 7, "companyId": 7001, "exp": exp}, "x" * 32, algorithm="HS256")
+    expired = jwt.encode({"userId": 7, "companyId": 7001, "exp": exp - 3600}, secret, algorithm="HS256")
     for bad in (forged, expired):
         response = client.get(f"/deals?selectedIds=1&resource=deal&token={bad}", follow_redirects=False)
         assert response.status_code == 401
