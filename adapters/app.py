@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from typing import Any, Mapping
 
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
@@ -29,11 +27,12 @@ from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.store import Store, make_private_dir
 
-from . import api, pages, webhooks
+from . import account, api, pages, webhooks
 from .config import AppConfig
 from .i18n import LanguageMiddleware
 from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
 from .security import hash_password
+from .sessions import ServerSessionMiddleware
 
 log = logging.getLogger("invoicebridge.web")
 
@@ -60,9 +59,8 @@ def create_app(
     pipeline = Pipeline(runtime, plugins)
     if config.admin_password:
         store.set_app_secret("admin_password", hash_password(config.admin_password))
-    session_key = store.app_secret_or_create("session_key", lambda: secrets.token_urlsafe(48))
 
-    routes: list[BaseRoute] = [*pages.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
+    routes: list[BaseRoute] = [*pages.routes(), *account.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
     for name, prefix, sandbox_app in sandboxes or []:
         routes.append(Mount(prefix, app=sandbox_app))
 
@@ -88,8 +86,7 @@ def create_app(
                                frame_ancestors=plugins.frame_ancestors(runtime)),
                     Middleware(BodyLimitMiddleware),
                     Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
-                    Middleware(SessionMiddleware, secret_key=session_key, https_only=config.cookie_secure,
-                               same_site="lax", session_cookie="invoicebridge_session", max_age=14 * 24 * 3600)],
+                    Middleware(ServerSessionMiddleware, store=store, now=lambda: runtime.now(), https_only=config.cookie_secure)],
         exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,
                             Exception: _unexpected},
         lifespan=lifespan,

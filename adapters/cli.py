@@ -1,4 +1,5 @@
-"""The ``invoicebridge`` command line: serve, demo, sync, doctor, api-key, bulk."""
+"""The ``invoicebridge`` command line: serve, demo, sync, doctor, api-key (create, list, revoke), setup-code,
+bulk."""
 
 from __future__ import annotations
 
@@ -52,9 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check the installation, the data folder and the connections")
     _add_data_dir(doctor)
 
-    key = sub.add_parser("api-key", help="create an API key for the JSON API")
+    key = sub.add_parser("api-key", help="create, list or revoke API keys for the JSON API")
     _add_data_dir(key)
+    key.add_argument("action", nargs="?", choices=["create", "list", "revoke"], default="create",
+                     help="create (the default) prints a new key; list shows every key; revoke ID deletes one")
+    key.add_argument("key_id", nargs="?", type=int, help="the id of the key to revoke (see `api-key list`)")
     key.add_argument("--label", default="cli", help="a name to tell the key apart later (default: cli)")
+    key.add_argument("--yes", action="store_true", help="revoke without asking for confirmation")
+
+    setup = sub.add_parser("setup-code", help="print a new one-time code for setting the first admin password")
+    _add_data_dir(setup)
 
     bulk = sub.add_parser("bulk", help="invoice many deals at once (won deals in a date range, or ids)")
     _add_data_dir(bulk)
@@ -100,11 +108,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    from .security import issue_setup_code
+
     config = _config(args)
     app = create_app(config)
     print(f"invoicebridge on {config.public_url} (data in {config.data_dir.resolve()})", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning")
+    store = app.state.runtime.store
+    if store.get_app_secret("admin_password") is None:
+        code = issue_setup_code(store, app.state.runtime.now().timestamp())
+        print(setup_code_banner(code, config), flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
+                **config.uvicorn_options())
     return 0
+
+
+def setup_code_banner(code: str, config: AppConfig) -> str:
+    from invoicebridge.core.i18n import _
+
+    from .security import SETUP_CODE_TTL_S
+
+    return "\n".join(["", "  " + _("No admin password is set yet. Open %(url)s/login and enter this setup code:") % {"url": config.public_url},
+                      "", f"      {code}", "",
+                      "  " + _("It works once, for %(n)s minutes; `invoicebridge setup-code` prints a new one.") % {"n": SETUP_CODE_TTL_S // 60},
+                      ""])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -117,7 +143,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config.data_dir = Path("data/demo")
     app, info = build_demo(config)  # the sandboxes live in memory, so every demo starts from a fresh database
     print(demo_banner(info), flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning")
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
+                **config.uvicorn_options())
     return 0
 
 
@@ -188,11 +215,63 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_api_key(args: argparse.Namespace) -> int:
+    from invoicebridge.core.errors import NotFound
+    from invoicebridge.core.i18n import _
     from invoicebridge.core.store import Store
 
     config = _config(args)
     store = Store.open(config.db_path)
-    print(store.create_api_key(args.label))
+    if args.action == "create":
+        if args.key_id is not None:
+            print(_("api-key create takes no id; name the key with --label"), file=sys.stderr)
+            return 2
+        print(store.create_api_key(args.label))
+        store.audit("api_key_created", f"API key '{args.label}' created with the command line")
+        return 0
+    if args.action == "list":
+        keys = store.list_api_keys()
+        if not keys:
+            print(_("No API keys; create one with `invoicebridge api-key create --label NAME`."))
+        for k in keys:
+            print(f"{k['id']:>4}  {(k['hint'] or '') + '…':<10}  {k['label'] or '-':<24}  "
+                  + _("created %(created)s, last used %(used)s") % {"created": k["created_at"] or "-", "used": k["last_used_at"] or _("never")})
+        return 0
+    if args.key_id is None:
+        print(_("Say which key to revoke: `invoicebridge api-key revoke ID` (ids are in `invoicebridge api-key list`)."), file=sys.stderr)
+        return 2
+    found = [k for k in store.list_api_keys() if k["id"] == args.key_id]
+    if not found:
+        print(_("There is no API key %(id)s; `invoicebridge api-key list` shows the keys.") % {"id": args.key_id}, file=sys.stderr)
+        return 1
+    if not args.yes:
+        answer = input(_("Revoke API key %(id)s (%(label)s)? Requests with it will be refused. [y/N] ") % {"id": args.key_id, "label": found[0]["label"]})
+        if answer.strip().lower() not in ("y", "yes"):
+            print(_("Nothing revoked."))
+            return 1
+    try:
+        store.revoke_api_key(args.key_id)
+    except NotFound as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    store.audit("api_key_revoked", f"API key {args.key_id} '{found[0]['label']}' revoked with the command line")
+    print(_("API key %(id)s revoked.") % {"id": args.key_id})
+    return 0
+
+
+def cmd_setup_code(args: argparse.Namespace) -> int:
+    import time
+
+    from invoicebridge.core.i18n import _
+    from invoicebridge.core.store import Store
+
+    from .security import issue_setup_code
+
+    config = _config(args)
+    store = Store.open(config.db_path)
+    if store.get_app_secret("admin_password") is not None or config.admin_password:
+        print(_("The admin password is already set; sign in with it (a setup code is only for the first password)."), file=sys.stderr)
+        return 1
+    print(setup_code_banner(issue_setup_code(store, time.time()), config))
     return 0
 
 
@@ -202,7 +281,8 @@ def cmd_bulk(args: argparse.Namespace) -> int:
     return run_bulk(args, _offline_pipeline(_config(args)))
 
 
-COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "sync": cmd_sync, "doctor": cmd_doctor, "api-key": cmd_api_key, "bulk": cmd_bulk}
+COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "sync": cmd_sync, "doctor": cmd_doctor, "api-key": cmd_api_key,
+            "setup-code": cmd_setup_code, "bulk": cmd_bulk}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,10 @@ Environment variables:
 
 * ``INVOICEBRIDGE_DATA_DIR``: where the SQLite file, the secret key and demo.json live (default ``./data``).
 * ``INVOICEBRIDGE_PUBLIC_URL``: the URL remote services use to reach us (OAuth redirects, webhooks).
-* ``INVOICEBRIDGE_ADMIN_PASSWORD``: the admin password (otherwise set on first visit).
+* ``INVOICEBRIDGE_ADMIN_PASSWORD``: the admin password (otherwise set on first visit, with the one-time setup
+  code that ``serve`` prints or ``invoicebridge setup-code`` gives).
+* ``INVOICEBRIDGE_TRUSTED_PROXIES``: comma-separated addresses (or networks) of reverse proxies whose
+  ``X-Forwarded-For``/``X-Forwarded-Proto`` headers are believed; empty (the default) believes no one.
 * ``INVOICEBRIDGE_SECRET_KEY``: the Fernet key for secrets at rest (otherwise generated into the data dir).
 * ``INVOICEBRIDGE_SYNC_INTERVAL``: seconds between reconciliation passes (default 300; 0 turns it off).
 * ``INVOICEBRIDGE_<BACKEND>_<KEY>``: settings for a backend plugin, e.g. ``INVOICEBRIDGE_XERO_CLIENT_ID``,
@@ -21,7 +24,8 @@ from typing import Any, Mapping
 import attrs
 
 PREFIX = "INVOICEBRIDGE_"
-CORE_KEYS = {"DATA_DIR", "PUBLIC_URL", "ADMIN_PASSWORD", "SECRET_KEY", "SYNC_INTERVAL", "HOST", "PORT", "COOKIE_SECURE"}
+CORE_KEYS = {"DATA_DIR", "PUBLIC_URL", "ADMIN_PASSWORD", "SECRET_KEY", "SYNC_INTERVAL", "HOST", "PORT", "COOKIE_SECURE",
+             "TRUSTED_PROXIES"}
 
 
 @attrs.define
@@ -35,11 +39,20 @@ class AppConfig:
     cookie_secure: bool = False
     backends: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=False)
     demo: bool = False
+    trusted_proxies: list[str] = attrs.field(factory=list)  # whose X-Forwarded-* headers we believe
 
     def __attrs_post_init__(self) -> None:
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """How uvicorn treats forwarded headers: only from :attr:`trusted_proxies` (uvicorn's own default
+        believes any loopback client, so anyone on the machine, or a proxy passing headers through, could claim
+        any address)."""
+        if not self.trusted_proxies:
+            return {"proxy_headers": False, "forwarded_allow_ips": ""}
+        return {"proxy_headers": True, "forwarded_allow_ips": list(self.trusted_proxies)}
 
     @property
     def db_path(self) -> Path:
@@ -64,6 +77,7 @@ class AppConfig:
             "sync_interval": float(env.get(PREFIX + "SYNC_INTERVAL", "300")),
             "cookie_secure": env.get(PREFIX + "COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
             "backends": backends,
+            "trusted_proxies": [p.strip() for p in env.get(PREFIX + "TRUSTED_PROXIES", "").split(",") if p.strip()],
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

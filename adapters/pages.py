@@ -30,8 +30,13 @@ from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import COLOURS, Command
 
 from .downloads import content_disposition
+from . import account
 from .i18n import install as i18n_install
-from .security import check_password, csrf_token, form_post, hash_password, is_logged_in, login_required, MIN_PASSWORD
+from invoicebridge.core.i18n import _
+
+from .security import (ADMIN, MIN_PASSWORD, check_password_async, clear_login_failures, crm_scope, csrf_token, form_post,
+                       hash_password_async, is_admin, is_logged_in, login_required, login_wait, record_login_failure,
+                       setup_code_ok, spend_setup_code, wait_message)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -55,14 +60,12 @@ def _plain_number(value: Any) -> str:
 templates.env.filters["plain"] = _plain_number
 
 
-LOGIN_MAX_FAILURES = 10  # wrong passwords from one address within LOGIN_WINDOW_S before sign-in pauses
-LOGIN_WINDOW_S = 15 * 60
-
-
-def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
-    ctx = {"user": request.session.get("user"), "csrf": csrf_token(request), "flash": request.session.pop("flash", None)}
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    ctx = {"user": request.session.get("user"), "is_admin": is_admin(request), "csrf": csrf_token(request),
+           "flash": request.session.pop("flash", None)}
     ctx.update(context or {})
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
 
 
 def error_page(request: Request, message: str, status_code: int) -> HTMLResponse:
@@ -97,35 +100,48 @@ async def login(request: Request) -> Response:
     from .security import csrf_ok
 
     if not csrf_ok(request, form.get("csrf_token")):
-        return Response("The login form expired; reload the page and try again (CSRF check failed).", status_code=403)
+        return Response(_("The login form expired; reload the page and try again (CSRF check failed)."), status_code=403)
     password = str(form.get("password") or "")
     nxt = _safe_next(str(form.get("next") or "/"))
-    who = request.client.host if request.client else "unknown"
-    now = state(request).runtime.now()
-    recent = [t for t in (store.kv_get("login-failures", who) or []) if now.timestamp() - t < LOGIN_WINDOW_S]
-    if len(recent) >= LOGIN_MAX_FAILURES:
-        wait = int(LOGIN_WINDOW_S - (now.timestamp() - min(recent))) // 60 + 1
-        return render(request, "login.html", {"first_run": first_run, "next": nxt,
-                                              "error": f"Too many wrong passwords from here; try again in {wait} minutes."}, 429)
+    who = request.client.host if request.client else "unknown"  # the peer, or what a trusted proxy says it is
+    now = state(request).runtime.now().timestamp()
+    wait = login_wait(store, ADMIN, now)  # per account: a client can claim any address, not another account
+    if wait > 0:
+        return render(request, "login.html", {"first_run": first_run, "next": nxt, "error": wait_message(wait)}, 429,
+                      headers={"Retry-After": str(int(wait) + 1)})
     if first_run:
+        if not setup_code_ok(store, form.get("setup_code"), now):
+            record_login_failure(store, ADMIN, now)
+            store.audit("setup_code_refused", f"A wrong or expired setup code was entered from {who}")
+            return render(request, "login.html", {"first_run": True, "next": nxt, "error": _(
+                "That setup code is wrong or has expired. Use the code `invoicebridge serve` printed, or get a new one "
+                "with `invoicebridge setup-code`.")}, 401)
         if len(password) < MIN_PASSWORD:
-            return render(request, "login.html", {"first_run": True, "next": nxt, "error": f"Choose a password of at least {MIN_PASSWORD} characters."}, 422)
+            return render(request, "login.html", {"first_run": True, "next": nxt, "error": _(
+                "Choose a password of at least %(n)s characters.") % {"n": MIN_PASSWORD}}, 422)
         if password != form.get("confirm"):
-            return render(request, "login.html", {"first_run": True, "next": nxt, "error": "The two passwords differ."}, 422)
-        store.set_app_secret("admin_password", hash_password(password))
-    elif not check_password(password, store.get_app_secret("admin_password")):
-        store.kv_set("login-failures", who, recent + [now.timestamp()])
+            return render(request, "login.html", {"first_run": True, "next": nxt, "error": _("The two passwords differ.")}, 422)
+        hashed = await hash_password_async(password)
+        with store.transaction():  # the code is spent once: a second form with the same code finds none
+            if store.get_app_secret("admin_password") is not None or not setup_code_ok(store, form.get("setup_code"), now):
+                return render(request, "login.html", {"first_run": False, "next": nxt, "error": _(
+                    "The admin password has just been set; sign in with it.")}, 409)
+            store.set_app_secret("admin_password", hashed)
+            spend_setup_code(store)
+        store.audit("admin_password_set", f"The first admin password was set from {who}")
+    elif not await check_password_async(password, store.get_app_secret("admin_password")):
+        record_login_failure(store, ADMIN, now)
         store.audit("login_failed", f"A wrong admin password was entered from {who}")
-        return render(request, "login.html", {"first_run": False, "next": nxt, "error": "Wrong password."}, 401)
-    store.kv_set("login-failures", who, None)
+        return render(request, "login.html", {"first_run": False, "next": nxt, "error": _("Wrong password.")}, 401)
+    clear_login_failures(store, ADMIN)
     request.session.clear()
-    request.session["user"] = "admin"
+    request.session["user"] = ADMIN  # a new user in the session: the session gets a new id
     return RedirectResponse(nxt, status_code=303)
 
 
 @form_post
 async def logout(request: Request) -> Response:
-    request.session.clear()
+    request.session.clear()  # the server-side session is deleted: its cookie opens nothing any more
     return RedirectResponse("/login", status_code=303)
 
 
@@ -365,7 +381,7 @@ async def settings_page(request: Request) -> Response:
     return render(request, "settings.html", {
         "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, DueDateRule(kind=k, days=7 if k is not DueDateKind.DAY_OF_FOLLOWING_MONTH else 20).describe()) for k in DueDateKind],
-        "template_fields": TEMPLATE_FIELDS,
+        "template_fields": TEMPLATE_FIELDS, **account.context(request),
     })
 
 
@@ -422,6 +438,7 @@ def _deal_id(request: Request) -> str:
 
 
 @login_required
+@crm_scope("deal")
 async def deal_page(request: Request) -> Response:
     deal_id = _deal_id(request)
     pipeline = state(request).pipeline
@@ -459,11 +476,13 @@ def _deal_version(store, deal_id: str) -> str:
 
 
 async def open_from_crm(request: Request) -> Response:
-    """Where a CRM link action lands (``/deals?selectedIds=42&token=<signed JWT>``): a valid token signs the
-    person in; without one they sign in first and then continue to the deal."""
+    """Where a CRM link action lands (``/deals?selectedIds=42&token=<signed JWT>``). A valid token for the
+    connected company opens a session for that CRM user which reaches only this deal (and others opened the same
+    way), for a short time; it never makes anyone the admin. Without a token, sign in first and then continue to
+    the deal."""
     raw = str(request.query_params.get("selectedIds") or request.query_params.get("deal") or "").split(",")[0].strip()
     if not raw.isalnum() or len(raw) > 64:
-        return error_page(request, "Open this page from a deal: the link carries no deal id.", 400)
+        return error_page(request, _("Open this page from a deal: the link carries no deal id."), 400)
     target = f"/deals/{raw}"
     runtime = state(request).runtime
     crm = runtime.maybe_connection(Role.CRM)
@@ -475,19 +494,25 @@ async def open_from_crm(request: Request) -> Response:
         except WebhookRejected as exc:
             runtime.store.audit("page_token_rejected", exc.message)
             return error_page(request, exc.message, 401)
-        if who:
-            request.session["user"] = who["user"]
+        if who and not is_admin(request):  # the admin stays the admin
+            user = f"{crm.backend}:{who['user']}" if not str(who["user"]).startswith(f"{crm.backend}:") else str(who["user"])
+            deals = list(request.session.get("deals") or []) if request.session.get("user") == user else []
+            request.session.clear()
+            request.session["user"] = user  # bound to that CRM user; another user's link starts a new session
+            request.session["deals"] = [d for d in deals if d != raw][-19:] + [raw]
     if not is_logged_in(request):
         return RedirectResponse(f"/login?next={target}", status_code=303)
     return RedirectResponse(target, status_code=303)
 
 
 @login_required
+@crm_scope("deal")
 async def deal_version(request: Request) -> Response:
     return JSONResponse({"version": _deal_version(state(request).runtime.store, _deal_id(request))})
 
 
 @login_required
+@crm_scope("invoice")
 async def invoice_page(request: Request) -> Response:
     record = state(request).runtime.store.get_invoice(_int(request.path_params["invoice_id"]))
     return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
@@ -501,6 +526,7 @@ def _int(raw: str) -> int:
 
 
 @form_post
+@crm_scope("invoice")
 async def invoice_command(request: Request) -> Response:
     invoice_id = _int(request.path_params["invoice_id"])
     pipeline = state(request).pipeline
@@ -517,6 +543,7 @@ async def invoice_command(request: Request) -> Response:
 
 
 @login_required
+@crm_scope("invoice")
 async def invoice_pdf(request: Request) -> Response:
     record, pdf = await state(request).pipeline.pdf(_int(request.path_params["invoice_id"]))
     name = record.number or f"invoice-{record.id}"
@@ -524,6 +551,7 @@ async def invoice_pdf(request: Request) -> Response:
 
 
 @login_required
+@crm_scope("invoice")
 async def invoice_share(request: Request) -> Response:
     invoice_id = _int(request.path_params["invoice_id"])
     record = state(request).runtime.store.get_invoice(invoice_id)
@@ -536,6 +564,7 @@ async def invoice_share(request: Request) -> Response:
 
 
 @login_required
+@crm_scope("invoice")
 async def invoice_open(request: Request) -> Response:
     link = await state(request).pipeline.deep_link(_int(request.path_params["invoice_id"]))
     return RedirectResponse(link, status_code=303)
@@ -599,6 +628,7 @@ def _with_preview(context: dict[str, Any], preview) -> dict[str, Any]:
 
 
 @login_required
+@crm_scope("deal")
 async def create_form(request: Request) -> Response:
     deal_id = _deal_id(request)
     pipeline = state(request).pipeline
@@ -611,6 +641,7 @@ async def create_form(request: Request) -> Response:
 
 
 @form_post
+@crm_scope("deal")
 async def create_submit(request: Request) -> Response:
     deal_id = _deal_id(request)
     pipeline = state(request).pipeline

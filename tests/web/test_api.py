@@ -188,15 +188,27 @@ def test_a_failed_create_shows_on_the_dashboard_and_deal_page_and_retry_creates_
     assert "Nothing failed" in browser.get("/").text
 
 
-def test_sign_in_pauses_after_ten_wrong_passwords_from_one_address(web):
+def test_sign_in_waits_longer_after_each_wrong_password_past_five(web):
+    """Per account, not per address: five wrong passwords are free, then each try waits twice as long as the
+    last; the right password does not get in during the pause, and does once it is over."""
+    import datetime as dt
+
     client, *_ = web
+    runtime = client.app.state.runtime
+    clock = [dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc)]
+    runtime.now = lambda: clock[0]
     anon = TestClient(client.app)
     token = re.search(r'name="csrf_token" value="([^"]+)"', anon.get("/login").text).group(1)
-    codes = [anon.post("/login", data={"password": f"guess-{i}", "csrf_token": token}).status_code for i in range(10)]
-    assert codes == [401] * 10
+    codes = [anon.post("/login", data={"password": f"guess-{i}", "csrf_token": token}).status_code for i in range(6)]
+    assert codes == [401] * 5 + [429]
     blocked = anon.post("/login", data={"password": PASSWORD, "csrf_token": token})
-    assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.text
+    assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.text and blocked.headers["Retry-After"] == "2"
     assert anon.get("/", follow_redirects=False).status_code == 303  # the right password did not get in
+    clock[0] += dt.timedelta(seconds=1)  # the first pause is one second
+    assert anon.post("/login", data={"password": "guess-6", "csrf_token": token}).status_code == 401
+    assert anon.post("/login", data={"password": PASSWORD, "csrf_token": token}).headers["Retry-After"] == "3"  # now two
+    clock[0] += dt.timedelta(seconds=2)
+    assert anon.post("/login", data={"password": PASSWORD, "csrf_token": token}, follow_redirects=False).status_code == 303
 
 
 def test_an_idempotency_key_with_no_letter_or_digit_is_a_400_naming_the_header(web):

@@ -1,0 +1,113 @@
+"""Server-side sessions: the cookie carries only a random session id; the store keeps its SHA-256 digest and
+the session's data (sealed), so a session can be ended for good (sign out, sign out everywhere, a password
+change) and a cookie replayed after that opens nothing.
+
+``request.session`` works as with Starlette's cookie sessions. A session gets a new id whenever the signed-in
+user changes (sign-in, a CRM link for another user), so an id seen before sign-in is worth nothing after it.
+Each kind of session has a lifetime and an idle timeout (:data:`LIMITS`); the last-seen time is written at
+most once a minute, not on every request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import Any, Callable
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .security import ADMIN
+
+COOKIE = "invoicebridge_session"
+# kind: (lifetime, idle timeout) in seconds. "" is a visitor who has not signed in (the sign-in form's CSRF
+# token and the language live there); "crm" is a CRM user who opened a deal from inside the CRM.
+LIMITS: dict[str, tuple[float, float]] = {
+    "": (60 * 60, 60 * 60),
+    ADMIN: (7 * 24 * 3600, 12 * 3600),
+    "crm": (60 * 60, 30 * 60),
+}
+TOUCH_EVERY_S = 60
+
+
+def session_kind(data: dict[str, Any]) -> str:
+    user = str(data.get("user") or "")
+    if not user:
+        return ""
+    return ADMIN if user == ADMIN else "crm"
+
+
+def session_id(request: HTTPConnection) -> str | None:
+    """The current session's id (to keep it when ending the others), or None before it is stored."""
+    return (request.scope.get("session_row") or {}).get("id")
+
+
+class ServerSessionMiddleware:
+    def __init__(self, app: ASGIApp, *, store: Any, now: Callable[[], dt.datetime], https_only: bool = False) -> None:
+        self.app, self.store, self.now, self.https_only = app, store, now, https_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        now = self.now().timestamp()
+        sid = HTTPConnection(scope).cookies.get(COOKIE) or None
+        row = self.store.get_session(sid) if sid else None
+        if row is not None and not self._alive(row, now):
+            self.store.delete_session(sid)
+            row = None
+        data = dict(row["data"]) if row else {}
+        scope["session"] = data
+        scope["session_row"] = {"id": sid, "user": row["user"], "last_seen": row["last_seen"]} if row else {}
+        before = _canonical(data)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = self._commit(scope, before, now)
+                if cookie:
+                    headers = list(message.get("headers", []))
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    @staticmethod
+    def _alive(row: dict[str, Any], now: float) -> bool:
+        idle = LIMITS.get(row.get("kind") or "", LIMITS[""])[1]
+        return float(row["expires_at"]) > now and float(row["last_seen"]) + idle > now
+
+    def _commit(self, scope: Scope, before: str, now: float) -> str | None:
+        """Save the session after the endpoint ran; returns the Set-Cookie header to send, if any."""
+        data: dict[str, Any] = scope["session"]
+        row = scope.get("session_row") or {}
+        sid = row.get("id")
+        if not data:
+            if sid:
+                self.store.delete_session(sid)
+                return self._cookie("", 0)
+            return None
+        user = str(data.get("user") or "")
+        if sid and row.get("user") == user:
+            changed = _canonical(data) != before
+            if changed or now - float(row.get("last_seen") or 0) >= TOUCH_EVERY_S:
+                self.store.update_session(sid, data=data if changed else None, last_seen=now)
+            return None
+        if sid:  # the signed-in user changed: a new id, so the old one (maybe seen by others) opens nothing
+            self.store.delete_session(sid)
+        kind = session_kind(data)
+        lifetime = LIMITS[kind][0]
+        self.store.purge_sessions(now=now, idle_limits={k: v[1] for k, v in LIMITS.items()})
+        new_id = secrets.token_urlsafe(32)
+        self.store.create_session(new_id, user=user, kind=kind, data=data, now=now, expires_at=now + lifetime)
+        scope["session_row"] = {"id": new_id, "user": user, "last_seen": now}
+        return self._cookie(new_id, int(lifetime))
+
+    def _cookie(self, value: str, max_age: int) -> str:
+        cookie = f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+        return cookie + "; Secure" if self.https_only else cookie
+
+
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
