@@ -125,8 +125,10 @@ def crm_deal_url(runtime, connection, deal_id: str) -> str:
 @hookspec(firstresult=True)
 def crm_verify_page_token(runtime, connection, params: dict):
     """A page opened from inside the CRM carries a signed token (Pipedrive: a JWT in ``token``). Return a dict
-    with at least ``user`` (who opened it) when it is valid, raise :class:`WebhookRejected` when it is forged or
-    expired, and return None when there is no token or the connection is not yours."""
+    with at least ``user`` (who opened it) when it is valid, raise :class:`WebhookRejected` when it is forged,
+    expired, malformed or issued for another account than the connection's, and return None when there is no
+    token or the connection is not yours. A valid token opens a short session limited to that deal, never an
+    admin session."""
 
 
 @hookspec(firstresult=True)

@@ -1,7 +1,8 @@
 """The embedded store (SQLite through sqlite-utils, WAL mode).
 
 Tables: ``connections`` (settings in clear, secrets sealed), ``settings`` (user settings and the mapping),
-``app_secrets`` (sealed: session key, backend app credentials), ``api_keys`` (hashed), ``operations`` (the
+``app_secrets`` (sealed: admin password hash, setup code digest, backend app credentials), ``api_keys`` (hashed,
+with label and last use), ``sessions`` (sign-in sessions by id digest, data sealed), ``operations`` (the
 outbox that makes creation exactly-once), ``invoices`` (our records), ``audit`` (the timeline),
 ``webhook_receipts`` (deduplication) and ``kv`` (small durable state for plugins). Schema changes go through
 :data:`MIGRATIONS`; ``meta.schema_version`` says how far a file has come.
