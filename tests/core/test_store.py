@@ -38,10 +38,30 @@ def test_key_file_is_private_and_a_wrong_key_gives_a_clear_error(tmp_path, monke
 
 
 def test_wal_mode_and_migrations_are_recorded(store):
+    from invoicebridge.core.store import MIGRATIONS
+
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == 1
+    assert store.schema_version == len(MIGRATIONS) == 2
     store.migrate()  # idempotent
-    assert store.schema_version == 1
+    assert store.schema_version == 2
+
+
+def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_path, monkeypatch):
+    from invoicebridge.core import store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    old = Store.open(tmp_path / "v1.db")
+    old.db["api_keys"].insert(  # a key as version 1 wrote it
+        {"digest": store_module._digest("ib_v1key"), "label": "from v1", "created_at": "2026-11-01T10:00:00+00:00"})
+    assert old.schema_version == 1
+    old.close()
+    monkeypatch.undo()
+    new = Store.open(tmp_path / "v1.db")
+    assert new.schema_version == 2 and "sessions" in new.db.table_names()
+    assert new.check_api_key("ib_v1key")
+    assert [(k["label"], k["hint"]) for k in new.list_api_keys()] == [("from v1", None)]
+    assert new.list_api_keys()[0]["last_used_at"]
+    new.close()
 
 
 def test_one_record_per_operation_and_per_remote_invoice(store):
