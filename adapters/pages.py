@@ -129,10 +129,18 @@ async def login(request: Request) -> Response:
             store.set_app_secret("admin_password", hashed)
             spend_setup_code(store)
         store.audit("admin_password_set", f"The first admin password was set from {who}")
-    elif not await check_password_async(password, store.get_app_secret("admin_password")):
-        record_login_failure(store, ADMIN, now)
-        store.audit("login_failed", f"A wrong admin password was entered from {who}")
-        return render(request, "login.html", {"first_run": False, "next": nxt, "error": _("Wrong password.")}, 401)
+    else:
+        runtime = state(request).runtime
+        ok = await check_password_async(password, store.get_app_secret("admin_password"),
+                                        gate=lambda: login_wait(store, ADMIN, runtime.now().timestamp()) <= 0,
+                                        on_wrong=lambda: record_login_failure(store, ADMIN, runtime.now().timestamp()))
+        if ok is None:  # a pause began while this attempt waited for its turn
+            wait = max(login_wait(store, ADMIN, runtime.now().timestamp()), 1.0)
+            return render(request, "login.html", {"first_run": False, "next": nxt, "error": wait_message(wait)}, 429,
+                          headers={"Retry-After": str(int(wait) + 1)})
+        if not ok:  # the failure is already counted (inside the hashing turn)
+            store.audit("login_failed", f"A wrong admin password was entered from {who}")
+            return render(request, "login.html", {"first_run": False, "next": nxt, "error": _("Wrong password.")}, 401)
     clear_login_failures(store, ADMIN)
     request.session.clear()
     request.session["user"] = ADMIN  # a new user in the session: the session gets a new id

@@ -83,14 +83,23 @@ def _hash_limiter() -> anyio.CapacityLimiter:
 
 async def hash_password_async(password: str) -> str:
     """:func:`hash_password` in a worker thread, at most :data:`HASH_CONCURRENCY` at once."""
-    return await anyio.to_thread.run_sync(hash_password, password, limiter=_hash_limiter())
+    async with _hash_limiter():
+        return await anyio.to_thread.run_sync(hash_password, password)
 
 
-async def check_password_async(password: str, stored: str | None) -> bool:
-    """:func:`check_password` in a worker thread, at most :data:`HASH_CONCURRENCY` at once."""
-    if not stored or not password:
-        return False
-    return await anyio.to_thread.run_sync(check_password, password, stored, limiter=_hash_limiter())
+async def check_password_async(password: str, stored: str | None, *, gate: Callable[[], bool] | None = None,
+                               on_wrong: Callable[[], Any] | None = None) -> bool | None:
+    """:func:`check_password` in a worker thread, at most :data:`HASH_CONCURRENCY` at once. ``gate`` is asked
+    once this call's turn has come (when it says no, nothing is hashed and the answer is None), and
+    ``on_wrong`` is called before the turn passes on: so a burst of concurrent guesses cannot all slip past a
+    sign-in pause that the first few of them start."""
+    async with _hash_limiter():
+        if gate is not None and not gate():
+            return None
+        ok = bool(stored and password) and await anyio.to_thread.run_sync(check_password, password, stored)
+        if not ok and on_wrong is not None:
+            on_wrong()
+        return ok
 
 
 # ---- sign-in back-off (per account) ----------------------------------------------------------------------

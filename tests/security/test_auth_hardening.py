@@ -286,6 +286,37 @@ async def test_health_answers_while_sixteen_sign_ins_hash_and_at_most_two_hash_a
     assert {a.status_code for a in answers} <= {401, 429}
 
 
+def test_a_burst_of_concurrent_guesses_gets_six_hashes_not_sixteen(tmp_path, monkeypatch):
+    """Sixteen wrong guesses sent at once all pass the pause check before any failure is written; each is asked
+    again when its turn to hash comes, so only the five free tries (and one already hashing beside the fifth)
+    are hashed."""
+    import hashlib
+
+    app, config, clock = plain_app(tmp_path)
+    hashed = []
+
+    class Hashlib:
+        @staticmethod
+        def scrypt(password, **options):
+            hashed.append(password)
+            return hashlib.scrypt(password, **options)
+
+        def __getattr__(self, name):
+            return getattr(hashlib, name)
+
+    async def burst():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', (await client.get("/login")).text).group(1)
+            monkeypatch.setattr(security, "hashlib", Hashlib())
+            return await asyncio.gather(*[client.post("/login", data={"password": f"wrong-{i}", "csrf_token": token})
+                                          for i in range(16)])
+
+    answers = asyncio.run(burst())
+    free = security.LOGIN_FREE_FAILURES + security.HASH_CONCURRENCY - 1  # the 5th and 6th were hashing side by side
+    assert sorted(a.status_code for a in answers) == [401] * free + [429] * (16 - free)
+    assert len(hashed) == free == 6
+
+
 # ---- 6: server-side sessions -------------------------------------------------------------------------------
 
 
