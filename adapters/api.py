@@ -7,6 +7,7 @@ status code. The OpenAPI document at ``/api/openapi.json`` describes every endpo
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -15,8 +16,10 @@ from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, NotFound
 from invoicebridge.core.model import InvoiceRecord
-from invoicebridge.core.pipeline import AnotherInvoice, operation_key
+from invoicebridge.core.pipeline import AnotherInvoice
 from invoicebridge.core.totals import line_taxes
+from invoicebridge.core.crm_ids import id_rule
+from invoicebridge.core.i18n import _
 from invoicebridge.core.status import Command
 
 from . import bulk_jobs
@@ -64,10 +67,9 @@ def _invoice_id(request: Request) -> int:
 
 
 def _deal_id(request: Request) -> str:
-    raw = str(request.path_params["deal_id"]).strip()
-    if not raw or len(raw) > 64 or not raw.isalnum():
-        raise NotFound(f"Deal {raw[:64]!r} does not exist; deal ids are letters and digits")
-    return raw
+    """The deal id, exactly as the connected CRM spells its ids (core.crm_ids); others are a 400 naming it."""
+    state = request.app.state
+    return id_rule(state.runtime, state.pipeline.plugins).check(request.path_params["deal_id"], _("Deal id"))
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -111,21 +113,33 @@ async def list_deal_invoices(request: Request) -> Response:
     return JSONResponse({"deal_id": deal_id, "invoices": [invoice_json(r) for r in records]})
 
 
+IDEMPOTENCY_KEY_MAX = 100
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The Idempotency-Key exactly as sent (compared exactly: ``ord 42`` and ``ord/42`` are two keys): 1 to
+    100 printable ASCII characters; anything else is refused rather than folded into another key."""
+    raw = request.headers.getlist("idempotency-key")
+    if not raw:
+        return None
+    if len(raw) > 1:
+        raise BadRequest(_("Send one Idempotency-Key header, not %(n)s") % {"n": len(raw)})
+    key = raw[0]
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not _PRINTABLE_ASCII.fullmatch(key):
+        raise BadRequest(_("Idempotency-Key must be 1 to %(max)s printable ASCII characters") % {"max": IDEMPOTENCY_KEY_MAX})
+    return key
+
+
 @api_auth
 async def create_deal_invoice(request: Request) -> Response:
     deal_id = _deal_id(request)
     body = await _json_object(request)
     overrides, allow_another = _overrides(body), _allow_another(body)
-    key = request.headers.get("idempotency-key", "").strip()
-    if len(key) > 100:
-        raise BadRequest("Idempotency-Key is at most 100 characters")
-    try:
-        key = f"api-{operation_key(key)}" if key else ""
-    except ValueError:
-        raise BadRequest("Idempotency-Key needs at least one ASCII letter or digit") from None
+    key = _idempotency_key(request)
     pipeline = request.app.state.pipeline
     try:
-        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=key or None, source="api",
+        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=key, source="api",
                                                allow_another=allow_another)
     except AnotherInvoice as exc:
         raise AnotherInvoice(f'{exc.message} To create another one, send "allow_another": true.', **exc.context) from None

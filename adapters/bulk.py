@@ -9,7 +9,10 @@ import datetime as dt
 from tqdm import tqdm
 
 from invoicebridge.core.errors import InvoiceBridgeError
+from invoicebridge.core.crm_ids import id_rule
 from invoicebridge.core.model import DealQuery
+
+from .bulk_jobs import run_deals
 
 
 def run_bulk(args: argparse.Namespace, pipeline) -> int:
@@ -22,13 +25,14 @@ def run_bulk(args: argparse.Namespace, pipeline) -> int:
 
 async def _run(args: argparse.Namespace, pipeline) -> int:
     ids = [str(i) for i in args.deal_ids]
+    rule = id_rule(pipeline.runtime, pipeline.plugins)
     if not ids:
         query = DealQuery(
             status="won",
             won_from=dt.date.fromisoformat(args.won_from) if args.won_from else None,
             won_to=dt.date.fromisoformat(args.won_to) if args.won_to else None,
-            pipeline_id=args.pipeline,
-            stage_id=args.stage,
+            pipeline_id=rule.check(args.pipeline, "--pipeline") if args.pipeline else "",
+            stage_id=rule.check(args.stage, "--stage") if args.stage else "",
         )
         ids = [str(i) for i in await pipeline.plugins.find_deals(pipeline.runtime, connection=pipeline.crm, query=query)]
     if not ids:
@@ -41,7 +45,7 @@ async def _run(args: argparse.Namespace, pipeline) -> int:
         bar.n = done
         bar.refresh()
 
-    items = await pipeline.create_many(ids, run_id=run_id, dry_run=args.dry_run, progress=progress)
+    items = await run_deals(pipeline, ids, run_id=run_id, dry_run=args.dry_run, source="cli", progress=progress)
     bar.n = len(ids)
     bar.close()
     failed = 0

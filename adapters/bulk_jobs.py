@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -20,7 +21,9 @@ from starlette.responses import JSONResponse, Response
 
 from invoicebridge.core.errors import InvoiceBridgeError, NotFound
 from invoicebridge.core.model import DealQuery
-from invoicebridge.core.pipeline import BulkItem, operation_key
+from invoicebridge.core.crm_ids import id_rule
+from invoicebridge.core.i18n import _
+from invoicebridge.core.pipeline import BulkItem
 
 log = logging.getLogger("invoicebridge.bulk")
 
@@ -82,13 +85,36 @@ def _date(value: Any, name: str) -> dt.date | None:
         raise BadBulkRequest(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
 
 
-def _whole_id(value: Any, name: str) -> str:
-    """A pipeline or stage id: a whole number (or its digits as text); "" when absent."""
+RUN_ID = re.compile(r"[A-Za-z0-9._~-]{1,100}")  # a run id is part of URLs (/api/bulk/{run_id}, /bulk/{run_id})
+MAX_DEALS = 10_000
+
+
+async def run_deals(pipeline: Any, ids: list[str], *, run_id: str, dry_run: bool, source: str = "bulk",
+                    progress: Any = None) -> list[BulkItem]:
+    """Run ``create_many`` for the ids the CRM's id rule accepts; the others get a refused result each (with the
+    reason) in their place, so one bad id does not stop the run."""
+    rule = id_rule(pipeline.runtime, pipeline.plugins)
+    ids = list(dict.fromkeys(str(i) for i in ids))
+    refused = {i: problem for i in ids if (problem := rule.problem(i, _("Deal id")))}
+    good = [i for i in ids if i not in refused]
+
+    def moved(done: int, total: int) -> None:
+        if progress:
+            progress(done + len(refused), len(ids))
+
+    items = await pipeline.create_many(good, run_id=run_id, dry_run=dry_run, source=source, progress=moved) if good else []
+    by_id = {item.deal_id: item for item in items}
+    return [by_id[i] if i in by_id else BulkItem(deal_id=i, operation_key="", error=refused[i]) for i in ids]
+
+
+def _query_id(body: dict[str, Any], name: str, rule: Any) -> str:
+    value = body.get(name)
     if value in (None, ""):
         return ""
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit())):
-        raise BadBulkRequest(f"{name} must be a whole number, got {value!r}")
-    return str(value).strip()
+    problem = rule.problem(value, name)
+    if problem:
+        raise BadBulkRequest(problem)
+    return str(value)
 
 
 async def start(app: Any, body: dict[str, Any]) -> BulkJob:
@@ -97,25 +123,30 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     if unknown:
         raise BadBulkRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
     pipeline = app.state.pipeline
+    rule = id_rule(pipeline.runtime, pipeline.plugins)
     ids = body.get("deal_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) and str(i).isalnum() for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids):
         raise BadBulkRequest("deal_ids must be a list of deal ids")
+    if len(ids) > MAX_DEALS:
+        raise BadBulkRequest(_("deal_ids has %(n)s ids; one run takes at most %(max)s") % {"n": len(ids), "max": MAX_DEALS})
     if body.get("dry_run") is not None and not isinstance(body.get("dry_run"), bool):
         raise BadBulkRequest(f"dry_run must be true or false, got {body.get('dry_run')!r}")
+    raw_run_id = body.get("run_id")
+    if raw_run_id is not None and not (isinstance(raw_run_id, str) and RUN_ID.fullmatch(raw_run_id)):
+        raise BadBulkRequest(_("run_id must be 1 to 100 letters, digits or - _ . ~, got %(value)s") % {"value": repr(raw_run_id)[:80]})
     if not ids:
         query = DealQuery(status="won", won_from=_date(body.get("won_from"), "won_from"),
-                          won_to=_date(body.get("won_to"), "won_to"), pipeline_id=_whole_id(body.get("pipeline_id"), "pipeline_id"),
-                          stage_id=_whole_id(body.get("stage_id"), "stage_id"))
+                          won_to=_date(body.get("won_to"), "won_to"), pipeline_id=_query_id(body, "pipeline_id", rule),
+                          stage_id=_query_id(body, "stage_id", rule))
         ids = await pipeline.plugins.find_deals(pipeline.runtime, connection=pipeline.crm, query=query)
     dry_run = bool(body.get("dry_run"))
-    try:  # the default is unique: two runs started in one second must not share a run (nor its job)
-        run_id = operation_key(str(body.get("run_id") or f"bulk-{pipeline.runtime.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"))
-    except ValueError:
-        raise BadBulkRequest("run_id needs at least one ASCII letter or digit") from None
+    # the default is unique: two runs started in one second must not share a run (nor its job)
+    run_id = raw_run_id or f"bulk-{pipeline.runtime.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     jobs = _jobs(app)
     running = jobs.get(run_id)
     if running is not None and running.state == "running":
         return running
+    ids = list(dict.fromkeys(str(i) for i in ids))
     job = jobs[run_id] = BulkJob(run_id=run_id, dry_run=dry_run, total=len(ids))
 
     def progress(done: int, total: int) -> None:
@@ -123,7 +154,7 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
 
     async def work() -> None:
         try:
-            job.items = await pipeline.create_many([str(i) for i in ids], run_id=run_id, dry_run=dry_run, progress=progress)
+            job.items = await run_deals(pipeline, ids, run_id=run_id, dry_run=dry_run, progress=progress)
             job.done, job.state = job.total, "finished"
         except InvoiceBridgeError as exc:
             job.state, job.error = "failed", str(exc)

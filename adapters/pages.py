@@ -25,7 +25,7 @@ from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConne
 from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref
 from invoicebridge.core.model import Role, TaxHandling
 from invoicebridge.core.i18n import UnreadableNumber, _, format_number, lazy_, parse_decimal
-from invoicebridge.core.pipeline import AnotherInvoice, operation_key
+from invoicebridge.core.pipeline import AnotherInvoice
 from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import COLOURS, Command
 
@@ -679,7 +679,7 @@ async def create_submit(request: Request) -> Response:
     if action == "preview" or preview.problems:
         return render(request, "create.html", context, status_code=200 if action == "preview" else 422)
     try:
-        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=operation_key(f"form-{nonce}"), source="page",
+        record = await pipeline.create_invoice(deal_id, overrides=overrides, key=nonce, source="page",
                                                allow_another=allow_another)
     except AnotherInvoice as exc:
         message = _("%(message)s Tick \"Create another invoice anyway\" to save it.") % {"message": exc.message}
@@ -781,9 +781,11 @@ async def bulk_start(request: Request) -> Response:
             body[name] = value
     try:
         job = await bulk_jobs.start(request.app, body)
-    except InvoiceBridgeError as exc:
-        flash(request, exc.message, "error")
-        return RedirectResponse("/bulk", status_code=303)
+    except InvoiceBridgeError as exc:  # shown again with the message and what was typed
+        jobs = sorted(getattr(request.app.state, "bulk_jobs", {}).values(), key=lambda j: j.run_id, reverse=True)
+        return render(request, "bulk.html", {"jobs": jobs[:20], "today": state(request).runtime.today(), "form": form,
+                                             "error": exc.message},
+                      status_code=exc.status_code if exc.status_code < 500 else 502)
     return RedirectResponse(f"/bulk/{job.run_id}", status_code=303)
 
 

@@ -428,6 +428,11 @@ class BackendInfo:
     role: Role = field(converter=Role)
     label: str = ""
     auth_methods: tuple[str, ...] = field(default=("oauth",), converter=tuple)  # "oauth", "token"
+    # A CRM's ids (deals, pipelines, stages): a regular expression every id matches in full, and what it means in
+    # words ("a positive whole number"). Core refuses other ids with a 400 before asking the plugin. Empty: the
+    # default rule, 1 to 64 letters and digits (invoicebridge.core.crm_ids).
+    id_pattern: str = ""
+    id_description: str = ""
 
 
 @frozen

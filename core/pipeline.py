@@ -33,6 +33,7 @@ from .errors import (
     ValidationProblem,
 )
 from .mapping import MappingConfig, empty_optional_fields, map_deal
+from .opkeys import LEGACY_SOURCES, legacy_operation_keys, operation_key
 from .model import (
     Catalog,
     CreateRequest,
@@ -241,14 +242,16 @@ class Pipeline:
         source: str = "api",
         allow_another: bool = True,
     ) -> InvoiceRecord:
-        """Create one invoice for a deal, exactly once per ``key`` (a new random key when none is given).
+        """Create one invoice for a deal, exactly once per ``key`` within ``source`` (a new key when none is
+        given). The stored operation key is :func:`operation_key` ``(source, key)``.
 
         With ``allow_another=False`` a deal that already has a live invoice raises :class:`AnotherInvoice`
         naming it (a replay of an earlier create with the same key still answers that create)."""
         deal_id = str(deal_id)
         request = {"deal_id": deal_id, "overrides": dict(overrides or {})}
-        key = key or f"{source}-{deal_id}-{self.runtime.now().strftime('%Y%m%d%H%M%S%f')}"
-        key = operation_key(key)
+        # the caller's key is compared exactly, within its source's namespace (see core.opkeys)
+        key = self.stored_key(source, key, deal_id=deal_id) if key is not None else \
+            operation_key(source, "", deal_id, self.runtime.now().strftime('%Y%m%d%H%M%S%f'))
         existing = self._existing_operation(key, request)
         if existing is not None:
             return existing
@@ -277,6 +280,26 @@ class Pipeline:
         if item.record is None:
             raise _error_for(item)
         return item.record
+
+    def stored_key(self, source: str, *parts: object, deal_id: str) -> str:
+        """The operation key for ``parts`` within ``source``; an operation an earlier version stored for the
+        same request (folded keys, see :func:`legacy_operation_keys`) is kept when it is the same source's and
+        the same deal's, so a request replayed across an upgrade is not created twice."""
+        key = operation_key(source, *parts)
+        legacy = legacy_operation_keys(source, *parts)
+        if not legacy or self._operation_or_none(key) is not None:
+            return key
+        for old in legacy:
+            op = self._operation_or_none(old)
+            if op is not None and op["deal_id"] == str(deal_id) and (op["payload"] or {}).get("source") in LEGACY_SOURCES.get(source, ()):
+                return old
+        return key
+
+    def _operation_or_none(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.store.get_operation(key)
+        except NotFound:
+            return None
 
     def _existing_operation(self, key: str, request: Mapping[str, Any]) -> InvoiceRecord | None:
         try:
@@ -336,7 +359,7 @@ class Pipeline:
         results: dict[str, BulkItem] = {}
         todo: list[tuple[str, str]] = []  # (deal id, operation key)
         for deal_id in deal_ids:
-            key = operation_key(f"{run_id}-{deal_id}")
+            key = self.stored_key(source, run_id, deal_id, deal_id=deal_id)
             done = self.store.invoice_by_operation(key) or _live_invoice(self.store.invoices_for_deal(deal_id))
             if done is not None:
                 results[deal_id] = BulkItem(deal_id=deal_id, operation_key=done.operation_key or key, record=done,
@@ -605,7 +628,7 @@ class Pipeline:
         name = record.number or f"invoice {record.id}"
         # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
         apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
-        key = operation_key(f"{command.value}-{record.id}-{record.status.value}-{record.updated_at}")
+        key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
             self.store.audit("emailed", f"{name} emailed to the customer from {self._label(conn)}", invoice_id=record.id, deal_id=record.deal_id)
@@ -758,7 +781,7 @@ class Pipeline:
             self.store.audit("automation", "Deal won; it already has an invoice, so no draft was made", deal_id=deal_id)
             return None
         try:
-            record = await self.create_invoice(deal_id, key=f"won-{deal_id}", source="automation", overrides={"status": "DRAFT"})
+            record = await self.create_invoice(deal_id, key=deal_id, source="automation", overrides={"status": "DRAFT"})
         except (BackendError, NotConnected, OperationInProgress) as exc:
             retry = getattr(exc, "retryable", True)
             self.store.kv_set("automation-pending", deal_id, True if retry else None)
@@ -821,16 +844,6 @@ def _checked_events(events: Any) -> list[WebhookEvent]:
                 or not isinstance(event.event_id, str) or len(event.event_id) > 1000:
             raise MalformedPayload("The webhook names an object that is not a proper id; nothing was processed")
     return out
-
-
-def operation_key(raw: str) -> str:
-    """A key usable as an idempotency key (≤ 128 characters, printable ASCII)."""
-    clean = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.:") else "-" for ch in str(raw))
-    if len(clean) > 100:
-        clean = clean[:60] + "-" + hashlib.sha256(clean.encode()).hexdigest()[:32]
-    if not clean.strip("-"):
-        raise ValueError("an idempotency key needs at least one letter or digit")
-    return clean
 
 
 def _live_invoice(records: Sequence[InvoiceRecord]) -> InvoiceRecord | None:

@@ -85,6 +85,7 @@ async def read_deal(client: PipedriveClient, deal_id: str) -> Deal:
 
 async def read_deals(client: PipedriveClient, deal_ids: list[str]) -> list[Deal]:
     """Deals in the order asked; ids Pipedrive does not return (deleted, invisible) are left out."""
+    deal_ids = [str(i) for i in deal_ids if str(i).isdigit()]  # anything else is no Pipedrive deal: left out
     if not deal_ids:
         return []
     raw = {d["id"]: d for d in await client.deals(deal_ids)}

@@ -27,7 +27,9 @@ def _mine(connection: Any = None, backend: str | None = None) -> bool:
 
 @hookimpl
 def invoicebridge_backends():
-    return [BackendInfo(name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"))]
+    # Pipedrive's ids are positive integers (no leading zero: "07" would be deal 7 under another name)
+    return [BackendInfo(name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"),
+                        id_pattern=r"[1-9][0-9]{0,17}", id_description="positive whole numbers")]
 
 
 @hookimpl

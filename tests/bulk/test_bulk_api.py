@@ -80,3 +80,74 @@ def test_bulk_dry_run_must_be_a_boolean_so_a_string_false_does_not_silently_mean
         assert response.status_code == 400 and "dry_run" in response.json()["message"], (value, response.text)
     assert client.post("/api/bulk", json={"deal_ids": [True]}).status_code == 400
     assert not getattr(app.state, "bulk_jobs", {})
+
+
+# ---- issue #13: hardening of the JSON API and bulk -------------------------------------------------------
+
+
+def browser_login(client, info):
+    import re
+
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"password": info["admin_password"], "csrf_token": token}, follow_redirects=False)
+
+
+@pytest.mark.parametrize("field", ["pipeline_id", "stage_id"])
+def test_a_pipeline_or_stage_id_that_is_not_an_id_is_a_400_naming_the_field(demo, field):
+    """{"pipeline_id": "abc"} reached the CRM plugin's int() and answered 500."""
+    client, app = demo
+    for value in ("abc", "1.5", "-3", "0"):
+        response = client.post("/api/bulk", json={field: value, "dry_run": True})
+        assert response.status_code == 400, (value, response.text)
+        assert field in response.json()["message"] and value in response.json()["message"]
+    assert not getattr(app.state, "bulk_jobs", {})
+    assert client.post("/api/bulk", json={field: "1", "dry_run": True}).status_code == 202
+
+
+def test_the_bulk_form_with_a_bad_pipeline_id_is_shown_again_with_the_message(tmp_path):
+    import re
+
+    app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as browser:
+        browser_login(browser, info)
+        page = browser.get("/bulk")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        response = browser.post("/bulk", data={"csrf_token": token, "pipeline_id": "abc", "run_id": "my-run"},
+                                follow_redirects=False)
+        assert response.status_code == 400, response.text[:500]
+        assert "pipeline_id" in response.text and "abc" in response.text
+        assert 'value="my-run"' in response.text  # what the person typed is kept
+        assert not getattr(app.state, "bulk_jobs", {})
+
+
+def test_one_deal_id_that_is_not_an_id_is_refused_alone_and_the_rest_are_invoiced(demo):
+    """["3","4","abc","5"] failed the whole job (the CRM plugin's int("abc")) and invoiced nothing."""
+    client, app = demo
+    started = client.post("/api/bulk", json={"deal_ids": ["3", "4", "abc", "5"], "run_id": "mixed"})
+    assert started.status_code == 202, started.text
+    run = finished(client, app, "mixed")
+    items = {i["deal_id"]: i for i in run["items"]}
+    assert [i["deal_id"] for i in run["items"]] == ["3", "4", "abc", "5"]
+    assert not items["abc"]["ok"] and not items["abc"]["retryable"]
+    assert "abc" in items["abc"]["error"] and "refused" in items["abc"]["error"].lower()
+    assert all(items[d]["ok"] and items[d]["invoice"]["number"] for d in ("3", "4", "5"))
+    assert run["summary"] == {"ok": 3, "failed": 1, "retryable": 0}
+    assert len(app.state.sandboxes["xero"][1].state.invoices) == 3
+
+
+def test_a_bulk_run_id_cannot_forge_an_api_idempotency_key(demo):
+    """A run id of "api-K" made the bulk key of deal 2 "api-K-2", which is the API's key for Idempotency-Key
+    "K-2": deal 2 was answered with deal 4's invoice and never invoiced."""
+    client, app = demo
+    made = client.post("/api/deals/4/invoices", json={}, headers={"Idempotency-Key": "K-2"})
+    assert made.status_code == 201, made.text
+    client.post("/api/bulk", json={"deal_ids": ["2"], "run_id": "api-K"})
+    run = finished(client, app, "api-K")
+    [item] = run["items"]
+    assert item["ok"], item
+    assert item["invoice"]["id"] != made.json()["id"]
+    store = app.state.runtime.store
+    assert [r.deal_id for r in store.invoices_for_deal("2")] == ["2"]
+    assert len(app.state.sandboxes["xero"][1].state.invoices) == 2
+

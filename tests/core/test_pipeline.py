@@ -1,8 +1,11 @@
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from fakes import MemoryAccounting, MemoryCRM
 
 from invoicebridge.core import (
@@ -18,6 +21,7 @@ from invoicebridge.core import (
     WebhookRequest,
 )
 from invoicebridge.core.errors import DuplicateOperation, ValidationProblem
+from invoicebridge.core.opkeys import legacy_operation_keys
 from invoicebridge.core.pipeline import Pipeline, operation_key
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
@@ -48,7 +52,7 @@ async def test_create_records_the_invoice_audits_and_fires_created(world):
     record = await pipeline.create_invoice("1", key="k1")
     assert record.number == "INV-0001" and record.status is InvoiceStatus.DRAFT
     assert record.total == Decimal("1440.00")
-    assert pipeline.store.get_operation("k1")["state"] == "done"
+    assert pipeline.store.get_operation(operation_key("api", "k1"))["state"] == "done"
     assert [a["kind"] for a in pipeline.store.audit_entries(invoice_id=record.id)] == ["invoice_created"]
     assert list(crm.activities.values()) == [("1", "Send invoice INV-0001 to Acme Ltd", None)]
 
@@ -93,9 +97,9 @@ async def test_retryable_failure_is_kept_and_retried(world):
     acct.fail_next.append(ServerError("Xero is down", status=503))
     with pytest.raises(Exception, match="retried"):
         await pipeline.create_invoice("1", key="flaky")
-    op = pipeline.store.get_operation("flaky")
+    op = pipeline.store.get_operation(operation_key("api", "flaky"))
     assert op["state"] == "failed" and "Xero is down" in op["last_error"]
-    item = await pipeline.retry_operation("flaky")
+    item = await pipeline.retry_operation(operation_key("api", "flaky"))
     assert item.record is not None and len(acct.invoices) == 1
 
 
@@ -103,7 +107,7 @@ async def test_per_invoice_rejection_is_final_and_visible(world):
     pipeline, *_ = world
     with pytest.raises(Exception, match="REJECT is refused"):
         await pipeline.create_invoice("1", key="bad", overrides={"reference": "REJECT"})
-    assert pipeline.store.get_operation("bad")["state"] == "dead"
+    assert pipeline.store.get_operation(operation_key("api", "bad"))["state"] == "dead"
     assert pipeline.store.audit_entries(deal_id="1")[-1]["kind"] == "create_failed"
 
 
@@ -200,11 +204,57 @@ async def test_bulk_creates_in_one_batch_with_per_deal_results(world):
     assert again[0].record.id == items[0].record.id and len(acct.invoices) == 1
 
 
-def test_operation_keys_are_safe_idempotency_keys():
-    assert operation_key("deal 42/ünïcode") == "deal-42--n-code"
-    assert len(operation_key("x" * 500)) <= 128
+KEY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300) | st.text(alphabet="ab~:-_.%/ #", max_size=140)
+SOURCES = st.sampled_from(["api", "page", "bulk", "cli", "automation", "command"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.tuples(SOURCES, st.lists(KEY_TEXT, min_size=1, max_size=3)),
+       b=st.tuples(SOURCES, st.lists(KEY_TEXT, min_size=1, max_size=3)))
+def test_operation_keys_are_injective_safe_idempotency_keys(a, b):
+    """``ord 42``, ``ord/42`` and ``ord#42`` were all folded to ``ord-42``; and a bulk run's key could equal an
+    API key. Now distinct (source, parts) give distinct keys, each printable ASCII within 128 characters, never
+    one that an earlier version could have stored (those have no ``~``)."""
+    key_a, key_b = operation_key(a[0], *a[1]), operation_key(b[0], *b[1])
+    assert (key_a == key_b) == (a == b)
+    for key in (key_a, key_b):
+        assert len(key) <= 128 and re.fullmatch(r"[A-Za-z0-9._:~-]+", key)
+    for old in legacy_operation_keys(a[0], *a[1]):
+        assert "~" not in old and old != key_a
+
+
+def test_operation_keys_of_the_issue_are_all_different():
+    keys = {operation_key("api", k) for k in ("ord 42", "ord/42", "ord#42", "ord-42", "ord~2042", "ord~20" + "42")}
+    assert len(keys) == 5  # the last two are the same string
+    assert operation_key("api", "K-2") != operation_key("bulk", "api-K", "2")
+    assert operation_key("automation", "5") != operation_key("bulk", "won", "5")
+    assert len({operation_key("api", "x" * n) for n in range(90, 140)}) == 50
     with pytest.raises(ValueError):
-        operation_key("////")
+        operation_key("API", "k")
+
+
+async def test_an_operation_written_before_keys_were_namespaced_is_found_on_replay(world):
+    """Upgrade: the previous version stored Idempotency-Key "ord-42" as "api-ord-42" and crashed before the
+    invoice was made. The client replaying "ord-42" after the upgrade must finish that operation, not make a
+    second invoice; another source or another deal never takes it over."""
+    pipeline, crm, acct, clock = world
+    from invoicebridge.core.serde import dump_draft
+    from invoicebridge.core.pipeline import request_hash
+
+    draft = (await pipeline.preview("1")).draft
+    pipeline.store.put_operation("api-ord-42", kind="create", deal_id="1", payload={"draft": dump_draft(draft), "source": "api"},
+                                 request_hash=request_hash({"deal_id": "1", "overrides": {}}))
+    assert pipeline.stored_key("bulk", "api-ord", "42", deal_id="1") == operation_key("bulk", "api-ord", "42")
+    assert pipeline.stored_key("api", "ord-42", deal_id="2") == operation_key("api", "ord-42")
+    record = await pipeline.create_invoice("1", key="ord-42")
+    assert record.operation_key == "api-ord-42" and len(acct.invoices) == 1
+    again = await pipeline.create_invoice("1", key="ord-42")
+    assert again.id == record.id and len(acct.invoices) == 1
+    # a bulk run of the old version ("r1-1") is found by the same run id too
+    pipeline.store.put_operation("r1-3", kind="create", deal_id="3", payload={"draft": dump_draft(draft), "source": "bulk"})
+    assert pipeline.stored_key("bulk", "r1", "3", deal_id="3") == "r1-3"
+    assert pipeline.stored_key("cli", "r1", "3", deal_id="3") == "r1-3"
+    assert pipeline.stored_key("api", "r1-3", deal_id="3") == operation_key("api", "r1-3")
 
 
 async def test_deal_page_snapshot_saves_crm_calls_and_a_crm_webhook_drops_it(world):

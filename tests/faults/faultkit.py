@@ -268,6 +268,7 @@ class Report:
     forged_accepted: int = 0
     remote_changes: int = 0
     resent: int = 0  # requests refused before their operation existed, sent again by the client
+    already_invoiced: int = 0  # deals a bulk run answered with the invoice they already had (no operation)
     faults: dict[str, int] = attrs.field(factory=dict)
     crash_points: dict[str, int] = attrs.field(factory=dict)
     findings: dict[str, Any] = attrs.field(factory=dict)
@@ -278,7 +279,8 @@ class Report:
         for name, n in self.faults.items():
             by_kind[name.split(":", 1)[1]] += n
         return [
-            f"seed {self.seed}: {self.operations} operations asked for ({self.requests} requests incl. repeats/races)",
+            f"seed {self.seed}: {self.operations} operations asked for ({self.requests} requests incl. repeats/races; "
+            f"{self.already_invoiced} bulk deals already invoiced)",
             f"faults injected: {sum(self.faults.values())} " + ", ".join(f"{k}={v}" for k, v in sorted(by_kind.items())),
             f"  by backend: " + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
             f"crashes: {self.crashes} (" + ", ".join(f"{k}={v}" for k, v in sorted(self.crash_points.items())) + f"), restarts: {self.restarts}",
@@ -323,11 +325,11 @@ def _remember_failure(report: Report, key: str, exc: Exception, worker: Pipeline
 async def _create(worker: Pipeline, report: Report, deal_id: str, key: str, source: str, *, racing: bool = False) -> None:
     # In a race the other call may write the operation while this one fails before writing anything (say,
     # reading the deal): that failure shows in this call's answer, not in the operation's timeline.
-    existed = racing or _has_op(worker, operation_key(key))
+    existed = racing or _has_op(worker, operation_key(source, key))
     try:
         await worker.create_invoice(deal_id, key=key, source=source)
     except InvoiceBridgeError as exc:
-        _remember_failure(report, operation_key(key), exc, worker, existed=existed)
+        _remember_failure(report, operation_key(source, key), exc, worker, existed=existed)
 
 
 async def _remote_changes(world: World, report: Report, rng: random.Random) -> None:
@@ -399,34 +401,35 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
     world = World(seed=seed, workdir=workdir)
     rng = random.Random(seed * 7919 + 1)
     report = Report(seed=seed)
-    keys: list[tuple[str, str]] = []  # (raw key, deal id)
+    keys: list[tuple[str, str, str]] = []  # (source, the client's key or a bulk run id, deal id)
     worker = world.start_worker()
     n = 0
     while report.operations < operations:
         n += 1
         roll = rng.random()
         deal_id = rng.choice(world.deals)
-        if roll < 0.55 or not keys:
+        singles = [k for k in keys if k[0] != "bulk"]
+        if roll < 0.55 or not singles:
             key = f"api-{seed}-{n}"
-            keys.append((key, deal_id))
+            source = rng.choice(["api", "page"])
+            keys.append((source, key, deal_id))
             report.operations += 1
             report.requests += 1
-            source = rng.choice(["api", "page"])
             worker = await _guard(world, worker, report, lambda w: _create(w, report, deal_id, key, source))
-        elif roll < 0.65:  # the same key again: a double click, a client retrying
-            key, deal_id = rng.choice(keys)
+        elif roll < 0.65:  # the same key again (from the same source): a double click, a client retrying
+            source, key, deal_id = rng.choice(singles)
             report.requests += 1
-            worker = await _guard(world, worker, report, lambda w: _create(w, report, deal_id, key, "api"))
+            worker = await _guard(world, worker, report, lambda w: _create(w, report, deal_id, key, source))
         elif roll < 0.72:  # two server processes on one database, the same key at the same moment
             key = f"race-{seed}-{n}"
-            keys.append((key, deal_id))
+            keys.append(("api", key, deal_id))
             report.operations += 1
             report.requests += 2
             other = world.start_worker()
 
             async def race(w: Pipeline) -> None:
                 results = await asyncio.gather(_create(w, report, deal_id, key, "api", racing=True),
-                                               _create(other, report, deal_id, key, "page", racing=True),
+                                               _create(other, report, deal_id, key, "api", racing=True),
                                                return_exceptions=True)
                 for result in results:
                     if isinstance(result, BaseException):
@@ -441,7 +444,7 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
             chosen = rng.sample(world.deals, min(deals_per_bulk, len(world.deals)))
             run_id = f"bulk-{seed}-{n}"
             for d in chosen:
-                keys.append((f"{run_id}-{d}", d))
+                keys.append(("bulk", run_id, d))
             report.operations += len(chosen)
             report.requests += 1
 
@@ -450,7 +453,7 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
                     items = await w.create_many(chosen, run_id=run_id)
                 except InvoiceBridgeError as exc:  # e.g. the deals could not be read: the run says why
                     for d in chosen:
-                        _remember_failure(report, operation_key(f"{run_id}-{d}"), exc, w)
+                        _remember_failure(report, operation_key("bulk", run_id, d), exc, w)
                     return
                 for item in items:
                     if item.error:
@@ -479,16 +482,25 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
         await worker.retry_operation(op["key"])
     # a request refused before its operation was written (e.g. the deal could not be read) was answered
     # with an error; the client sends it again
-    for key, deal_id in keys:
-        if not _has_op(worker, key):
+    wanted = []
+    for source, key, deal_id in keys:
+        stored = operation_key(source, key, deal_id) if source == "bulk" else operation_key(source, key)
+        if not _has_op(worker, stored):
             report.resent += 1
-            await worker.create_invoice(deal_id, key=key, source="api")
+            if source == "bulk":
+                await worker.create_many([deal_id], run_id=key)
+            else:
+                await worker.create_invoice(deal_id, key=key, source=source)
+        if source == "bulk" and not _has_op(worker, stored) and worker.store.invoices_for_deal(deal_id):
+            report.already_invoiced += 1  # the run answered with the deal's invoice, and asked for none
+            continue
+        wanted.append(stored)
     await worker.recover()
     await world.xero.deliver_webhooks()
     await worker.reconcile()
     report.faults = dict(world.plan.faults)
     report.crash_points = dict(world.plan.crashes)
-    report.findings = check_world(world, worker, [operation_key(k) for k, _ in keys], report)
+    report.findings = check_world(world, worker, wanted, report)
     world.stop_worker(worker)
     return world, report
 
@@ -499,7 +511,7 @@ STATUS = {"DRAFT": InvoiceStatus.DRAFT, "SUBMITTED": InvoiceStatus.SUBMITTED, "A
 
 def _has_op(worker: Pipeline, key: str) -> bool:
     try:
-        worker.store.get_operation(operation_key(key))
+        worker.store.get_operation(key)
     except InvoiceBridgeError:
         return False
     return True

@@ -1,5 +1,7 @@
 import re
 
+import attrs
+
 import pytest
 from fakes import MemoryAccounting, MemoryCRM
 from starlette.testclient import TestClient
@@ -211,13 +213,33 @@ def test_sign_in_waits_longer_after_each_wrong_password_past_five(web):
     assert anon.post("/login", data={"password": PASSWORD, "csrf_token": token}, follow_redirects=False).status_code == 303
 
 
-def test_an_idempotency_key_with_no_letter_or_digit_is_a_400_naming_the_header(web):
+def test_an_idempotency_key_that_is_not_1_to_100_printable_ascii_is_a_400_naming_the_header(web):
     client, crm, acct, store = web
-    for key in ("!!!", "é".encode(), "---"):
+    for key in ("é".encode(), "x" * 101, "", "a\tb"):
         response = client.post("/api/deals/1/invoices", json={}, headers={"Idempotency-Key": key})
         assert response.status_code == 400, (key, response.text)
         assert "Idempotency-Key" in response.json()["message"]
     assert not acct.invoices and not store.operations()
+
+
+def test_idempotency_keys_are_compared_exactly_so_distinct_keys_never_share_an_invoice(web):
+    """"ord 42", "ord/42" and "ord#42" were folded into one key: a second, distinct request got the first one's
+    invoice (or a 409 when it was for another deal) and was never created."""
+    client, crm, acct, store = web
+    for deal in ("3", "4", "5", "6"):
+        crm.deals[deal] = attrs.evolve(crm.deals["1"], id=deal)
+    made = {}
+    for deal, key in zip(("1", "3", "4", "5", "6"), ("ord 42", "ord/42", "ord#42", "ord-42", "!!!")):
+        response = client.post(f"/api/deals/{deal}/invoices", json={}, headers={"Idempotency-Key": key})
+        assert response.status_code == 201, (key, response.text)
+        assert response.json()["deal_id"] == deal
+        made[key] = response.json()["id"]
+    assert len(set(made.values())) == 5 and len(acct.invoices) == 5
+    for key, invoice_id in made.items():  # each key still answers with its own invoice
+        deal = next(d for d, k in zip(("1", "3", "4", "5", "6"), made) if k == key)
+        again = client.post(f"/api/deals/{deal}/invoices", json={}, headers={"Idempotency-Key": key})
+        assert again.status_code == 201 and again.json()["id"] == invoice_id
+    assert len(acct.invoices) == 5
 
 
 def test_preview_refuses_fields_create_refuses_and_a_customer_override_that_would_be_ignored(web):
