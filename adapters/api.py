@@ -6,8 +6,11 @@ status code. The OpenAPI document at ``/api/openapi.json`` describes every endpo
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+
+import jsonschema
 from typing import Any
 
 from starlette.requests import Request
@@ -22,9 +25,9 @@ from invoicebridge.core.crm_ids import id_rule
 from invoicebridge.core.i18n import _
 from invoicebridge.core.status import Command
 
-from . import bulk_jobs
+from . import bulk_jobs, commands
 from .downloads import content_disposition
-from .openapi import OPENAPI
+from .openapi import OPENAPI, build as build_openapi
 from .security import api_auth
 
 
@@ -61,9 +64,12 @@ def invoice_json(record: InvoiceRecord, *, may_approve: bool = True) -> dict[str
 def _invoice_id(request: Request) -> int:
     raw = request.path_params["invoice_id"]
     try:
-        return int(raw)
+        number = int(raw)
     except ValueError:
-        raise NotFound(f"Invoice {raw!r} does not exist here; invoice ids are numbers") from None
+        number = 0
+    if not 1 <= number < 2**63:  # beyond SQLite's integers: no invoice has it
+        raise NotFound(f"Invoice {raw[:64]!r} does not exist here; invoice ids are whole numbers from 1")
+    return number
 
 
 def _deal_id(request: Request) -> str:
@@ -79,8 +85,8 @@ async def _json_object(request: Request) -> dict[str, Any]:
     if len(body) > 1_000_000:
         raise BadRequest("The request body is over 1 MB")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("The request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object")
@@ -90,11 +96,32 @@ async def _json_object(request: Request) -> dict[str, Any]:
 OVERRIDE_FIELDS = {"date", "due_date", "currency", "tax_handling", "reference", "status", "line_items", "customer", "branding_theme_id"}
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": OPENAPI["components"]}
+    return jsonschema.Draft202012Validator(root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate_body(body: dict[str, Any], schema_name: str) -> dict[str, Any]:
+    """Refuse (400, naming the field) a body the OpenAPI document does not allow: what the document says is
+    what the server takes."""
+    error = jsonschema.exceptions.best_match(_validator(schema_name).iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or _("the body")
+        raise BadRequest(_("%(field)s: %(problem)s") % {"field": where, "problem": error.message[:300]})
+    return body
+
+
 def _overrides(body: dict[str, Any]) -> dict[str, Any]:
     """Create and preview take the same fields: a preview must not say ok to what a create refuses."""
     unknown = set(body) - OVERRIDE_FIELDS - {"allow_another"}
     if unknown:
         raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+    validate_body(body, "Overrides")
     return {k: v for k, v in body.items() if k != "allow_another"}
 
 
@@ -190,8 +217,7 @@ async def invoice_command(request: Request) -> Response:
         command = Command.parse(request.path_params["command"])
     except ValueError as exc:
         raise NotFound(str(exc)) from None
-    record = await request.app.state.pipeline.command(invoice_id, command)
-    return JSONResponse(invoice_json(record))
+    return await commands.run(request, invoice_id, command)
 
 
 @api_auth
@@ -208,14 +234,19 @@ async def sync(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(OPENAPI)
+    state = request.app.state
+    return JSONResponse(build_openapi(id_rule(state.runtime, state.pipeline.plugins)))
+
+
+async def deal_invoices(request: Request) -> Response:
+    """GET lists, POST creates: one route, so a 405 names both methods in Allow."""
+    return await (create_deal_invoice if request.method == "POST" else list_deal_invoices)(request)
 
 
 def routes() -> list[Route]:
     return [
         Route("/api/openapi.json", openapi, methods=["GET"]),
-        Route("/api/deals/{deal_id}/invoices", list_deal_invoices, methods=["GET"]),
-        Route("/api/deals/{deal_id}/invoices", create_deal_invoice, methods=["POST"]),
+        Route("/api/deals/{deal_id}/invoices", deal_invoices, methods=["GET", "POST"]),
         Route("/api/deals/{deal_id}/preview", preview_deal_invoice, methods=["POST"]),
         Route("/api/invoices/{invoice_id}", get_invoice, methods=["GET"]),
         Route("/api/invoices/{invoice_id}/pdf", invoice_pdf, methods=["GET"]),
@@ -223,4 +254,5 @@ def routes() -> list[Route]:
         Route("/api/sync", sync, methods=["POST"]),
         Route("/api/bulk", api_auth(bulk_jobs.post_bulk), methods=["POST"]),
         Route("/api/bulk/{run_id}", api_auth(bulk_jobs.get_bulk), methods=["GET"]),
+        Route("/api/commands/{command_id}", api_auth(commands.get_command), methods=["GET"]),
     ]

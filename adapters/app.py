@@ -196,7 +196,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = _http_message(request, exc)
     if _wants_json(request):
-        return JSONResponse({"error": "HTTPError", "message": message}, status_code=exc.status_code)
+        return JSONResponse({"error": "HTTPError", "message": message}, status_code=exc.status_code, headers=exc.headers)
     return pages.error_page(request, message, exc.status_code)
 
 

@@ -176,9 +176,9 @@ def get(app: Any, run_id: str) -> BulkJob:
 
 
 async def post_bulk(request: Request) -> Response:
-    from .api import _json_object
+    from .api import _json_object, validate_body
 
-    job = await start(request.app, await _json_object(request))
+    job = await start(request.app, validate_body(await _json_object(request), "BulkRequest"))
     return JSONResponse(job.as_json(), status_code=202)
 
 
