@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from invoicebridge.core.errors import InvoiceBridgeError, NotFound
 from invoicebridge.core.model import DealQuery
-from invoicebridge.core.crm_ids import id_rule
+from invoicebridge.core.crm_ids import as_text, id_rule
 from invoicebridge.core.i18n import _
 from invoicebridge.core.pipeline import BulkItem
 
@@ -114,7 +114,7 @@ def _query_id(body: dict[str, Any], name: str, rule: Any) -> str:
     problem = rule.problem(value, name)
     if problem:
         raise BadBulkRequest(problem)
-    return str(value)
+    return as_text(value) or ""
 
 
 async def start(app: Any, body: dict[str, Any]) -> BulkJob:
@@ -125,7 +125,8 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     pipeline = app.state.pipeline
     rule = id_rule(pipeline.runtime, pipeline.plugins)
     ids = body.get("deal_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool)
+                                            or isinstance(i, float) and i.is_integer() for i in ids):
         raise BadBulkRequest("deal_ids must be a list of deal ids")
     if len(ids) > MAX_DEALS:
         raise BadBulkRequest(_("deal_ids has %(n)s ids; one run takes at most %(max)s") % {"n": len(ids), "max": MAX_DEALS})
@@ -146,7 +147,7 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     running = jobs.get(run_id)
     if running is not None and running.state == "running":
         return running
-    ids = list(dict.fromkeys(str(i) for i in ids))
+    ids = list(dict.fromkeys(as_text(i) or str(i) for i in ids))
     job = jobs[run_id] = BulkJob(run_id=run_id, dry_run=dry_run, total=len(ids))
 
     def progress(done: int, total: int) -> None:

@@ -32,9 +32,7 @@ class IdRule:
 
     def problem(self, value: object, what: str) -> str | None:
         """Why ``value`` is not an id (``what`` names it: "deal_ids", "pipeline_id", "Deal id"), or None."""
-        text = value if isinstance(value, str) else None
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INTEGER_ID:
-            text = str(value)  # an id given as a JSON number: a positive one, then the same rule as its digits
+        text = as_text(value)
         if text is not None and re.fullmatch(self.pattern, text):
             return None
         shown = repr(text[:64] if text is not None else value)
@@ -47,11 +45,23 @@ class IdRule:
         problem = self.problem(value, what)
         if problem:
             raise BadId(problem)
-        return str(value)
+        return as_text(value) or ""
 
     @property
     def openapi_pattern(self) -> str:
         return f"^(?:{self.pattern})$"
+
+
+def as_text(value: object) -> str | None:
+    """An id as text: a string as it is; an id given as a JSON number (``7``, or ``7.0``, which JSON Schema counts
+    as the integer 7) when it is a whole number from 1, as its digits; anything else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INTEGER_ID:
+        return str(value)
+    return None
 
 
 def id_rule(runtime, plugins) -> IdRule:
