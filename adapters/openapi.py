@@ -51,13 +51,14 @@ def _errors(*codes: int) -> dict[str, Any]:
 _INVOICE = {"name": "invoice_id", "in": "path", "required": True,
             "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
 _INVOICE_OK = {"description": "The invoice", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Invoice"}}}}
-_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": "^-?[0-9][0-9,]{0,15}(\\.[0-9]{1,6})?$"}]}
+# numbers as JSON numbers, or as plain decimal strings with a point: a comma is never guessed at ("1,5" is not 15)
+_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": "^-?[0-9]{1,12}(\\.[0-9]{1,6})?$"}]}
 _POSITIVE = {"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 999_999_999_999},
                        {"type": "string", "pattern": "^[1-9][0-9]{0,11}(\\.[0-9]{1,6})?$"}]}
 _CODE = {"type": "string", "maxLength": 100}
 _DISCOUNT_AMOUNT = {"description": "an amount off the line (not with discount_rate)",
                     "anyOf": [{"type": "null"}, {"type": "number", "minimum": 0, "maximum": 999_999_999_999},
-                              {"type": "string", "pattern": "^[0-9][0-9,]{0,15}(\\.[0-9]{1,6})?$"}]}
+                              {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,6})?$"}]}
 COMMANDS = [("submit", "Submit for approval"), ("approve", "Approve"), ("delete", "Delete a draft"),
             ("void", "Void an approved invoice"), ("email", "Email the invoice from the accounting system")]
 
