@@ -5,6 +5,7 @@ They prove the core needs nothing vendor-specific, and let pipeline tests count 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from decimal import Decimal
 
@@ -171,7 +172,7 @@ class MemoryAccounting:
                 results.append(CreateResult(operation_key=r.operation_key, invoice=self.invoices[r.operation_key]))
                 continue
             totals = r.draft.totals
-            inv = Invoice(remote_id=f"inv-{r.operation_key}", number=f"INV-{next(self.numbers):04d}", status=r.draft.status,
+            inv = Invoice(remote_id=f"inv-{hashlib.sha256(r.operation_key.encode()).hexdigest()[:16]}", number=f"INV-{next(self.numbers):04d}", status=r.draft.status,
                           currency=r.draft.currency, subtotal=totals.subtotal, tax=totals.tax, total=totals.total,
                           amount_due=totals.total, date=r.draft.date, due_date=r.draft.due_date, reference=r.draft.reference,
                           contact_name=r.draft.customer.name)
