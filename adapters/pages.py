@@ -196,6 +196,29 @@ async def retry_operation(request: Request) -> Response:
     return RedirectResponse(_safe_next(str(request.state.form.get("next") or "/")), status_code=303)
 
 
+# ---- finding a deal --------------------------------------------------------------------------------------
+
+
+@login_required
+async def search_page(request: Request) -> Response:
+    """Deals matching ``q``; a pasted deal link or a deal number goes straight to that deal."""
+    query = str(request.query_params.get("q") or "")
+    try:
+        found = await state(request).pipeline.search_deals(query)
+    except NotConnected:
+        found = None
+        problem = _("Connect the CRM first: searching deals asks it.")
+    else:
+        problem = found.problem
+    if found is not None and found.open_id:
+        if not found.open_id.isalnum() or len(found.open_id) > 64:
+            return error_page(request, _("There is no deal %(id)s") % {"id": repr(found.open_id[:64])}, 404)
+        return RedirectResponse(f"/deals/{found.open_id}", status_code=303)
+    return render(request, "search.html", {"query": " ".join(query.split())[:300], "problem": problem,
+                                           "deals": list(found.deals) if found else []},
+                  status_code=422 if problem and query.strip() else 200)
+
+
 # ---- connections -----------------------------------------------------------------------------------------
 
 
@@ -759,6 +782,7 @@ def routes() -> list:
     return [
         Route("/", dashboard, name="dashboard"),
         Route("/health", health),
+        Route("/search", search_page),
         Route("/login", login, methods=["GET", "POST"], name="login"),
         Route("/logout", logout, methods=["POST"]),
         Route("/connections", connections),

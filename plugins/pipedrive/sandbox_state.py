@@ -26,6 +26,7 @@ TOKEN_COST = {  # x-token-cost of the operations the sandbox serves (from the sp
     "getPerson": 1, "getPersons": 10, "getProduct": 1, "getProducts": 10, "getFields": 10, "deleteField": 3,
     "getActivities": 10, "addActivity": 5, "getCurrentUser": 2, "getCurrencies": 20, "getActivityTypes": 20,
     "getNotes": 20, "addNote": 10, "getWebhooks": 10, "addWebhook": 10, "deleteWebhook": 6,
+    "searchDeals": 20, "searchOrganization": 20,
 }
 CURRENCIES = (("GBP", "Pound Sterling", "£"), ("EUR", "Euro", "€"), ("USD", "US Dollar", "$"))
 
