@@ -16,7 +16,7 @@ from invoicebridge.core.i18n import _
 
 # "(GET https://api.example.com/x → 401)" as BackendError.__str__ writes it, and any other bare address.
 _REQUEST = re.compile(r"\s*\((?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+(?: → [^)]*)?\)")
-_URL = re.compile(r"https?://[^\s)\"'<>]+")
+_URL = re.compile(r"https?://[^\s)\"'<>]*[^\s)\"'<>.,;:!?]")  # not the sentence's closing punctuation
 _RECONNECT = re.compile(r"\breconnect\b|\bconnect (?:it |\w+ )?again\b", re.I)
 
 

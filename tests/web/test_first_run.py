@@ -162,3 +162,30 @@ def test_the_failure_list_folds_technical_details_away(demo):
     page = client.get("/").text
     assert any("unavailable" in p for p in problems(page))
     assert "api.xero.com" not in visible(page) and "api.xero.com" in page
+
+
+def test_an_error_page_for_an_expired_login_offers_reconnect_and_folds_the_request(demo, monkeypatch):
+    from invoicebridge.core.errors import AuthError
+
+    client, app = demo
+
+    async def refused(invoice_id):
+        raise AuthError("The Xero connection was revoked: reconnect Xero on the Connections page", backend="xero",
+                        method="GET", url="https://api.xero.com/api.xro/2.0/Invoices/abc", status=401)
+
+    monkeypatch.setattr(app.state.pipeline, "pdf", refused)
+    page = client.get("/invoices/1/pdf")
+    assert page.status_code == 502
+    assert 'href="/reconnect/xero"' in page.text
+    assert problems(page.text) == ["The Xero connection was revoked: reconnect Xero on the Connections page"]
+    assert "api.xero.com" not in visible(page.text) and "/Invoices/abc" in page.text
+
+
+def test_the_deal_page_folds_a_failed_creates_details_away(demo):
+    client, app = demo
+    store = app.state.runtime.store
+    store.put_operation("k-2", kind="create_invoice", deal_id="1", payload={"source": "page"})
+    store.fail_operation("k-2", "Xero is unavailable right now (PUT https://api.xero.com/api.xro/2.0/Invoices → 503)")
+    page = client.get("/deals/1").text
+    assert any("unavailable" in p for p in problems(page))
+    assert "api.xero.com" not in visible(page) and "api.xero.com" in page
