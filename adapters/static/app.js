@@ -128,7 +128,10 @@ document.querySelectorAll("form[data-deal-jump]").forEach((f) => f.addEventListe
   document.querySelectorAll("table.lines, table[data-stack]").forEach((table) => {
     const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
     const label = () => table.querySelectorAll("tbody tr").forEach((tr) =>
-      [...tr.children].forEach((td, i) => { if (names[i] && !td.dataset.label) td.dataset.label = names[i]; }));
+      [...tr.children].forEach((td, i) => {
+        if (names[i] && !td.dataset.label) td.dataset.label = names[i];
+        if (!td.textContent.trim() && !td.querySelector("input, select, button")) td.dataset.empty = "";
+      }));
     label();
     if (table.tBodies[0]) new MutationObserver(label).observe(table.tBodies[0], { childList: true });
   });
