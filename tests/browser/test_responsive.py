@@ -137,3 +137,26 @@ def test_the_line_editor_stacks_into_cards_on_a_phone(server, browser, pages, sh
         shots(page, f"create-lines-390-{lang}")
     finally:
         context.close()
+
+
+def test_find_a_deal_from_the_dashboard_on_a_phone(server, browser, shots):
+    app, info = server
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{info['app_url']}/login?lang=en")
+        page.fill("input[name=password]", info["admin_password"])
+        page.click("button[type=submit]")
+        page.fill("#find-q", "Corporation")  # the organization's name, not the deal's title
+        page.click("#find-deal button[type=submit]")
+        expect(page.locator("table.results tbody tr")).to_have_count(1)
+        shots(page, "search-results-390")
+        page.click("table.results a")
+        expect(page.locator("h1")).to_contain_text("Globex")
+        page.goto(info["app_url"] + "/")
+        page.fill("#find-q", "https://acme-sandbox.pipedrive.com/deal/2")  # a deal link pasted from the CRM
+        page.press("#find-q", "Enter")
+        expect(page).to_have_url(re.compile(r"/deals/2$"))
+        expect(page.locator("h1")).to_contain_text("Nordlicht")
+    finally:
+        context.close()
