@@ -138,3 +138,21 @@ def test_a_link_elsewhere_is_not_the_plugins_business(runtime, connection):
     assert hooks.crm_deal_id_from_url(runtime=runtime, connection=connection, url="https://example.com/deal/5") is None
     assert hooks.crm_deal_id_from_url(runtime=runtime, connection=connection.__class__(
         id=99, backend="other", role=connection.role, label="", settings={}), url="https://acme-sandbox.pipedrive.com/deal/5") is None
+
+
+async def test_the_search_apis_own_burst_limit_is_emulated(sandbox_app, sandbox):
+    sandbox.rate.search_burst_limit = 10  # on every plan (fact sheet §7.1)
+    sandbox.rate.block_after_429 = False
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="https://x.pipedrive.com",
+                                 headers=TOKEN) as c:
+        codes = [(await c.get("/api/v2/deals/search", params={"term": "acme"})).status_code for _ in range(11)]
+        other = await c.get("/api/v2/deals/1")
+    assert codes == [200] * 10 + [429]
+    assert other.status_code == 200  # other endpoints are not held back by the search limit
+
+
+async def test_the_search_hook_waits_out_the_search_limit(runtime, connection, sandbox, sleeps):
+    sandbox.rate.search_burst_limit = 1
+    found = await hooks.crm_search_deals(runtime=runtime, connection=connection, term="Corporation", limit=10)
+    assert [d.id for d in found] == ["3"]
+    assert sleeps and sandbox.rate.blocked == 0  # it waited instead of hammering (no firewall block)
