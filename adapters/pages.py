@@ -205,9 +205,9 @@ async def search_page(request: Request) -> Response:
     query = str(request.query_params.get("q") or "")
     try:
         found = await state(request).pipeline.search_deals(query)
-    except NotConnected:
+    except NotConnected as exc:  # no CRM connected, or its plugin cannot search
         found = None
-        problem = _("Connect the CRM first: searching deals asks it.")
+        problem = exc.message
     else:
         problem = found.problem
     if found is not None and found.open_id:

@@ -189,3 +189,9 @@ def test_the_deal_page_folds_a_failed_creates_details_away(demo):
     page = client.get("/deals/1").text
     assert any("unavailable" in p for p in problems(page))
     assert "api.xero.com" not in visible(page) and "api.xero.com" in page
+
+
+def test_searching_before_the_crm_is_connected_says_so(bare):
+    client, app = bare
+    page = client.get("/search", params={"q": "acme"})
+    assert page.status_code == 422 and "search-problem" in page.text and "CRM" in page.text
