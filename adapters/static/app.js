@@ -113,13 +113,9 @@
   }, 1000);
 })();
 
-// Confirmations and the deal jump live here, not in inline handlers (the Content-Security-Policy forbids those).
+// Confirmations live here, not in inline handlers (the Content-Security-Policy forbids those).
 document.querySelectorAll("form[data-confirm]").forEach((f) => f.addEventListener("submit", (e) => {
   if (!window.confirm(f.dataset.confirm)) e.preventDefault();
-}));
-document.querySelectorAll("form[data-deal-jump]").forEach((f) => f.addEventListener("submit", (e) => {
-  e.preventDefault();
-  location.href = "/deals/" + encodeURIComponent(f.elements.deal.value);
 }));
 
 // On narrow screens the line editor's rows become cards: each cell shows its column's name (from the table
