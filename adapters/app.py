@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
 
-from invoicebridge.core.errors import InvoiceBridgeError, NotConnected
+from invoicebridge.core.errors import AuthError, BackendError, InvoiceBridgeError, NotConnected, PermissionDenied
 from invoicebridge.core.pipeline import Pipeline
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
@@ -179,7 +179,11 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InvoiceBridgeError)
     if _wants_json(request):
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-    return pages.error_page(request, exc.message, exc.status_code)
+    # A remote API's refusal keeps its request note (folded away on the page); an expired or revoked login
+    # offers Reconnect.
+    reconnect = isinstance(exc, AuthError) and not isinstance(exc, PermissionDenied)
+    return pages.error_page(request, str(exc) if isinstance(exc, BackendError) else exc.message, exc.status_code,
+                            backend=exc.backend if reconnect else "")
 
 
 def _http_message(request: Request, exc: HTTPException) -> str:

@@ -29,6 +29,7 @@ from invoicebridge.core.pipeline import AnotherInvoice
 from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import COLOURS, Command
 
+from . import display, setup
 from .downloads import content_disposition
 from . import account
 from .i18n import install as i18n_install
@@ -41,6 +42,7 @@ from .security import (ADMIN, MIN_PASSWORD, check_password_async, clear_login_fa
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 i18n_install(templates.env)
+display.install(templates.env)
 templates.env.globals["COLOURS"] = {s.value: c for s, c in COLOURS.items()}
 
 
@@ -68,8 +70,10 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
 
 
-def error_page(request: Request, message: str, status_code: int) -> HTMLResponse:
-    return render(request, "error.html", {"message": message, "status_code": status_code}, status_code=status_code)
+def error_page(request: Request, message: str, status_code: int, *, backend: str = "") -> HTMLResponse:
+    """``backend``: the connection the error is about, when reconnecting it is the way out (a Reconnect button)."""
+    return render(request, "error.html", {"message": message, "status_code": status_code, "backend": backend},
+                  status_code=status_code)
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -177,6 +181,7 @@ async def dashboard(request: Request) -> Response:
         "deals_error": deals_error,
         "connections": _connection_rows(request),
         "activity": store.audit_entries(limit=15),
+        "setup": setup.checklist(request.app.state),
     })
 
 
@@ -191,6 +196,29 @@ async def retry_operation(request: Request) -> Response:
     return RedirectResponse(_safe_next(str(request.state.form.get("next") or "/")), status_code=303)
 
 
+# ---- finding a deal --------------------------------------------------------------------------------------
+
+
+@login_required
+async def search_page(request: Request) -> Response:
+    """Deals matching ``q``; a pasted deal link or a deal number goes straight to that deal."""
+    query = str(request.query_params.get("q") or "")
+    try:
+        found = await state(request).pipeline.search_deals(query)
+    except NotConnected as exc:  # no CRM connected, or its plugin cannot search
+        found = None
+        problem = exc.message
+    else:
+        problem = found.problem
+    if found is not None and found.open_id:
+        if not found.open_id.isalnum() or len(found.open_id) > 64:
+            return error_page(request, _("There is no deal %(id)s") % {"id": repr(found.open_id[:64])}, 404)
+        return RedirectResponse(f"/deals/{found.open_id}", status_code=303)
+    return render(request, "search.html", {"query": " ".join(query.split())[:300], "problem": problem,
+                                           "deals": list(found.deals) if found else []},
+                  status_code=422 if problem and query.strip() else 200)
+
+
 # ---- connections -----------------------------------------------------------------------------------------
 
 
@@ -202,13 +230,18 @@ def _connection_rows(request: Request) -> list[dict[str, Any]]:
         mine = conn if conn is not None and conn.backend == info.name else None
         health = runtime.store.connection_health(mine.id) if mine else {}
         rows.append({"info": info, "connection": mine, "health": health,
-                     "configured": bool(runtime.backend_config(info.name).get("client_id"))})
+                     "configured": bool(runtime.backend_config(info.name).get("client_id")),
+                     "failing": bool(mine and (health.get("status") == "error" or health.get("last_error")))})
     return rows
 
 
 @login_required
 async def connections(request: Request) -> Response:
-    return render(request, "connections.html", {"rows": _connection_rows(request), "public_url": state(request).config.public_url,
+    rows = _connection_rows(request)
+    reconnecting = request.session.pop("reconnect", None)
+    for row in rows:
+        row["failing"] = row["failing"] or (row["connection"] is not None and row["info"].name == reconnecting)
+    return render(request, "connections.html", {"rows": rows, "public_url": state(request).config.public_url,
                                                 "choices": request.session.get("connect_choices")})
 
 
@@ -219,7 +252,7 @@ async def check_connection(request: Request) -> Response:
     try:
         health = await state(request).pipeline.check_connection(conn)
     except InvoiceBridgeError as exc:
-        flash(request, f"{conn.label or conn.backend}: {exc.message}", "error")
+        flash(request, f"{conn.label or conn.backend}: {exc}", "error")
     else:
         who = f" as {health.user.name} ({health.user.role})" if health.user else ""
         flash(request, f"{conn.label or conn.backend} is {'working' if health.ok else 'not working: ' + health.detail}{who}.",
@@ -270,14 +303,35 @@ def _pkce() -> tuple[str, str]:
 async def connect_start(request: Request) -> Response:
     backend = request.path_params["backend"]
     plugins = state(request).plugins
-    plugins.backend(backend)
+    info = plugins.backend(backend)
     runtime = state(request).runtime
+    if not runtime.backend_config(backend).get("client_id"):
+        # Never send the browser off with an empty client_id: the remote side would only show its own error page.
+        return error_page(request, _("%(name)s cannot be connected yet: this installation's app credentials (client ID "
+                                     "and secret) are not set. Add them on the Connections page under App credentials, or "
+                                     "set them in the environment.") % {"name": info.label or backend}, 409)
     verifier, challenge = _pkce()
     oauth_state = secrets.token_urlsafe(24)
     request.session["oauth"] = {"backend": backend, "state": oauth_state, "verifier": verifier}
     url = await plugins.authorize_url(runtime, backend=backend, redirect_uri=_redirect_uri(request, backend), state=oauth_state,
                                       code_challenge=challenge, settings={})
     return RedirectResponse(url, status_code=303)
+
+
+@login_required
+async def reconnect(request: Request) -> Response:
+    """Reconnect a backend: through OAuth again when it was connected that way and the app credentials are set,
+    otherwise on the Connections page, where its card offers a new token (or the credentials) first."""
+    backend = request.path_params["backend"]
+    info = state(request).plugins.backend(backend)
+    runtime = state(request).runtime
+    conn = runtime.maybe_connection(info.role)
+    mine = conn if conn is not None and conn.backend == backend else None
+    by_token = mine is not None and mine.settings.get("auth") == "token"
+    if "oauth" in info.auth_methods and runtime.backend_config(backend).get("client_id") and not by_token:
+        return RedirectResponse(f"/connect/{backend}", status_code=303)
+    request.session["reconnect"] = backend  # the card shows its ways to connect again
+    return RedirectResponse(f"/connections#backend-{backend}", status_code=303)
 
 
 def _redirect_uri(request: Request, backend: str) -> str:
@@ -728,6 +782,7 @@ def routes() -> list:
     return [
         Route("/", dashboard, name="dashboard"),
         Route("/health", health),
+        Route("/search", search_page),
         Route("/login", login, methods=["GET", "POST"], name="login"),
         Route("/logout", logout, methods=["POST"]),
         Route("/connections", connections),
@@ -738,6 +793,7 @@ def routes() -> list:
         Route("/connect/{backend}/choose", connect_choose, methods=["POST"]),
         Route("/connect/{backend}/callback", connect_callback),
         Route("/connect/{backend}", connect_start),
+        Route("/reconnect/{backend}", reconnect),
         Route("/settings", settings_page),
         Route("/settings", save_settings, methods=["POST"]),
         Route("/deals", open_from_crm),

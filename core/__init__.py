@@ -37,6 +37,7 @@ from .model import (
     DealDiscount,
     DealProduct,
     DealQuery,
+    DealSummary,
     DiscountType,
     Health,
     Invoice,
@@ -58,7 +59,7 @@ from .status import Command, InvoiceStatus
 __all__ = [
     "Account", "Address", "AuthError", "BackendError", "BackendInfo", "BrandingTheme", "Catalog", "CatalogItem",
     "Command", "Connection", "ConnectResult", "CreateRequest", "CreateResult", "CrmField", "Customer",
-    "DailyLimitReached", "Deal", "DealDiscount", "DealProduct", "DealQuery", "DiscountType", "Health",
+    "DailyLimitReached", "Deal", "DealDiscount", "DealProduct", "DealQuery", "DealSummary", "DiscountType", "Health",
     "IllegalTransition", "Invoice", "InvoiceBridgeError", "InvoiceDraft", "InvoiceRecord", "InvoiceStatus",
     "LineItem", "MappingError", "NotConnected", "NotFound", "Organization", "Person", "PermissionDenied",
     "RateLimited", "RemoteNotFound", "RemoteUser", "RemoteValidationError", "Role", "ServerError",

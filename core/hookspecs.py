@@ -102,6 +102,19 @@ def crm_find_deals(runtime, connection, query) -> list:
 
 
 @hookspec(firstresult=True)
+def crm_search_deals(runtime, connection, term: str, limit: int) -> list:
+    """Deals whose title or organization's name matches ``term`` (a person typing in a search box), best
+    matches first, at most ``limit``, as :class:`DealSummary`. Stops at the first non-None result."""
+
+
+@hookspec(firstresult=True)
+def crm_deal_id_from_url(runtime, connection, url: str):
+    """The deal id in a link to a deal that a person copied from the CRM's web app. Return None when ``url``
+    is not a link to the CRM at all; raise :class:`NotFound` with a message saying what is wrong when it is a
+    link of the CRM but not to a deal of this connection (another company's address, an id that is not one)."""
+
+
+@hookspec(firstresult=True)
 def crm_list_fields(runtime, connection) -> list:
     """Every deal, organization and person field a mapping can use, as :class:`CrmField`."""
 

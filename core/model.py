@@ -547,3 +547,16 @@ class Health:
     ok: bool
     detail: str = ""
     user: RemoteUser | None = None
+
+
+@frozen
+class DealSummary:
+    """A deal as a search lists it (``crm_search_deals``): enough to recognise it and open it."""
+
+    id: str = field(converter=str)
+    title: str = ""
+    organization: str = ""
+    person: str = ""
+    value: Decimal | None = field(default=None, converter=lambda v: None if v is None or v == "" else Decimal(str(v)))
+    currency: str = ""
+    status: str = ""  # the CRM's own word: open, won, lost …

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -32,6 +33,7 @@ from .errors import (
     NotFound,
     ValidationProblem,
 )
+from .i18n import _
 from .mapping import MappingConfig, empty_optional_fields, map_deal
 from .opkeys import LEGACY_SOURCES, legacy_operation_keys, operation_key
 from .model import (
@@ -61,6 +63,8 @@ from .status import Command, InvoiceStatus, allowed_commands, apply_command, app
 log = logging.getLogger("invoicebridge.pipeline")
 CATALOG_TTL = dt.timedelta(minutes=5)
 DEAL_VIEW_TTL = dt.timedelta(seconds=30)
+SEARCH_LIMIT = 50
+_LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)+/)", re.I)  # a pasted address
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
 # batch call with its retries (4 attempts, up to 3 waits of Xero's Retry-After of at most 60 s); it stays
 # under Xero's 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
@@ -83,6 +87,17 @@ class Preview:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@attrs.frozen
+class DealSearch:
+    """What a search for a deal found: the matching deals, or the one deal a link or number names (``open_id``),
+    or what is wrong with the query (``problem``, said for a person)."""
+
+    query: str
+    deals: tuple = ()
+    open_id: str = ""
+    problem: str = ""
 
 
 @attrs.frozen
@@ -205,6 +220,29 @@ class Pipeline:
         deals = list(await self.plugins.get_deals(self.runtime, connection=conn, deal_ids=[str(i) for i in ids][:limit]))
         self.runtime.cache["recent-deals"] = (self.runtime.now(), deals)
         return deals
+
+    async def search_deals(self, text: str, limit: int = SEARCH_LIMIT) -> DealSearch:
+        """Find a deal as a person asks for it: part of its title or organization's name, its number, or a link
+        to it copied from the CRM (which names one deal: ``open_id``)."""
+        query = " ".join(str(text or "").split())[:300]
+        if not query:
+            return DealSearch(query, problem=_("Type part of a deal's title or organization name, its number, or paste its link."))
+        conn = self.crm
+        if _LINK.match(query):
+            try:
+                deal_id = await self.plugins.deal_id_from_url(self.runtime, connection=conn, url=query)
+            except NotFound as exc:
+                return DealSearch(query, problem=exc.message)
+            if deal_id is None:
+                return DealSearch(query, problem=_("That is not a link to a deal in %(crm)s: open the deal there and copy "
+                                                   "the address from the browser.") % {"crm": self._label(conn)})
+            return DealSearch(query, open_id=str(deal_id))
+        if query.isdigit() and query.isascii():
+            return DealSearch(query, open_id=query)
+        if len(query) < 2:
+            return DealSearch(query, problem=_("Type at least two letters to search."))
+        found = await self.plugins.search_deals(self.runtime, connection=conn, term=query, limit=limit)
+        return DealSearch(query, deals=tuple(found)[:limit])
 
     async def preview(self, deal_id: str, overrides: Mapping[str, Any] | None = None, *, deal: Deal | None = None) -> Preview:
         """Read, map and validate; raise :class:`MappingError` when the deal cannot be mapped at all."""

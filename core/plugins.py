@@ -163,6 +163,13 @@ class Plugins:
     async def find_deals(self, runtime, *, connection: Connection, query) -> list:
         return await self._first("crm_find_deals", what="finding deals", runtime=runtime, connection=connection, query=query)
 
+    async def search_deals(self, runtime, *, connection: Connection, term: str, limit: int) -> list:
+        return await self._first("crm_search_deals", what="searching deals", runtime=runtime, connection=connection,
+                                 term=term, limit=limit)
+
+    async def deal_id_from_url(self, runtime, *, connection: Connection, url: str) -> str | None:
+        return await self._first_or_none("crm_deal_id_from_url", runtime=runtime, connection=connection, url=url)
+
     async def list_fields(self, runtime, *, connection: Connection) -> list:
         return await self._first("crm_list_fields", what="listing fields", runtime=runtime, connection=connection)
 

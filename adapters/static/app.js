@@ -113,11 +113,22 @@
   }, 1000);
 })();
 
-// Confirmations and the deal jump live here, not in inline handlers (the Content-Security-Policy forbids those).
+// Confirmations live here, not in inline handlers (the Content-Security-Policy forbids those).
 document.querySelectorAll("form[data-confirm]").forEach((f) => f.addEventListener("submit", (e) => {
   if (!window.confirm(f.dataset.confirm)) e.preventDefault();
 }));
-document.querySelectorAll("form[data-deal-jump]").forEach((f) => f.addEventListener("submit", (e) => {
-  e.preventDefault();
-  location.href = "/deals/" + encodeURIComponent(f.elements.deal.value);
-}));
+
+// On narrow screens the line editor's rows become cards: each cell shows its column's name (from the table
+// head, so it follows the page's language and any column added later).
+(function () {
+  document.querySelectorAll("table.lines, table[data-stack]").forEach((table) => {
+    const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+    const label = () => table.querySelectorAll("tbody tr").forEach((tr) =>
+      [...tr.children].forEach((td, i) => {
+        if (names[i] && !td.dataset.label) td.dataset.label = names[i];
+        if (!td.textContent.trim() && !td.querySelector("input, select, button")) td.dataset.empty = "";
+      }));
+    label();
+    if (table.tBodies[0]) new MutationObserver(label).observe(table.tBodies[0], { childList: true });
+  });
+})();

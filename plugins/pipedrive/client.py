@@ -162,6 +162,20 @@ class PipedriveClient:
     async def find_deals(self, params: dict) -> list[dict]:
         return await self.paginate_v2("/api/v2/deals", params)
 
+    async def search_deals(self, term: str, *, limit: int = 100) -> list[dict]:
+        """One page of ``searchDeals`` (title, notes, custom fields), best first: ``[{result_score, item}]``."""
+        body = await self.request("GET", "/api/v2/deals/search", params={"term": term, "limit": limit})
+        return (body.get("data") or {}).get("items") or []
+
+    async def search_organizations(self, term: str, *, limit: int = 10) -> list[dict]:
+        body = await self.request("GET", "/api/v2/organizations/search", params={"term": term, "limit": limit})
+        return (body.get("data") or {}).get("items") or []
+
+    async def deals_of_organization(self, org_id: int, *, limit: int = 100) -> list[dict]:
+        """One page of the organization's deals (open, won and lost)."""
+        body = await self.request("GET", "/api/v2/deals", params={"org_id": int(org_id), "limit": limit})
+        return body.get("data") or []
+
     async def deal_products(self, deal_id: str) -> list[dict]:
         return await self.paginate_v2(f"/api/v2/deals/{int(deal_id)}/products", what=f"Deal {deal_id}")
 

@@ -13,7 +13,7 @@ from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
-from . import auth, deals, panel, webhooks, writeback
+from . import auth, deals, panel, search, webhooks, writeback
 from .client import PipedriveClient
 from .config import PipedriveConfig, base_url
 from .deals import deal_url, load_fields
@@ -167,6 +167,21 @@ async def crm_find_deals(runtime, connection, query):
         return None
     async with PipedriveClient(runtime, connection) as client:
         return await deals.find_deal_ids(client, query)
+
+
+@hookimpl
+async def crm_search_deals(runtime, connection, term, limit):
+    if not _mine(connection):
+        return None
+    async with PipedriveClient(runtime, connection) as client:
+        return await search.search_deals(client, str(term), int(limit))
+
+
+@hookimpl
+def crm_deal_id_from_url(runtime, connection, url):
+    if not _mine(connection):
+        return None
+    return search.deal_id_from_url(connection.settings, str(url))
 
 
 @hookimpl

@@ -1,7 +1,8 @@
 """A local emulator of the Pipedrive API for what invoicebridge calls (fact sheet §11).
 
 ``create_sandbox()`` returns a Starlette app serving, relative to wherever it is mounted:
-``/api/v2/...`` (deals, deal products, discounts, organizations, persons, products, fields, activities),
+``/api/v2/...`` (deals, deal products, discounts, organizations, persons, products, fields, activities, and the
+deal and organization searches),
 ``/api/v1/...`` and ``/v1/...`` (users/me, currencies, activityTypes, notes, webhooks), ``/oauth/...``
 (auto-approving authorize, token, revoke) and a small HTML console at ``/`` with a "Win this deal" button.
 State lives in ``app.state.sandbox`` (:class:`~.sandbox_state.SandboxState`); the clock is injectable.
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from . import sandbox_search
 from .sandbox_state import CURRENCIES, ACTIVITY_TYPES, SandboxError, SandboxState
 
 MAX_LIMIT = 500
@@ -460,6 +462,8 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
         Route("/oauth/token", oauth_token, methods=["POST"]),
         Route("/oauth/revoke", oauth_revoke, methods=["POST"]),
         Route("/api/v2/deals", _api("getDeals", get_deals)),
+        Route("/api/v2/deals/search", _api("searchDeals", sandbox_search.search_deals)),
+        Route("/api/v2/organizations/search", _api("searchOrganization", sandbox_search.search_organizations)),
         Route("/api/v2/deals/products", _api("getDealsProducts", get_deals_products)),
         Route("/api/v2/deals/{id:int}", _api("getDeal", get_deal)),
         Route("/api/v2/deals/{id:int}", _api("updateDeal", patch_deal), methods=["PATCH"]),

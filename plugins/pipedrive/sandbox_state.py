@@ -26,6 +26,7 @@ TOKEN_COST = {  # x-token-cost of the operations the sandbox serves (from the sp
     "getPerson": 1, "getPersons": 10, "getProduct": 1, "getProducts": 10, "getFields": 10, "deleteField": 3,
     "getActivities": 10, "addActivity": 5, "getCurrentUser": 2, "getCurrencies": 20, "getActivityTypes": 20,
     "getNotes": 20, "addNote": 10, "getWebhooks": 10, "addWebhook": 10, "deleteWebhook": 6,
+    "searchDeals": 20, "searchOrganization": 20,
 }
 CURRENCIES = (("GBP", "Pound Sterling", "£"), ("EUR", "Euro", "€"), ("USD", "US Dollar", "$"))
 
@@ -85,6 +86,8 @@ class SandboxError(Exception):
 @attrs.define
 class RateLimits:
     burst_limit: int | None = None  # requests per window; None: unlimited
+    search_burst_limit: int | None = None  # search requests per window (fact sheet §7.1: 10 on every plan); None: off
+    search_starts: list = attrs.field(factory=list)
     window: float = 2.0
     daily_budget: int | None = None  # tokens per day; None: unlimited
     spent_today: int = 0
@@ -459,6 +462,8 @@ class SandboxState:
         cost = TOKEN_COST.get(operation, 10)
         horizon = now - dt.timedelta(seconds=rate.window)
         rate.starts = [t for t in rate.starts if t > horizon]
+        searching = operation.startswith("search")
+        rate.search_starts = [t for t in rate.search_starts if t > horizon]
         limit = rate.burst_limit or 80
         headers = {"x-ratelimit-limit": str(limit)}
         if rate.daily_budget is not None:
@@ -485,6 +490,12 @@ class SandboxState:
             headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": rate.reset(reset, now)})
             if rate.send_retry_after:
                 headers["retry-after"] = str(reset)
+        elif searching and rate.search_burst_limit is not None and len(rate.search_starts) >= rate.search_burst_limit:
+            status = 429
+            reset = max(1, int((rate.search_starts[0] - horizon).total_seconds() + 0.999))
+            headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": rate.reset(reset, now)})
+            if rate.send_retry_after:
+                headers["retry-after"] = str(reset)
         if status:
             reset = headers.get("x-ratelimit-reset")
             if headers.get("retry-after"):
@@ -494,6 +505,8 @@ class SandboxState:
                                     else now + dt.timedelta(seconds=float(reset)))
             return status, headers
         rate.starts.append(now)
+        if searching:
+            rate.search_starts.append(now)
         rate.spent_today += cost
         headers["x-ratelimit-remaining"] = str(max(0, limit - len(rate.starts)))
         headers["x-ratelimit-reset"] = rate.reset(int(rate.window), now)

@@ -118,7 +118,8 @@ def test_bulk_dry_run_shows_progress_then_every_preview(server, browser, shots):
 
 def test_confirmations_and_the_deal_jump_work_under_the_content_security_policy(server, browser):
     """The confirm() before a retry or disconnect and the dashboard's "Open a deal" used inline handlers, which the
-    CSP forbids; they now live in app.js. Declining a confirmation must keep the form from being sent."""
+    CSP forbids; they now live in app.js (and opening a deal by number is the search box's plain GET form).
+    Declining a confirmation must keep the form from being sent."""
     app, info = server
     page = browser.new_page()
     answer = page.goto(info["app_url"] + "/login")
@@ -126,8 +127,8 @@ def test_confirmations_and_the_deal_jump_work_under_the_content_security_policy(
     assert "unsafe-inline" not in answer.headers["content-security-policy"].split("script-src")[1].split(";")[0]
     sign_in(page, info)
     deal = info["suggested_deal"]
-    page.fill("input[name=deal]", deal)
-    page.click("form[data-deal-jump] button")
+    page.fill("#find-q", deal)  # the dashboard's search box opens a deal by its number
+    page.click("#find-deal button[type=submit]")
     expect(page).to_have_url(re.compile(rf"/deals/{deal}$"))
     page.goto(info["app_url"] + "/connections")
     asked: list[str] = []

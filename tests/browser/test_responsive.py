@@ -1,0 +1,162 @@
+"""Every page at a desktop width (1280 px) and a phone width (390 px), in English and in German: the page never
+scrolls sideways, the header's items never overlap, and the invoice line editor stacks into readable cards.
+
+The checks look at geometry and at ``<html lang>``, never at translated words, so the German catalogue can change
+freely."""
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (1280, 390)
+LANGUAGES = ("en", "de")
+
+# Every interactive thing in the header, and any two of them that overlap (or leave the window).
+HEADER_PROBLEMS = """() => {
+  const items = [...document.querySelectorAll('header.top a, header.top button, header.top input')]
+    .filter((el) => el.offsetParent !== null);
+  const boxes = items.map((el) => [el, el.getBoundingClientRect()]);
+  const name = (el) => (el.textContent.trim() || el.getAttribute('name') || el.tagName).slice(0, 30);
+  const out = [];
+  for (const [el, r] of boxes) {
+    if (r.left < -0.5 || r.right > window.innerWidth + 0.5) out.push(`${name(el)} leaves the window`);
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    if (a.contains(b) || b.contains(a)) continue;
+    const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (w > 0.5 && h > 0.5) out.push(`${name(a)} overlaps ${name(b)}`);
+  }
+  return out;
+}"""
+
+WIDEST = """() => {
+  // the element that sticks out furthest to the right, to say what makes the page scroll
+  let worst = null, right = 0;
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > right) { right = r.right; worst = el; }
+  }
+  return worst ? `${worst.tagName.toLowerCase()}.${worst.className} (${Math.round(right)} px)` : '';
+}"""
+
+
+@pytest.fixture(scope="module")
+def pages(server):
+    """The addresses of one of each page, with the data they need (a bulk run, an approved invoice)."""
+    app, info = server
+    base = info["app_url"]
+    headers = {"Authorization": f"Bearer {info['api_key']}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as api:
+        created = api.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "SUBMITTED"})
+        assert created.status_code == 201, created.text
+        invoice = created.json()["id"]
+        assert api.post(f"/api/invoices/{invoice}/approve").status_code == 200
+        run = api.post("/api/bulk", json={"deal_ids": ["2", "3", "5", "7"], "dry_run": True})
+        assert run.status_code in (200, 201, 202), run.text
+        run_id = run.json()["run_id"]
+    return {
+        "dashboard": "/", "connections": "/connections", "settings": "/settings",
+        "deal": f"/deals/{info['suggested_deal']}", "create": f"/deals/{info['suggested_deal']}/invoices/new",
+        "bulk": "/bulk", "bulk-run": f"/bulk/{run_id}", "error": "/deals/999999", "share": f"/invoices/{invoice}/share",
+        "search": "/search?q=acme",
+    }
+
+
+def _check(page, problems, label, width):
+    measured = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if measured[0] > measured[1]:
+        problems.append(f"{label}: the page scrolls sideways ({measured[0]} > {measured[1]} px; widest: {page.evaluate(WIDEST)})")
+    for p in page.evaluate(HEADER_PROBLEMS):
+        problems.append(f"{label}: header: {p}")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_page_fits_the_window_and_the_header_is_clean(server, browser, pages, shots, width, lang):
+    app, info = server
+    base = info["app_url"]
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    try:
+        page.goto(f"{base}/login?lang={lang}")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        _check(page, problems, "login", width)
+        shots(page, f"login-{width}-{lang}")
+        page.fill("input[name=password]", info["admin_password"])
+        page.click("button[type=submit]")
+        expect(page).not_to_have_url(re.compile(r"/login"))
+        for name, path in pages.items():
+            joiner = "&" if "?" in path else "?"
+            page.goto(f"{base}{path}{joiner}lang={lang}")
+            expect(page.locator("html")).to_have_attribute("lang", lang)
+            expect(page.locator("main")).to_be_visible()
+            _check(page, problems, name, width)
+            shots(page, f"{name}-{width}-{lang}")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+LINE_LABELS = """() => [...document.querySelectorAll('tr.line td')].map((td) => {
+  const label = getComputedStyle(td, '::before').content;
+  return label && label !== 'none' && label !== 'normal' && label !== '""' ? label : '';
+})"""
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_line_editor_stacks_into_cards_on_a_phone(server, browser, pages, shots, lang):
+    app, info = server
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{info['app_url']}/login?lang={lang}")
+        page.fill("input[name=password]", info["admin_password"])
+        page.click("button[type=submit]")
+        page.goto(info["app_url"] + pages["create"])
+        lines = page.locator("tr.line")
+        expect(lines.first).to_be_visible()
+        first = lines.first.bounding_box()
+        # every dropdown of a line is (nearly) as wide as the card, so its text is readable, not "-"
+        for select in lines.first.locator("select").all():
+            box = select.bounding_box()
+            assert box["width"] >= 0.8 * first["width"] - 40, f"a select is {box['width']} px wide in a {first['width']} px card"
+        # each field carries its column's name as a label
+        labels = page.evaluate(LINE_LABELS)
+        columns = page.locator("table.lines thead th").count()
+        assert labels[:columns - 1] and all(labels[:columns - 1]), labels
+        # the header row is not shown; lines are stacked one below the other
+        second = lines.nth(1).bounding_box()
+        assert second["y"] >= first["y"] + first["height"] - 1
+        shots(page, f"create-lines-390-{lang}")
+    finally:
+        context.close()
+
+
+def test_find_a_deal_from_the_dashboard_on_a_phone(server, browser, shots):
+    app, info = server
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{info['app_url']}/login?lang=en")
+        page.fill("input[name=password]", info["admin_password"])
+        page.click("button[type=submit]")
+        page.fill("#find-q", "Corporation")  # the organization's name, not the deal's title
+        page.click("#find-deal button[type=submit]")
+        expect(page.locator("table.results tbody tr")).to_have_count(1)
+        shots(page, "search-results-390")
+        page.click("table.results a")
+        expect(page.locator("h1")).to_contain_text("Globex")
+        page.goto(info["app_url"] + "/")
+        page.fill("#find-q", "https://acme-sandbox.pipedrive.com/deal/2")  # a deal link pasted from the CRM
+        page.press("#find-q", "Enter")
+        expect(page).to_have_url(re.compile(r"/deals/2$"))
+        expect(page.locator("h1")).to_contain_text("Nordlicht")
+    finally:
+        context.close()
