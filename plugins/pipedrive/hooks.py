@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from invoicebridge.core import BackendInfo, Role, hookimpl
+from invoicebridge.core import BackendInfo, Role, hookimpl, i18n
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
@@ -254,7 +254,8 @@ async def on_invoice_status_changed(runtime, record, previous, current):
 
     label = display_label(current, amount_paid=record.amount_paid)
     text = (f"Invoice {record.number or 'draft'} is now {label} (was {previous.label}). "
-            f"Total {_money(record.currency, record.total)}, amount due {_money(record.currency, record.amount_due)}.")
+            f"Total {_money(record.currency, record.total)}"
+            + (i18n._(", nothing is due.") if current.is_terminal else f", amount due {_money(record.currency, record.amount_due)}."))
     key = f"status:{record.backend}:{record.remote_id or record.id}:{previous.value}->{current.value}:{record.updated_at}"
     async with PipedriveClient(runtime, connection) as client:
         await writeback.add_note_once(client, str(record.deal_id), text, key)
