@@ -541,6 +541,9 @@ async def invoice_command(request: Request) -> Response:
     record = pipeline.store.get_invoice(invoice_id)
     try:
         command = Command.parse(request.path_params["command"])
+        if command is Command.EMAIL and request.state.form.get("confirm") != "yes":
+            # Emailing reaches the customer: it is sent only from the question that names the recipient
+            return RedirectResponse(f"/invoices/{record.id}/email", status_code=303)
         updated = await pipeline.command(invoice_id, command)
     except (InvoiceBridgeError, ValueError) as exc:
         flash(request, str(getattr(exc, "message", exc)), "error")
@@ -548,6 +551,14 @@ async def invoice_command(request: Request) -> Response:
         done = "emailed to the customer" if command is Command.EMAIL else f"now {updated.status_label}"
         flash(request, f"Invoice {updated.number or updated.id} is {done}.")
     return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
+
+
+@login_required
+@crm_scope("invoice")
+async def invoice_email_confirm(request: Request) -> Response:
+    """Ask before emailing an invoice, naming the address it goes to (works without JavaScript)."""
+    record, address = await state(request).pipeline.email_recipient(_int(request.path_params["invoice_id"]))
+    return render(request, "email_confirm.html", {"record": record, "address": address})
 
 
 @login_required
@@ -750,6 +761,7 @@ def routes() -> list:
         Route("/invoices/{invoice_id}/pdf", invoice_pdf),
         Route("/invoices/{invoice_id}/share", invoice_share),
         Route("/invoices/{invoice_id}/open", invoice_open),
+        Route("/invoices/{invoice_id}/email", invoice_email_confirm),
         Route("/invoices/{invoice_id}/{command}", invoice_command, methods=["POST"]),
         Route("/operations/{key}/retry", retry_operation, methods=["POST"]),
         *routes_bulk,

@@ -176,6 +176,12 @@ def accounting_change_status(runtime, connection, remote_id: str, command, opera
 
 
 @hookspec(firstresult=True)
+def accounting_email_recipient(runtime, connection, remote_id: str) -> str:
+    """The address the email status command would send this invoice to (the invoice contact's email), or ``""``
+    when the contact has none. Asked before emailing, so a person confirms who receives it."""
+
+
+@hookspec(firstresult=True)
 def accounting_get_invoices(runtime, connection, remote_ids: list) -> list:
     """Read invoices by id as :class:`Invoice`."""
 

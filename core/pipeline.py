@@ -611,6 +611,14 @@ class Pipeline:
             self.store.audit("emailed", f"{name} emailed to the customer from {self._label(conn)}", invoice_id=record.id, deal_id=record.deal_id)
         return await self.apply_remote(record, invoice, source=f"{command.label.lower()} in invoicebridge")
 
+    async def email_recipient(self, invoice_id: int) -> tuple[InvoiceRecord, str]:
+        """The invoice and the address emailing it would reach (asked before a person confirms); raises
+        :class:`IllegalTransition` when it cannot be emailed in its status."""
+        record = self.store.get_invoice(int(invoice_id))
+        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid)
+        address = await self.plugins.email_recipient(self.runtime, connection=self.accounting, remote_id=record.remote_id)
+        return record, str(address or "")
+
     def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
         return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)
 

@@ -203,6 +203,10 @@ class Plugins:
         return await self._first("accounting_change_status", what="status changes", runtime=runtime, connection=connection,
                                  remote_id=remote_id, command=command, operation_key=operation_key)
 
+    async def email_recipient(self, runtime, *, connection: Connection, remote_id: str) -> str:
+        return await self._first("accounting_email_recipient", what="email recipients", runtime=runtime,
+                                 connection=connection, remote_id=remote_id)
+
     async def get_invoices(self, runtime, *, connection: Connection, remote_ids: list[str]) -> list:
         return await self._first("accounting_get_invoices", what="reading invoices", runtime=runtime, connection=connection,
                                  remote_ids=remote_ids)

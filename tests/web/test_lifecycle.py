@@ -79,3 +79,40 @@ def test_voided_and_deleted_invoices_show_no_amount_due_anywhere(demo):
     assert inv["total"] not in cells[-1] and voided["total"] not in cells[-1]  # the Due column
     notes = [n["content"] for n in pd_state(app).notes.values() if str(n.get("deal_id")) == deal and "Voided" in n["content"]]
     assert notes and all("amount due" not in n.lower() for n in notes)
+
+
+# ---- B: email asks first, naming the recipient -----------------------------------------------------------
+
+
+def test_email_asks_first_naming_the_recipient_and_sends_only_when_confirmed(demo):
+    client, app, info = demo
+    deal = info["suggested_deal"]
+    inv = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED"}).json()
+    xero = app.state.sandboxes["xero"][1].state
+    remote = xero.invoices[inv["remote_id"]]
+    address = xero.contacts[remote.contact_id].email
+    assert address
+    browser_login(client, info)
+    page = client.get(f"/deals/{deal}")
+    card = invoice_card(page.text, inv["id"])
+    # The deal page's Email action leads to the question (a plain link: no script needed), it does not post
+    assert f'href="/invoices/{inv["id"]}/email"' in card
+    assert not re.search(rf'<form[^>]*action="/invoices/{inv["id"]}/email"', card)
+    # A post without the confirmation sends nothing and goes to the question
+    sent = client.post(f"/invoices/{inv['id']}/email", data={"csrf_token": csrf(page)}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"].endswith(f"/invoices/{inv['id']}/email")
+    assert not remote.sent_to_contact
+    question = client.get(f"/invoices/{inv['id']}/email")
+    assert question.status_code == 200 and address in question.text and inv["number"] in question.text
+    assert 'name="confirm" value="yes"' in question.text and not remote.sent_to_contact
+    done = client.post(f"/invoices/{inv['id']}/email", data={"csrf_token": csrf(question), "confirm": "yes"},
+                       follow_redirects=False)
+    assert done.status_code == 303 and remote.sent_to_contact
+
+
+def test_email_question_for_an_invoice_that_cannot_be_emailed_is_refused(demo):
+    client, app, info = demo
+    draft = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={}).json()
+    browser_login(client, info)
+    page = client.get(f"/invoices/{draft['id']}/email")
+    assert page.status_code == 409 and 'name="confirm"' not in page.text
