@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 
+from invoicebridge.core import attention
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
 from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref
 from invoicebridge.core.model import Role, TaxHandling
@@ -170,6 +171,7 @@ async def dashboard(request: Request) -> Response:
             deals_error = exc.message
     invoiced = {op["deal_id"]: [r.number or str(r.id) for r in store.invoices_for_deal(op["deal_id"])] for op in failures}
     return render(request, "dashboard.html", {
+        "attention": _attention(request),
         "invoices": store.recent_invoices(30),
         "failures": failures,
         "invoiced": invoiced,
@@ -178,6 +180,16 @@ async def dashboard(request: Request) -> Response:
         "connections": _connection_rows(request),
         "activity": store.audit_entries(limit=15),
     })
+
+
+def _attention(request: Request) -> list:
+    """Connections in error, drafts waiting too long, overdue invoices (failed requests are listed apart)."""
+    runtime = state(request).runtime
+    rows = [(row["connection"], row["info"].label or row["info"].name, row["health"].get("last_error", ""))
+            for row in _connection_rows(request) if row["connection"] is not None]
+    days = attention.draft_days(runtime.store.get_settings())
+    return attention.connection_problems(rows) + attention.invoice_problems(
+        runtime.store.invoices_to_watch(runtime.today()), now=runtime.now(), today=runtime.today(), days=days)
 
 
 @form_post
@@ -418,6 +430,12 @@ async def save_settings(request: Request) -> Response:
             raise ValueError
     except ValueError:
         errors.append("The reminder is due in 0 to 365 days")
+    try:
+        draft_days = int(str(form.get("attention_draft_days") or "7"))
+        if not 0 <= draft_days <= 365:
+            raise ValueError
+    except ValueError:
+        errors.append(_("Drafts are listed after 0 to 365 days"))
     if not str(form.get("to") or "").strip():
         errors.append("To must be mapped to a field")
     if errors:
@@ -430,6 +448,7 @@ async def save_settings(request: Request) -> Response:
         "note_on_create": form.get("note_on_create") == "on",
         "note_on_status_change": form.get("note_on_status_change") == "on",
         "automation_draft_when_won": form.get("automation_draft_when_won") == "on",
+        "attention_draft_days": draft_days,
     })
     flash(request, "Settings saved.")
     return RedirectResponse("/settings", status_code=303)

@@ -116,3 +116,55 @@ def test_email_question_for_an_invoice_that_cannot_be_emailed_is_refused(demo):
     browser_login(client, info)
     page = client.get(f"/invoices/{draft['id']}/email")
     assert page.status_code == 409 and 'name="confirm"' not in page.text
+
+
+# ---- C: "Needs attention" ---------------------------------------------------------------------------------
+
+
+def attention_section(page_text: str) -> str:
+    start = page_text.index("<h2>Needs attention</h2>")
+    return page_text[start:page_text.index("</section>", start)]
+
+
+def test_needs_attention_lists_a_connection_in_error_with_a_link_to_reconnect(demo):
+    client, app, info = demo
+    store = app.state.runtime.store
+    browser_login(client, info)
+    assert "Nothing failed" in attention_section(client.get("/").text)
+    conn = app.state.runtime.connection("accounting")
+    store.update_connection(conn.id, status="error", last_error="The refresh token was revoked")
+    section = attention_section(client.get("/").text)
+    assert "Nothing failed" not in section
+    assert "The refresh token was revoked" in section and 'href="/connections"' in section and "Reconnect" in section
+
+
+def test_needs_attention_lists_old_drafts_after_the_configured_days_and_overdue_invoices(demo):
+    client, app, info = demo
+    store = app.state.runtime.store
+    runtime = app.state.runtime
+    deal = info["suggested_deal"]
+    draft = client.post(f"/api/deals/{deal}/invoices", json={}).json()
+    browser_login(client, info)
+    assert f'#invoice-{draft["id"]}' not in attention_section(client.get("/").text)  # a new draft is fine
+    old = (runtime.now() - dt.timedelta(days=5)).isoformat()
+    store.db["invoices"].update(draft["id"], {"created_at": old})
+    assert f'#invoice-{draft["id"]}' not in attention_section(client.get("/").text)  # 5 days < the default 7
+    settings = client.get("/settings")
+    assert 'name="attention_draft_days"' in settings.text and 'value="7"' in settings.text
+    form = {"csrf_token": csrf(settings), "to": "organization.name", "due_days": "14", "due_kind": "days_after_invoice",
+            "account_code": "200", "tax_handling": "deal", "status": "DRAFT", "reminder_due_days": "3",
+            "attention_draft_days": "3"}
+    assert client.post("/settings", data=form, follow_redirects=False).status_code == 303
+    assert store.get_settings()["attention_draft_days"] == 3
+    section = attention_section(client.get("/").text)
+    assert f'href="/deals/{deal}#invoice-{draft["id"]}"' in section and "draft" in section.lower()
+    # overdue: due date past, something due, not dead
+    assert client.post(f"/api/invoices/{draft['id']}/delete").status_code == 200
+    past = runtime.today() - dt.timedelta(days=30)
+    late = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "date": (past - dt.timedelta(days=14)).isoformat(),
+                                                           "due_date": past.isoformat()}).json()
+    section = attention_section(client.get("/").text)
+    assert f'#invoice-{draft["id"]}' not in section  # deleted: not waiting any more
+    assert f'href="/deals/{deal}#invoice-{late["id"]}"' in section and "overdue" in section.lower()
+    assert client.post(f"/api/invoices/{late['id']}/void").status_code == 200
+    assert f'#invoice-{late["id"]}' not in attention_section(client.get("/").text)  # voided: nothing is due
