@@ -226,5 +226,14 @@ def on_invoice_status_changed(runtime, record, previous, current) -> Any:
 
 
 @hookspec
+def on_invoice_settled(runtime, record, reason: str) -> Any:
+    """The invoice needs no more sending: ``reason`` is ``"emailed"`` (through the accounting system), ``"paid"``,
+    ``"voided"`` or ``"deleted"``, whether by our own command, a webhook or the reconciliation poll. Close what was
+    made to remind someone to send it (the CRM plugin marks its reminder activity done). May be called again
+    for the same invoice after a crash or a failure: it must never complete anything twice, and raise when it
+    could not finish (the core keeps it pending and calls again on the next sync)."""
+
+
+@hookspec
 def on_deal_won(runtime, deal_id: str) -> Any:
     """A deal was marked won in the CRM."""

@@ -236,5 +236,8 @@ class Plugins:
     async def invoice_status_changed(self, runtime, *, record, previous, current) -> list:
         return await self._all("on_invoice_status_changed", runtime=runtime, record=record, previous=previous, current=current)
 
+    async def invoice_settled(self, runtime, *, record, reason: str) -> list:
+        return await self._all("on_invoice_settled", runtime=runtime, record=record, reason=reason)
+
     async def deal_won(self, runtime, *, deal_id: str) -> list:
         return await self._all("on_deal_won", runtime=runtime, deal_id=deal_id)

@@ -229,7 +229,8 @@ async def on_invoice_created(runtime, record, deal, invoice):
         or (deal.person.name if deal.person else "the customer")
     base_key = f"invoice:{record.backend}:{record.remote_id or record.id}"
     async with PipedriveClient(runtime, connection) as client:
-        if settings.get("reminder_enabled", True):
+        # no reminder to send an invoice that is already paid or dead (a write-back finished late, after a crash)
+        if settings.get("reminder_enabled", True) and invoice.status.value not in ("PAID", "VOIDED", "DELETED"):
             due = runtime.today() + dt.timedelta(days=int(settings.get("reminder_due_days", 3)))
             await writeback.add_activity_once(
                 client, str(record.deal_id), f"Send invoice {number} to {customer}", due,
@@ -259,6 +260,18 @@ async def on_invoice_status_changed(runtime, record, previous, current):
     key = f"status:{record.backend}:{record.remote_id or record.id}:{previous.value}->{current.value}:{record.updated_at}"
     async with PipedriveClient(runtime, connection) as client:
         await writeback.add_note_once(client, str(record.deal_id), text, key)
+    return True
+
+
+@hookimpl
+async def on_invoice_settled(runtime, record, reason):
+    """The invoice was emailed, paid, voided or deleted: mark its "Send invoice" reminder done (once)."""
+    connection = _crm(runtime)
+    if connection is None:
+        return None
+    key = f"invoice:{record.backend}:{record.remote_id or record.id}:reminder"
+    async with PipedriveClient(runtime, connection) as client:
+        await writeback.complete_activity_once(client, str(record.deal_id), key)
     return True
 
 

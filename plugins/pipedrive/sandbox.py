@@ -258,6 +258,14 @@ async def post_activity(request: Request, s: SandboxState) -> tuple[int, dict]:
 # ---- v1 ----------------------------------------------------------------------------------------------
 
 
+async def get_activity(request: Request, s: SandboxState) -> dict:
+    return {"success": True, "data": s.require("activity", request.path_params["id"])}
+
+
+async def patch_activity(request: Request, s: SandboxState) -> dict:
+    return {"success": True, "data": s.update_activity(request.path_params["id"], await _json_body(request))}
+
+
 async def users_me(request: Request, s: SandboxState) -> dict:
     now = s.now().strftime("%Y-%m-%d %H:%M:%S")
     return {"success": True, "data": {
@@ -474,6 +482,8 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
         Route("/api/v2/products/{id:int}", _api("getProduct", _getter("product", None))),
         Route("/api/v2/activities", _api("getActivities", get_activities)),
         Route("/api/v2/activities", _api("addActivity", post_activity), methods=["POST"]),
+        Route("/api/v2/activities/{id:int}", _api("getActivity", get_activity)),
+        Route("/api/v2/activities/{id:int}", _api("updateActivity", patch_activity), methods=["PATCH"]),
     ]
     for entity in ("deal", "organization", "person"):
         routes.append(Route(f"/api/v2/{entity}Fields", _api("getFields", _fields(entity))))

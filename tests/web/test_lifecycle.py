@@ -56,7 +56,7 @@ def test_voided_and_deleted_invoices_show_no_amount_due_anywhere(demo):
     deal = info["suggested_deal"]
     deleted = client.post(f"/api/deals/{deal}/invoices", json={}).json()
     assert client.post(f"/api/invoices/{deleted['id']}/delete").status_code == 200
-    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED"}).json()
+    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
     assert client.post(f"/api/invoices/{voided['id']}/void").status_code == 200
     settle(client, app)
     for inv in (voided, deleted):
@@ -168,3 +168,47 @@ def test_needs_attention_lists_old_drafts_after_the_configured_days_and_overdue_
     assert f'href="/deals/{deal}#invoice-{late["id"]}"' in section and "overdue" in section.lower()
     assert client.post(f"/api/invoices/{late['id']}/void").status_code == 200
     assert f'#invoice-{late["id"]}' not in attention_section(client.get("/").text)  # voided: nothing is due
+
+
+# ---- D: the reminder is completed once the invoice needs no more sending ------------------------------------
+
+
+def reminder(app, invoice):
+    found = [a for a in pd_state(app).activities.values()
+             if str(a.get("deal_id")) == str(invoice["deal_id"]) and a["subject"].startswith(f"Send invoice {invoice['number']} ")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_reminder_is_marked_done_when_the_invoice_is_emailed_paid_voided_or_deleted(demo):
+    client, app, info = demo
+    deal = info["suggested_deal"]
+    pd = pd_state(app)
+    # emailed through the accounting system (our own command)
+    emailed = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED"}).json()
+    assert reminder(app, emailed)["done"] is False
+    assert client.post(f"/api/invoices/{emailed['id']}/email").status_code == 200
+    assert reminder(app, emailed)["done"] is True and reminder(app, emailed)["marked_as_done_time"]
+    # paid in the accounting system (its webhook)
+    paid = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
+    client.post(f"/sandbox/xero/console/invoices/{paid['remote_id']}/pay", data={"amount": ""}, follow_redirects=False)
+    settle(client, app)
+    assert client.get(f"/api/invoices/{paid['id']}").json()["status"] == "PAID"
+    assert reminder(app, paid)["done"] is True
+    # voided and deleted by our own commands
+    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
+    assert client.post(f"/api/invoices/{voided['id']}/void").status_code == 200
+    assert reminder(app, voided)["done"] is True
+    draft = client.post(f"/api/deals/{deal}/invoices", json={"allow_another": True}).json()
+    draft_reminder = next(a for a in pd.activities.values() if str(a.get("deal_id")) == deal and not a["done"])
+    assert client.post(f"/api/invoices/{draft['id']}/delete").status_code == 200
+    assert pd.activities[draft_reminder["id"]]["done"] is True
+    # each completed exactly once, with the documented body
+    done_calls = [(aid, body) for aid, body in pd.activity_updates]
+    assert sorted(aid for aid, _ in done_calls) == sorted({aid for aid, _ in done_calls})
+    assert all(body == {"done": True} for _, body in done_calls) and len(done_calls) == 4
+    # nothing is left open for this deal, and a sync pass completes nothing again
+    client.post("/api/sync")
+    settle(client, app)
+    assert not [a for a in pd.activities.values() if str(a.get("deal_id")) == deal and not a["done"]]
+    assert len(pd.activity_updates) == 4
