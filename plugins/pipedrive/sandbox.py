@@ -440,6 +440,7 @@ async def console(request: Request) -> HTMLResponse:
                    "results": d.results, "done": d.done} for d in s.outbox[-20:]]
     html = _templates.get_template("sandbox_console.html").render(
         company=s.company_name, deals=rows, webhooks=list(s.webhooks.values()), deliveries=deliveries,
+        activities=sorted((a for a in s.activities.values() if not a["is_deleted"]), key=lambda a: (a["done"], -a["id"]))[:50],
         win_url=lambda deal_id: str(request.url_for("sandbox_win", id=deal_id)))
     return HTMLResponse(html)
 

@@ -212,3 +212,13 @@ def test_the_reminder_is_marked_done_when_the_invoice_is_emailed_paid_voided_or_
     settle(client, app)
     assert not [a for a in pd.activities.values() if str(a.get("deal_id")) == deal and not a["done"]]
     assert len(pd.activity_updates) == 4
+
+
+def test_the_pipedrive_sandbox_console_shows_whether_each_reminder_is_open_or_done(demo):
+    client, app, info = demo
+    inv = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AUTHORISED"}).json()
+    activity = reminder(app, inv)
+    row = lambda: re.search(rf'<tr id="activity-{activity["id"]}">.*?</tr>', client.get("/sandbox/pipedrive/").text, re.S).group(0)
+    assert "open" in row() and f"Send invoice {inv['number']}" in row()
+    assert client.post(f"/api/invoices/{inv['id']}/void").status_code == 200
+    assert "done" in row()
