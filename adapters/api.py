@@ -49,7 +49,7 @@ def invoice_json(record: InvoiceRecord, *, may_approve: bool = True) -> dict[str
         "currency": record.currency,
         "total": str(record.total),
         "amount_paid": str(record.amount_paid),
-        "amount_due": str(record.amount_due),
+        "amount_due": str(record.outstanding),
         "date": record.date.isoformat() if record.date else None,
         "due_date": record.due_date.isoformat() if record.due_date else None,
         "contact_name": record.contact_name,

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 
+from invoicebridge.core import attention
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
 from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref
 from invoicebridge.core.model import Role, TaxHandling
@@ -174,6 +175,7 @@ async def dashboard(request: Request) -> Response:
             deals_error = exc.message
     invoiced = {op["deal_id"]: [r.number or str(r.id) for r in store.invoices_for_deal(op["deal_id"])] for op in failures}
     return render(request, "dashboard.html", {
+        "attention": _attention(request),
         "invoices": store.recent_invoices(30),
         "failures": failures,
         "invoiced": invoiced,
@@ -183,6 +185,16 @@ async def dashboard(request: Request) -> Response:
         "activity": store.audit_entries(limit=15),
         "setup": setup.checklist(request.app.state),
     })
+
+
+def _attention(request: Request) -> list:
+    """Connections in error, drafts waiting too long, overdue invoices (failed requests are listed apart)."""
+    runtime = state(request).runtime
+    rows = [(row["connection"], row["info"].label or row["info"].name, row["health"].get("last_error", ""))
+            for row in _connection_rows(request) if row["connection"] is not None]
+    days = attention.draft_days(runtime.store.get_settings())
+    return attention.connection_problems(rows) + attention.invoice_problems(
+        runtime.store.invoices_to_watch(runtime.today()), now=runtime.now(), today=runtime.today(), days=days)
 
 
 @form_post
@@ -472,6 +484,12 @@ async def save_settings(request: Request) -> Response:
             raise ValueError
     except ValueError:
         errors.append("The reminder is due in 0 to 365 days")
+    try:
+        draft_days = int(str(form.get("attention_draft_days") or "7"))
+        if not 0 <= draft_days <= 365:
+            raise ValueError
+    except ValueError:
+        errors.append(_("Drafts are listed after 0 to 365 days"))
     if not str(form.get("to") or "").strip():
         errors.append("To must be mapped to a field")
     if errors:
@@ -484,6 +502,7 @@ async def save_settings(request: Request) -> Response:
         "note_on_create": form.get("note_on_create") == "on",
         "note_on_status_change": form.get("note_on_status_change") == "on",
         "automation_draft_when_won": form.get("automation_draft_when_won") == "on",
+        "attention_draft_days": draft_days,
     })
     flash(request, "Settings saved.")
     return RedirectResponse("/settings", status_code=303)
@@ -595,6 +614,9 @@ async def invoice_command(request: Request) -> Response:
     record = pipeline.store.get_invoice(invoice_id)
     try:
         command = Command.parse(request.path_params["command"])
+        if command is Command.EMAIL and request.state.form.get("confirm") != "yes":
+            # Emailing reaches the customer: it is sent only from the question that names the recipient
+            return RedirectResponse(f"/invoices/{record.id}/email", status_code=303)
         updated = await pipeline.command(invoice_id, command)
     except (InvoiceBridgeError, ValueError) as exc:
         flash(request, str(getattr(exc, "message", exc)), "error")
@@ -602,6 +624,14 @@ async def invoice_command(request: Request) -> Response:
         done = "emailed to the customer" if command is Command.EMAIL else f"now {updated.status_label}"
         flash(request, f"Invoice {updated.number or updated.id} is {done}.")
     return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
+
+
+@login_required
+@crm_scope("invoice")
+async def invoice_email_confirm(request: Request) -> Response:
+    """Ask before emailing an invoice, naming the address it goes to (works without JavaScript)."""
+    record, address = await state(request).pipeline.email_recipient(_int(request.path_params["invoice_id"]))
+    return render(request, "email_confirm.html", {"record": record, "address": address})
 
 
 @login_required
@@ -806,6 +836,7 @@ def routes() -> list:
         Route("/invoices/{invoice_id}/pdf", invoice_pdf),
         Route("/invoices/{invoice_id}/share", invoice_share),
         Route("/invoices/{invoice_id}/open", invoice_open),
+        Route("/invoices/{invoice_id}/email", invoice_email_confirm),
         Route("/invoices/{invoice_id}/{command}", invoice_command, methods=["POST"]),
         Route("/operations/{key}/retry", retry_operation, methods=["POST"]),
         *routes_bulk,

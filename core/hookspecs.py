@@ -189,6 +189,12 @@ def accounting_change_status(runtime, connection, remote_id: str, command, opera
 
 
 @hookspec(firstresult=True)
+def accounting_email_recipient(runtime, connection, remote_id: str) -> str:
+    """The address the email status command would send this invoice to (the invoice contact's email), or ``""``
+    when the contact has none. Asked before emailing, so a person confirms who receives it."""
+
+
+@hookspec(firstresult=True)
 def accounting_get_invoices(runtime, connection, remote_ids: list) -> list:
     """Read invoices by id as :class:`Invoice`."""
 
@@ -230,6 +236,15 @@ def on_invoice_created(runtime, record, deal, invoice) -> Any:
 @hookspec
 def on_invoice_status_changed(runtime, record, previous, current) -> Any:
     """An invoice's status changed (``previous`` and ``current`` are :class:`InvoiceStatus`)."""
+
+
+@hookspec
+def on_invoice_settled(runtime, record, reason: str) -> Any:
+    """The invoice needs no more sending: ``reason`` is ``"emailed"`` (through the accounting system), ``"paid"``,
+    ``"voided"`` or ``"deleted"``, whether by our own command, a webhook or the reconciliation poll. Close what was
+    made to remind someone to send it (the CRM plugin marks its reminder activity done). May be called again
+    for the same invoice after a crash or a failure: it must never complete anything twice, and raise when it
+    could not finish (the core keeps it pending and calls again on the next sync)."""
 
 
 @hookspec

@@ -340,6 +340,17 @@ class InvoiceRecord:
 
         return display_label(self.status, amount_paid=self.amount_paid)
 
+    @property
+    def is_dead(self) -> bool:
+        """Voided or deleted: it no longer counts and nobody owes anything on it."""
+        return self.status.is_terminal
+
+    @property
+    def outstanding(self) -> Decimal:
+        """What is still owed: the amount due, except that a dead invoice owes nothing (some backends keep
+        reporting its total as due). The total stays on the record for reference."""
+        return m.money(0) if self.is_dead else self.amount_due
+
 
 # ---- catalog: what the accounting backend offers, used by mapping and preview -------------------------
 

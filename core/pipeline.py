@@ -71,6 +71,8 @@ _LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)+/
 LEASE_SECONDS = 300
 CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
 BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
+SETTLE_PENDING = "settle-pending"  # kv: invoice id -> why it needs no more sending, until the CRM was told
+SETTLED_REASONS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided", InvoiceStatus.DELETED: "deleted"}
 OWNER_NAMESPACE = "operation-holder"  # kv: operation key -> the process that claimed it last (core.workers)
 # Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
 _DEFERRED_WRITEBACKS: contextvars.ContextVar[list | None] = contextvars.ContextVar("deferred_writebacks", default=None)
@@ -618,6 +620,10 @@ class Pipeline:
         for record_id, pending in list(self._pending_writebacks()):
             record = self.store.get_invoice(int(record_id))
             await self._fire_created(record, None, _invoice_from_record(record))
+        # then invoices emailed, paid, voided or deleted whose reminder was not closed yet (after the above: a
+        # reminder made late is closed in the same pass)
+        for record_id, reason in list(self.store.kv_items(SETTLE_PENDING).items()):
+            await self._fire_settled(self.store.get_invoice(int(record_id)), str(reason))
         await self._retry_automation()
         return sum(1 for i in items if i.record is not None) + found
 
@@ -650,6 +656,27 @@ class Pipeline:
             self.store.kv_set("dead-checked", op["key"], True)
         return len(results)
 
+    async def _fire_settled(self, record: InvoiceRecord, reason: str) -> None:
+        """Tell the CRM the invoice needs no more sending (its reminder is marked done). The reason was stored
+        pending together with the change that caused it, and is cleared only once the plugins are done, so a
+        crash or failure in between is finished by the next :meth:`recover`; the plugin never completes twice."""
+        if self.store.kv_get("writeback-pending", str(record.id)):
+            return  # its reminder is not made yet: recover() makes it, then closes it
+        running: set = self.runtime.cache.setdefault("settles-running", set())
+        if record.id in running:
+            return
+        running.add(record.id)
+        try:
+            await self.plugins.invoice_settled(self.runtime, record=record, reason=reason)
+        except Exception as exc:
+            self.store.audit("writeback_failed", i18n._("Could not mark the reminder done in the CRM: %(error)s") % {"error": exc},
+                             invoice_id=record.id, deal_id=record.deal_id)
+            log.warning("closing the reminder of invoice %s failed: %s", record.id, type(exc).__name__)
+        else:
+            self.store.kv_set(SETTLE_PENDING, str(record.id), None)
+        finally:
+            running.discard(record.id)
+
     def _pending_writebacks(self):
         return list(self.store.kv_items("writeback-pending").items())
 
@@ -669,8 +696,21 @@ class Pipeline:
         key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
-            self.store.audit("emailed", f"{name} emailed to the customer from {self._label(conn)}", invoice_id=record.id, deal_id=record.deal_id)
-        return await self.apply_remote(record, invoice, source=f"{command.label.lower()} in invoicebridge")
+            with self.store.transaction():  # sent: its reminder is closed, now or by the next recover()
+                self.store.audit("emailed", f"{name} emailed to the customer from {self._label(conn)}", invoice_id=record.id, deal_id=record.deal_id)
+                self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), "emailed")
+        updated = await self.apply_remote(record, invoice, source=f"{command.label.lower()} in invoicebridge")
+        if command is Command.EMAIL and self.store.kv_get(SETTLE_PENDING, str(record.id)):
+            await self._fire_settled(updated, "emailed")
+        return updated
+
+    async def email_recipient(self, invoice_id: int) -> tuple[InvoiceRecord, str]:
+        """The invoice and the address emailing it would reach (asked before a person confirms); raises
+        :class:`IllegalTransition` when it cannot be emailed in its status."""
+        record = self.store.get_invoice(int(invoice_id))
+        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid)
+        address = await self.plugins.email_recipient(self.runtime, connection=self.accounting, remote_id=record.remote_id)
+        return record, str(address or "")
 
     def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
         return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)
@@ -710,7 +750,11 @@ class Pipeline:
             changes["due_date"] = invoice.due_date
         if not changes:
             return given if given == record else record
-        updated = self.store.update_invoice(record.id, **changes)
+        settled = SETTLED_REASONS.get(status) if status is not previous else None
+        with self.store.transaction():  # the change and "close its reminder" commit together
+            updated = self.store.update_invoice(record.id, **changes)
+            if settled:
+                self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), settled)
         if status is not previous:
             self.store.audit("status_changed", f"{previous.label} → {updated.status_label} ({source})", invoice_id=record.id,
                              deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
@@ -718,6 +762,8 @@ class Pipeline:
                 await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
             except Exception as exc:
                 self.store.audit("writeback_failed", f"Could not update the deal in the CRM: {exc}", invoice_id=record.id, deal_id=record.deal_id)
+            if settled:
+                await self._fire_settled(updated, settled)
         elif "amount_paid" in changes:
             self.store.audit("payment", f"Paid {updated.amount_paid} of {updated.total} {updated.currency}", invoice_id=record.id,
                              deal_id=record.deal_id)

@@ -210,6 +210,10 @@ class Plugins:
         return await self._first("accounting_change_status", what="status changes", runtime=runtime, connection=connection,
                                  remote_id=remote_id, command=command, operation_key=operation_key)
 
+    async def email_recipient(self, runtime, *, connection: Connection, remote_id: str) -> str:
+        return await self._first("accounting_email_recipient", what="email recipients", runtime=runtime,
+                                 connection=connection, remote_id=remote_id)
+
     async def get_invoices(self, runtime, *, connection: Connection, remote_ids: list[str]) -> list:
         return await self._first("accounting_get_invoices", what="reading invoices", runtime=runtime, connection=connection,
                                  remote_ids=remote_ids)
@@ -238,6 +242,9 @@ class Plugins:
 
     async def invoice_status_changed(self, runtime, *, record, previous, current) -> list:
         return await self._all("on_invoice_status_changed", runtime=runtime, record=record, previous=previous, current=current)
+
+    async def invoice_settled(self, runtime, *, record, reason: str) -> list:
+        return await self._all("on_invoice_settled", runtime=runtime, record=record, reason=reason)
 
     async def deal_won(self, runtime, *, deal_id: str) -> list:
         return await self._all("on_deal_won", runtime=runtime, deal_id=deal_id)

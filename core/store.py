@@ -41,6 +41,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "automation_draft_when_won": False,
     "sync_interval_seconds": 300,
     "create_status": "DRAFT",
+    "attention_draft_days": 7,  # a draft waiting longer is listed under "Needs attention"
 }
 
 
@@ -585,6 +586,13 @@ class Store:
 
     def recent_invoices(self, limit: int = 50) -> list[InvoiceRecord]:
         return [_record(r) for r in self.db["invoices"].rows_where(order_by="updated_at desc", limit=limit)]
+
+    def invoices_to_watch(self, today: dt.date, limit: int = 200) -> list[InvoiceRecord]:
+        """Drafts and invoices past their due date that are not paid, voided or deleted (for "Needs attention")."""
+        rows = self.db["invoices"].rows_where(
+            "status = 'DRAFT' or (status in ('SUBMITTED', 'AUTHORISED') and due_date is not null and due_date != '' "
+            "and due_date < ?)", [today.isoformat()], order_by="id", limit=limit)
+        return [_record(r) for r in rows]
 
     def all_invoices(self, *, backend: str | None = None) -> Iterator[InvoiceRecord]:
         where, args = ("backend = ?", [backend]) if backend else (None, [])

@@ -214,6 +214,12 @@ class PipedriveClient:
 
     # ---- v2 writes -----------------------------------------------------------------------------------
 
+    async def activity(self, activity_id: str) -> dict:
+        return (await self.request("GET", f"/api/v2/activities/{int(activity_id)}"))["data"]
+
+    async def update_activity(self, activity_id: str, body: dict) -> dict:
+        return (await self.request("PATCH", f"/api/v2/activities/{int(activity_id)}", json=body))["data"]
+
     async def add_activity(self, body: dict) -> dict:
         return (await self.request("POST", "/api/v2/activities", json=body))["data"]
 

@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from invoicebridge.core import BackendInfo, Role, hookimpl
+from invoicebridge.core import BackendInfo, Role, hookimpl, i18n
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
@@ -246,7 +246,8 @@ async def on_invoice_created(runtime, record, deal, invoice):
         or (deal.person.name if deal.person else "the customer")
     base_key = f"invoice:{record.backend}:{record.remote_id or record.id}"
     async with PipedriveClient(runtime, connection) as client:
-        if settings.get("reminder_enabled", True):
+        # no reminder to send an invoice that is already paid or dead (a write-back finished late, after a crash)
+        if settings.get("reminder_enabled", True) and invoice.status.value not in ("PAID", "VOIDED", "DELETED"):
             due = runtime.today() + dt.timedelta(days=int(settings.get("reminder_due_days", 3)))
             await writeback.add_activity_once(
                 client, str(record.deal_id), f"Send invoice {number} to {customer}", due,
@@ -271,10 +272,23 @@ async def on_invoice_status_changed(runtime, record, previous, current):
 
     label = display_label(current, amount_paid=record.amount_paid)
     text = (f"Invoice {record.number or 'draft'} is now {label} (was {previous.label}). "
-            f"Total {_money(record.currency, record.total)}, amount due {_money(record.currency, record.amount_due)}.")
+            f"Total {_money(record.currency, record.total)}"
+            + (i18n._(", nothing is due.") if current.is_terminal else f", amount due {_money(record.currency, record.amount_due)}."))
     key = f"status:{record.backend}:{record.remote_id or record.id}:{previous.value}->{current.value}:{record.updated_at}"
     async with PipedriveClient(runtime, connection) as client:
         await writeback.add_note_once(client, str(record.deal_id), text, key)
+    return True
+
+
+@hookimpl
+async def on_invoice_settled(runtime, record, reason):
+    """The invoice was emailed, paid, voided or deleted: mark its "Send invoice" reminder done (once)."""
+    connection = _crm(runtime)
+    if connection is None:
+        return None
+    key = f"invoice:{record.backend}:{record.remote_id or record.id}:reminder"
+    async with PipedriveClient(runtime, connection) as client:
+        await writeback.complete_activity_once(client, str(record.deal_id), key)
     return True
 
 

@@ -260,6 +260,14 @@ async def post_activity(request: Request, s: SandboxState) -> tuple[int, dict]:
 # ---- v1 ----------------------------------------------------------------------------------------------
 
 
+async def get_activity(request: Request, s: SandboxState) -> dict:
+    return {"success": True, "data": s.require("activity", request.path_params["id"])}
+
+
+async def patch_activity(request: Request, s: SandboxState) -> dict:
+    return {"success": True, "data": s.update_activity(request.path_params["id"], await _json_body(request))}
+
+
 async def users_me(request: Request, s: SandboxState) -> dict:
     now = s.now().strftime("%Y-%m-%d %H:%M:%S")
     return {"success": True, "data": {
@@ -434,6 +442,7 @@ async def console(request: Request) -> HTMLResponse:
                    "results": d.results, "done": d.done} for d in s.outbox[-20:]]
     html = _templates.get_template("sandbox_console.html").render(
         company=s.company_name, deals=rows, webhooks=list(s.webhooks.values()), deliveries=deliveries,
+        activities=sorted((a for a in s.activities.values() if not a["is_deleted"]), key=lambda a: (a["done"], -a["id"]))[:50],
         win_url=lambda deal_id: str(request.url_for("sandbox_win", id=deal_id)))
     return HTMLResponse(html)
 
@@ -478,6 +487,8 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
         Route("/api/v2/products/{id:int}", _api("getProduct", _getter("product", None))),
         Route("/api/v2/activities", _api("getActivities", get_activities)),
         Route("/api/v2/activities", _api("addActivity", post_activity), methods=["POST"]),
+        Route("/api/v2/activities/{id:int}", _api("getActivity", get_activity)),
+        Route("/api/v2/activities/{id:int}", _api("updateActivity", patch_activity), methods=["PATCH"]),
     ]
     for entity in ("deal", "organization", "person"):
         routes.append(Route(f"/api/v2/{entity}Fields", _api("getFields", _fields(entity))))

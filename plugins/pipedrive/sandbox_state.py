@@ -24,7 +24,7 @@ TOKEN_COST = {  # x-token-cost of the operations the sandbox serves (from the sp
     "getDeal": 1, "getDeals": 10, "updateDeal": 5, "getDealProducts": 10, "getDealsProducts": 10,
     "addDealProduct": 5, "getAdditionalDiscounts": 10, "getOrganization": 1, "getOrganizations": 10,
     "getPerson": 1, "getPersons": 10, "getProduct": 1, "getProducts": 10, "getFields": 10, "deleteField": 3,
-    "getActivities": 10, "addActivity": 5, "getCurrentUser": 2, "getCurrencies": 20, "getActivityTypes": 20,
+    "getActivities": 10, "addActivity": 5, "getActivity": 1, "updateActivity": 5, "getCurrentUser": 2, "getCurrencies": 20, "getActivityTypes": 20,
     "getNotes": 20, "addNote": 10, "getWebhooks": 10, "addWebhook": 10, "deleteWebhook": 6,
     "searchDeals": 20, "searchOrganization": 20,
 }
@@ -136,6 +136,7 @@ class SandboxState:
     deal_products: dict = attrs.field(factory=dict)  # attachment id -> line
     discounts: dict = attrs.field(factory=dict)  # deal id -> [discount]
     activities: dict = attrs.field(factory=dict)
+    activity_updates: list = attrs.field(factory=list)  # (id, changes) of every updateActivity, for tests
     notes: dict = attrs.field(factory=dict)
     webhooks: dict = attrs.field(factory=dict)
     fields: dict = attrs.field(factory=dict)  # entity -> {field_code: definition}
@@ -412,6 +413,34 @@ class SandboxState:
             "priority": body.get("priority", 0), "note": body.get("note", "")})
         self.activities[aid] = activity
         return activity
+
+    ACTIVITY_FIELDS = ("subject", "type", "owner_id", "deal_id", "lead_id", "person_id", "org_id", "project_id",
+                       "due_date", "due_time", "duration", "busy", "done", "location", "participants", "attendees",
+                       "public_description", "priority", "note")
+
+    def update_activity(self, activity_id: Any, changes: dict) -> dict:
+        """``updateActivity`` PATCH /api/v2/activities/{id}: only the given fields change; marking it done stamps
+        ``marked_as_done_time`` (fact sheet §5.1: ``{"done": true}`` marks an activity done)."""
+        activity = self.require("activity", activity_id)
+        unknown = [k for k in changes if k not in self.ACTIVITY_FIELDS]
+        if unknown:
+            raise SandboxError(400, f"Unknown field '{unknown[0]}'", "Please check developers.pipedrive.com")
+        for key in ("done", "busy"):
+            if key in changes and not isinstance(changes[key], bool):
+                raise SandboxError(400, f"Validation failed: {key}: must be a boolean")
+        for key in ("deal_id", "person_id", "org_id", "owner_id", "priority"):
+            if key in changes and changes[key] is not None and (isinstance(changes[key], bool) or not isinstance(changes[key], int)):
+                raise SandboxError(400, f"Validation failed: {key}: must be an integer")
+        if "type" in changes and not self.activity_types.get(changes["type"]):
+            raise SandboxError(400, f"Validation failed: type: activity type '{changes['type']}' does not exist")
+        if changes.get("deal_id") is not None:
+            self.require("deal", changes["deal_id"])
+        was_done = activity["done"]
+        activity.update(changes)
+        if "done" in changes and changes["done"] != was_done:
+            activity["marked_as_done_time"] = rfc3339(self.now()) if changes["done"] else ""
+        self.activity_updates.append((activity["id"], dict(changes)))
+        return self._stamp(activity)
 
     def add_note(self, body: dict) -> dict:
         if not body.get("content"):

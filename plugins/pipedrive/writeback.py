@@ -12,7 +12,7 @@ import hashlib
 import html
 from typing import Any
 
-from invoicebridge.core.errors import BackendError
+from invoicebridge.core.errors import BackendError, RemoteNotFound
 
 from .client import PipedriveClient
 
@@ -108,3 +108,37 @@ async def add_note_once(client: PipedriveClient, deal_id: str, content: str, ded
         return await client.add_note({"content": _with_marker(to_html(content), dedupe_key), "deal_id": int(deal_id)})
 
     return await _once(client.runtime, "note", dedupe_key, "note", existing, create)
+
+
+async def complete_activity_once(client: PipedriveClient, deal_id: str, dedupe_key: str) -> str | None:
+    """Mark the activity made for ``dedupe_key`` done (``updateActivity`` PATCH /api/v2/activities/{id}
+    ``{"done": true}``), at most once: remembered once done; the activity is read first, so a crash between the
+    PATCH and remembering it never sends a second one; a cross-process claim keeps two workers apart. The
+    activity is found by its remembered id, else by its marker (a crash may have come between creating it and
+    remembering its id). Returns its id, or None when there is none to complete (never made, or deleted)."""
+    runtime = client.runtime
+    done_key = f"done:activity:{dedupe_key}"
+    known = runtime.kv_get(KV_NAMESPACE, done_key)
+    if known:
+        return None if known is True else str(known)
+    _claim(runtime, done_key, "reminder completion")
+    try:
+        activity = None
+        remembered = runtime.kv_get(KV_NAMESPACE, f"activity:{dedupe_key}")
+        if remembered:
+            try:
+                activity = await client.activity(str(remembered))
+            except RemoteNotFound:
+                activity = None  # deleted in the CRM: nothing to complete
+        else:
+            tag = marker(dedupe_key)
+            activity = next((a for a in await client.activities(deal_id)
+                             if tag in (a.get("note") or "") and not a.get("is_deleted")), None)
+        if activity is not None and not activity.get("is_deleted") and not activity.get("done"):
+            await client.update_activity(str(activity["id"]), {"done": True})
+    except Exception:
+        runtime.kv_set(KV_NAMESPACE, f"claim:{done_key}", None)
+        raise
+    result = str(activity["id"]) if activity is not None else None
+    runtime.kv_set(KV_NAMESPACE, done_key, result or True)
+    return result

@@ -164,6 +164,16 @@ async def accounting_change_status(runtime, connection, remote_id, command, oper
 
 
 @hookimpl
+async def accounting_email_recipient(runtime, connection, remote_id):
+    """Xero emails the invoice to its contact's EmailAddress (GET /Invoices/{id} carries the full contact)."""
+    if not _mine(connection):
+        return None
+    async with _client(runtime, connection) as xero:
+        invoice = await xero.invoice(remote_id)
+    return (invoice.contact.email_address or "") if invoice.contact else ""
+
+
+@hookimpl
 async def accounting_get_invoices(runtime, connection, remote_ids):
     if not _mine(connection):
         return None

@@ -209,3 +209,55 @@ async def test_refresh_cut_short_is_finished_on_restart_within_the_grace_period(
     world.clock.advance(1800)  # the access token of that refresh expires; the one lost in the crash is long dead
     await worker.catalog(refresh=True)
     assert "refresh_started_at" not in worker.store.get_secrets(worker.accounting.id)
+
+
+def is_activity_patch(point, request) -> bool:
+    return request is not None and request.method == "PATCH" and "/api/v2/activities/" in request.url.path
+
+
+@pytest.mark.parametrize("point", ["transport_before_send", "transport_after_commit"])
+async def test_crash_between_paid_and_reminder_done_is_completed_once_by_the_next_run(tmp_path, point):
+    """The invoice is paid in the accounting system and seen by the reconciliation poll; the worker dies before
+    (or just after) the CRM marks the reminder done. The next run completes it, and never a second time."""
+    world = quiet_world(tmp_path)
+    worker = world.start_worker()
+    record = await worker.create_invoice(world.deals[0], key="k1", overrides={"status": "AUTHORISED"})
+    [activity] = reminders(world, record)
+    assert activity["done"] is False
+    world.xero.state.add_payment(record.remote_id, None)  # paid in full in Xero
+    world.plan.rules.append(lambda p, request: p == point and is_activity_patch(p, request))
+    with pytest.raises(Crash):
+        await worker.reconcile()
+    assert worker.store.get_invoice(record.id).status.value == "PAID"
+    world.stop_worker(worker)
+    assert world.pipedrive.activities[activity["id"]]["done"] is (point == "transport_after_commit")
+    world.plan.rules.clear()
+    world.clock.advance(121)  # the dead worker's claim on the completion runs out
+    worker = world.start_worker()
+    await worker.recover()
+    await worker.recover()  # a second pass changes nothing
+    assert world.pipedrive.activities[activity["id"]]["done"] is True
+    assert [aid for aid, _ in world.pipedrive.activity_updates] == [activity["id"]]  # marked done exactly once
+    assert not worker.store.kv_items("settle-pending")
+
+
+async def test_a_reminder_for_an_invoice_paid_before_its_write_back_is_made_then_closed(tmp_path):
+    """The reminder's creation failed (CRM down), then the invoice was paid: the next run makes the late
+    write-back without leaving an open reminder for a paid invoice."""
+    world = quiet_world(tmp_path)
+    world.plan.rules.append(lambda p, request: p == "transport_before_send" and request.method == "POST"
+                            and request.url.path.endswith("/activities"))
+    worker = world.start_worker()
+    with pytest.raises(Crash):
+        await worker.create_invoice(world.deals[0], key="k1", overrides={"status": "AUTHORISED"})
+    world.stop_worker(worker)
+    world.plan.rules.clear()
+    world.clock.advance(121)
+    worker = world.start_worker()
+    [record] = worker.store.all_invoices()
+    world.xero.state.add_payment(record.remote_id, None)
+    await worker.sync_invoices([record.remote_id], source="webhook")
+    await worker.recover()
+    await worker.recover()
+    assert not [a for a in reminders(world, record) if not a["done"]]
+    assert not worker.store.kv_items("settle-pending") and not worker.store.kv_get("writeback-pending", str(record.id))

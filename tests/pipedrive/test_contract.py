@@ -93,3 +93,40 @@ async def test_custom_field_keys_differ_per_company_and_option_labels_can_be_inc
     assert body["data"]["custom_fields"] == {tier: {"id": app.state.sandbox.option_id("organization", tier, "Gold"),
                                                     "label": "Gold"}}
     assert json.dumps(body)  # plain JSON all the way down
+
+
+async def test_completing_the_reminder_is_a_spec_valid_patch_sent_once(runtime, connection, transport):
+    from invoicebridge.plugins.pipedrive import writeback
+
+    await hooks.crm_add_activity(runtime=runtime, connection=connection, deal_id="1", subject="Send invoice",
+                                 due_date=dt.date(2026, 11, 23), note="Send it", dedupe_key="inv-1:reminder")
+    from invoicebridge.plugins.pipedrive.client import PipedriveClient
+
+    async with PipedriveClient(runtime, connection) as client:
+        first = await writeback.complete_activity_once(client, "1", "inv-1:reminder")
+        again = await writeback.complete_activity_once(client, "1", "inv-1:reminder")
+    assert first and first == again
+    patches = [(r, resp) for r, resp, _ in transport.log if r.method == "PATCH"]
+    assert len(patches) == 1
+    request, _ = patches[0]
+    assert request.url.path == f"/api/v2/activities/{first}" and json.loads(request.content) == {"done": True}
+    assert {note for _, _, note in transport.log} == {"validated"} and not transport.problems
+
+
+async def test_sandbox_update_activity_answers_like_pipedrive(sandbox_app, validating):
+    t = validating(sandbox_app)
+    headers = {"x-api-token": "sandbox-token"}
+    async with httpx.AsyncClient(transport=t, base_url="https://acme-sandbox.pipedrive.com", headers=headers) as c:
+        made = (await c.post("/api/v2/activities", json={"subject": "Send invoice", "type": "task", "deal_id": 1})).json()["data"]
+        done = await c.patch(f"/api/v2/activities/{made['id']}", json={"done": True})
+        assert done.status_code == 200 and done.json()["data"]["done"] is True and done.json()["data"]["marked_as_done_time"]
+        assert (await c.get(f"/api/v2/activities/{made['id']}")).json()["data"]["done"] is True
+        assert (await c.patch("/api/v2/activities/99999", json={"done": True})).status_code == 404
+    assert not t.problems, t.problems
+    # the spec documents only the 200 (its 404 has no schema to check)
+    assert [note for *_, note in t.log] == ["validated"] * 3 + ["status not documented"]
+    # what the spec cannot say: a done that is not a boolean is refused
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="https://x.pipedrive.com",
+                                 headers=headers) as c:
+        bad = await c.patch(f"/api/v2/activities/{made['id']}", json={"done": "yes"})
+        assert bad.status_code == 400 and bad.json()["success"] is False
