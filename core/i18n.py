@@ -153,15 +153,17 @@ class LazyText(LazyProxy):
 
     def to_json(self) -> dict[str, Any]:
         return {"msgid": self.msgid,
-                "params": {k: v.to_json() if isinstance(v, LazyText) else _plain(v) for k, v in self.params.items()}}
+                "params": {k: v.to_json() if isinstance(v, (LazyText, LazyMoney)) else _plain(v) for k, v in self.params.items()}}
 
     @classmethod
-    def from_json(cls, data: Any) -> "LazyText | None":
+    def from_json(cls, data: Any) -> "LazyText | LazyMoney | None":
+        if isinstance(data, dict) and "money" in data:
+            return LazyMoney.from_json(data)
         if not isinstance(data, dict) or not isinstance(data.get("msgid"), str):
             return None
         params = {}
         for key, value in dict(data.get("params") or {}).items():
-            params[str(key)] = cls.from_json(value) or "" if isinstance(value, dict) else value
+            params[str(key)] = (cls.from_json(value) or "") if isinstance(value, dict) else value
         return cls(data["msgid"], params)
 
     def __repr__(self) -> str:
@@ -177,6 +179,34 @@ class LazyText(LazyProxy):
         return self
 
 
+class LazyMoney(LazyProxy):
+    """An amount shown in the language of the moment (``1.234,50 €`` / ``€1,234.50``); a parameter of lazy texts."""
+
+    __slots__ = ("amount", "currency")
+
+    def __init__(self, amount: Any, currency: str | None = None) -> None:
+        super().__init__(lambda: format_money(amount, currency), enable_cache=False)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "currency", currency or "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"money": str(self.amount) if self.amount is not None else "", "currency": self.currency}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "LazyMoney | None":
+        try:
+            amount = Decimal(str(data.get("money"))) if data.get("money") not in (None, "") else None
+        except ArithmeticError:
+            return None
+        return cls(amount, str(data.get("currency") or ""))
+
+    def __reduce__(self):
+        return (LazyMoney, (self.amount, self.currency))
+
+
+lazy_money = LazyMoney
+
+
 def _plain(value: Any) -> Any:
     """A parameter as the store keeps it: numbers and text as they are, anything else as its text now."""
     if value is None or isinstance(value, (bool, int, str)):
@@ -190,6 +220,18 @@ def lazy_gettext(message: str, **params: Any) -> LazyText:
     """Translated each time it is shown, in the language of that moment (for module-level constants and texts
     kept for later). ``lazy_("Invoice %(number)s created", number=n)`` fills its placeholders when shown."""
     return LazyText(message, params)
+
+
+def entry_text(entry: Any) -> str:
+    """An audit entry's message in the current language (entries written with ``lazy_`` keep their msgid)."""
+    data = entry.get("data") if isinstance(entry, dict) else None
+    lazy = LazyText.from_json(data.get("i18n")) if isinstance(data, dict) else None
+    if lazy is not None:
+        try:
+            return str(lazy)
+        except (KeyError, ValueError, TypeError):  # a translation that no longer fits its parameters
+            pass
+    return str(entry.get("message", "")) if isinstance(entry, dict) else str(entry)
 
 
 def text_of(value: Any) -> str:
@@ -291,7 +333,7 @@ class UnreadableNumber(ValueError):
     def __init__(self, field: str, text: str) -> None:
         self.field, self.text = field, text
         example = format_number(Decimal("1234.5"), places=2)
-        super().__init__(_("%(field)s: “%(text)s” is not a number; write it like %(example)s.")
+        super().__init__(_("%(field)s: '%(text)s' is not a number; write it like %(example)s.")
                          % {"field": field, "text": text[:40], "example": example})
 
 
