@@ -21,8 +21,12 @@ def _calls_underscore(node: ast.AST) -> bool:
     return any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "_" for c in ast.walk(node))
 
 
-def _own_body(function: ast.AST) -> ast.Module:
+def _own_body(original: ast.AST) -> ast.AST:
     """The function's statements without nested functions and comprehensions (they have their own scope)."""
+    import copy
+
+    function = copy.deepcopy(original)
+
     class Strip(ast.NodeTransformer):
         def visit_FunctionDef(self, node):
             return None if node is not function else self.generic_visit(node)
@@ -34,9 +38,7 @@ def _own_body(function: ast.AST) -> ast.Module:
 
         visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_Lambda = visit_ListComp
 
-    import copy
-
-    return Strip().visit(copy.deepcopy(function))
+    return Strip().visit(function)
 
 
 def test_no_function_both_binds_and_calls_underscore():
@@ -46,6 +48,6 @@ def test_no_function_both_binds_and_calls_underscore():
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 body = _own_body(node)
-                if body is not None and _binds_underscore(body) and _calls_underscore(body):
+                if _binds_underscore(body) and _calls_underscore(body):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert not offenders, "these functions bind _ and also call _(): " + ", ".join(offenders)
