@@ -58,7 +58,7 @@ from .plugins import Plugins
 from .runtime import Runtime
 from .serde import dump_draft, load_draft
 from .totals import live_invoice_warning, live_invoices, settle, tax_rate_changes, value_difference
-from .i18n import _, format_money, format_number, lazy_, lazy_money
+from .i18n import _, format_money, format_number, lazy_, lazy_money, use_locale
 from .status import COMMAND_LABELS, LABELS, Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
 
 log = logging.getLogger("invoicebridge.pipeline")
@@ -181,6 +181,10 @@ class Pipeline:
     def save_mapping(self, config: MappingConfig) -> None:
         self.store.set_mapping_data(config.to_dict())
         self.store.audit("settings", lazy_("Mapping saved"), data=config.to_dict())
+
+    def _crm_language(self):
+        """What plugins write into the CRM (reminders, notes) is in the default language of the settings."""
+        return use_locale(self.store.get_settings().get("language"))
 
     def _label(self, connection) -> str:
         try:
@@ -631,7 +635,8 @@ class Pipeline:
         try:
             if deal is None:
                 deal = await self.get_deal(record.deal_id)
-            await self.plugins.invoice_created(self.runtime, record=record, deal=deal, invoice=invoice)
+            with self._crm_language():  # the reminder and note are read by the whole team
+                await self.plugins.invoice_created(self.runtime, record=record, deal=deal, invoice=invoice)
         except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by sync
             self.store.kv_set("writeback-pending", str(record.id), {"kind": "created"})
             self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
@@ -753,7 +758,8 @@ class Pipeline:
                                                      current=status_text(updated), source=source_text(source)), invoice_id=record.id,
                              deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
             try:
-                await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
+                with self._crm_language():
+                    await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
             except Exception as exc:
                 self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
         elif "amount_paid" in changes:
