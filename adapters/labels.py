@@ -11,7 +11,6 @@ from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.pipeline import source_text
 from invoicebridge.core.status import InvoiceStatus
 
-DEAL_STATUSES = {"open": lazy_("Open"), "won": lazy_("Won"), "lost": lazy_("Lost"), "deleted": lazy_("Deleted")}
 BULK_STATES = {"running": lazy_("Running"), "done": lazy_("Finished"), "finished": lazy_("Finished"), "failed": lazy_("Failed")}
 TAX_METHODS = {"exclusive": lazy_("tax exclusive"), "inclusive": lazy_("tax inclusive"), "notax": lazy_("no tax"),
                "none": lazy_("no tax")}
@@ -23,7 +22,10 @@ CONNECTION_SETTINGS = {  # the facts a connection's card lists
 
 
 def deal_status(value: Any) -> str:
-    return str(DEAL_STATUSES.get(str(getattr(value, "value", value) or "").lower(), value or ""))
+    """A CRM deal's status (open, won, lost, deleted) as a word of the reader's language."""
+    words = {"open": i18n.pgettext("deal status", "Open"), "won": i18n.pgettext("deal status", "Won"),
+             "lost": i18n.pgettext("deal status", "Lost"), "deleted": i18n.pgettext("deal status", "Deleted")}
+    return words.get(str(getattr(value, "value", value) or "").lower(), str(value or ""))
 
 
 def status_label(code: Any) -> str:
