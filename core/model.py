@@ -279,7 +279,7 @@ class InvoiceDraft:
     @due_date.validator
     def _check_due(self, attribute: attrs.Attribute, value: dt.date) -> None:
         if value < self.date:
-            raise ValueError(_("the due date %(due)s is before the invoice date %(date)s") % {"due": format_date(value), "date": format_date(self.date)})
+            raise ValueError(_("due date %(due)s is before invoice date %(date)s") % {"due": format_date(value), "date": format_date(self.date)})
 
     @status.validator
     def _check_status(self, attribute: attrs.Attribute, value: InvoiceStatus) -> None:
