@@ -87,7 +87,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("The request body is not valid JSON") from None
+        raise BadRequest(_("The request body is not valid JSON")) from None
     if not isinstance(data, dict):
         raise BadRequest(_("The request body must be a JSON object"))
     return data
@@ -129,7 +129,7 @@ def _allow_another(body: dict[str, Any]) -> bool:
     """``"allow_another": true`` creates an invoice for a deal that already has a live one."""
     value = body.get("allow_another", False)
     if not isinstance(value, bool):
-        raise BadRequest("allow_another must be a JSON boolean (true or false)")
+        raise BadRequest(_("allow_another must be a JSON boolean (true or false)"))
     return value
 
 

@@ -265,7 +265,7 @@ async def disconnect(request: Request) -> Response:
     else:
         flash(request, _("%(connection)s disconnected.") % {"connection": conn.label or conn.backend})
     runtime.store.deactivate_connection(conn.id)
-    runtime.store.audit("disconnected", f"{conn.backend} connection {conn.label} disconnected")
+    runtime.store.audit("disconnected", lazy_("%(backend)s connection %(label)s disconnected", backend=conn.backend, label=conn.label))
     return RedirectResponse("/connections", status_code=303)
 
 

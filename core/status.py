@@ -43,7 +43,7 @@ class InvoiceStatus(enum.Enum):
             return cls(str(value).strip().upper())
         except ValueError:
             known = ", ".join(s.value for s in cls)
-            raise ValueError(f"unknown invoice status {value!r}; expected one of {known}") from None
+            raise ValueError(_("unknown invoice status %(value)r; expected one of %(known)s") % {"value": value, "known": known}) from None
 
 
 class Command(enum.Enum):
@@ -65,7 +65,7 @@ class Command(enum.Enum):
             return cls(str(value).strip().lower())
         except ValueError:
             known = ", ".join(c.value for c in cls)
-            raise ValueError(f"unknown command {value!r}; expected one of {known}") from None
+            raise ValueError(_("unknown command %(value)r; expected one of %(known)s") % {"value": value, "known": known}) from None
 
 
 S = InvoiceStatus

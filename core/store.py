@@ -388,7 +388,7 @@ class Store:
         cur = self.conn.execute("SELECT id, label, hint, created_at, last_used_at FROM api_keys WHERE id = ?", (key_id,))
         row = cur.fetchone()
         if row is None:
-            raise NotFound(f"There is no API key {key_id}")
+            raise NotFound(_("There is no API key %(id)s") % {"id": key_id})
         self.conn.execute("DELETE FROM api_keys WHERE id = ?", (key_id,))
         return _row_dict(cur, row)
 

@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from invoicebridge.core.i18n import _, format_date, format_money, use_locale
+from invoicebridge.core.i18n import _, format_date, format_money, lazy_, use_locale
 from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
@@ -30,7 +30,7 @@ def _mine(connection: Any = None, backend: str | None = None) -> bool:
 def invoicebridge_backends():
     # Pipedrive's ids are positive integers (no leading zero: "07" would be deal 7 under another name)
     return [BackendInfo(name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"),
-                        id_pattern=r"[1-9][0-9]{0,17}", id_description="positive whole numbers")]
+                        id_pattern=r"[1-9][0-9]{0,17}", id_description=lazy_("positive whole numbers"))]
 
 
 @hookimpl
