@@ -303,12 +303,12 @@ def crm_verify_page_token(runtime, connection, params):
 
     company = (connection.settings or {}).get("company_id")
     if not company:
-        raise WebhookRejected("The Pipedrive connection does not know its company; reconnect Pipedrive, then open "
-                              "the deal from Pipedrive again")
+        raise WebhookRejected(_("The Pipedrive connection does not know its company; reconnect Pipedrive, then open "
+                                "the deal from Pipedrive again"))
     try:
         claims = panel.verify_jwt(str(params["token"]), PipedriveConfig.from_runtime(runtime).panel_secret, runtime.now(),
                                   company_id=company)
     except pyjwt.InvalidTokenError as exc:
-        raise WebhookRejected(f"The Pipedrive link's token is not valid ({exc}); open the deal from Pipedrive again") from None
+        raise WebhookRejected(_("The Pipedrive link's token is not valid (%(error)s); open the deal from Pipedrive again") % {"error": exc}) from None
     return {"user": f"pipedrive:{claims['userId']}", "company": str(claims["companyId"]),
             "expires_at": int(claims["exp"])}
