@@ -107,3 +107,15 @@ def test_the_app_loads_the_german_catalogue():
         assert i18n._("Dashboard") == "Übersicht"
         assert i18n.pgettext("deal status", "Open") == "Offen" and i18n._("Open") == "Öffnen"
         assert i18n.ngettext("%(num)s attempt", "%(num)s attempts", 2) == "%(num)s Versuche"
+
+
+def test_german_messages_that_ask_to_reconnect_say_it_the_way_the_pages_look_for():
+    """The pages offer a Reconnect button when a message contains _("reconnect"); in German that phrase must be in
+    every translation of a message that asks to reconnect, or German readers lose the button."""
+    from invoicebridge.adapters.display import _RECONNECT
+
+    german = _german()
+    marker = german.get("reconnect").string.lower()
+    missing = [m.id for m in german if isinstance(m.id, str) and m.id.lower() != "reconnect" and _RECONNECT.search(m.id)
+               and m.id not in ("Reconnect", "Connect again") and marker not in m.string.lower()]
+    assert not missing, missing
