@@ -29,7 +29,7 @@ i18n-update: $(STAMP)
 	@$(BIN)/pybabel --quiet extract -F babel.cfg -k lazy_ -k lazy_gettext --add-location=file --sort-by-file \
 		--project=invoicebridge --copyright-holder="invoicebridge" --msgid-bugs-address="" \
 		-o core/locale/invoicebridge.pot .
-	@$(BIN)/pybabel --quiet update -i core/locale/invoicebridge.pot -d core/locale -D invoicebridge --ignore-obsolete
+	@$(BIN)/pybabel --quiet update -i core/locale/invoicebridge.pot -d core/locale -D invoicebridge --ignore-obsolete --ignore-pot-creation-date
 	@$(BIN)/python -m invoicebridge.core.i18n_compile
 
 bench: $(STAMP)
