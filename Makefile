@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean i18n-update
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash .ci/install-chromium
 	@$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Extract every wrapped text (babel.cfg) into core/locale/invoicebridge.pot and merge it into each language's .po;
+# then translate the new entries (and clear their fuzzy flags) and run the tests, which fail on any left over.
+i18n-update: $(STAMP)
+	@$(BIN)/pybabel --quiet extract -F babel.cfg -k lazy_ -k lazy_gettext --add-location=file --sort-by-file \
+		--project=invoicebridge --copyright-holder="invoicebridge" --msgid-bugs-address="" \
+		-o core/locale/invoicebridge.pot .
+	@$(BIN)/pybabel --quiet update -i core/locale/invoicebridge.pot -d core/locale -D invoicebridge --ignore-obsolete --ignore-pot-creation-date
+	@$(BIN)/python -m invoicebridge.core.i18n_compile
 
 bench: $(STAMP)
 	@for s in bench/[!_]*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done

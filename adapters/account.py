@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from invoicebridge.core.errors import NotFound
-from invoicebridge.core.i18n import _
+from invoicebridge.core.i18n import _, lazy_
 
 from .security import ADMIN, MIN_PASSWORD, check_password_async, form_post, hash_password_async, login_required
 from .sessions import session_id
@@ -48,7 +48,7 @@ async def change_password(request: Request) -> Response:
     store = request.app.state.runtime.store
     current, new = str(form.get("current_password") or ""), str(form.get("new_password") or "")
     if not await check_password_async(current, store.get_app_secret("admin_password")):
-        store.audit("password_change_refused", "A password change gave a wrong current password")
+        store.audit("password_change_refused", lazy_("A password change gave a wrong current password"))
         return _back(request, _("Password not changed: the current password is wrong."), "error")
     if len(new) < MIN_PASSWORD:
         return _back(request, _("Password not changed: choose at least %(n)s characters.") % {"n": MIN_PASSWORD}, "error")
@@ -56,7 +56,7 @@ async def change_password(request: Request) -> Response:
         return _back(request, _("Password not changed: the two new passwords differ."), "error")
     store.set_app_secret("admin_password", await hash_password_async(new))
     ended = store.delete_sessions(signed_in=True, except_id=session_id(request))
-    store.audit("password_changed", f"The admin password was changed; {ended} other sessions were signed out")
+    store.audit("password_changed", lazy_("The admin password was changed; %(ended)s other sessions were signed out", ended=ended))
     message = _("Password changed; every other session was signed out.")
     if request.app.state.config.admin_password:
         message += " " + _("INVOICEBRIDGE_ADMIN_PASSWORD is set, so the password from the environment applies again at the next restart.")
@@ -67,7 +67,7 @@ async def change_password(request: Request) -> Response:
 async def sign_out_everywhere(request: Request) -> Response:
     store = request.app.state.runtime.store
     ended = store.delete_sessions(signed_in=True)
-    store.audit("signed_out_everywhere", f"Every session was signed out ({ended})")
+    store.audit("signed_out_everywhere", lazy_("Every session was signed out (%(ended)s)", ended=ended))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -79,7 +79,7 @@ async def create_key(request: Request) -> Response:
     label = str(request.state.form.get("label") or "").strip()[:MAX_LABEL] or _("web")
     store = request.app.state.runtime.store
     key = store.create_api_key(label)
-    store.audit("api_key_created", f"API key '{label}' created on the settings page")
+    store.audit("api_key_created", lazy_("API key '%(label)s' created on the settings page", label=label))
     return render(request, "api_key.html", {"key": key, "label": label}, headers={"Cache-Control": "no-store"})
 
 
@@ -106,7 +106,7 @@ async def revoke_key(request: Request) -> Response:
     if request.state.form.get("confirm") != "yes":
         return RedirectResponse(f"/account/api-keys/{key['id']}/revoke", status_code=303)
     request.app.state.runtime.store.revoke_api_key(int(key["id"]))
-    request.app.state.runtime.store.audit("api_key_revoked", f"API key {key['id']} '{key['label']}' revoked")
+    request.app.state.runtime.store.audit("api_key_revoked", lazy_("API key %(id)s '%(label)s' revoked", id=key["id"], label=key["label"]))
     return _back(request, _("API key %(label)s revoked; requests with it are refused from now on.") % {"label": key["label"] or key["id"]})
 
 

@@ -68,7 +68,7 @@ def _invoice_id(request: Request) -> int:
     except ValueError:
         number = 0
     if not 1 <= number < 2**63:  # beyond SQLite's integers: no invoice has it
-        raise NotFound(f"Invoice {raw[:64]!r} does not exist here; invoice ids are whole numbers from 1")
+        raise NotFound(_("Invoice '%(invoice)s' does not exist here; invoice ids are whole numbers from 1") % {"invoice": raw[:64]})
     return number
 
 
@@ -83,13 +83,13 @@ async def _json_object(request: Request) -> dict[str, Any]:
     if not body:  # no body: the document's bodies are optional (whitespace alone is not JSON, and refused)
         return {}
     if len(body) > 1_000_000:
-        raise BadRequest("The request body is over 1 MB")
+        raise BadRequest(_("The request body is over 1 MB"))
     try:
         data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("The request body is not valid JSON") from None
+        raise BadRequest(_("The request body is not valid JSON")) from None
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object")
+        raise BadRequest(_("The request body must be a JSON object"))
     return data
 
 
@@ -120,7 +120,7 @@ def _overrides(body: dict[str, Any]) -> dict[str, Any]:
     """Create and preview take the same fields: a preview must not say ok to what a create refuses."""
     unknown = set(body) - OVERRIDE_FIELDS - {"allow_another"}
     if unknown:
-        raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+        raise BadRequest(_("Unknown fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
     validate_body(body, "Overrides")
     return {k: v for k, v in body.items() if k != "allow_another"}
 
@@ -129,7 +129,7 @@ def _allow_another(body: dict[str, Any]) -> bool:
     """``"allow_another": true`` creates an invoice for a deal that already has a live one."""
     value = body.get("allow_another", False)
     if not isinstance(value, bool):
-        raise BadRequest("allow_another must be a JSON boolean (true or false)")
+        raise BadRequest(_("allow_another must be a JSON boolean (true or false)"))
     return value
 
 

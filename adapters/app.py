@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
 
 from invoicebridge.core.errors import AuthError, BackendError, InvoiceBridgeError, NotConnected, PermissionDenied
+from invoicebridge.core.i18n import _, use_locale
 from invoicebridge.core.pipeline import Pipeline
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
@@ -29,7 +30,7 @@ from invoicebridge.core.store import Store, make_private_dir
 
 from . import account, api, pages, webhooks
 from .config import AppConfig
-from .i18n import LanguageMiddleware
+from .i18n import LanguageMiddleware, request_language
 from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
 from .security import hash_password
 from .sessions import ServerSessionMiddleware
@@ -84,8 +85,8 @@ def create_app(
         routes=routes,
         middleware=[Middleware(SecurityHeadersMiddleware, https=config.public_url.startswith("https://") or config.cookie_secure,
                                frame_ancestors=plugins.frame_ancestors(runtime)),
-                    Middleware(BodyLimitMiddleware),
                     Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
+                    Middleware(BodyLimitMiddleware),
                     Middleware(ServerSessionMiddleware, store=store, now=lambda: runtime.now(), https_only=config.cookie_secure)],
         exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,
                             Exception: _unexpected},
@@ -188,11 +189,12 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 def _http_message(request: Request, exc: HTTPException) -> str:
     """Starlette's bare "Not Found" / "Method Not Allowed", said so a person knows where to go."""
-    where = "see /api/openapi.json" if request.url.path.startswith("/api/") else "check the address or start from the dashboard"
+    where = _("see /api/openapi.json") if request.url.path.startswith("/api/") else _("check the address or start from the dashboard")
     if exc.status_code == 404 and exc.detail == "Not Found":
-        return f"There is nothing at {request.url.path[:200]}; {where}"
+        return _("There is nothing at %(path)s; %(where)s") % {"path": request.url.path[:200], "where": where}
     if exc.status_code == 405 and exc.detail == "Method Not Allowed":
-        return f"{request.url.path[:200]} does not take {request.method} requests; {where}"
+        return _("%(path)s does not take %(method)s requests; %(where)s") % {"path": request.url.path[:200], "method": request.method,
+                                                                           "where": where}
     return exc.detail
 
 
@@ -214,7 +216,12 @@ async def _too_large(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
-    message = "Something went wrong on our side; the details are in the server log. Try again, or retry from the dashboard."
+    try:  # the language middleware has finished by now: ask again (the settings' default needs the store)
+        default = request.app.state.runtime.store.get_settings().get("language") or "en"
+    except Exception:
+        default = "en"
+    with use_locale(request_language(request.scope, default)[0]):
+        message = _("Something went wrong on our side; the details are in the server log. Try again, or retry from the dashboard.")
     if _wants_json(request):
         return JSONResponse({"error": "InternalError", "message": message}, status_code=500)
     return PlainTextResponse(message, status_code=500)

@@ -82,7 +82,7 @@ def _date(value: Any, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise BadBulkRequest(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+        raise BadBulkRequest(_("%(field)s must be a date as YYYY-MM-DD, got %(value)r") % {"field": name, "value": value}) from None
 
 
 RUN_ID = re.compile(r"[A-Za-z0-9._~-]{1,100}")  # a run id is part of URLs (/api/bulk/{run_id}, /bulk/{run_id})
@@ -121,17 +121,17 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     """Resolve the deals (ids, or won deals matching the query), then run the job in the background."""
     unknown = set(body) - {"deal_ids", "won_from", "won_to", "pipeline_id", "stage_id", "dry_run", "run_id"}
     if unknown:
-        raise BadBulkRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+        raise BadBulkRequest(_("Unknown fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
     pipeline = app.state.pipeline
     rule = id_rule(pipeline.runtime, pipeline.plugins)
     ids = body.get("deal_ids") or []
     if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool)
                                             or isinstance(i, float) and i.is_integer() for i in ids):
-        raise BadBulkRequest("deal_ids must be a list of deal ids")
+        raise BadBulkRequest(_("deal_ids must be a list of deal ids"))
     if len(ids) > MAX_DEALS:
         raise BadBulkRequest(_("deal_ids has %(n)s ids; one run takes at most %(max)s") % {"n": len(ids), "max": MAX_DEALS})
     if body.get("dry_run") is not None and not isinstance(body.get("dry_run"), bool):
-        raise BadBulkRequest(f"dry_run must be true or false, got {body.get('dry_run')!r}")
+        raise BadBulkRequest(_("dry_run must be true or false, got %(value)r") % {"value": body.get("dry_run")})
     raw_run_id = body.get("run_id")
     if raw_run_id is not None and not (isinstance(raw_run_id, str) and RUN_ID.fullmatch(raw_run_id)):
         raise BadBulkRequest(_("run_id must be 1 to 100 letters, digits or - _ . ~, got %(value)s") % {"value": repr(raw_run_id)[:80]})
@@ -172,7 +172,7 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
 def get(app: Any, run_id: str) -> BulkJob:
     job = _jobs(app).get(run_id)
     if job is None:
-        raise NotFound(f"No bulk run {run_id!r} is known here (runs are kept until the app restarts)")
+        raise NotFound(_("No bulk run '%(run)s' is known here (runs are kept until the app restarts)") % {"run": str(run_id)[:80]})
     return job
 
 

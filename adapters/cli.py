@@ -216,7 +216,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_api_key(args: argparse.Namespace) -> int:
     from invoicebridge.core.errors import NotFound
-    from invoicebridge.core.i18n import _
+    from invoicebridge.core.i18n import _, lazy_
     from invoicebridge.core.store import Store
 
     config = _config(args)
@@ -226,7 +226,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
             print(_("api-key create takes no id; name the key with --label"), file=sys.stderr)
             return 2
         print(store.create_api_key(args.label))
-        store.audit("api_key_created", f"API key '{args.label}' created with the command line")
+        store.audit("api_key_created", lazy_("API key '%(label)s' created with the command line", label=args.label))
         return 0
     if args.action == "list":
         keys = store.list_api_keys()
@@ -253,7 +253,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     except NotFound as exc:
         print(exc.message, file=sys.stderr)
         return 1
-    store.audit("api_key_revoked", f"API key {args.key_id} '{found[0]['label']}' revoked with the command line")
+    store.audit("api_key_revoked", lazy_("API key %(id)s '%(label)s' revoked with the command line", id=args.key_id, label=found[0]["label"]))
     print(_("API key %(id)s revoked.") % {"id": args.key_id})
     return 0
 

@@ -22,6 +22,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
 from invoicebridge.core.model import Role
 from invoicebridge.core.plugins import Plugins
@@ -147,4 +148,4 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
     if store.get_mapping_data() is None:
         store.set_mapping_data(MappingConfig(tax_number="organization.custom:VAT number", due_date=DueDateRule(days=14),
                                              account_code="200").to_dict())
-    store.audit("demo", "Demo connected to the Xero and Pipedrive sandboxes")
+    store.audit("demo", lazy_("Demo connected to the Xero and Pipedrive sandboxes"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,9 +55,11 @@ class LanguageMiddleware:
         scope.setdefault("state", {})["language"] = code
 
         async def send_with_cookie(message: Message) -> None:
-            if chosen and message["type"] == "http.response.start":
+            if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"set-cookie", f"{COOKIE}={code}; Path=/; Max-Age=31536000; SameSite=Lax".encode()))
+                headers.append((b"vary", b"Accept-Language, Cookie"))  # a cache must not serve one language to all
+                if chosen:
+                    headers.append((b"set-cookie", f"{COOKIE}={code}; Path=/; Max-Age=31536000; SameSite=Lax".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -64,17 +67,30 @@ class LanguageMiddleware:
             await self.app(scope, receive, send_with_cookie)
 
 
+def _here(request: Any) -> tuple[str, list[tuple[str, str]]]:
+    """The page to come back to after switching language: this one for a GET; after a form was posted, the
+    page the form was on (same site only), else the dashboard."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path, [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.path.startswith("/") and not referer.path.startswith("//") and (
+            not referer.netloc or referer.netloc == request.headers.get("host")):
+        return referer.path, [(k, v) for k, v in parse_qsl(referer.query) if k != "lang"]
+    return "/", []
+
+
+def language_links(request: Any) -> list[dict[str, Any]]:
+    """One link per language to this same page in that language (``?lang=de``, other parameters kept)."""
+    path, query = _here(request)
+    current = i18n.current_locale()
+    return [{"code": code, "name": name, "current": code == current,
+             "href": path + "?" + urlencode(query + [("lang", code)])}
+            for code, name in i18n.LANGUAGE_NAMES.items()]
+
+
 def install(env: Environment) -> None:
-    """Jinja2's i18n extension on our catalogues, plus filters for numbers, money and dates in the locale."""
-    env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)  # type: ignore[attr-defined]
-    env.filters["money"] = lambda amount, currency=None: i18n.format_money(amount, currency)
-    env.filters["number"] = lambda value, places=None: i18n.format_number(value, places=places)
-    env.filters["date"] = lambda value, format="medium": i18n.format_date(value, format)
-    env.filters["datetime"] = lambda value, format="medium": i18n.format_datetime(value, format)
-    env.globals["current_language"] = i18n.current_locale
-    env.globals["LANGUAGES"] = {"en": "English", "de": "Deutsch"}
-
-
-def template_globals() -> dict[str, Any]:
-    return {"lang": i18n.current_locale()}
+    """Jinja2's i18n extension on our catalogues, filters for numbers, money and dates in the locale, and the
+    language switch every page shows."""
+    i18n.install_jinja(env)
+    env.globals["language_links"] = language_links
+    env.globals["number_symbols"] = i18n.number_symbols

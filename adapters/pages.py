@@ -23,9 +23,11 @@ from starlette.templating import Jinja2Templates
 
 from invoicebridge.core import attention
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, NotConnected, NotFound, ValidationProblem
-from invoicebridge.core.mapping import DueDateKind, DueDateRule, MappingConfig, TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref
+from invoicebridge.core.mapping import (BUILTIN_FIELD_LABELS, DUE_DATE_KIND_LABELS, DueDateRule, MappingConfig, TEMPLATE_FIELDS,
+                                        BUILTIN_FIELDS, canonical_ref, mappable_ref)
 from invoicebridge.core.model import Role, TaxHandling
-from invoicebridge.core.i18n import UnreadableNumber, _, format_number, lazy_, parse_decimal
+from invoicebridge.core.i18n import (LANGUAGE_NAMES, UnreadableNumber, _, format_number, lazy_, parse_decimal,
+                                     use_locale)
 from invoicebridge.core.pipeline import AnotherInvoice
 from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.status import COLOURS, Command
@@ -34,7 +36,7 @@ from . import display, setup
 from .downloads import content_disposition
 from . import account
 from .i18n import install as i18n_install
-from invoicebridge.core.i18n import _
+from . import labels
 
 from .security import (ADMIN, MIN_PASSWORD, check_password_async, clear_login_failures, crm_scope, csrf_token, form_post,
                        hash_password_async, is_admin, is_logged_in, login_required, login_wait, record_login_failure,
@@ -47,20 +49,7 @@ display.install(templates.env)
 templates.env.globals["COLOURS"] = {s.value: c for s, c in COLOURS.items()}
 
 
-def _plain_number(value: Any) -> str:
-    """A Decimal as people write it: 20 not 2E+1, 7.5 not 7.5000."""
-    if value is None or value == "":
-        return ""
-    try:
-        from decimal import Decimal
-
-        text = f"{Decimal(str(value)).normalize():f}"
-    except ArithmeticError:
-        return str(value)
-    return text
-
-
-templates.env.filters["plain"] = _plain_number
+labels.install(templates.env)
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,
@@ -117,7 +106,7 @@ async def login(request: Request) -> Response:
     if first_run:
         if not setup_code_ok(store, form.get("setup_code"), now):
             record_login_failure(store, ADMIN, now)
-            store.audit("setup_code_refused", f"A wrong or expired setup code was entered from {who}")
+            store.audit("setup_code_refused", lazy_("A wrong or expired setup code was entered from %(who)s", who=who))
             return render(request, "login.html", {"first_run": True, "next": nxt, "error": _(
                 "That setup code is wrong or has expired. Use the code `invoicebridge serve` printed, or get a new one "
                 "with `invoicebridge setup-code`.")}, 401)
@@ -133,7 +122,7 @@ async def login(request: Request) -> Response:
                     "The admin password has just been set; sign in with it.")}, 409)
             store.set_app_secret("admin_password", hashed)
             spend_setup_code(store)
-        store.audit("admin_password_set", f"The first admin password was set from {who}")
+        store.audit("admin_password_set", lazy_("The first admin password was set from %(who)s", who=who))
     else:
         runtime = state(request).runtime
         ok = await check_password_async(password, store.get_app_secret("admin_password"),
@@ -144,7 +133,7 @@ async def login(request: Request) -> Response:
             return render(request, "login.html", {"first_run": False, "next": nxt, "error": wait_message(wait)}, 429,
                           headers={"Retry-After": str(int(wait) + 1)})
         if not ok:  # the failure is already counted (inside the hashing turn)
-            store.audit("login_failed", f"A wrong admin password was entered from {who}")
+            store.audit("login_failed", lazy_("A wrong admin password was entered from %(who)s", who=who))
             return render(request, "login.html", {"first_run": False, "next": nxt, "error": _("Wrong password.")}, 401)
     clear_login_failures(store, ADMIN)
     request.session.clear()
@@ -202,9 +191,9 @@ async def retry_operation(request: Request) -> Response:
     key = request.path_params["key"]
     item = await state(request).pipeline.retry_operation(key)
     if item.record is not None:
-        flash(request, f"Invoice {item.record.number or item.record.id} created for deal {item.deal_id}.")
+        flash(request, _("Invoice %(number)s created for deal %(deal)s.") % {"number": item.record.number or item.record.id, "deal": item.deal_id})
     else:
-        flash(request, f"Still failing: {item.error}", "error")
+        flash(request, _("Still failing: %(error)s") % {"error": item.error}, "error")
     return RedirectResponse(_safe_next(str(request.state.form.get("next") or "/")), status_code=303)
 
 
@@ -264,11 +253,16 @@ async def check_connection(request: Request) -> Response:
     try:
         health = await state(request).pipeline.check_connection(conn)
     except InvoiceBridgeError as exc:
-        flash(request, f"{conn.label or conn.backend}: {exc}", "error")
+        flash(request, _("%(connection)s: %(error)s") % {"connection": conn.label or conn.backend, "error": exc}, "error")
     else:
-        who = f" as {health.user.name} ({health.user.role})" if health.user else ""
-        flash(request, f"{conn.label or conn.backend} is {'working' if health.ok else 'not working: ' + health.detail}{who}.",
-              "ok" if health.ok else "error")
+        values = {"connection": conn.label or conn.backend, "detail": health.detail,
+                  "user": health.user.name if health.user else "", "role": health.user.role if health.user else ""}
+        if health.ok:
+            text = _("%(connection)s is working as %(user)s (%(role)s).") if health.user else _("%(connection)s is working.")
+        else:
+            text = _("%(connection)s is not working: %(detail)s (as %(user)s, %(role)s).") if health.user else \
+                _("%(connection)s is not working: %(detail)s.")
+        flash(request, text % values, "ok" if health.ok else "error")
     return RedirectResponse("/connections", status_code=303)
 
 
@@ -279,11 +273,11 @@ async def disconnect(request: Request) -> Response:
     try:
         await state(request).plugins.disconnect(runtime, connection=conn)
     except InvoiceBridgeError as exc:
-        flash(request, f"Disconnected here, but the remote side said: {exc.message}", "error")
+        flash(request, _("Disconnected here, but the remote side said: %(error)s") % {"error": exc.message}, "error")
     else:
-        flash(request, f"{conn.label or conn.backend} disconnected.")
+        flash(request, _("%(connection)s disconnected.") % {"connection": conn.label or conn.backend})
     runtime.store.deactivate_connection(conn.id)
-    runtime.store.audit("disconnected", f"{conn.backend} connection {conn.label} disconnected")
+    runtime.store.audit("disconnected", lazy_("%(backend)s connection %(label)s disconnected", backend=conn.backend, label=conn.label))
     return RedirectResponse("/connections", status_code=303)
 
 
@@ -301,7 +295,7 @@ async def save_credentials(request: Request) -> Response:
             values[key] = value
     runtime.store.set_app_secret("backend_config", saved)
     runtime.config.setdefault(backend, {}).update(values)
-    flash(request, f"{backend.title()} app credentials saved (encrypted).")
+    flash(request, _("%(backend)s app credentials saved (encrypted).") % {"backend": backend.title()})
     return RedirectResponse("/connections", status_code=303)
 
 
@@ -356,10 +350,13 @@ async def connect_callback(request: Request) -> Response:
     pending = request.session.pop("oauth", None)
     params = request.query_params
     if params.get("error"):
-        return error_page(request, f"{backend.title()} did not connect: {params.get('error_description') or params.get('error')}", 400)
+        return error_page(request, _("%(backend)s did not connect: %(error)s") % {
+            "backend": backend.title(), "error": params.get("error_description") or params.get("error")}, 400)
     if not pending or pending.get("backend") != backend or not secrets.compare_digest(str(pending.get("state")), params.get("state", "")):
-        state(request).runtime.store.audit("oauth_state_mismatch", f"An OAuth callback for {backend} had a wrong or missing state")
-        return error_page(request, "This connection attempt is not the one we started (the OAuth state does not match). Start again from Connections.", 400)
+        state(request).runtime.store.audit("oauth_state_mismatch", lazy_("An OAuth callback for %(backend)s had a wrong or missing state",
+                                                                          backend=backend))
+        return error_page(request, _("This connection attempt is not the one we started (the OAuth state does not match). "
+                                     "Start again from Connections."), 400)
     plugins = state(request).plugins
     runtime = state(request).runtime
     result = await plugins.complete_oauth(runtime, backend=backend, code=params.get("code", ""), redirect_uri=_redirect_uri(request, backend),
@@ -386,7 +383,7 @@ async def connect_choose(request: Request) -> Response:
     chosen = str(request.state.form.get("choice") or "")
     match = next((c for c in choices if c[0] == chosen), None)
     if not pending or match is None:
-        return error_page(request, "That organisation is not one offered by the connection; start again from Connections.", 400)
+        return error_page(request, _("That organisation is not one offered by the connection; start again from Connections."), 400)
     runtime.store.set_app_secret(f"pending_connect_{backend}", None)
     settings = dict(pending["settings"], tenant_id=match[0], tenant_name=match[1])
     return await _finish_connect(request, backend, state(request).plugins.backend(backend).role, match[1], settings, pending["secrets"])
@@ -398,19 +395,24 @@ async def _finish_connect(request: Request, backend: str, role: Role, label: str
     try:
         health = await state(request).pipeline.check_connection(conn)
     except InvoiceBridgeError as exc:
-        flash(request, f"Connected to {label}, but the check failed: {exc.message}", "error")
+        flash(request, _("Connected to %(label)s, but the check failed: %(error)s") % {"label": label, "error": exc.message}, "error")
         return RedirectResponse("/connections", status_code=303)
     if health.user is not None and not health.user.may_create:
         runtime.store.deactivate_connection(conn.id)
-        runtime.store.audit("connect_refused", f"{backend} user {health.user.name} has role {health.user.role}, which may not create invoices")
-        return error_page(request, health.detail or f"{health.user.name} has the {health.user.role or 'unknown'} role in {label}, which may "
-                                   "not create invoices; connect as a user who may.", 403)
+        runtime.store.audit("connect_refused", lazy_("%(backend)s user %(user)s has role %(role)s, which may not create invoices",
+                                                     backend=backend, user=health.user.name, role=health.user.role))
+        return error_page(request, health.detail or _("%(user)s has the %(role)s role in %(label)s, which may not create invoices; "
+                                                      "connect as a user who may.") % {
+            "user": health.user.name, "role": health.user.role or _("unknown"), "label": label}, 403)
     try:
         await state(request).plugins.connected(runtime, connection=conn, public_url=state(request).config.public_url)
     except InvoiceBridgeError as exc:
-        flash(request, f"Connected to {label}, but webhooks could not be registered: {exc.message}", "error")
-    runtime.store.audit("connected", f"Connected {backend}: {label}" + (f" as {health.user.name} ({health.user.role})" if health.user else ""))
-    flash(request, f"Connected to {label}.")
+        flash(request, _("Connected to %(label)s, but webhooks could not be registered: %(error)s") % {"label": label, "error": exc.message},
+              "error")
+    runtime.store.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=backend, label=label,
+                                           user=health.user.name, role=health.user.role) if health.user else
+                        lazy_("Connected %(backend)s: %(label)s", backend=backend, label=label))
+    flash(request, _("Connected to %(label)s.") % {"label": label})
     return RedirectResponse("/connections", status_code=303)
 
 
@@ -420,7 +422,7 @@ async def connect_token(request: Request) -> Response:
     info = state(request).plugins.backend(backend)
     token = str(request.state.form.get("token") or "").strip()
     if not token:
-        flash(request, "Paste the API token first.", "error")
+        flash(request, _("Paste the API token first."), "error")
         return RedirectResponse("/connections", status_code=303)
     result = await state(request).plugins.connect_with_token(state(request).runtime, backend=backend, token=token, settings={})
     return await _finish_connect(request, backend, info.role, result.label or backend.title(), dict(result.settings), dict(result.secrets))
@@ -436,27 +438,41 @@ async def settings_page(request: Request) -> Response:
     try:
         fields = await pipeline.fields()
     except InvoiceBridgeError as exc:
-        problems.append(f"CRM fields: {exc.message}")
+        problems.append(_("CRM fields: %(error)s") % {"error": exc.message})
     try:
         catalog = await pipeline.catalog()
     except InvoiceBridgeError as exc:
-        problems.append(f"Accounting lists: {exc.message}")
+        problems.append(_("Accounting lists: %(error)s") % {"error": exc.message})
     mapping = pipeline.mapping()
     shown = {name: canonical_ref(getattr(mapping, name), fields) for name in ("to", "address", "email", "tax_number")}
     choices = []  # (entity, ref, label) for every field the mapping can read, built-in and custom
     for f in fields:
         ref = mappable_ref(f)
         if ref and ref not in [c[1] for c in choices]:
-            choices.append((f.entity, ref, f.name + (" (custom)" if f.is_custom else "")))
+            choices.append((f.entity, ref, _("%(field)s (custom)") % {"field": f.name} if f.is_custom else f.name))
     for entity, keys in BUILTIN_FIELDS.items():  # always readable, even before the CRM is connected
         for key in keys:
             if f"{entity}.{key}" not in [c[1] for c in choices]:
-                choices.append((entity, f"{entity}.{key}", key.replace("_", " ").capitalize()))
+                label = str(BUILTIN_FIELD_LABELS.get(key, key.replace("_", " ")))
+                choices.append((entity, f"{entity}.{key}", label[:1].upper() + label[1:]))
     return render(request, "settings.html", {
         "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
-        "problems": problems, "due_kinds": [(k.value, DueDateRule(kind=k, days=7 if k is not DueDateKind.DAY_OF_FOLLOWING_MONTH else 20).describe()) for k in DueDateKind],
+        "problems": problems, "due_kinds": [(k.value, str(text)) for k, text in DUE_DATE_KIND_LABELS.items()],
         "template_fields": TEMPLATE_FIELDS, **account.context(request),
     })
+
+
+def _whole_number(raw: Any, default: int, field: Any, errors: list[str]) -> int | None:
+    """A whole number typed in a settings field (grouping marks of the locale allowed); a refusal names the field."""
+    try:
+        value = parse_decimal(str(raw or "").strip() or str(default), field=str(field))
+    except UnreadableNumber as exc:
+        errors.append(str(exc))
+        return None
+    if value is None or value != value.to_integral_value():
+        errors.append(_("%(field)s: write a whole number of days") % {"field": field})
+        return None
+    return int(value)
 
 
 @form_post
@@ -464,8 +480,8 @@ async def save_settings(request: Request) -> Response:
     form = request.state.form
     pipeline = state(request).pipeline
     errors = []
+    config, days = None, _whole_number(form.get("due_days"), 14, _("Due date"), errors)
     try:
-        days = int(str(form.get("due_days") or "14"))
         config = MappingConfig(
             to=str(form.get("to") or ""), address=str(form.get("address") or ""), email=str(form.get("email") or ""),
             tax_number=str(form.get("tax_number") or ""),
@@ -477,23 +493,21 @@ async def save_settings(request: Request) -> Response:
             status=str(form.get("status") or "DRAFT"),
         )
     except (ValueError, TypeError) as exc:
-        errors.append(str(exc))
-    try:
-        reminder_days = int(str(form.get("reminder_due_days") or "3"))
-        if not 0 <= reminder_days <= 365:
-            raise ValueError
-    except ValueError:
-        errors.append("The reminder is due in 0 to 365 days")
-    try:
-        draft_days = int(str(form.get("attention_draft_days") or "7"))
-        if not 0 <= draft_days <= 365:
-            raise ValueError
-    except ValueError:
+        if days is not None:
+            errors.append(str(exc))
+    reminder_days = _whole_number(form.get("reminder_due_days"), 3, _("Reminder"), errors)
+    if reminder_days is not None and not 0 <= reminder_days <= 365:
+        errors.append(_("The reminder is due in 0 to 365 days"))
+    draft_days = _whole_number(form.get("attention_draft_days"), 7, _("Needs attention"), errors)
+    if draft_days is not None and not 0 <= draft_days <= 365:
         errors.append(_("Drafts are listed after 0 to 365 days"))
     if not str(form.get("to") or "").strip():
-        errors.append("To must be mapped to a field")
-    if errors:
-        flash(request, "Settings not saved: " + "; ".join(errors), "error")
+        errors.append(_("To must be mapped to a field"))
+    language = str(form.get("language") or "en")
+    if language not in LANGUAGE_NAMES:
+        errors.append(_("Language: choose one of %(languages)s") % {"languages": ", ".join(LANGUAGE_NAMES.values())})
+    if errors or config is None:
+        flash(request, _("Settings not saved: %(problems)s") % {"problems": "; ".join(errors)}, "error")
         return RedirectResponse("/settings", status_code=303)
     pipeline.save_mapping(config)
     pipeline.store.update_settings({
@@ -503,8 +517,10 @@ async def save_settings(request: Request) -> Response:
         "note_on_status_change": form.get("note_on_status_change") == "on",
         "automation_draft_when_won": form.get("automation_draft_when_won") == "on",
         "attention_draft_days": draft_days,
+        "language": language,
     })
-    flash(request, "Settings saved.")
+    with use_locale(language):  # said in the language just chosen
+        flash(request, _("Settings saved."))
     return RedirectResponse("/settings", status_code=303)
 
 
@@ -514,7 +530,7 @@ async def save_settings(request: Request) -> Response:
 def _deal_id(request: Request) -> str:
     raw = str(request.path_params["deal_id"])
     if not raw.isalnum() or len(raw) > 64:
-        raise NotFound(f"There is no deal {raw[:64]!r}")
+        raise NotFound(_("There is no deal '%(deal)s'") % {"deal": raw[:64]})
     return raw
 
 
@@ -533,7 +549,7 @@ async def deal_page(request: Request) -> Response:
         deal_error = exc.message
     records = runtime.store.invoices_for_deal(deal_id)
     if deal is None and not records:
-        return error_page(request, deal_error or f"There is no deal {deal_id}", 404)
+        return error_page(request, deal_error or _("There is no deal %(deal)s") % {"deal": deal_id}, 404)
     may_approve = True
     try:
         user = await state(request).plugins.current_user(runtime, connection=pipeline.accounting)
@@ -603,7 +619,7 @@ def _int(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise NotFound(f"There is no invoice {raw[:32]!r}") from None
+        raise NotFound(_("There is no invoice '%(invoice)s'") % {"invoice": raw[:32]}) from None
 
 
 @form_post
@@ -621,8 +637,9 @@ async def invoice_command(request: Request) -> Response:
     except (InvoiceBridgeError, ValueError) as exc:
         flash(request, str(getattr(exc, "message", exc)), "error")
     else:
-        done = "emailed to the customer" if command is Command.EMAIL else f"now {updated.status_label}"
-        flash(request, f"Invoice {updated.number or updated.id} is {done}.")
+        number = updated.number or updated.id
+        flash(request, _("Invoice %(number)s is emailed to the customer.") % {"number": number} if command is Command.EMAIL else
+              _("Invoice %(number)s is now %(status)s.") % {"number": number, "status": updated.status_label})
     return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
 
 
@@ -770,7 +787,8 @@ async def create_submit(request: Request) -> Response:
         return render(request, "create.html", dict(context, errors=[message]), status_code=409)
     except InvoiceBridgeError as exc:
         return render(request, "create.html", dict(context, errors=[exc.message]), status_code=exc.status_code if exc.status_code < 500 else 502)
-    flash(request, f"Invoice {record.number or record.id} created in {record.backend.title()} as {record.status_label}.")
+    flash(request, _("Invoice %(number)s created in %(backend)s as %(status)s.") % {
+        "number": record.number or record.id, "backend": record.backend.title(), "status": record.status_label})
     return RedirectResponse(f"/deals/{deal_id}#invoice-{record.id}", status_code=303)
 
 

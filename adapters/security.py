@@ -257,8 +257,8 @@ def form_post(endpoint: Endpoint) -> Endpoint:
             return _not_for_crm_users(request)
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
-            return Response("This form has expired or did not come from invoicebridge (CSRF check failed). "
-                            "Go back, reload the page and try again.", status_code=403, media_type="text/plain")
+            return Response(_("This form has expired or did not come from invoicebridge (CSRF check failed). "
+                              "Go back, reload the page and try again."), status_code=403, media_type="text/plain")
         request.state.form = form
         return await endpoint(request)
 
@@ -277,8 +277,8 @@ def api_auth(endpoint: Endpoint) -> Endpoint:
     async def wrapper(request: Request) -> Response:
         runtime = request.app.state.runtime
         if not runtime.store.check_api_key(api_key_from(request), now=runtime.now()):
-            return JSONResponse({"error": "Unauthorized", "message": "Send a valid API key as 'Authorization: Bearer <key>'; "
-                                 "create one with `invoicebridge api-key`"}, status_code=401,
+            return JSONResponse({"error": "Unauthorized", "message": _("Send a valid API key as 'Authorization: Bearer <key>'; "
+                                                                       "create one with `invoicebridge api-key`")}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         return await endpoint(request)
 

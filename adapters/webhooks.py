@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, WebhookRejected
+from invoicebridge.core.i18n import _, lazy_
 from invoicebridge.core.model import Connection, Role, WebhookRequest
 
 MAX_BODY = 1_000_000
@@ -25,10 +26,11 @@ async def receive(request: Request) -> Response:
     try:
         info = plugins.backend(backend)
     except InvoiceBridgeError:
-        return JSONResponse({"error": "NotFound", "message": f"No webhook receiver for {backend!r}"}, status_code=404)
+        return JSONResponse({"error": "NotFound", "message": _("No webhook receiver for '%(backend)s'") % {"backend": backend[:40]}},
+                            status_code=404)
     body = await request.body()
     if len(body) > MAX_BODY:
-        return JSONResponse({"error": "TooLarge", "message": "Webhook body over 1 MB"}, status_code=413)
+        return JSONResponse({"error": "TooLarge", "message": _("Webhook body over 1 MB")}, status_code=413)
     hook = WebhookRequest(body=body, headers=dict(request.headers))
     conn = runtime.maybe_connection(info.role)
     if conn is None or conn.backend != backend:
@@ -45,7 +47,7 @@ async def receive(request: Request) -> Response:
             for deal_id in won:
                 run_in_background(request, pipeline.deal_won(deal_id))
     except WebhookRejected as exc:
-        runtime.store.audit("webhook_rejected", f"Rejected a {backend} webhook: {exc.message}")
+        runtime.store.audit("webhook_rejected", lazy_("Rejected a %(backend)s webhook: %(error)s", backend=backend, error=exc.message))
         return Response(status_code=401)
     except InvoiceBridgeError as exc:
         return _refused(exc)

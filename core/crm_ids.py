@@ -75,4 +75,4 @@ def id_rule(runtime, plugins) -> IdRule:
         return IdRule()
     if not info.id_pattern:
         return IdRule(label=info.label)
-    return IdRule(pattern=info.id_pattern, description=info.id_description, label=info.label or conn.backend)
+    return IdRule(pattern=info.id_pattern, description=str(info.id_description), label=info.label or conn.backend)

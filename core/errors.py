@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .i18n import _, pgettext
+
 
 class InvoiceBridgeError(Exception):
     """Root of every invoicebridge error. ``message`` is meant for the person using the product."""
@@ -62,9 +64,10 @@ class MappingError(InvoiceBridgeError):
     status_code = 422
 
     def __init__(self, deal_id: Any, field: str, problem: str, hint: str = "") -> None:
-        message = f"Deal {deal_id}: {problem}"
+        problem, hint = str(problem), str(hint)
+        message = _("Deal %(deal)s: %(problem)s") % {"deal": deal_id, "problem": problem}
         if hint:
-            message += f"; {hint}"
+            message = _("%(problem)s; %(hint)s") % {"problem": message, "hint": hint}
         super().__init__(message, deal_id=deal_id, field=field, problem=problem, hint=hint)
         self.deal_id = deal_id
         self.field = field
@@ -76,8 +79,9 @@ class ValidationProblem(InvoiceBridgeError):
     status_code = 422
 
     def __init__(self, problems: Sequence[str], **context: Any) -> None:
-        super().__init__("; ".join(problems) or "the invoice is not valid", problems=list(problems), **context)
-        self.problems = list(problems)
+        problems = [str(p) for p in problems]
+        super().__init__("; ".join(problems) or _("the invoice is not valid"), problems=problems, **context)
+        self.problems = problems
 
 
 class IllegalTransition(InvoiceBridgeError):
@@ -87,7 +91,8 @@ class IllegalTransition(InvoiceBridgeError):
         label = getattr(status, "label", str(status))
         value = getattr(status, "value", str(status))
         super().__init__(
-            f"Cannot {command} {invoice}: it is {label}; {reason}",
+            _("Cannot %(command)s %(invoice)s: it is %(status)s; %(reason)s")
+            % {"command": _command_words(command), "invoice": invoice, "status": label, "reason": reason},
             invoice=invoice,
             status=value,
             command=command,
@@ -97,6 +102,23 @@ class IllegalTransition(InvoiceBridgeError):
         self.status = status
         self.command = command
         self.reason = reason
+
+
+def _command_words(command: str) -> str:
+    """A command as the verb of "Cannot … INV-1" in the current language (the machine value stays in context)."""
+    words = {
+        "submit": pgettext("cannot …", "submit"),
+        "approve": pgettext("cannot …", "approve"),
+        "delete": pgettext("cannot …", "delete"),
+        "void": pgettext("cannot …", "void"),
+        "email": pgettext("cannot …", "email"),
+        "share": pgettext("cannot …", "share"),
+    }
+    if command in words:
+        return words[command]
+    if command.startswith("observe "):
+        return pgettext("cannot …", "apply %(status)s to") % {"status": command.split(" ", 1)[1]}
+    return command
 
 
 class NotFound(InvoiceBridgeError):

@@ -126,9 +126,117 @@ def pgettext(context: str, message: str) -> str:
     return translations(current_locale()).pgettext(context, message)
 
 
-def lazy_gettext(message: str) -> LazyProxy:
-    """Translated each time it is shown, in the language of that moment (for module-level constants)."""
-    return LazyProxy(gettext, message, enable_cache=False)
+def _render(msgid: str, params: dict[str, Any]) -> str:
+    text = gettext(msgid)
+    return text % params if params else text
+
+
+class LazyText(LazyProxy):
+    """A text translated each time it is shown, in the language of that moment, with its placeholders filled.
+
+    Module-level constants (status labels) and texts kept for later (audit entries, shown in the reader's
+    language) use it. Parameters may themselves be lazy texts. :meth:`to_json` / :meth:`from_json` keep one in
+    the store; :meth:`english` is the text in the default language (logs, the API's stable records).
+    """
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, params: dict[str, Any] | None = None) -> None:
+        params = dict(params or {})
+        super().__init__(_render, msgid, params, enable_cache=False)
+        object.__setattr__(self, "msgid", msgid)
+        object.__setattr__(self, "params", params)
+
+    def english(self) -> str:
+        with use_locale(DEFAULT):
+            return str(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"msgid": self.msgid,
+                "params": {k: v.to_json() if isinstance(v, (LazyText, LazyMoney)) else _plain(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "LazyText | LazyMoney | None":
+        if isinstance(data, dict) and "money" in data:
+            return LazyMoney.from_json(data)
+        if not isinstance(data, dict) or not isinstance(data.get("msgid"), str):
+            return None
+        params = {}
+        for key, value in dict(data.get("params") or {}).items():
+            params[str(key)] = (cls.from_json(value) or "") if isinstance(value, dict) else value
+        return cls(data["msgid"], params)
+
+    def __repr__(self) -> str:
+        return f"lazy_({self.msgid!r})"
+
+    def __reduce__(self):  # picklable and copyable as itself
+        return (LazyText, (self.msgid, self.params))
+
+    def __copy__(self) -> "LazyText":
+        return self
+
+    def __deepcopy__(self, memo: Any) -> "LazyText":
+        return self
+
+
+class LazyMoney(LazyProxy):
+    """An amount shown in the language of the moment (``1.234,50 €`` / ``€1,234.50``); a parameter of lazy texts."""
+
+    __slots__ = ("amount", "currency")
+
+    def __init__(self, amount: Any, currency: str | None = None) -> None:
+        super().__init__(lambda: format_money(amount, currency), enable_cache=False)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "currency", currency or "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"money": str(self.amount) if self.amount is not None else "", "currency": self.currency}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "LazyMoney | None":
+        try:
+            amount = Decimal(str(data.get("money"))) if data.get("money") not in (None, "") else None
+        except ArithmeticError:
+            return None
+        return cls(amount, str(data.get("currency") or ""))
+
+    def __reduce__(self):
+        return (LazyMoney, (self.amount, self.currency))
+
+
+lazy_money = LazyMoney
+
+
+def _plain(value: Any) -> Any:
+    """A parameter as the store keeps it: numbers and text as they are, anything else as its text now."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, LazyProxy):
+        return str(value)
+    return str(value)
+
+
+def lazy_gettext(message: str, **params: Any) -> LazyText:
+    """Translated each time it is shown, in the language of that moment (for module-level constants and texts
+    kept for later). ``lazy_("Invoice %(number)s created", number=n)`` fills its placeholders when shown."""
+    return LazyText(message, params)
+
+
+def entry_text(entry: Any) -> str:
+    """An audit entry's message in the current language (entries written with ``lazy_`` keep their msgid)."""
+    data = entry.get("data") if isinstance(entry, dict) else None
+    lazy = LazyText.from_json(data.get("i18n")) if isinstance(data, dict) else None
+    if lazy is not None:
+        try:
+            return str(lazy)
+        except (KeyError, ValueError, TypeError):  # a translation that no longer fits its parameters
+            pass
+    return str(entry.get("message", "")) if isinstance(entry, dict) else str(entry)
+
+
+def text_of(value: Any) -> str:
+    """Plain text now (a lazy text in the current language); for JSON and anything that needs a real ``str``."""
+    return str(value) if value is not None else ""
 
 
 _ = gettext
@@ -156,6 +264,25 @@ def format_number(value: Any, *, places: int | None = None) -> str:
     return _babel_format_decimal(number, format=pattern, locale=babel_locale(), decimal_quantization=True)
 
 
+def format_input_number(value: Any) -> str:
+    """A number to put back into an input field: the locale's decimal mark, no grouping, no trailing zeros
+    (``7,5`` in German, ``7.5`` in English), so :func:`parse_decimal` reads it back as the same number."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if number.is_finite() and number == number.to_integral_value():
+        number = number.quantize(Decimal(1))
+    elif number.is_finite():
+        number = number.normalize()
+    return _babel_format_decimal(number, format="0.###", locale=babel_locale(), decimal_quantization=False)
+
+
+def number_symbols(code: str | None = None) -> dict[str, str]:
+    """The decimal and grouping marks of a locale (for the page's script that adds up the create form)."""
+    locale = babel_locale(code)
+    return {"decimal": locale.number_symbols["latn"]["decimal"], "group": locale.number_symbols["latn"]["group"]}
+
+
 def format_money(amount: Any, currency: str | None = None) -> str:
     """``1.234,50 €`` in German, ``€1,234.50`` in English; without a currency, just the amount to the cent."""
     if amount is None or amount == "":
@@ -166,18 +293,38 @@ def format_money(amount: Any, currency: str | None = None) -> str:
     return _babel_format_currency(number, currency, locale=babel_locale(), currency_digits=True)
 
 
-def format_date(value: dt.date | dt.datetime | None, format: str = "medium") -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return _babel_format_datetime(value, format=format, locale=babel_locale())
-    return _babel_format_date(value, format=format, locale=babel_locale())
+def _as_date_or_time(value: Any) -> dt.date | dt.datetime | None:
+    """Dates as the store keeps them (ISO text) or as objects; None for nothing."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value
+    text = str(value).strip()
+    try:
+        return dt.datetime.fromisoformat(text) if "T" in text or " " in text else dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
-def format_datetime(value: dt.datetime | None, format: str = "medium") -> str:
-    if value is None:
-        return ""
-    return _babel_format_datetime(value, format=format, locale=babel_locale())
+def format_date(value: Any, format: str = "medium") -> str:
+    """``28.11.2026`` in German, ``Nov 28, 2026`` in English (a datetime shows only its date)."""
+    when = _as_date_or_time(value)
+    if when is None:
+        return "" if value in (None, "") else str(value)
+    if isinstance(when, dt.datetime):
+        when = when.date()
+    return _babel_format_date(when, format=format, locale=babel_locale())
+
+
+def format_datetime(value: Any, format: str = "medium") -> str:
+    """Date and time in the locale; an aware time is shown in UTC, as it is stored."""
+    when = _as_date_or_time(value)
+    if when is None:
+        return "" if value in (None, "") else str(value)
+    if not isinstance(when, dt.datetime):
+        return format_date(when, format)
+    return _babel_format_datetime(when, format=format, tzinfo=dt.timezone.utc if when.tzinfo else None,
+                                  locale=babel_locale())
 
 
 class UnreadableNumber(ValueError):
@@ -186,8 +333,8 @@ class UnreadableNumber(ValueError):
     def __init__(self, field: str, text: str) -> None:
         self.field, self.text = field, text
         example = format_number(Decimal("1234.5"), places=2)
-        super().__init__(_("%(field)s: %(text)r is not a number (write it like %(example)s).")
-                         % {"field": field, "text": text, "example": example})
+        super().__init__(_("%(field)s: '%(text)s' is not a number; write it like %(example)s.")
+                         % {"field": field, "text": text[:40], "example": example})
 
 
 def parse_decimal(text: object, *, field: str) -> Decimal | None:
@@ -214,3 +361,23 @@ def parse_decimal(text: object, *, field: str) -> Decimal | None:
     if not value.is_finite():
         raise UnreadableNumber(field, raw)
     return value
+
+
+# ---- templates ---------------------------------------------------------------------------------------------
+
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}  # each in its own language, as a language switch shows them
+
+
+def install_jinja(env: Any) -> None:
+    """Jinja2's i18n extension on our catalogues (``{{ _("Text %(n)s", n=x) }}``, ``{% trans %}``), plus
+    filters for numbers, money and dates in the current language: ``money(currency)``, ``number(places)``,
+    ``number_input``, ``date``, ``datetime``. Pages and the plugins' own templates use the same."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
+    env.filters["money"] = lambda amount, currency=None: format_money(amount, currency)
+    env.filters["number"] = lambda value, places=None: format_number(value, places=places)
+    env.filters["number_input"] = format_input_number
+    env.filters["date"] = lambda value, format="medium": format_date(value, format)
+    env.filters["datetime"] = lambda value, format="medium": format_datetime(value, format)
+    env.globals["current_language"] = current_locale
+    env.globals["LANGUAGES"] = LANGUAGE_NAMES

@@ -22,6 +22,7 @@ from attrs import field, frozen
 
 from . import money as m
 from .errors import MappingError
+from .i18n import _, format_money, lazy_
 from .model import (
     Address,
     Catalog,
@@ -37,11 +38,19 @@ from .model import (
 from .status import InvoiceStatus
 
 ENTITIES = ("deal", "organization", "person")
-INVOICE_FIELDS = {"to": "To", "address": "Address", "email": "Email", "tax_number": "Tax number"}
+INVOICE_FIELDS = {"to": lazy_("To"), "address": lazy_("Address"), "email": lazy_("Email"), "tax_number": lazy_("Tax number")}
+ENTITY_LABELS = {"deal": lazy_("deal"), "organization": lazy_("organization"), "person": lazy_("person")}  # in a sentence
+ENTITY_TITLES = {"deal": lazy_("Deal"), "organization": lazy_("Organization"), "person": lazy_("Person")}  # as a heading
 BUILTIN_FIELDS = {
     "deal": ("id", "title", "value", "currency", "status", "owner_name"),
     "organization": ("name", "address", "id"),
     "person": ("name", "email", "phone", "id"),
+}
+
+BUILTIN_FIELD_LABELS = {  # built-in field names as a sentence reads them ("the organization's address")
+    "id": lazy_("id"), "title": lazy_("title"), "value": lazy_("value"), "currency": lazy_("currency"),
+    "status": lazy_("status"), "owner_name": lazy_("owner name"), "name": lazy_("name"), "address": lazy_("address"),
+    "email": lazy_("email"), "phone": lazy_("phone"),
 }
 
 
@@ -59,11 +68,11 @@ class DueDateRule:
     @days.validator
     def _check(self, attribute: attrs.Attribute, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("days is a whole number")
+            raise TypeError(_("days is a whole number"))
         if self.kind is DueDateKind.DAY_OF_FOLLOWING_MONTH and not 1 <= value <= 31:
-            raise ValueError("the day of the following month is between 1 and 31")
+            raise ValueError(_("the day of the following month is between 1 and 31"))
         if not 0 <= value <= 3650:
-            raise ValueError("days is between 0 and 3650")
+            raise ValueError(_("days is between 0 and 3650"))
 
     def due(self, invoice_date: dt.date) -> dt.date:
         if self.kind is DueDateKind.DAYS_AFTER_INVOICE:
@@ -76,10 +85,17 @@ class DueDateRule:
 
     def describe(self) -> str:
         if self.kind is DueDateKind.DAYS_AFTER_INVOICE:
-            return f"{self.days} days after the invoice date"
+            return _("%(days)s days after the invoice date") % {"days": self.days}
         if self.kind is DueDateKind.DAY_OF_FOLLOWING_MONTH:
-            return f"day {self.days} of the following month"
-        return f"{self.days} days after the end of the invoice month"
+            return _("day %(days)s of the following month") % {"days": self.days}
+        return _("%(days)s days after the end of the invoice month") % {"days": self.days}
+
+
+DUE_DATE_KIND_LABELS = {  # what follows the number in the settings' due-date picker
+    DueDateKind.DAYS_AFTER_INVOICE: lazy_("days after the invoice date"),
+    DueDateKind.DAY_OF_FOLLOWING_MONTH: lazy_("day of the following month"),
+    DueDateKind.DAYS_AFTER_END_OF_MONTH: lazy_("days after the end of the invoice month"),
+}
 
 
 # CRM field codes that mean one of our built-in fields (Pipedrive lists a person's "emails" and "phones").
@@ -105,14 +121,14 @@ def parse_ref(ref: str) -> tuple[str, str, bool]:
     """``"organization.custom:VAT number"`` → ``("organization", "VAT number", True)``."""
     entity, sep, rest = ref.partition(".")
     if not sep or entity not in ENTITIES or not rest:
-        raise ValueError(f"{ref!r} is not a field reference; use e.g. organization.name or person.custom:<key>")
+        raise ValueError(_("'%(ref)s' is not a field reference; use e.g. organization.name or person.custom:<key>") % {"ref": ref})
     if rest.startswith("custom:"):
         name = rest[len("custom:") :].strip()
         if not name:
-            raise ValueError(f"{ref!r} names no custom field")
+            raise ValueError(_("'%(ref)s' names no custom field") % {"ref": ref})
         return entity, name, True
     if rest not in BUILTIN_FIELDS[entity]:
-        raise ValueError(f"{ref!r}: {entity} has no built-in field {rest!r}")
+        raise ValueError(_("'%(ref)s': %(entity)s has no built-in field '%(field)s'") % {"ref": ref, "entity": entity, "field": rest})
     return entity, rest, False
 
 
@@ -143,7 +159,8 @@ class MappingConfig:
     def _check_template(self, attribute: attrs.Attribute, value: str) -> None:
         for name in _template_fields(value):
             if name not in TEMPLATE_FIELDS:
-                raise ValueError(f"the reference template uses {{{name}}}; allowed: " + ", ".join(f"{{{n}}}" for n in TEMPLATE_FIELDS))
+                raise ValueError(_("the reference template uses %(used)s; allowed: %(allowed)s")
+                                 % {"used": f"{{{name}}}", "allowed": ", ".join(f"{{{n}}}" for n in TEMPLATE_FIELDS)})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +197,7 @@ def _template_fields(template: str) -> list[str]:
     try:
         return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        raise ValueError(f"the reference template is not valid: {exc}") from None
+        raise ValueError(_("the reference template is not valid: %(error)s") % {"error": exc}) from None
 
 
 def render_reference(template: str, deal: Deal) -> str:
@@ -337,8 +354,8 @@ def map_lines(deal: Deal, config: MappingConfig, catalog: Catalog) -> list[LineI
         raise MappingError(
             deal.id,
             "line_items",
-            "has no products and no value",
-            "add products to the deal in the CRM or give the deal a value",
+            _("has no products and no value"),
+            _("add products to the deal in the CRM or give the deal a value"),
         )
     rate = catalog.tax_rate(config.tax_type) if config.tax_type else None
     return [
@@ -362,23 +379,21 @@ def field_label(ref: str, fields: Iterable[CrmField] = ()) -> str:
     if custom:
         key = _custom_key(entity, name, list(fields))
         return next((f.name for f in fields if f.entity == entity and f.is_custom and f.key == key), name)
-    return name.replace("_", " ")
+    return str(BUILTIN_FIELD_LABELS.get(name, name.replace("_", " ")))
 
 
 def _hint_for(field_name: str, ref: str, fields: Iterable[CrmField] = (), deal: Deal | None = None) -> str:
     """What a person can do about an empty mapped field; no "link an organization" when the deal has one."""
-    entity, _, _ = parse_ref(ref)
-    name = field_label(ref, fields)
-    label = INVOICE_FIELDS.get(field_name, field_name)
-    other = f"map {label} to another field in Settings"
+    entity = parse_ref(ref)[0]
+    values = {"field": field_label(ref, fields), "label": INVOICE_FIELDS.get(field_name, field_name)}
     linked = deal is not None and getattr(deal, entity, None) is not None
     if entity == "organization":
-        return f"fill in the organization's {name} in the CRM, or {other}" if linked else \
-            f"link an organization to the deal, fill in its {name}, or {other}"
+        return (_("fill in the organization's %(field)s in the CRM, or map %(label)s to another field in Settings") if linked else
+                _("link an organization to the deal, fill in its %(field)s, or map %(label)s to another field in Settings")) % values
     if entity == "person":
-        return f"fill in the contact person's {name} in the CRM, or {other}" if linked else \
-            f"link a contact person to the deal, fill in their {name}, or {other}"
-    return f"fill in the deal's {name} or {other}"
+        return (_("fill in the contact person's %(field)s in the CRM, or map %(label)s to another field in Settings") if linked else
+                _("link a contact person to the deal, fill in their %(field)s, or map %(label)s to another field in Settings")) % values
+    return _("fill in the deal's %(field)s or map %(label)s to another field in Settings") % values
 
 
 def map_customer(deal: Deal, config: MappingConfig, fields: Iterable[CrmField] = ()) -> Customer:
@@ -386,10 +401,15 @@ def map_customer(deal: Deal, config: MappingConfig, fields: Iterable[CrmField] =
     name = as_text(resolve(deal, config.to, fields))
     if not name:
         entity = parse_ref(config.to)[0]
-        problem = f"has no {entity}" if getattr(deal, entity, deal) is None else f"has an empty {entity} {field_label(config.to, fields)}"
-        raise MappingError(deal.id, "to", f"{problem}, which fills the invoice's To", _hint_for("to", config.to, fields, deal))
+        if getattr(deal, entity, deal) is None:
+            problem = _("has no %(entity)s, which fills the invoice's To") % {"entity": ENTITY_LABELS.get(entity, entity)}
+        else:
+            problem = _("has an empty %(entity)s %(field)s, which fills the invoice's To") % {
+                "entity": ENTITY_LABELS.get(entity, entity), "field": field_label(config.to, fields)}
+        raise MappingError(deal.id, "to", problem, _hint_for("to", config.to, fields, deal))
     if len(name) > 255:
-        raise MappingError(deal.id, "to", f"the name in {config.to} is {len(name)} characters; the limit is 255", "shorten it in the CRM")
+        raise MappingError(deal.id, "to", _("the name in %(field)s is %(length)s characters; the limit is 255") % {
+            "field": config.to, "length": len(name)}, _("shorten it in the CRM"))
     entity = parse_ref(config.to)[0]
     owner = {"organization": deal.organization, "person": deal.person}.get(entity)
     external_key = f"{deal.source or 'crm'}-{entity}-{owner.id}" if owner is not None else f"{deal.source or 'crm'}-deal-{deal.id}"
@@ -422,7 +442,8 @@ def map_deal(deal: Deal, config: MappingConfig, catalog: Catalog, today: dt.date
         status=config.status,
     )
     if draft.totals.total < 0:
-        raise MappingError(deal.id, "line_items", f"the invoice total would be {draft.totals.total}", "check the deal's discounts")
+        raise MappingError(deal.id, "line_items", _("the invoice total would be %(total)s") % {
+            "total": format_money(draft.totals.total, draft.currency)}, _("check the deal's discounts"))
     return draft
 
 
@@ -437,6 +458,8 @@ def empty_optional_fields(deal: Deal, config: MappingConfig, fields: Iterable[Cr
         value = resolve(deal, ref, fields)
         empty = as_address(value).is_empty if name == "address" else not as_text(value)
         if empty:
-            entity = parse_ref(ref)[0].capitalize()
-            out.append(f"{INVOICE_FIELDS[name]} is empty ({entity} → {field_label(ref, fields)}); {_hint_for(name, ref, fields, deal)}")
+            entity = parse_ref(ref)[0]
+            out.append(_("%(label)s is empty (%(entity)s → %(field)s); %(hint)s") % {
+                "label": INVOICE_FIELDS[name], "entity": ENTITY_TITLES.get(entity, entity), "field": field_label(ref, fields),
+                "hint": _hint_for(name, ref, fields, deal)})
     return out

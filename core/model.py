@@ -17,6 +17,7 @@ import attrs
 from attrs import field, frozen
 
 from . import money as m
+from .i18n import _, format_date, format_number
 from .status import InvoiceStatus
 
 
@@ -37,7 +38,7 @@ class TaxHandling(enum.Enum):
                 key == "none" and member is cls.NO_TAX
             ):
                 return member
-        raise ValueError(f"unknown tax handling {value!r}; expected Exclusive, Inclusive or NoTax")
+        raise ValueError(_("unknown tax handling %(value)r; expected Exclusive, Inclusive or NoTax") % {"value": value})
 
 
 class DiscountType(enum.Enum):
@@ -53,12 +54,12 @@ def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value}")
+        raise ValueError(_("%(field)s must not be negative, got %(value)s") % {"field": attribute.name, "value": format_number(value)})
 
 
 def _percent(instance: Any, attribute: attrs.Attribute, value: Decimal | None) -> None:
     if value is not None and not (Decimal(0) <= value <= Decimal(100)):
-        raise ValueError(f"{attribute.name} is a percentage between 0 and 100, got {value}")
+        raise ValueError(_("%(field)s is a percentage between 0 and 100, got %(value)s") % {"field": attribute.name, "value": format_number(value)})
 
 
 def _opt(conv):
@@ -76,7 +77,7 @@ def _date(v: Any) -> dt.date:
         return v
     if isinstance(v, str):
         return dt.date.fromisoformat(v.strip()[:10])
-    raise TypeError(f"{v!r} is not a date")
+    raise TypeError(_("%(value)r is not a date") % {"value": v})
 
 
 @frozen
@@ -145,7 +146,7 @@ class DealProduct:
     @discount.validator
     def _check_discount(self, attribute: attrs.Attribute, value: Decimal) -> None:
         if self.discount_type is DiscountType.PERCENTAGE and value > 100:
-            raise ValueError(f"a percentage discount cannot exceed 100, got {value}")
+            raise ValueError(_("a percentage discount cannot exceed 100, got %(value)s") % {"value": format_number(value)})
 
 
 @frozen
@@ -194,9 +195,9 @@ class Customer:
     @name.validator
     def _check_name(self, attribute: attrs.Attribute, value: str) -> None:
         if not value.strip():
-            raise ValueError("a customer needs a name")
+            raise ValueError(_("a customer needs a name"))
         if len(value) > 255:
-            raise ValueError("a customer name is at most 255 characters")
+            raise ValueError(_("a customer name is at most 255 characters"))
 
 
 @frozen
@@ -214,7 +215,7 @@ class LineItem:
     @discount_amount.validator
     def _check_discount(self, attribute: attrs.Attribute, value: Decimal | None) -> None:
         if value is not None and self.discount_rate is not None:
-            raise ValueError("a line has a discount rate or a discount amount, not both")
+            raise ValueError(_("a line has a discount rate or a discount amount, not both"))
 
     @property
     def line_amount(self) -> Decimal:
@@ -273,17 +274,19 @@ class InvoiceDraft:
     @line_items.validator
     def _check_lines(self, attribute: attrs.Attribute, value: tuple[LineItem, ...]) -> None:
         if not value:
-            raise ValueError("an invoice needs at least one line item")
+            raise ValueError(_("an invoice needs at least one line item"))
 
     @due_date.validator
     def _check_due(self, attribute: attrs.Attribute, value: dt.date) -> None:
         if value < self.date:
-            raise ValueError(f"due date {value} is before invoice date {self.date}")
+            raise ValueError(_("due date %(due)s is before invoice date %(date)s") % {"due": format_date(value), "date": format_date(self.date)})
 
     @status.validator
     def _check_status(self, attribute: attrs.Attribute, value: InvoiceStatus) -> None:
         if value not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
-            raise ValueError(f"a new invoice is Draft, Awaiting approval or Awaiting payment, not {value.label}")
+            raise ValueError(_("a new invoice is %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
+                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.SUBMITTED.label,
+                "authorised": InvoiceStatus.AUTHORISED.label, "status": value.label})
 
     @property
     def totals(self) -> Totals:

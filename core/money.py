@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from .i18n import _
+
 CENT = Decimal("0.01")
 UNIT = Decimal("0.0001")
 QTY = Decimal("0.0001")
@@ -35,7 +37,7 @@ def to_decimal(value: object) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
-        raise TypeError("a boolean is not an amount")
+        raise TypeError(_("a boolean is not an amount"))
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, float):
@@ -44,11 +46,11 @@ def to_decimal(value: object) -> Decimal:
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
-            raise ValueError(f"{value!r} is not a number") from None
+            raise ValueError(_("%(value)r is not a number") % {"value": value}) from None
     else:
-        raise TypeError(f"{type(value).__name__} is not an amount")
+        raise TypeError(_("%(type)s is not an amount") % {"type": type(value).__name__})
     if not result.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(_("%(value)r is not a finite number") % {"value": value})
     return result
 
 
@@ -68,8 +70,8 @@ def quantity(value: object) -> Decimal:
 def currency_code(value: object) -> str:
     """Validate and normalise an ISO 4217 code ("eur" -> "EUR")."""
     if not isinstance(value, str):
-        raise TypeError("a currency code is a string")
+        raise TypeError(_("a currency code is a string"))
     code = value.strip().upper()
     if code not in ISO_4217:
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        raise ValueError(_("%(value)r is not an ISO 4217 currency code") % {"value": value})
     return code

@@ -58,7 +58,8 @@ from .plugins import Plugins
 from .runtime import Runtime
 from .serde import dump_draft, load_draft
 from .totals import live_invoice_warning, live_invoices, settle, tax_rate_changes, value_difference
-from .status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
+from .i18n import _, format_money, format_number, lazy_, lazy_money, use_locale
+from .status import COMMAND_LABELS, LABELS, Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
 
 log = logging.getLogger("invoicebridge.pipeline")
 CATALOG_TTL = dt.timedelta(minutes=5)
@@ -125,6 +126,32 @@ def request_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+SOURCES = {  # where a create or a status came from, as the audit timeline says it
+    "page": lazy_("the web page"), "api": lazy_("the API"), "cli": lazy_("the command line"), "bulk": lazy_("a bulk run"),
+    "automation": lazy_("the automation"), "webhook": lazy_("a webhook"), "sync": lazy_("a sync"),
+    "reconcile": lazy_("the regular sync"), "reconciliation": lazy_("the regular sync"), "recovery": lazy_("a restart"),
+}
+
+
+def source_text(source: str) -> Any:
+    """A source as a lazy text (``command:void`` is "Void in invoicebridge"); unknown sources as they are."""
+    if source.startswith("command:"):
+        try:
+            return lazy_("%(command)s in invoicebridge", command=COMMAND_LABELS[Command(source.split(":", 1)[1])])
+        except ValueError:
+            return source
+    return SOURCES.get(source, source)
+
+
+def status_text(record: InvoiceRecord) -> Any:
+    """The record's label as a lazy text ("Partly paid" for an approved invoice with a payment)."""
+    from .status import PARTLY_PAID_LABEL, _positive
+
+    if record.status is InvoiceStatus.AUTHORISED and _positive(record.amount_paid):
+        return PARTLY_PAID_LABEL
+    return LABELS[record.status]
+
+
 class OperationInProgress(InvoiceBridgeError):
     status_code = 409
 
@@ -155,7 +182,11 @@ class Pipeline:
 
     def save_mapping(self, config: MappingConfig) -> None:
         self.store.set_mapping_data(config.to_dict())
-        self.store.audit("settings", "Mapping saved", data=config.to_dict())
+        self.store.audit("settings", lazy_("Mapping saved"), data=config.to_dict())
+
+    def _crm_language(self):
+        """What plugins write into the CRM (reminders, notes) is in the default language of the settings."""
+        return use_locale(self.store.get_settings().get("language"))
 
     def _label(self, connection) -> str:
         try:
@@ -260,7 +291,8 @@ class Pipeline:
         warnings = empty_optional_fields(deal, config, fields)
         for line in draft.line_items:
             if not line.item_code and any(p.code and p.name == line.description for p in deal.products):
-                warnings.append(f"Line {line.description!r}: no accounting item has the product's code; it is sent as free text")
+                warnings.append(_("Line '%(description)s': no accounting item has the product's code; it is sent as free text")
+                                % {"description": line.description})
         if config.use_products:
             warnings.extend(tax_rate_changes(deal, mapped, catalog))
         difference = value_difference(deal, draft, edited=draft.line_items != mapped.line_items)
@@ -314,7 +346,8 @@ class Pipeline:
             existing = self._existing_operation(key, request)
             if existing is not None:
                 return existing
-        self.store.audit("create_requested", f"Invoice requested from {source}", deal_id=deal_id, data={"operation": key})
+        self.store.audit("create_requested", lazy_("Invoice requested from %(source)s", source=source_text(source)), deal_id=deal_id,
+                         data={"operation": key})
         items = await self._run_creates([key], deals={deal_id: preview.deal})
         item = items[0]
         if item.record is None:
@@ -348,7 +381,7 @@ class Pipeline:
             return None
         if op["request_hash"] and op["request_hash"] != request_hash(request):
             raise DuplicateOperation(
-                f"The idempotency key {key!r} was already used for a different request; use a new key",
+                _("The idempotency key '%(key)s' was already used for a different request; use a new key") % {"key": key},
                 operation=key,
             )
         record = self.store.invoice_by_operation(key)
@@ -356,10 +389,11 @@ class Pipeline:
             return record
         if op["state"] == "in_flight" and not self._lease_expired(op):
             raise OperationInProgress(
-                f"This invoice is already being created (operation {key}); refresh in a moment", operation=key
+                _("This invoice is already being created (operation %(key)s); refresh in a moment") % {"key": key}, operation=key
             )
         if op["state"] == "dead":
-            raise CreateRefused(f"Creating this invoice failed: {op['last_error']}; use Retry on the dashboard", operation=key)
+            raise CreateRefused(_("Creating this invoice failed: %(error)s; use Retry on the dashboard") % {"error": op["last_error"]},
+                                operation=key)
         return None
 
     def _lease_expired(self, op: Mapping[str, Any]) -> bool:
@@ -403,7 +437,8 @@ class Pipeline:
             done = self.store.invoice_by_operation(key) or _live_invoice(self.store.invoices_for_deal(deal_id))
             if done is not None:
                 results[deal_id] = BulkItem(deal_id=deal_id, operation_key=done.operation_key or key, record=done,
-                                            problems=() if done.operation_key == key else (f"already invoiced ({done.number or done.remote_id})",))
+                                            problems=() if done.operation_key == key else (
+                                                _("already invoiced (%(number)s)") % {"number": done.number or done.remote_id},))
                 continue
             unfinished = [op for op in self.store.operations(states=("pending", "in_flight", "failed"), deal_id=deal_id)
                           if op["kind"] == "create"]
@@ -412,7 +447,7 @@ class Pipeline:
                 continue
             deal = by_id.get(deal_id)
             if deal is None:
-                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, error=f"Deal {deal_id} was not found in the CRM")
+                results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, error=_("Deal %(deal)s was not found in the CRM") % {"deal": deal_id})
                 continue
             try:
                 preview = await self.preview(deal_id, deal=deal)
@@ -426,7 +461,7 @@ class Pipeline:
             if dry_run:
                 results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, problems=preview.warnings, draft=preview.draft)
                 continue
-            op, _ = self.store.put_operation(key, kind="create", deal_id=deal_id,
+            op, _created = self.store.put_operation(key, kind="create", deal_id=deal_id,
                                              payload={"draft": dump_draft(preview.draft), "source": source},
                                              request_hash=request_hash({"deal_id": deal_id, "overrides": {}}))
             if op["state"] == "dead":  # failed for good earlier in this run: a re-run is the person's Retry
@@ -440,7 +475,7 @@ class Pipeline:
             for start in range(0, len(todo), BULK_CHUNK):
                 chunk = todo[start:start + BULK_CHUNK]
                 done_items = await self._run_creates([k for _, k in chunk], deals=by_id)
-                for (deal_id, _), item in zip(chunk, done_items):
+                for (deal_id, _key), item in zip(chunk, done_items):
                     results[deal_id] = item
                 if progress:
                     progress(len(results), len(deal_ids))
@@ -531,10 +566,10 @@ class Pipeline:
                 self._fail_all([c for c in claimed[start:] if c[0] not in results], str(exc), exc.retryable, results)
                 return
             by_key = {r.operation_key: r for r in created}
-            for key, draft, _ in chunk:
+            for key, draft, _deal in chunk:
                 result = by_key.get(key)
                 if result is None or not result.ok:
-                    error = (result.error or "; ".join(result.errors)) if result else "the backend returned no result"
+                    error = (result.error or "; ".join(result.errors)) if result else _("the backend returned no result")
                     retryable = bool(result and result.retryable)
                     self._failed(key, draft.deal_id, error, retryable=retryable)
                     results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
@@ -543,13 +578,14 @@ class Pipeline:
                 results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
 
     def _fail_all(self, claimed, error: str, retryable: bool, results: dict[str, BulkItem]) -> None:
-        for key, draft, _ in claimed:
+        for key, draft, _deal in claimed:
             self._failed(key, draft.deal_id, error, retryable=retryable)
             results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
 
     def _failed(self, key: str, deal_id: str, error: str, *, retryable: bool) -> None:
         self.store.fail_operation(key, error, final=not retryable)
-        self.store.audit("create_failed", f"Creating the invoice failed: {error}", deal_id=deal_id, data={"operation": key, "retryable": retryable})
+        self.store.audit("create_failed", lazy_("Creating the invoice failed: %(error)s", error=error), deal_id=deal_id,
+                         data={"operation": key, "retryable": retryable})
 
     async def _record_created(self, key: str, draft: InvoiceDraft, invoice: Invoice, deals, *, recovered: bool = False) -> InvoiceRecord:
         conn = self.accounting
@@ -559,8 +595,10 @@ class Pipeline:
             record = self._insert_record(key, draft, invoice, conn)
             if record.operation_key == key:
                 self.store.kv_put_if_absent("writeback-pending", str(record.id), {"kind": "created"})
-        how = "found after a restart" if recovered else "created"
-        self.store.audit("invoice_created", f"Invoice {record.number or record.remote_id} {how} in {self._label(conn)} as {record.status.label}",
+        message = lazy_("Invoice %(number)s found after a restart in %(backend)s as %(status)s") if recovered else \
+            lazy_("Invoice %(number)s created in %(backend)s as %(status)s")
+        message.params.update(number=record.number or record.remote_id, backend=self._label(conn), status=LABELS[record.status])
+        self.store.audit("invoice_created", message,
                          invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
         self.store.finish_operation(key, record_id=record.id)
         deal = (deals or {}).get(draft.deal_id)
@@ -599,10 +637,11 @@ class Pipeline:
         try:
             if deal is None:
                 deal = await self.get_deal(record.deal_id)
-            await self.plugins.invoice_created(self.runtime, record=record, deal=deal, invoice=invoice)
+            with self._crm_language():  # the reminder and note are read by the whole team
+                await self.plugins.invoice_created(self.runtime, record=record, deal=deal, invoice=invoice)
         except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by sync
             self.store.kv_set("writeback-pending", str(record.id), {"kind": "created"})
-            self.store.audit("writeback_failed", f"Could not update the deal in the CRM: {exc}", invoice_id=record.id, deal_id=record.deal_id)
+            self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
             log.warning("write-back for invoice %s failed: %s", record.id, type(exc).__name__)
         else:
             self.store.kv_set("writeback-pending", str(record.id), None)
@@ -690,16 +729,17 @@ class Pipeline:
         if command is Command.APPROVE:
             user = await self.plugins.current_user(self.runtime, connection=conn)
             may_approve = user.may_approve
-        name = record.number or f"invoice {record.id}"
+        name = record.number or _("invoice %(id)s") % {"id": record.id}
         # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
         apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
         key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
             with self.store.transaction():  # sent: its reminder is closed, now or by the next recover()
-                self.store.audit("emailed", f"{name} emailed to the customer from {self._label(conn)}", invoice_id=record.id, deal_id=record.deal_id)
+                self.store.audit("emailed", lazy_("%(invoice)s emailed to the customer from %(backend)s", invoice=name, backend=self._label(conn)),
+                                 invoice_id=record.id, deal_id=record.deal_id)
                 self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), "emailed")
-        updated = await self.apply_remote(record, invoice, source=f"{command.label.lower()} in invoicebridge")
+        updated = await self.apply_remote(record, invoice, source=f"command:{command.value}")
         if command is Command.EMAIL and self.store.kv_get(SETTLE_PENDING, str(record.id)):
             await self._fire_settled(updated, "emailed")
         return updated
@@ -725,17 +765,19 @@ class Pipeline:
         seen = self.store.kv_get("remote-updated", str(record.id))
         if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):
             if invoice.status is not record.status or invoice.amount_paid != record.amount_paid:
-                self.store.audit("status_stale", f"Ignored {invoice.status.label} from {source}: it is older than the "
-                                 f"{record.status_label} already applied", invoice_id=record.id, deal_id=record.deal_id,
+                self.store.audit("status_stale", lazy_("Ignored %(status)s from %(source)s: it is older than the %(current)s already applied",
+                                                       status=LABELS[invoice.status], source=source_text(source), current=record.status_label),
+                                 invoice_id=record.id, deal_id=record.deal_id,
                                  data={"observed": invoice.status.value, "observed_at": invoice.updated_at.isoformat(), "seen": seen})
             return given if given == record else record
         if invoice.updated_at is not None:
             self.store.kv_set("remote-updated", str(record.id), invoice.updated_at.isoformat())
         previous = record.status
         try:
-            status = apply_observed_status(previous, invoice.status, invoice=record.number or f"invoice {record.id}")
+            status = apply_observed_status(previous, invoice.status, invoice=record.number or _("invoice %(id)s") % {"id": record.id})
         except IllegalTransition as exc:
-            self.store.audit("status_rejected", f"Ignored {invoice.status.label} from {source}: {exc.reason}", invoice_id=record.id,
+            self.store.audit("status_rejected", lazy_("Ignored %(status)s from %(source)s: %(reason)s", status=LABELS[invoice.status],
+                                                      source=source_text(source), reason=exc.reason), invoice_id=record.id,
                              deal_id=record.deal_id, data={"observed": invoice.status.value})
             return given if given == record else record
         changes: dict[str, Any] = {}
@@ -756,16 +798,19 @@ class Pipeline:
             if settled:
                 self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), settled)
         if status is not previous:
-            self.store.audit("status_changed", f"{previous.label} → {updated.status_label} ({source})", invoice_id=record.id,
+            self.store.audit("status_changed", lazy_("%(previous)s → %(current)s (%(source)s)", previous=LABELS[previous],
+                                                     current=status_text(updated), source=source_text(source)), invoice_id=record.id,
                              deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
             try:
-                await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
+                with self._crm_language():
+                    await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
             except Exception as exc:
-                self.store.audit("writeback_failed", f"Could not update the deal in the CRM: {exc}", invoice_id=record.id, deal_id=record.deal_id)
+                self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
             if settled:
                 await self._fire_settled(updated, settled)
         elif "amount_paid" in changes:
-            self.store.audit("payment", f"Paid {updated.amount_paid} of {updated.total} {updated.currency}", invoice_id=record.id,
+            self.store.audit("payment", lazy_("Paid %(paid)s of %(total)s", paid=lazy_money(updated.amount_paid, updated.currency),
+                                              total=lazy_money(updated.total, updated.currency)), invoice_id=record.id,
                              deal_id=record.deal_id)
         return updated
 
@@ -862,19 +907,19 @@ class Pipeline:
             return None
         if self.store.invoices_for_deal(deal_id):
             self.store.kv_set("automation-pending", deal_id, None)
-            self.store.audit("automation", "Deal won; it already has an invoice, so no draft was made", deal_id=deal_id)
+            self.store.audit("automation", lazy_("Deal won; it already has an invoice, so no draft was made"), deal_id=deal_id)
             return None
         try:
             record = await self.create_invoice(deal_id, key=deal_id, source="automation", overrides={"status": "DRAFT"})
         except (BackendError, NotConnected, OperationInProgress) as exc:
             retry = getattr(exc, "retryable", True)
             self.store.kv_set("automation-pending", deal_id, True if retry else None)
-            self.store.audit("automation_failed", f"Deal won, but no draft was made yet: {exc}" + ("; it will be retried" if retry else ""),
-                             deal_id=deal_id)
+            self.store.audit("automation_failed", lazy_("Deal won, but no draft was made yet: %(error)s; it will be retried", error=exc)
+                             if retry else lazy_("Deal won, but no draft was made yet: %(error)s", error=exc), deal_id=deal_id)
             return None
         except InvoiceBridgeError as exc:  # the deal cannot be invoiced as it is: a person must act
             self.store.kv_set("automation-pending", deal_id, None)
-            self.store.audit("automation_failed", f"Deal won, but no draft was made: {exc}", deal_id=deal_id)
+            self.store.audit("automation_failed", lazy_("Deal won, but no draft was made: %(error)s", error=exc), deal_id=deal_id)
             return None
         self.store.kv_set("automation-pending", deal_id, None)
         return record
@@ -909,7 +954,7 @@ class Pipeline:
         record = self.store.get_invoice(int(invoice_id))
         if record.status in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.DELETED):
             raise IllegalTransition(invoice=record.number or str(record.id), status=record.status, command="share",
-                                    reason="only approved invoices have an online link")
+                                    reason=_("only approved invoices have an online link"))
         return await self.plugins.share_link(self.runtime, connection=self.accounting, remote_id=record.remote_id)
 
     async def deep_link(self, invoice_id: int) -> str:
@@ -944,9 +989,9 @@ def _invoice_from_record(record: InvoiceRecord) -> Invoice:
 
 def _error_for(item: BulkItem) -> InvoiceBridgeError:
     if item.retryable:
-        return BackendError(f"The invoice could not be created yet: {item.error}. It will be retried; you can also retry from the dashboard",
-                  operation=item.operation_key)
-    return CreateRefused(f"The invoice was not created: {item.error}", operation=item.operation_key)
+        return BackendError(_("The invoice could not be created yet: %(error)s. It will be retried; you can also retry from the dashboard")
+                            % {"error": item.error}, operation=item.operation_key)
+    return CreateRefused(_("The invoice was not created: %(error)s") % {"error": item.error}, operation=item.operation_key)
 
 
 def apply_overrides(draft: InvoiceDraft, overrides: Mapping[str, Any], catalog: Catalog) -> InvoiceDraft:
@@ -959,37 +1004,37 @@ def apply_overrides(draft: InvoiceDraft, overrides: Mapping[str, Any], catalog: 
             try:
                 changes[name] = conv(overrides[name])
             except (ValueError, TypeError, ArithmeticError) as exc:
-                problems.append(f"{label}: {exc}")
+                problems.append(_("%(field)s: %(problem)s") % {"field": label, "problem": exc})
 
-    take("date", _as_date, "Invoice date")
-    take("due_date", _as_date, "Due date")
-    take("currency", m.currency_code, "Currency")
-    take("tax_handling", TaxHandling.parse, "Tax handling")
-    take("reference", lambda v: str(v)[:255], "Reference")
-    take("status", _creatable_status, "Status")
-    take("branding_theme_id", str, "Branding theme")
+    take("date", _as_date, _("Invoice date"))
+    take("due_date", _as_date, _("Due date"))
+    take("currency", m.currency_code, _("Currency"))
+    take("tax_handling", TaxHandling.parse, _("Tax handling"))
+    take("reference", lambda v: str(v)[:255], _("Reference"))
+    take("status", _creatable_status, _("Status"))
+    take("branding_theme_id", str, _("Branding theme"))
     customer = overrides.get("customer")
     if customer is not None and (not isinstance(customer, Mapping) or set(customer) - {"name", "email", "tax_number"}):
-        problems.append("Customer: expected an object with only name, email and tax_number")
+        problems.append(_("Customer: expected an object with only name, email and tax_number"))
     elif isinstance(customer, Mapping):
         try:
             cust_changes = {k: str(v) for k, v in customer.items() if k in ("name", "email", "tax_number") and v is not None}
             changes["customer"] = attrs.evolve(draft.customer, **cust_changes)
         except (ValueError, TypeError) as exc:
-            problems.append(f"Customer: {exc}")
+            problems.append(_("Customer: %(problem)s") % {"problem": exc})
     lines = overrides.get("line_items")
     if lines is not None:
         if not isinstance(lines, (list, tuple)):
-            problems.append("Line items: expected a list")
+            problems.append(_("Line items: expected a list"))
         else:
             parsed = []
             for n, raw in enumerate(lines, start=1):
                 try:
                     parsed.append(line_from_input(raw, catalog))
                 except (ValueError, TypeError, ArithmeticError) as exc:
-                    problems.append(f"Line {n}: {exc}")
+                    problems.append(_("Line %(n)s: %(problem)s") % {"n": n, "problem": exc})
             if not parsed and not problems:
-                problems.append("Line items: an invoice needs at least one line")
+                problems.append(_("Line items: an invoice needs at least one line"))
             changes["line_items"] = tuple(parsed)
     if problems:
         raise ValidationProblem(problems, deal_id=draft.deal_id)
@@ -1009,38 +1054,40 @@ def _as_date(value: Any) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+        raise ValueError(_("'%(value)s' is not a date (use YYYY-MM-DD)") % {"value": str(value)[:40]}) from None
 
 
 def _creatable_status(value: Any) -> InvoiceStatus:
     status = InvoiceStatus.parse(value)
     if status not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
-        raise ValueError(f"a new invoice can be Draft, Awaiting approval or Awaiting payment, not {status.label}")
+        raise ValueError(_("a new invoice can be %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
+            "draft": LABELS[InvoiceStatus.DRAFT], "submitted": LABELS[InvoiceStatus.SUBMITTED],
+            "authorised": LABELS[InvoiceStatus.AUTHORISED], "status": status.label})
     return status
 
 
 def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
     """A line item from form or JSON input; an item code fills what is left empty from the catalog."""
     if not isinstance(raw, Mapping):
-        raise TypeError("a line item is an object with description, quantity, unit_amount…")
+        raise TypeError(_("a line item is an object with description, quantity, unit_amount…"))
     code = str(raw.get("item_code") or "").strip()
     item = catalog.item(code) if code else None
     description = str(raw.get("description") or "").strip() or (item.description or item.name if item else "")
     if not description:
-        raise ValueError("a description is required")
-    quantity = _number(raw.get("quantity", 1), "quantity")
+        raise ValueError(_("a description is required"))
+    quantity = _number(raw.get("quantity", 1), _("quantity"))
     if quantity <= 0:
-        raise ValueError(f"quantity must be more than 0, got {quantity}")
+        raise ValueError(_("quantity must be more than 0, got %(quantity)s") % {"quantity": format_number(quantity)})
     unit = raw.get("unit_amount")
     if unit in (None, "") and item and item.unit_price is not None:
         unit = item.unit_price
-    unit_amount = _number(unit if unit not in (None, "") else 0, "unit price")
+    unit_amount = _number(unit if unit not in (None, "") else 0, _("unit price"))
     discount = raw.get("discount_rate")
-    discount_rate = _number(discount, "discount") if discount not in (None, "") else None
+    discount_rate = _number(discount, _("discount")) if discount not in (None, "") else None
     if discount_rate is not None and not (0 <= discount_rate <= 100):
-        raise ValueError(f"discount is a percentage between 0 and 100, got {discount_rate}")
+        raise ValueError(_("discount is a percentage between 0 and 100, got %(discount)s") % {"discount": format_number(discount_rate)})
     off = raw.get("discount_amount")
-    discount_amount = _number(off, "discount amount") if off not in (None, "") else None
+    discount_amount = _number(off, _("discount amount")) if off not in (None, "") else None
     discount_rate = discount_rate or None  # a zero discount is no discount
     discount_amount = discount_amount or None
     if discount_rate is not None and discount_amount is not None:
@@ -1058,7 +1105,7 @@ def line_from_input(raw: Any, catalog: Catalog) -> LineItem:
         item_code=item.code if item else code,
         account_code=str(raw.get("account_code") or (item.account_code if item else "") or "").strip(),
         tax_type=tax_type,
-        tax_percent=rate.rate if rate else _number(raw.get("tax_percent") or 0, "tax percent"),
+        tax_percent=rate.rate if rate else _number(raw.get("tax_percent") or 0, _("tax percent")),
     )
 
 
@@ -1068,10 +1115,10 @@ def _number(value: Any, label: str) -> Decimal:
     try:
         result = m.to_decimal(value if not isinstance(value, str) else value.strip() or "0")
     except (ValueError, TypeError):
-        raise ValueError(i18n._("%(field)s must be a number written with a decimal point, got %(value)r")
+        raise ValueError(_("%(field)s must be a number written with a decimal point, got %(value)r")
                          % {"field": label, "value": value}) from None
     if abs(result) >= Decimal("1e12"):
-        raise ValueError(f"{label} is too large")
+        raise ValueError(_("%(field)s is too large") % {"field": label})
     return result
 
 
@@ -1080,22 +1127,27 @@ def validate_against_catalog(draft: InvoiceDraft, catalog: Catalog) -> list[str]
     problems: list[str] = []
     enabled = set(catalog.currencies) | {catalog.base_currency}
     if catalog.currencies and draft.currency not in enabled:
-        problems.append(f"Currency {draft.currency} is not enabled in {catalog.organisation_name or 'the accounting organisation'}; "
-                        f"enable it there or invoice in one of {', '.join(sorted(enabled))}")
+        problems.append(_("Currency %(currency)s is not enabled in %(organisation)s; enable it there or invoice in one of %(enabled)s") % {
+            "currency": draft.currency, "organisation": catalog.organisation_name or _("the accounting organisation"),
+            "enabled": ", ".join(sorted(enabled))})
     account_codes = {a.code for a in catalog.accounts}
     tax_types = {t.tax_type for t in catalog.tax_rates}
     for n, line in enumerate(draft.line_items, start=1):
-        where = f"Line {n} ({line.description[:40]})"
+        where = {"where": _("Line %(n)s (%(description)s)") % {"n": n, "description": line.description[:40]}}
         if line.item_code and catalog.items and catalog.item(line.item_code) is None:
-            problems.append(f"{where}: item code {line.item_code!r} is not in the accounting system's products and services")
+            problems.append(_("%(where)s: item code '%(code)s' is not in the accounting system's products and services")
+                            % dict(where, code=line.item_code))
         if line.tax_type and tax_types and line.tax_type not in tax_types:
-            problems.append(f"{where}: tax type {line.tax_type!r} is not one of the organisation's revenue tax rates")
+            problems.append(_("%(where)s: tax type '%(tax_type)s' is not one of the organisation's revenue tax rates")
+                            % dict(where, tax_type=line.tax_type))
         if not line.tax_type and line.tax_percent and draft.tax_handling is not TaxHandling.NO_TAX:
-            problems.append(f"{where}: no tax rate of {line.tax_percent.normalize():f}% exists in the accounting system; pick a tax type")
+            problems.append(_("%(where)s: no tax rate of %(percent)s%% exists in the accounting system; pick a tax type")
+                            % dict(where, percent=format_number(line.tax_percent)))
         if line.account_code and account_codes and line.account_code not in account_codes:
-            problems.append(f"{where}: account {line.account_code!r} is not a revenue account")
+            problems.append(_("%(where)s: account '%(account)s' is not a revenue account") % dict(where, account=line.account_code))
         if not line.account_code and not line.item_code:
-            problems.append(f"{where}: pick an account (or set a default account in Settings)")
+            problems.append(_("%(where)s: pick an account (or set a default account in Settings)") % where)
     if draft.totals.total < 0:
-        problems.append(f"The total would be {draft.totals.total}; an invoice cannot be negative")
+        problems.append(_("The total would be %(total)s; an invoice cannot be negative")
+                        % {"total": format_money(draft.totals.total, draft.currency)})
     return problems

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 
 from .errors import IllegalTransition
+from .i18n import _, lazy_
 
 
 class InvoiceStatus(enum.Enum):
@@ -27,7 +28,8 @@ class InvoiceStatus(enum.Enum):
 
     @property
     def label(self) -> str:
-        return LABELS[self]
+        """The label in the current language (Xero's help: Draft … Deleted; German: Entwurf … Gelöscht)."""
+        return str(LABELS[self])
 
     @property
     def is_terminal(self) -> bool:
@@ -41,7 +43,7 @@ class InvoiceStatus(enum.Enum):
             return cls(str(value).strip().upper())
         except ValueError:
             known = ", ".join(s.value for s in cls)
-            raise ValueError(f"unknown invoice status {value!r}; expected one of {known}") from None
+            raise ValueError(_("unknown invoice status %(value)r; expected one of %(known)s") % {"value": value, "known": known}) from None
 
 
 class Command(enum.Enum):
@@ -53,7 +55,7 @@ class Command(enum.Enum):
 
     @property
     def label(self) -> str:
-        return COMMAND_LABELS[self]
+        return str(COMMAND_LABELS[self])
 
     @classmethod
     def parse(cls, value: "str | Command") -> "Command":
@@ -63,25 +65,25 @@ class Command(enum.Enum):
             return cls(str(value).strip().lower())
         except ValueError:
             known = ", ".join(c.value for c in cls)
-            raise ValueError(f"unknown command {value!r}; expected one of {known}") from None
+            raise ValueError(_("unknown command %(value)r; expected one of %(known)s") % {"value": value, "known": known}) from None
 
 
 S = InvoiceStatus
 LABELS = {
-    S.DRAFT: "Draft",
-    S.SUBMITTED: "Awaiting approval",
-    S.AUTHORISED: "Awaiting payment",
-    S.PAID: "Paid",
-    S.VOIDED: "Voided",
-    S.DELETED: "Deleted",
+    S.DRAFT: lazy_("Draft"),
+    S.SUBMITTED: lazy_("Awaiting approval"),
+    S.AUTHORISED: lazy_("Awaiting payment"),
+    S.PAID: lazy_("Paid"),
+    S.VOIDED: lazy_("Voided"),
+    S.DELETED: lazy_("Deleted"),
 }
-PARTLY_PAID_LABEL = "Partly paid"
+PARTLY_PAID_LABEL = lazy_("Partly paid")
 COMMAND_LABELS = {
-    Command.SUBMIT: "Submit for approval",
-    Command.APPROVE: "Approve",
-    Command.DELETE: "Delete draft",
-    Command.VOID: "Void",
-    Command.EMAIL: "Email via Xero",
+    Command.SUBMIT: lazy_("Submit for approval"),
+    Command.APPROVE: lazy_("Approve"),
+    Command.DELETE: lazy_("Delete draft"),
+    Command.VOID: lazy_("Void"),
+    Command.EMAIL: lazy_("Email to the customer"),
 }
 COLOURS = {  # for panels and badges
     S.DRAFT: "gray",
@@ -142,11 +144,12 @@ def allowed_commands(current: InvoiceStatus, *, amount_paid: object = 0, may_app
 def _allowed(current: InvoiceStatus, command: Command, *, amount_paid: object, may_approve: bool) -> str | None:
     """None when allowed, else the reason it is not."""
     if target_of(current, command) is None:
-        return f"{command.label.lower()} is not possible for an invoice that is {current.label.lower()}"
+        return _("'%(command)s' is not possible for an invoice that is %(status)s") % {
+            "command": command.label, "status": current.label}
     if command is Command.VOID and _positive(amount_paid):
-        return "it has payments allocated; remove them in Xero first"
+        return _("it has payments allocated; remove them in the accounting system first")
     if command is Command.APPROVE and not may_approve:
-        return "the connected accounting user's role may not approve invoices"
+        return _("the connected accounting user's role may not approve invoices")
     return None
 
 
@@ -185,14 +188,15 @@ def apply_observed_status(current: InvoiceStatus, observed: InvoiceStatus, *, in
     if can_observe(current, observed):
         return observed
     if current.is_terminal:
-        reason = f"{current.label.lower()} is final"
+        reason = _("%(status)s is final") % {"status": current.label}
     else:
-        reason = f"an invoice cannot go from {current.label.lower()} back to {observed.label.lower()}"
+        reason = _("an invoice cannot go from %(current)s back to %(observed)s") % {
+            "current": current.label, "observed": observed.label}
     raise IllegalTransition(invoice=invoice, status=current, command=f"observe {observed.value}", reason=reason)
 
 
 def display_label(status: InvoiceStatus, *, amount_paid: object = 0) -> str:
     """The label to show: "Partly paid" is AUTHORISED with a payment."""
     if status is S.AUTHORISED and _positive(amount_paid):
-        return PARTLY_PAID_LABEL
+        return str(PARTLY_PAID_LABEL)
     return status.label

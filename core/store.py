@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, Mapping
 import sqlite_utils
 
 from .errors import NotFound
+from .i18n import LazyText, _
 from .model import Connection, InvoiceRecord, Role
 from .secrets import SecretBox, load_or_create_key
 
@@ -298,7 +299,7 @@ class Store:
         try:
             return self.db["connections"].get(connection_id)
         except sqlite_utils.db.NotFoundError:
-            raise NotFound(f"Connection {connection_id} does not exist") from None
+            raise NotFound(_("Connection %(id)s does not exist") % {"id": connection_id}) from None
 
     def get_connection(self, connection_id: int) -> Connection:
         return self._row_to_connection(self._connection_row(connection_id))
@@ -388,7 +389,7 @@ class Store:
         cur = self.conn.execute("SELECT id, label, hint, created_at, last_used_at FROM api_keys WHERE id = ?", (key_id,))
         row = cur.fetchone()
         if row is None:
-            raise NotFound(f"There is no API key {key_id}")
+            raise NotFound(_("There is no API key %(id)s") % {"id": key_id})
         self.conn.execute("DELETE FROM api_keys WHERE id = ?", (key_id,))
         return _row_dict(cur, row)
 
@@ -485,7 +486,7 @@ class Store:
         cur = self.conn.execute("SELECT * FROM operations WHERE key = ?", (key,))
         row = cur.fetchone()
         if row is None:
-            raise NotFound(f"Operation {key} does not exist")
+            raise NotFound(_("Operation %(key)s does not exist") % {"key": key})
         return _row_dict(cur, row)
 
     def claim_operation(self, key: str, *, lease_seconds: float = 120, now: dt.datetime | None = None) -> bool:
@@ -570,7 +571,7 @@ class Store:
         try:
             row = self.db["invoices"].get(invoice_id)
         except (sqlite_utils.db.NotFoundError, OverflowError):  # OverflowError: an id past SQLite's 64 bits
-            raise NotFound(f"Invoice {invoice_id} does not exist here") from None
+            raise NotFound(_("Invoice %(id)s does not exist here") % {"id": invoice_id}) from None
         return _record(row)
 
     def invoice_by_remote(self, backend: str, remote_id: str) -> InvoiceRecord | None:
@@ -603,15 +604,22 @@ class Store:
         return self.db["invoices"].count
 
     # -- audit
-    def audit(self, kind: str, message: str, *, invoice_id: int | None = None, deal_id: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+    def audit(self, kind: str, message: "str | LazyText", *, invoice_id: int | None = None, deal_id: str | None = None,
+              data: Mapping[str, Any] | None = None) -> None:
+        """Record an event. A ``lazy_(…)`` message is kept in English in ``message`` (the API's and the CLI's
+        text) and as its msgid and parameters in ``data["i18n"]``, so pages show it in the reader's language."""
+        data = dict(data or {})
+        if isinstance(message, LazyText):
+            data["i18n"] = message.to_json()
+            message = message.english()
         self.db["audit"].insert(
             {
                 "at": now_iso(),
                 "invoice_id": invoice_id,
                 "deal_id": str(deal_id) if deal_id is not None else None,
                 "kind": kind,
-                "message": message,
-                "data": _json(dict(data or {})),
+                "message": str(message),
+                "data": _json(data),
             }
         )
 

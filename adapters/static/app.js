@@ -79,7 +79,7 @@
   document.querySelectorAll("[data-copy]").forEach((btn) => btn.addEventListener("click", async () => {
     const input = document.querySelector(btn.dataset.copy);
     try { await navigator.clipboard.writeText(input.value); } catch (e) { input.select(); document.execCommand("copy"); }
-    btn.textContent = "Copied";
+    btn.textContent = btn.dataset.copied || "✓";
   }));
 
   // The deal page follows status changes (webhooks, sync) without a manual reload.
@@ -107,7 +107,8 @@
       const job = await r.json();
       box.querySelector("progress").max = job.total || 1;
       box.querySelector("progress").value = job.done;
-      document.getElementById("bulk-count").textContent = job.done + " of " + job.total;
+      const count = document.getElementById("bulk-count"), n = new Intl.NumberFormat(document.documentElement.lang || undefined);
+      count.textContent = (count.dataset.template || "{done} / {total}").replace("{done}", n.format(job.done)).replace("{total}", n.format(job.total));
       if (job.state !== "running") { clearInterval(timer); location.reload(); }
     } catch (e) { /* try again next tick */ }
   }, 1000);

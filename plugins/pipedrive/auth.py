@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import AuthError, ConfigurationError, TransportError
 
 from .config import PipedriveConfig
@@ -23,8 +24,8 @@ EXPIRY_MARGIN = dt.timedelta(seconds=60)
 
 def authorize_url(cfg: PipedriveConfig, redirect_uri: str, state: str) -> str:
     if not cfg.client_id:
-        raise ConfigurationError("Pipedrive OAuth needs client_id and client_secret in the pipedrive config; "
-                                 "create an app in Pipedrive's Developer Hub (see plugins/pipedrive/README.md)")
+        raise ConfigurationError(_("Pipedrive OAuth needs client_id and client_secret in the pipedrive config; "
+                                   "create an app in Pipedrive's Developer Hub (see plugins/pipedrive/README.md)"))
     return f"{cfg.authorize_url}?{urlencode({'client_id': cfg.client_id, 'redirect_uri': redirect_uri, 'state': state})}"
 
 
@@ -32,7 +33,7 @@ def token_secrets(payload: dict[str, Any], now: dt.datetime, previous: dict[str,
     """What we store from a token response (the refresh token may be omitted on refresh: keep the old one)."""
     previous = previous or {}
     if not payload.get("access_token"):
-        raise AuthError("Pipedrive's token endpoint answered without an access token; reconnect Pipedrive",
+        raise AuthError(_("Pipedrive's token endpoint answered without an access token; reconnect Pipedrive"),
                         backend="pipedrive")
     expires_in = float(payload.get("expires_in") or 3599)
     return {
@@ -45,11 +46,11 @@ def token_secrets(payload: dict[str, Any], now: dt.datetime, previous: dict[str,
 
 async def _token_call(client: httpx.AsyncClient, cfg: PipedriveConfig, url: str, form: dict[str, str]) -> httpx.Response:
     if not (cfg.client_id and cfg.client_secret):
-        raise ConfigurationError("Pipedrive OAuth needs client_id and client_secret in the pipedrive config")
+        raise ConfigurationError(_("Pipedrive OAuth needs client_id and client_secret in the pipedrive config"))
     try:
         response = await client.post(url, data=form, auth=httpx.BasicAuth(cfg.client_id, cfg.client_secret))
     except httpx.HTTPError as exc:
-        raise TransportError(f"Could not reach Pipedrive's OAuth server: {exc}", backend="pipedrive",
+        raise TransportError(_("Could not reach Pipedrive's OAuth server: %(error)s") % {"error": exc}, backend="pipedrive",
                              method="POST", url=url) from exc
     if response.status_code >= 400:
         raise error_for_response(response, what="The OAuth grant")
@@ -64,7 +65,7 @@ async def exchange_code(client: httpx.AsyncClient, cfg: PipedriveConfig, code: s
 
 async def refresh(client: httpx.AsyncClient, cfg: PipedriveConfig, refresh_token: str) -> dict[str, Any]:
     if not refresh_token:
-        raise AuthError("The Pipedrive connection has no refresh token; reconnect Pipedrive", backend="pipedrive")
+        raise AuthError(_("The Pipedrive connection has no refresh token; reconnect Pipedrive"), backend="pipedrive")
     response = await _token_call(client, cfg, cfg.token_url,
                                  {"grant_type": "refresh_token", "refresh_token": refresh_token})
     return response.json()
@@ -100,7 +101,7 @@ class PipedriveAuth(httpx.Auth):
         elif self.secrets.get("access_token"):
             request.headers["Authorization"] = f"Bearer {self.secrets['access_token']}"
         else:
-            raise AuthError("The Pipedrive connection has no API token or access token; reconnect Pipedrive",
+            raise AuthError(_("The Pipedrive connection has no API token or access token; reconnect Pipedrive"),
                             backend="pipedrive")
 
     async def _refresh(self) -> None:

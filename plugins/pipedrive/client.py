@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import httpx
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import BackendError, DailyLimitReached, RateLimited, RemoteNotFound, TransportError
 
 from . import auth
@@ -115,7 +116,7 @@ class PipedriveClient:
         try:
             data = response.json()
         except ValueError:
-            raise BackendError("Pipedrive answered with something that is not JSON; try again later",
+            raise BackendError(_("Pipedrive answered with something that is not JSON; try again later"),
                                backend="pipedrive", method=response.request.method, url=str(response.request.url),
                                status=response.status_code) from None
         if isinstance(data, dict) and data.get("success") is False:
@@ -149,9 +150,9 @@ class PipedriveClient:
 
     async def deal(self, deal_id: str) -> dict:
         if not str(deal_id).isdigit() or not str(deal_id).isascii():  # "abc" would be a ValueError (a 500) below
-            raise RemoteNotFound(f"Deal {str(deal_id)[:40]!r} was not found in Pipedrive: deal ids are whole numbers",
+            raise RemoteNotFound(_("Deal '%(deal)s' was not found in Pipedrive: deal ids are whole numbers") % {"deal": str(deal_id)[:40]},
                                  backend="pipedrive")
-        return (await self.request("GET", f"/api/v2/deals/{int(deal_id)}", what=f"Deal {deal_id}"))["data"]
+        return (await self.request("GET", f"/api/v2/deals/{int(deal_id)}", what=_("Deal %(id)s") % {"id": deal_id}))["data"]
 
     async def deals(self, ids: list[str]) -> list[dict]:
         out: list[dict] = []
@@ -177,7 +178,7 @@ class PipedriveClient:
         return body.get("data") or []
 
     async def deal_products(self, deal_id: str) -> list[dict]:
-        return await self.paginate_v2(f"/api/v2/deals/{int(deal_id)}/products", what=f"Deal {deal_id}")
+        return await self.paginate_v2(f"/api/v2/deals/{int(deal_id)}/products", what=_("Deal %(id)s") % {"id": deal_id})
 
     async def deals_products(self, deal_ids: list[str]) -> list[dict]:
         out: list[dict] = []
@@ -186,7 +187,7 @@ class PipedriveClient:
         return out
 
     async def discounts(self, deal_id: str) -> list[dict]:
-        body = await self.request("GET", f"/api/v2/deals/{int(deal_id)}/discounts", what=f"Deal {deal_id}")
+        body = await self.request("GET", f"/api/v2/deals/{int(deal_id)}/discounts", what=_("Deal %(id)s") % {"id": deal_id})
         return body.get("data") or []
 
     async def _by_ids(self, path: str, ids: Iterable[Any]) -> list[dict]:
@@ -247,4 +248,4 @@ class PipedriveClient:
         return (await self.request("POST", "/api/v1/webhooks", json=body))["data"]
 
     async def delete_webhook(self, webhook_id: int) -> None:
-        await self.request("DELETE", f"/api/v1/webhooks/{int(webhook_id)}", what=f"Webhook {webhook_id}")
+        await self.request("DELETE", f"/api/v1/webhooks/{int(webhook_id)}", what=_("Webhook %(id)s") % {"id": webhook_id})

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core import money as m
 from invoicebridge.core.errors import RemoteValidationError
 from invoicebridge.core.model import (
@@ -123,7 +124,7 @@ def _decimal(value: Any, _: type) -> Decimal:
     if value is None:
         return Decimal(0)
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(_("expected a number, got %(value)r") % {"value": value})
     return m.to_decimal(value)
 
 
@@ -135,7 +136,7 @@ def structure(payload: Any, cls: type, what: str) -> Any:
         return converter.structure(payload, cls)
     except Exception as exc:  # cattrs raises ClassValidationError groups; flatten them into one message
         problems = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
-        raise RemoteValidationError(f"Pipedrive sent {what} we cannot read: {'; '.join(problems)}",
+        raise RemoteValidationError(_("Pipedrive sent %(what)s we cannot read: %(problems)s") % {"what": what, "problems": "; ".join(problems)},
                                     backend="pipedrive", messages=problems) from None
 
 

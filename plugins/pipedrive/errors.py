@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -93,8 +94,8 @@ def error_for_response(response: httpx.Response, *, what: str = "", now: dt.date
             "Pipedrive rejected the credentials (API token or access token); reconnect Pipedrive on the "
             "Connections page", **ctx)
     if status == 402:
-        return AuthError("The Pipedrive company account is not open (trial expired or unpaid); "
-                         "ask the Pipedrive admin to reactivate it", **ctx)
+        return AuthError(_("The Pipedrive company account is not open (trial expired or unpaid); "
+                           "ask the Pipedrive admin to reactivate it"), **ctx)
     if status == 403:
         if data is None:
             return RateLimited("Pipedrive blocked the requests (an HTML 403 after too many requests); "
@@ -104,13 +105,13 @@ def error_for_response(response: httpx.Response, *, what: str = "", now: dt.date
                                 "user's permissions and the app's scopes", **ctx)
     if status == 404:
         name = what or "The object"
-        return RemoteNotFound(f"{name} was not found in Pipedrive; it may have been deleted or merged, or the "
-                              "connected user may not see it", **ctx)
+        return RemoteNotFound(_("%(what)s was not found in Pipedrive; it may have been deleted or merged, or the "
+                                "connected user may not see it") % {"what": name}, **ctx)
     if status in (400, 422):
         messages = []
         if data and isinstance(data.get("errors"), dict):
             messages = [f"{k}: {v}" for k, v in data["errors"].items()]
-        return RemoteValidationError(f"Pipedrive refused the request: {message or 'invalid request'}",
+        return RemoteValidationError(_("Pipedrive refused the request: %(message)s") % {"message": message or _("invalid request")},
                                      messages=messages or ([message] if message else []), **ctx)
     if status == 429:
         retry_after = header_float(response.headers, "retry-after")
@@ -123,5 +124,5 @@ def error_for_response(response: httpx.Response, *, what: str = "", now: dt.date
         return RateLimited("Pipedrive's rate limit was reached; slowing down", retry_after=retry_after,
                            problem="burst", **ctx)
     if status >= 500:
-        return ServerError(f"Pipedrive had a server error ({status}); try again in a moment", **ctx)
-    return BackendError(f"Pipedrive answered {status}: {message or response.reason_phrase}", **ctx)
+        return ServerError(_("Pipedrive had a server error (%(status)s); try again in a moment") % {"status": status}, **ctx)
+    return BackendError(_("Pipedrive answered %(status)s: %(message)s") % {"status": status, "message": message or response.reason_phrase}, **ctx)

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import attrs
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.model import CrmField
 
 from .errors import FieldNotFound
@@ -66,10 +67,10 @@ def find_field(fields: FieldSet, entity: str, key_or_name: str) -> FieldDef:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise FieldNotFound(f"Several Pipedrive {entity} fields are named {wanted!r}; map the field by its API "
-                            f"key instead ({', '.join(f.key for f in matches)})", entity=entity, field=wanted)
-    raise FieldNotFound(f"The Pipedrive {entity} field {wanted!r} no longer exists (deleted or renamed); pick "
-                        "another field in the invoice mapping", entity=entity, field=wanted)
+        raise FieldNotFound(_("Several Pipedrive %(entity)s fields are named '%(field)s'; map the field by its API key instead (%(keys)s)")
+                            % {"entity": entity, "field": wanted, "keys": ", ".join(f.key for f in matches)}, entity=entity, field=wanted)
+    raise FieldNotFound(_("The Pipedrive %(entity)s field '%(field)s' no longer exists (deleted or renamed); pick another field in "
+                          "the invoice mapping") % {"entity": entity, "field": wanted}, entity=entity, field=wanted)
 
 
 def readable(value: Any, field: FieldDef | None) -> Any:

@@ -9,7 +9,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from invoicebridge.core import BackendInfo, Role, hookimpl, i18n
+from invoicebridge.core.i18n import _, format_date, format_money, lazy_, use_locale
+from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
@@ -29,7 +30,7 @@ def _mine(connection: Any = None, backend: str | None = None) -> bool:
 def invoicebridge_backends():
     # Pipedrive's ids are positive integers (no leading zero: "07" would be deal 7 under another name)
     return [BackendInfo(name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"),
-                        id_pattern=r"[1-9][0-9]{0,17}", id_description="positive whole numbers")]
+                        id_pattern=r"[1-9][0-9]{0,17}", id_description=lazy_("positive whole numbers"))]
 
 
 @hookimpl
@@ -231,8 +232,10 @@ def _crm(runtime: Any) -> Any:
     return connection if connection is not None and _mine(connection) else None
 
 
-def _money(currency: str, amount: Any) -> str:
-    return f"{currency} {amount:,.2f}" if amount is not None else currency
+def _writeback_language(runtime: Any):
+    """Texts written into Pipedrive are read by the whole team: they follow the default language in settings,
+    not the language of whoever happened to cause them."""
+    return use_locale(runtime.store.get_settings().get("language"))
 
 
 @hookimpl
@@ -241,25 +244,25 @@ async def on_invoice_created(runtime, record, deal, invoice):
     if connection is None:
         return None
     settings = runtime.store.get_settings()
-    number = invoice.number or record.number or "draft invoice"
-    customer = invoice.contact_name or record.contact_name or (deal.organization.name if deal.organization else "") \
-        or (deal.person.name if deal.person else "the customer")
+    with _writeback_language(runtime):
+        number = invoice.number or record.number or _("draft invoice")
+        customer = invoice.contact_name or record.contact_name or (deal.organization.name if deal.organization else "") \
+            or (deal.person.name if deal.person else _("the customer"))
+        values = {"number": number, "customer": customer, "total": format_money(invoice.total, invoice.currency),
+                  "status": invoice.status.label, "due": format_date(invoice.due_date)}
+        subject = _("Send invoice %(number)s to %(customer)s") % values
+        reminder = _("Invoice %(number)s for %(total)s was created as %(status)s. It is not sent automatically: "
+                     "send it to %(customer)s.") % values
+        note = (_("Invoice %(number)s created (%(status)s), total %(total)s, due %(due)s.") if invoice.due_date else
+                _("Invoice %(number)s created (%(status)s), total %(total)s.")) % values
     base_key = f"invoice:{record.backend}:{record.remote_id or record.id}"
     async with PipedriveClient(runtime, connection) as client:
         # no reminder to send an invoice that is already paid or dead (a write-back finished late, after a crash)
         if settings.get("reminder_enabled", True) and invoice.status.value not in ("PAID", "VOIDED", "DELETED"):
             due = runtime.today() + dt.timedelta(days=int(settings.get("reminder_due_days", 3)))
-            await writeback.add_activity_once(
-                client, str(record.deal_id), f"Send invoice {number} to {customer}", due,
-                f"Invoice {number} for {_money(invoice.currency, invoice.total)} was created as "
-                f"{invoice.status.label}. It is not sent automatically: send it to {customer}.",
-                f"{base_key}:reminder")
+            await writeback.add_activity_once(client, str(record.deal_id), subject, due, reminder, f"{base_key}:reminder")
         if settings.get("note_on_create", True):
-            await writeback.add_note_once(
-                client, str(record.deal_id),
-                f"Invoice {number} created ({invoice.status.label}), total {_money(invoice.currency, invoice.total)}"
-                + (f", due {invoice.due_date.isoformat()}" if invoice.due_date else "") + ".",
-                f"{base_key}:created")
+            await writeback.add_note_once(client, str(record.deal_id), note, f"{base_key}:created")
     return True
 
 
@@ -270,10 +273,12 @@ async def on_invoice_status_changed(runtime, record, previous, current):
         return None
     from invoicebridge.core.status import display_label
 
-    label = display_label(current, amount_paid=record.amount_paid)
-    text = (f"Invoice {record.number or 'draft'} is now {label} (was {previous.label}). "
-            f"Total {_money(record.currency, record.total)}"
-            + (i18n._(", nothing is due.") if current.is_terminal else f", amount due {_money(record.currency, record.amount_due)}."))
+    with _writeback_language(runtime):
+        values = {"number": record.number or _("draft"), "status": display_label(current, amount_paid=record.amount_paid),
+                  "previous": previous.label, "total": format_money(record.total, record.currency),
+                  "due": format_money(record.amount_due, record.currency)}
+        text = (_("Invoice %(number)s is now %(status)s (was %(previous)s). Total %(total)s, nothing is due.") if current.is_terminal
+                else _("Invoice %(number)s is now %(status)s (was %(previous)s). Total %(total)s, amount due %(due)s.")) % values
     key = f"status:{record.backend}:{record.remote_id or record.id}:{previous.value}->{current.value}:{record.updated_at}"
     async with PipedriveClient(runtime, connection) as client:
         await writeback.add_note_once(client, str(record.deal_id), text, key)
@@ -312,12 +317,12 @@ def crm_verify_page_token(runtime, connection, params):
 
     company = (connection.settings or {}).get("company_id")
     if not company:
-        raise WebhookRejected("The Pipedrive connection does not know its company; reconnect Pipedrive, then open "
-                              "the deal from Pipedrive again")
+        raise WebhookRejected(_("The Pipedrive connection does not know its company; reconnect Pipedrive, then open "
+                                "the deal from Pipedrive again"))
     try:
         claims = panel.verify_jwt(str(params["token"]), PipedriveConfig.from_runtime(runtime).panel_secret, runtime.now(),
                                   company_id=company)
     except pyjwt.InvalidTokenError as exc:
-        raise WebhookRejected(f"The Pipedrive link's token is not valid ({exc}); open the deal from Pipedrive again") from None
+        raise WebhookRejected(_("The Pipedrive link's token is not valid (%(error)s); open the deal from Pipedrive again") % {"error": exc}) from None
     return {"user": f"pipedrive:{claims['userId']}", "company": str(claims["companyId"]),
             "expires_at": int(claims["exp"])}

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.model import InvoiceRecord
 from invoicebridge.core.status import COLOURS, display_label
 
@@ -82,12 +83,12 @@ def panel_object(record: InvoiceRecord, public_url: str) -> dict[str, Any]:
     colour = COLOURS[record.status]
     obj: dict[str, Any] = {
         "id": record.id,
-        "header": record.number or "Draft invoice",
+        "header": record.number or _("Draft invoice"),
         "status": {"color": PIPEDRIVE_COLOURS.get(colour, colour),
                    "label": display_label(record.status, amount_paid=record.amount_paid)[:40]},
         "total": {"code": record.currency, "value": float(record.total)},
         "amount_due": {"code": record.currency, "value": float(record.amount_due)},
-        "link": {"label": "View invoice", "value": f"{public_url}/invoices/{record.id}", "external": True},
+        "link": {"label": _("View invoice"), "value": f"{public_url}/invoices/{record.id}", "external": True},
     }
     if record.due_date:
         obj["due_date"] = record.due_date.isoformat()
@@ -97,7 +98,7 @@ def panel_object(record: InvoiceRecord, public_url: str) -> dict[str, Any]:
 def panel_payload(records: list[InvoiceRecord], deal_id: str, public_url: str) -> dict[str, Any]:
     newest = sorted(records, key=lambda r: r.id, reverse=True)[:MAX_OBJECTS]
     return {"data": [panel_object(r, public_url) for r in newest],
-            "external_link": {"url": f"{public_url}/deals/{deal_id}", "label": "Create invoice"}}
+            "external_link": {"url": f"{public_url}/deals/{deal_id}", "label": _("Create invoice")}}
 
 
 def routes(runtime: Any) -> list[Route]:
@@ -112,10 +113,10 @@ def routes(runtime: Any) -> list[Route]:
             verify_jwt(request.query_params.get("token", ""), cfg.panel_secret, runtime.now(),
                        company_id=connection.settings["company_id"])
         except jwt.InvalidTokenError:
-            return _error(401, "Not authorised", "Reinstall or reconnect the invoicebridge app in Pipedrive")
+            return _error(401, _("Not authorised"), _("Reinstall or reconnect the invoicebridge app in Pipedrive"))
         deal_id = request.query_params.get("selectedIds", "").split(",")[0].strip()
         if not deal_id.isdigit():
-            return _error(400, "No deal selected", "Open the panel from a deal's detail view")
+            return _error(400, _("No deal selected"), _("Open the panel from a deal's detail view"))
         records = runtime.store.invoices_for_deal(deal_id)
         return JSONResponse(panel_payload(records, deal_id, public_url))
 

@@ -15,6 +15,7 @@ import hmac
 import secrets as token_source
 from typing import Any
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import ConfigurationError, WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
@@ -34,26 +35,26 @@ def expected_credentials(runtime: Any, connection: Any) -> tuple[str, str]:
     stored = runtime.secrets(connection) if connection is not None else {}
     user, password = stored.get("webhook_user", ""), stored.get("webhook_password", "")
     if not (user and password):
-        raise ConfigurationError("No Pipedrive webhook credentials are set: configure webhook_user and "
-                                 "webhook_password, or register the webhook from the Connections page")
+        raise ConfigurationError(_("No Pipedrive webhook credentials are set: configure webhook_user and "
+                                   "webhook_password, or register the webhook from the Connections page"))
     return user, password
 
 
 def check_basic_auth(headers: Any, user: str, password: str) -> None:
     """Constant-time comparison of the delivery's Basic credentials; WebhookRejected when they differ."""
     header = str(headers.get("authorization", ""))
-    scheme, _, encoded = header.partition(" ")
+    scheme, _space, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
-        raise WebhookRejected("The Pipedrive webhook carried no Basic credentials; set the webhook's HTTP auth "
-                              "user and password to the configured ones")
+        raise WebhookRejected(_("The Pipedrive webhook carried no Basic credentials; set the webhook's HTTP auth "
+                                "user and password to the configured ones"))
     try:
         got_user, sep, got_password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise WebhookRejected("The Pipedrive webhook's Basic credentials are not valid base64") from None
+        raise WebhookRejected(_("The Pipedrive webhook's Basic credentials are not valid base64")) from None
     user_ok = hmac.compare_digest(got_user.encode(), user.encode())
     password_ok = hmac.compare_digest(got_password.encode(), password.encode())
     if not (sep and user_ok and password_ok):
-        raise WebhookRejected("The Pipedrive webhook's credentials are wrong; the delivery was rejected")
+        raise WebhookRejected(_("The Pipedrive webhook's credentials are wrong; the delivery was rejected"))
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     except P.MalformedPayload as exc:
         raise MalformedWebhook(exc.message) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
-        raise MalformedWebhook("The Pipedrive webhook body has no 'meta' object; it is not a Pipedrive webhook")
+        raise MalformedWebhook(_("The Pipedrive webhook body has no 'meta' object; it is not a Pipedrive webhook"))
     return payload
 
 
@@ -76,10 +77,10 @@ def _part(payload: dict[str, Any], name: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise MalformedWebhook(f"The Pipedrive webhook's '{name}' must be an object; nothing was processed")
+        raise MalformedWebhook(_("The Pipedrive webhook's '%(name)s' must be an object; nothing was processed") % {"name": name})
     status = value.get("status")
     if status is not None and not isinstance(status, str):
-        raise MalformedWebhook(f"The Pipedrive webhook's '{name}.status' must be text; nothing was processed")
+        raise MalformedWebhook(_("The Pipedrive webhook's '%(name)s.status' must be text; nothing was processed") % {"name": name})
     return value
 
 
@@ -112,14 +113,14 @@ def event_of(payload: dict[str, Any]) -> tuple[str, WebhookEvent | None]:
         current, previous = _part(payload, "data"), _part(payload, "previous")
         event_id = _id(meta.get("id"), "meta.id")
         if not event_id:
-            raise MalformedWebhook("The Pipedrive webhook has no meta.id; it cannot be de-duplicated")
+            raise MalformedWebhook(_("The Pipedrive webhook has no meta.id; it cannot be de-duplicated"))
         if meta.get("entity") != "deal":
             return event_id, None
         deal_id = _id(meta.get("entity_id") or current.get("id") or previous.get("id"), "deal id")
         # `previous` holds only the changed fields: no status there means the status did not change
         prev_status = _status(previous) if "status" in previous else _status(current)
     if not deal_id:
-        raise MalformedWebhook("The Pipedrive deal webhook names no deal id")
+        raise MalformedWebhook(_("The Pipedrive deal webhook names no deal id"))
     cur_status = _status(current)
     won = cur_status == "won" and prev_status != "won"
     return event_id, WebhookEvent(kind="deal_won" if won else "deal_changed", object_id=deal_id,

@@ -12,6 +12,7 @@ import hashlib
 import html
 from typing import Any
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import BackendError, RemoteNotFound
 
 from .client import PipedriveClient
@@ -62,8 +63,8 @@ def _claim(runtime: Any, key: str, what: str) -> None:
     """Between "not there yet" and "created" only one worker may be: the read-then-write dedupe above is safe
     within a process, not across two sharing one database (the server and ``invoicebridge sync``)."""
     if not runtime.kv_claim(KV_NAMESPACE, f"claim:{key}", CLAIM_TTL_S):
-        raise WritebackBusy(f"Another invoicebridge worker is adding this {what} to the deal right now; it will be "
-                            "checked again on the next sync", backend="pipedrive")
+        raise WritebackBusy(_("Another invoicebridge worker is adding this %(what)s to the deal right now; it will be "
+                              "checked again on the next sync") % {"what": what}, backend="pipedrive")
 
 
 async def _once(runtime: Any, kind: str, dedupe_key: str, what: str, existing, create) -> str:

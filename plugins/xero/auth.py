@@ -15,6 +15,7 @@ from typing import Any, AsyncGenerator
 
 import httpx
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import AuthError
 
 from .config import XeroConfig
@@ -50,7 +51,7 @@ async def _token_request(runtime: Any, config: XeroConfig, form: dict[str, str])
                               **_client_auth(config, form))
     tokens = structure(loads(response.content), TokenSet)
     if not tokens.access_token:
-        raise AuthError("Xero's token endpoint answered without an access token; reconnect Xero", backend="xero")
+        raise AuthError(_("Xero's token endpoint answered without an access token; reconnect Xero"), backend="xero")
     return tokens
 
 
@@ -63,7 +64,7 @@ async def exchange_code(runtime: Any, config: XeroConfig, *, code: str, redirect
 
 async def refresh_tokens(runtime: Any, config: XeroConfig, refresh_token: str) -> TokenSet:
     if not refresh_token:
-        raise AuthError("The Xero connection has no refresh token; reconnect Xero on the Connections page", backend="xero")
+        raise AuthError(_("The Xero connection has no refresh token; reconnect Xero on the Connections page"), backend="xero")
     return await _token_request(runtime, config, {"grant_type": "refresh_token", "refresh_token": refresh_token})
 
 

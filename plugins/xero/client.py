@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import httpx
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import AuthError
 
 from . import converter as w
@@ -48,7 +49,7 @@ class XeroClient:
         self.config = config or XeroConfig.from_runtime(runtime)
         self.tenant_id = str(connection.settings.get("tenant_id") or "")
         if not self.tenant_id:
-            raise AuthError("The Xero connection has no organisation selected; reconnect Xero and pick one",
+            raise AuthError(_("The Xero connection has no organisation selected; reconnect Xero and pick one"),
                             backend="xero")
         # Backoff jitter: injectable per runtime ("xero.jitter" in runtime.cache), so seeded runs repeat.
         self.jitter = jitter or runtime.cache.get("xero.jitter", random.random)
@@ -95,7 +96,7 @@ class XeroClient:
     async def organisation(self) -> w.Organisation:
         orgs = await self.get_list("Organisation", "Organisations", w.Organisation)
         if not orgs:
-            raise AuthError("Xero returned no organisation for this connection; reconnect Xero", backend="xero")
+            raise AuthError(_("Xero returned no organisation for this connection; reconnect Xero"), backend="xero")
         return orgs[0]
 
     async def users(self) -> list[w.User]:

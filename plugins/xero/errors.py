@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import httpx
 
+from invoicebridge.core.i18n import _, format_number
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -94,46 +95,46 @@ def error_for_response(response: httpx.Response) -> InvoiceBridgeError | None:
         messages = validation_messages(body)
         if not messages and detail:
             messages = [detail]
-        text = "; ".join(messages) or "Xero rejected the request as invalid"
-        return RemoteValidationError(f"Xero rejected the request: {text}", messages=messages, **ctx)
+        text = "; ".join(messages) or _("Xero rejected the request as invalid")
+        return RemoteValidationError(_("Xero rejected the request: %(messages)s") % {"messages": text}, messages=messages, **ctx)
     if status == 401:
         if detail.startswith("TokenExpired"):
-            return AuthError(f"The Xero access token has expired ({detail}); reconnect Xero if this persists", **ctx)
+            return AuthError(_("The Xero access token has expired (%(detail)s); reconnect Xero if this persists") % {"detail": detail}, **ctx)
         return AuthError(
-            f"Xero did not accept the access token ({detail or 'unauthorised'}); the app may lack a scope or the "
-            "connection was revoked: reconnect Xero on the Connections page",
+            _("Xero did not accept the access token (%(detail)s); the app may lack a scope or the "
+              "connection was revoked: reconnect Xero on the Connections page") % {"detail": detail or "unauthorised"},
             **ctx,
         )
     if status == 403:
         if "AuthenticationUnsuccessful" in detail:
             return AuthError(
-                "Xero refused access to this organisation (unknown tenant or connection removed); "
-                "reconnect Xero and pick the organisation again",
+                _("Xero refused access to this organisation (unknown tenant or connection removed); "
+                  "reconnect Xero and pick the organisation again"),
                 **ctx,
             )
         return PermissionDenied(
-            f"The connected Xero user may not do this ({detail or 'forbidden'}); ask a Xero admin for the "
-            "Standard or Adviser role",
+            _("The connected Xero user may not do this (%(detail)s); ask a Xero admin for the "
+              "Standard or Adviser role") % {"detail": detail or "forbidden"},
             **ctx,
         )
     if status == 404:
-        return RemoteNotFound("Xero could not find this resource (it may have been deleted or belong to another organisation)", **ctx)
+        return RemoteNotFound(_("Xero could not find this resource (it may have been deleted or belong to another organisation)"), **ctx)
     if status == 429:
         problem = response.headers.get("x-rate-limit-problem", "").strip().lower()
         retry_after = _retry_after(response)
         if problem in ("day", "daily"):
             return DailyLimitReached(
-                "Xero's daily API limit for this organisation is used up; sync resumes "
-                + (f"in {int(retry_after)} s" if retry_after else "tomorrow"),
+                _("Xero's daily API limit for this organisation is used up; sync resumes in %(n)s s") % {"n": format_number(int(retry_after))}
+                if retry_after else _("Xero's daily API limit for this organisation is used up; sync resumes tomorrow"),
                 retry_after=retry_after, problem="day", **ctx,
             )
         return RateLimited(
-            f"Xero's {problem or 'rate'} limit was reached; retrying after the wait Xero asked for",
+            _("Xero's %(problem)s limit was reached; retrying after the wait Xero asked for") % {"problem": problem or "rate"},
             retry_after=retry_after, problem=problem, **ctx,
         )
     if status >= 500:
-        return ServerError(f"Xero had an internal error ({status}); try again in a minute", **ctx)
-    return BackendError(f"Xero answered {status}: {detail or response.reason_phrase}", **ctx)
+        return ServerError(_("Xero had an internal error (%(status)s); try again in a minute") % {"status": status}, **ctx)
+    return BackendError(_("Xero answered %(status)s: %(detail)s") % {"status": status, "detail": detail or response.reason_phrase}, **ctx)
 
 
 def raise_for_response(response: httpx.Response) -> httpx.Response:
@@ -148,8 +149,8 @@ def map_transport_errors(method: str, url: str) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise TransportError(f"Xero did not answer in time ({type(exc).__name__}); try again", backend=BACKEND,
+        raise TransportError(_("Xero did not answer in time (%(error)s); try again") % {"error": type(exc).__name__}, backend=BACKEND,
                              method=method, url=url) from exc
     except httpx.TransportError as exc:
-        raise TransportError(f"Could not reach Xero ({type(exc).__name__}: {exc}); check the network and try again",
+        raise TransportError(_("Could not reach Xero (%(error)s); check the network and try again") % {"error": f"{type(exc).__name__}: {exc}"},
                              backend=BACKEND, method=method, url=url) from exc

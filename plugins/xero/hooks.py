@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.errors import BackendError
 
@@ -126,7 +127,7 @@ async def accounting_current_user(runtime, connection):
     if user is None:
         from invoicebridge.core.errors import AuthError
 
-        raise AuthError("The Xero user who connected is not in the organisation's user list; reconnect Xero",
+        raise AuthError(_("The Xero user who connected is not in the organisation's user list; reconnect Xero"),
                         backend=NAME)
     return user
 

@@ -13,6 +13,8 @@ import collections
 import datetime as dt
 from typing import Any, Awaitable, Callable
 
+from invoicebridge.core.i18n import _, format_number
+
 CONCURRENT = 5
 PER_MINUTE = 60
 PER_DAY = 5000
@@ -55,13 +57,13 @@ class TenantLimiter:
                     from invoicebridge.core.errors import DailyLimitReached
 
                     wait = (self._stopped_until - moment).total_seconds()
-                    raise DailyLimitReached("Xero's daily API limit for this organisation is used up; calls resume "
-                                            f"in {int(wait) + 1} s", backend="xero", problem="day", retry_after=wait)
+                    raise DailyLimitReached(_("Xero's daily API limit for this organisation is used up; calls resume in %(n)s s")
+                                            % {"n": format_number(int(wait) + 1)}, backend="xero", problem="day", retry_after=wait)
                 if self._day[0] == day and self._day[1] >= self._per_day:
                     from invoicebridge.core.errors import DailyLimitReached
 
-                    raise DailyLimitReached(f"This Xero organisation's {self._per_day:,} API calls for today are used "
-                                            "up; the rest will go after midnight UTC", backend="xero", problem="day")
+                    raise DailyLimitReached(_("This Xero organisation's %(n)s API calls for today are used up; the rest will go "
+                                              "after midnight UTC") % {"n": format_number(self._per_day)}, backend="xero", problem="day")
                 while self._starts and self._starts[0] <= t - WINDOW:
                     self._starts.popleft()
                 if len(self._starts) < self._per_minute:

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Sequence, TypeVar
 
 import jwt
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -70,7 +71,7 @@ async def complete_oauth(runtime: Any, config: XeroConfig, *, code: str, redirec
     tenants = [c for c in await list_connections(runtime, config, tokens.access_token or "")
                if (c.tenant_type or "ORGANISATION") == "ORGANISATION" and c.tenant_id]
     if not tenants:
-        raise AuthError("Xero authorised no organisation; connect again and tick an organisation", backend="xero")
+        raise AuthError(_("Xero authorised no organisation; connect again and tick an organisation"), backend="xero")
     claims = token_claims(tokens.access_token or "")
     event = claims.get("authentication_event_id")
     wanted = (settings or {}).get("tenant_id")
@@ -268,7 +269,7 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
             _note_refused(xero, batch[0].operation_key)
         raise
     if len(created) != len(batch):
-        raise RemoteValidationError(f"Xero answered {len(created)} invoices for {len(batch)} sent", backend="xero")
+        raise RemoteValidationError(_("Xero answered %(got)s invoices for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
     results = [_result(r, el) for r, el in zip(batch, created)]
     for result in results:
         if not result.ok:  # an ERROR element: Xero created nothing for it
@@ -408,7 +409,7 @@ async def _changed(xero: XeroClient, stamp: str | None) -> list[Invoice]:
 async def invoice_pdf(xero: XeroClient, remote_id: str) -> bytes:
     content = await xero.invoice_pdf(remote_id)
     if not content.startswith(b"%PDF"):
-        raise BackendError("Xero did not send a PDF for this invoice; try again or open it in Xero", backend="xero")
+        raise BackendError(_("Xero did not send a PDF for this invoice; try again or open it in Xero"), backend="xero")
     return content
 
 
@@ -426,7 +427,7 @@ async def share_link(xero: XeroClient, remote_id: str) -> str:
                                 command="share", reason=NOT_SHAREABLE[invoice.status])
     url = await xero.online_invoice_url(remote_id)
     if not url:
-        raise BackendError("Xero returned no online invoice link; open the invoice in Xero to share it", backend="xero")
+        raise BackendError(_("Xero returned no online invoice link; open the invoice in Xero to share it"), backend="xero")
     return url
 
 

@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from invoicebridge.core.i18n import UnreadableNumber, _, install_jinja, parse_decimal
+
 from .sandbox_state import InvoiceProblem
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("invoicebridge.plugins.xero", "templates"),
                           autoescape=True)
+install_jinja(_env)
 ACTIONS = ("approve", "pay", "remove-payment", "void", "delete")
 
 
@@ -40,7 +43,7 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
     async def act(request: Request) -> Response:
         invoice_id, action = request.path_params["invoice_id"], request.path_params["action"]
         if invoice_id not in state.invoices or action not in ACTIONS:
-            return page(request, "Unknown invoice or action", status=404)
+            return page(request, _("Unknown invoice or action"), status=404)
         form: Any = await request.form()
         try:
             if action == "approve":
@@ -50,14 +53,15 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
             elif action == "delete":
                 state.set_status(invoice_id, "DELETED")
             elif action == "pay":
-                state.add_payment(invoice_id, str(form.get("amount") or "").strip() or None)
+                amount = parse_decimal(str(form.get("amount") or ""), field=_("Amount to pay"))  # typed in the page's language
+                state.add_payment(invoice_id, str(amount) if amount is not None else None)
             elif action == "remove-payment":
                 payments = state.live_payments(invoice_id)
                 if not payments:
-                    raise InvoiceProblem("This invoice has no payment to remove")
+                    raise InvoiceProblem(_("This invoice has no payment to remove"))
                 state.remove_payment(payments[-1].payment_id)
-        except (InvoiceProblem, ArithmeticError, ValueError) as exc:
-            return page(request, f"Refused: {exc}", status=400)
+        except (InvoiceProblem, UnreadableNumber, ArithmeticError, ValueError) as exc:
+            return page(request, _("Refused: %(reason)s") % {"reason": exc}, status=400)
         if sandbox.auto_deliver:
             await sandbox.deliver_webhooks()
         console = str(request.url).split("/console/invoices/", 1)[0] + "/"  # wherever the sandbox is mounted
@@ -66,7 +70,7 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
     async def online(request: Request) -> Response:
         invoice = next((i for i in state.invoices.values() if i.online_token == request.path_params["token"]), None)
         if invoice is None:
-            return HTMLResponse("Not found", status_code=404)
+            return HTMLResponse(_("Not found"), status_code=404)
         html = _env.get_template("xero_online_invoice.html").render(
             organisation=state.organisation, invoice=invoice, contact=state.contacts[invoice.contact_id])
         return HTMLResponse(html)
@@ -76,7 +80,7 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
         target = request.query_params.get("redirecturl", "")
         invoice_id = target.split("InvoiceID=", 1)[1] if "InvoiceID=" in target else ""
         if invoice_id not in state.invoices:
-            return page(request, "That invoice is not in this organisation", status=404)
+            return page(request, _("That invoice is not in this organisation"), status=404)
         console = str(request.url).split("/organisationlogin/", 1)[0] + "/"
         return RedirectResponse(f"{console}#invoice-{invoice_id}", status_code=303)
 

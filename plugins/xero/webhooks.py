@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 
+from invoicebridge.core.i18n import _
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
@@ -31,13 +32,13 @@ def verify_signature(body: bytes, signature: str, key: str) -> bool:
 
 def parse_events(request: WebhookRequest, key: str, *, tenant_id: str = "") -> list[WebhookEvent]:
     if not key:
-        raise WebhookRejected("The Xero webhook key is not configured; copy it from the Xero developer portal "
-                              "into the xero webhook_key setting")
+        raise WebhookRejected(_("The Xero webhook key is not configured; copy it from the Xero developer portal "
+                                "into the xero webhook_key setting"))
     signature = request.headers.get(SIGNATURE_HEADER, "")
     if not signature:
-        raise WebhookRejected("Xero webhook without an x-xero-signature header was refused")
+        raise WebhookRejected(_("Xero webhook without an x-xero-signature header was refused"))
     if not verify_signature(request.body, signature, key):
-        raise WebhookRejected("Xero webhook signature does not match the body; it was refused (check the webhook key)")
+        raise WebhookRejected(_("Xero webhook signature does not match the body; it was refused (check the webhook key)"))
     payload = P.obj(P.load_json(request.body, what="The signed Xero webhook body"), "The signed Xero webhook body")
     events = payload.get("events")
     if not isinstance(events, list):
