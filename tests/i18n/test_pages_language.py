@@ -153,6 +153,8 @@ def test_no_english_text_of_ours_is_left_on_a_german_page(demo):
     from invoicebridge.core import i18n
 
     client, app, info = demo
+    # a German-speaking company: what is written into the CRM (the reminder listed on the CRM console) is German too
+    app.state.runtime.store.update_settings({"language": "de"})
     invoice = create_invoice(client, info)
     with (i18n.LOCALE_DIR / "de/LC_MESSAGES/invoicebridge.po").open("rb") as po:
         german = read_po(po, locale="de")
