@@ -179,7 +179,9 @@ async def dashboard(request: Request) -> Response:
 def _attention(request: Request) -> list:
     """Connections in error, drafts waiting too long, overdue invoices (failed requests are listed apart)."""
     runtime = state(request).runtime
-    rows = [(row["connection"], row["info"].label or row["info"].name, row["health"].get("last_error", ""))
+    # the plain part of the error only: addresses and request notes stay on the Connections page, folded away
+    rows = [(row["connection"], row["info"].label or row["info"].name,
+             display.split_error(row["health"].get("last_error")).plain if row["health"].get("last_error") else "")
             for row in _connection_rows(request) if row["connection"] is not None]
     days = attention.draft_days(runtime.store.get_settings())
     return attention.connection_problems(rows) + attention.invoice_problems(
