@@ -15,3 +15,10 @@ def store(tmp_path):
         yield s
     finally:
         s.close()
+
+# Hypothesis: "input generation is slow" measures the machine, not the code: on a loaded 2-core runner the deal
+# strategies fail it while every property holds. The properties keep their example counts; only that check is off.
+from hypothesis import HealthCheck, settings as _hypothesis_settings
+
+_hypothesis_settings.register_profile("invoicebridge", suppress_health_check=[HealthCheck.too_slow])
+_hypothesis_settings.load_profile("invoicebridge")
