@@ -82,8 +82,6 @@ async def _json_object(request: Request) -> dict[str, Any]:
     body = await request.body()
     if not body:  # no body: the document's bodies are optional (whitespace alone is not JSON, and refused)
         return {}
-    if len(body) > 1_000_000:
-        raise BadRequest(_("The request body is over 1 MB"))
     try:
         data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):

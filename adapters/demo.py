@@ -148,4 +148,4 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
     if store.get_mapping_data() is None:
         store.set_mapping_data(MappingConfig(tax_number="organization.custom:VAT number", due_date=DueDateRule(days=14),
                                              account_code="200").to_dict())
-    store.audit("demo", lazy_("Demo connected to the Xero and Pipedrive sandboxes"))
+    store.audit("demo", lazy_("Demo connected to its sandboxes"))

@@ -20,8 +20,16 @@ from invoicebridge.core import i18n
 COOKIE = "lang"
 
 
-def request_language(scope: Scope, default: str = i18n.DEFAULT) -> tuple[str, bool]:
-    """The language for this request and whether it was chosen now (by ``?lang=``), so the cookie is set."""
+def request_language(scope: Scope, default: str | Callable[[], str] = i18n.DEFAULT) -> tuple[str, bool]:
+    """The language for this request and whether it was chosen now (by ``?lang=``), so the cookie is set.
+
+    ``default`` may be a callable (the settings' language): it is asked only when the request names no language we
+    speak, so a request with a cookie or a matching Accept-Language reads no settings."""
+
+    def fallback() -> str:
+        value = default() if callable(default) else default
+        return i18n.normalize(value) or i18n.DEFAULT
+
     from urllib.parse import parse_qs
 
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -35,10 +43,10 @@ def request_language(scope: Scope, default: str = i18n.DEFAULT) -> tuple[str, bo
     except Exception:  # a malformed Cookie header is the browser's problem, not a reason to fail
         pass
     if COOKIE in cookie and i18n.normalize(cookie[COOKIE].value):
-        return i18n.normalize(cookie[COOKIE].value) or default, False
+        return i18n.normalize(cookie[COOKIE].value) or fallback(), False
     if headers.get("accept-language"):
-        return i18n.negotiate(headers["accept-language"], default), False
-    return default, False
+        return i18n.negotiate(headers["accept-language"], "") or fallback(), False
+    return fallback(), False
 
 
 class LanguageMiddleware:
@@ -51,7 +59,7 @@ class LanguageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        code, chosen = request_language(scope, i18n.normalize(self.default()) or i18n.DEFAULT)
+        code, chosen = request_language(scope, self.default)
         scope.setdefault("state", {})["language"] = code
 
         async def send_with_cookie(message: Message) -> None:

@@ -28,7 +28,7 @@ class InvoiceStatus(enum.Enum):
 
     @property
     def label(self) -> str:
-        """The label in the current language (Xero's help: Draft … Deleted; German: Entwurf … Gelöscht)."""
+        """The label in the current language (the help article's: Draft … Deleted; German: Entwurf … Gelöscht)."""
         return str(LABELS[self])
 
     @property

@@ -42,3 +42,23 @@ def test_the_switch_links_to_the_same_page_keeping_its_query():
     assert after_post[0]["href"] == "/deals/7/invoices/new?lang=en"  # a form's answer switches back to the form's page
     elsewhere = language_links(request("POST", "http://x/settings", referer="https://evil.example/x", host="x"))
     assert elsewhere[0]["href"] == "/?lang=en"
+
+
+def test_the_settings_default_is_read_only_when_the_request_names_no_language_we_speak():
+    from invoicebridge.adapters.i18n import request_language
+
+    asked = []
+
+    def default():
+        asked.append(1)
+        return "de"
+
+    def scope(**headers):
+        return {"type": "http", "query_string": b"", "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+
+    assert request_language(scope(cookie="lang=en"), default) == ("en", False)
+    assert request_language(scope(accept_language="en-GB,en;q=0.9"), default) == ("en", False)
+    assert asked == []
+    assert request_language(scope(accept_language="fr"), default) == ("de", False)
+    assert request_language(scope(), default) == ("de", False)
+    assert asked == [1, 1]
