@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
 
+from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import AuthError, BackendError, InvoiceBridgeError, NotConnected, PermissionDenied
 from invoicebridge.core.i18n import _, use_locale
 from invoicebridge.core.pipeline import Pipeline
@@ -80,6 +81,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await _drain_background(app)
+            await close_connectors(runtime)  # the HTTP clients the plugins kept open, one per connection
 
     app = Starlette(
         routes=routes,

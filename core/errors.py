@@ -13,7 +13,8 @@ Hierarchy::
     ├── WebhookRejected               a webhook failed verification (bad signature or credentials)
     └── BackendError                  a remote API said no; carries method, url, status, message
         ├── AuthError                 401/403: token expired or revoked, wrong tenant, missing scope
-        │   └── PermissionDenied      the remote user's role may not do this
+        │   ├── PermissionDenied      the remote user's role may not do this
+        │   └── ReconnectNeeded       the refresh token was refused (``invalid_grant``): connect again
         ├── RemoteNotFound            404
         ├── RemoteValidationError     400 with per-element messages
         ├── RateLimited               429; ``retry_after`` seconds, ``problem`` (minute/day/concurrent)
@@ -172,6 +173,10 @@ class AuthError(BackendError):
 
 class PermissionDenied(AuthError):
     status_code = 403
+
+
+class ReconnectNeeded(AuthError):
+    """The service refused the connection's refresh token (or the app's credentials): only connecting again helps."""
 
 
 class RemoteNotFound(BackendError):

@@ -1,28 +1,31 @@
 """The Pipedrive HTTP client: v2 for entities, v1 for notes, webhooks, users/me and currencies.
 
-Every request goes through :meth:`PipedriveClient.request`, which waits on the connection's rate-limit
-:class:`~.ratelimit.Gate`, maps httpx exceptions and HTTP statuses to our errors (the one boundary), and
-retries by the pure :func:`~.ratelimit.retry_decision`. Paging: v2 follows ``additional_data.next_cursor``,
-v1 follows ``additional_data.pagination.next_start``.
+Every request goes through the connection's connector (the kit in :mod:`invoicebridge.core.connector`): its
+limiter (at most 20 starts in a rolling 2 s window, and pacing by Pipedrive's ``x-ratelimit-*`` and daily-budget
+headers; after a 429 the whole connection waits, since Cloudflare blocks clients that keep firing), the OAuth token
+keeper, error mapping at one boundary (:mod:`.errors`) and the retry policy (5xx and network errors only for
+idempotent methods: a POST that creates an activity or a note is never blindly retried). Paging: v2 follows
+``additional_data.next_cursor``, v1 follows ``additional_data.pagination.next_start``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
 from typing import Any, Iterable
 
 import httpx
 
+from invoicebridge.core.connector import IDEMPOTENT_METHODS, Connector, Limiter, RetryPolicy, connector_for
+from invoicebridge.core.connector import proportional_jitter
 from invoicebridge.core.i18n import _
-from invoicebridge.core.errors import BackendError, DailyLimitReached, RateLimited, RemoteNotFound, TransportError
+from invoicebridge.core.errors import BackendError, RemoteNotFound
 
 from . import auth
 from .config import PipedriveConfig, base_url
-from .errors import error_for_response, header_float, reset_seconds
-from .ratelimit import Gate, retry_decision
+from .errors import BURST_WINDOW, PipedriveDialect, daily_budget_spent_error, error_for_response
 
-BLOCK_PAUSE_S = 300.0  # after Cloudflare's HTML 403 (sent to clients that kept firing after a 429)
+BURST = 20  # requests per 2 s window: the smallest plan's burst limit for API tokens (fact sheet §7.1)
+MAX_ATTEMPTS = 4
+DEFAULT_429_WAIT = 2.0  # one burst window when Pipedrive gives no header
 
 PAGE_LIMIT = 500
 BATCH = 100  # ids= and deal_ids= take at most 100
@@ -33,8 +36,29 @@ def chunks(items: list, size: int = BATCH) -> Iterable[list]:
         yield items[i:i + size]
 
 
-def default_jitter(delay: float) -> float:
-    return random.uniform(0, min(1.0, delay * 0.1))
+def retry_policy(runtime: Any) -> RetryPolicy:
+    """429: wait Retry-After / x-ratelimit-reset (else one window) plus jitter; never a spent day or a firewall
+    block. 5xx and network errors: 1, 2, 4 s ... plus jitter, for idempotent methods only."""
+    return RetryPolicy(max_attempts=MAX_ATTEMPTS, base=1.0, cap=30.0, default_retry_after=DEFAULT_429_WAIT,
+                       retry_methods=IDEMPOTENT_METHODS, final_problems=frozenset({"blocked"}),
+                       jitter=runtime.cache.get("pipedrive.jitter", proportional_jitter), jitter_rate_limits=True)
+
+
+def build_connector(runtime: Any, connection: Any = None) -> Connector:
+    limiter = Limiter(now=runtime.now, sleep=runtime.sleep, windows=[(BURST, BURST_WINDOW)],
+                      exhausted=daily_budget_spent_error)
+    built = Connector(runtime, PipedriveDialect(runtime.now), limiter=limiter, retry=retry_policy(runtime),
+                      headers={"Accept": "application/json"})
+    if connection is not None:
+        secrets = runtime.secrets(connection)
+        if secrets.get("refresh_token") and not secrets.get("api_token"):
+            built.keeper = auth.keeper(runtime, connection, built, PipedriveConfig.from_runtime(runtime))
+    return built
+
+
+def connector(runtime: Any, connection: Any) -> Connector:
+    """The connection's one connector, kept in ``runtime.cache`` until disconnect or shutdown."""
+    return connector_for(runtime, "pipedrive", connection.id, lambda: build_connector(runtime, connection))
 
 
 class PipedriveClient:
@@ -48,68 +72,41 @@ class PipedriveClient:
         self.settings = dict(settings if settings is not None else (connection.settings if connection else {}))
         self.secrets = dict(secrets if secrets is not None else runtime.secrets(connection))
         self.base_url = base_url(self.cfg, self.settings)
-        self.auth = auth.PipedriveAuth(self.secrets, now=runtime.now, refresher=self._refresh_tokens)
-        gate_key = ("pipedrive", "gate", connection.id if connection is not None else
-                    hashlib.sha256(repr(sorted(self.secrets.items())).encode()).hexdigest()[:16])
-        self.gate: Gate = runtime.cache.setdefault(gate_key, Gate())
-        self.jitter = runtime.cache.get("pipedrive.jitter", default_jitter)
-        self._http: httpx.AsyncClient | None = None
+        # a connection's connector is kept; a bare token's (while connecting) lives as long as this client
+        self._own = connection is None or secrets is not None
+        self.connector = build_connector(runtime) if self._own else connector(runtime, connection)
+        self.limiter = self.connector.limiter
 
     async def __aenter__(self) -> "PipedriveClient":
-        self._http = self.runtime.http_client("pipedrive", base_url=self.base_url, auth=self.auth,
-                                              headers={"Accept": "application/json"})
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._own:
+            await self.connector.aclose()
 
-    async def _refresh_tokens(self, secrets: dict[str, Any]) -> dict[str, Any]:
-        async with self.runtime.http_client("pipedrive") as token_client:
-            payload = await auth.refresh(token_client, self.cfg, secrets.get("refresh_token", ""))
-        new = {**secrets, **auth.token_secrets(payload, self.runtime.now(), secrets)}
-        if self.connection is not None:
-            self.runtime.save_secrets(self.connection, new)
-            if payload.get("api_domain") and payload["api_domain"] != self.settings.get("api_domain"):
-                self.runtime.update_settings(self.connection, {**self.settings, "api_domain": payload["api_domain"]})
-        self.secrets = new
-        return new
+    def _credentials(self) -> tuple[bool, dict[str, str]]:
+        """(whether the keeper puts its token on, headers to send) for this client's secrets."""
+        if self.secrets.get("api_token"):
+            return False, {"x-api-token": self.secrets["api_token"]}
+        if self.connector.keeper is not None:
+            return True, {}
+        if self.secrets.get("access_token"):
+            return False, {"Authorization": f"Bearer {self.secrets['access_token']}"}
+        from invoicebridge.core.errors import AuthError
+
+        raise AuthError(_("The Pipedrive connection has no API token or access token; reconnect Pipedrive"),
+                        backend="pipedrive")
 
     # ---- the one request path ------------------------------------------------------------------------
 
     async def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
                       what: str = "") -> dict[str, Any]:
-        assert self._http is not None, "use PipedriveClient as an async context manager"
-        attempt = 0
-        while True:
-            attempt += 1
-            await self.gate.wait(self.runtime.now, self.runtime.sleep)
-            try:
-                response = await self._http.request(method, path, params=params, json=json)
-            except httpx.HTTPError as exc:
-                error: BackendError = TransportError(
-                    f"Could not reach Pipedrive ({type(exc).__name__}); check the network and try again",
-                    backend="pipedrive", method=method, url=self.base_url + path)
-            else:
-                self.gate.observe(header_float(response.headers, "x-ratelimit-remaining"),
-                                  reset_seconds(response.headers, self.runtime.now()), self.runtime.now())
-                if response.status_code < 400:
-                    return self._json(response)
-                error = error_for_response(response, what=what, now=self.runtime.now())
-            if isinstance(error, DailyLimitReached):
-                self.gate.spend_day(error.retry_after, self.runtime.now())
-                raise error
-            if isinstance(error, RateLimited) and error.problem == "blocked":
-                self.gate.close_for(BLOCK_PAUSE_S, self.runtime.now())  # nothing from this connection for a while
-            decision = retry_decision(error, attempt, method, jitter=self.jitter(
-                error.retry_after if isinstance(error, RateLimited) and error.retry_after else 1.0))
-            if not decision.retry:
-                raise error
-            if isinstance(error, RateLimited):
-                self.gate.close_for(decision.delay, self.runtime.now())  # everyone waits, not only us
-            else:
-                await self.runtime.sleep(decision.delay)
+        authorize, headers = self._credentials()
+        response = await self.connector.request(method, self.base_url + path, params=params, json=json,
+                                                headers=headers, authorize=authorize, passthrough=(404,))
+        if response.status_code == 404:  # named after what was asked for ("Deal 42")
+            raise error_for_response(response, what=what, now=self.runtime.now())
+        return self._json(response)
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from invoicebridge.core.connector import Budget, Dialect
 from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import (
     AuthError,
@@ -24,10 +25,12 @@ from invoicebridge.core.errors import (
     RemoteNotFound,
     RemoteValidationError,
     ServerError,
+    TransportError,
 )
 from invoicebridge.core.payloads import MalformedPayload
 
 BACKEND = "pipedrive"
+BURST_WINDOW = 2.0  # Pipedrive's burst limits count requests in a rolling 2-second window (fact sheet §7.1)
 
 
 class MalformedWebhook(MalformedPayload):
@@ -126,3 +129,38 @@ def error_for_response(response: httpx.Response, *, what: str = "", now: dt.date
     if status >= 500:
         return ServerError(_("Pipedrive had a server error (%(status)s); try again in a moment") % {"status": status}, **ctx)
     return BackendError(_("Pipedrive answered %(status)s: %(message)s") % {"status": status, "message": message or response.reason_phrase}, **ctx)
+
+
+class PipedriveDialect(Dialect):
+    """What the connector kit needs to know about Pipedrive: its errors, and its budgets read from
+    ``x-ratelimit-remaining``/``x-ratelimit-reset`` (the 2-second burst window) and
+    ``x-daily-ratelimit-token-remaining`` (the company's daily token budget, shared with every other app)."""
+
+    backend = BACKEND
+
+    def __init__(self, now: Any) -> None:
+        self.now = now
+
+    def error_for(self, response: httpx.Response) -> BackendError | None:
+        return error_for_response(response, now=self.now()) if response.status_code >= 400 else None
+
+    def transport_error(self, exc: httpx.RequestError, method: str, url: str) -> BackendError:
+        return TransportError(f"Could not reach Pipedrive ({type(exc).__name__}); check the network and try again",
+                              backend=BACKEND, method=method, url=url)
+
+    def budgets(self, response: httpx.Response, now: Any) -> list[Budget]:
+        out = []
+        burst = header_float(response.headers, "x-ratelimit-remaining")
+        if burst is not None:
+            out.append(Budget("burst", burst, reset=reset_seconds(response.headers, now), window=BURST_WINDOW))
+        day = header_float(response.headers, "x-daily-ratelimit-token-remaining")
+        if day is not None:  # reset: "midnight in the server's time zone", which no header names
+            reset = reset_seconds(response.headers, now) if response.status_code == 429 else None
+            out.append(Budget("day", day, reset=reset, daily=True))
+        return out
+
+
+def daily_budget_spent_error(retry_after: float | None) -> DailyLimitReached:
+    """The limiter's refusal while the company's daily budget is spent (nothing is sent to Pipedrive)."""
+    return DailyLimitReached("The Pipedrive company's daily API budget is spent; work resumes after the daily reset",
+                             backend=BACKEND, retry_after=retry_after, problem="day")

@@ -11,6 +11,7 @@ from typing import Any
 
 from invoicebridge.core.i18n import _, format_date, format_money, lazy_, use_locale
 from invoicebridge.core import BackendInfo, Role, hookimpl
+from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
@@ -74,8 +75,8 @@ async def backend_complete_oauth(runtime, backend, code, redirect_uri, code_veri
     if not _mine(backend=backend):
         return None
     cfg = PipedriveConfig.from_runtime(runtime)
-    async with runtime.http_client(NAME) as http:
-        payload = await auth.exchange_code(http, cfg, code, redirect_uri)
+    async with PipedriveClient(runtime, secrets={}) as bare:
+        payload = await auth.exchange_code(bare.connector, cfg, code, redirect_uri)
     secrets = auth.token_secrets(payload, runtime.now())
     api_domain = payload.get("api_domain") or ""
     async with PipedriveClient(runtime, secrets=secrets, settings={"api_domain": api_domain}) as client:
@@ -125,9 +126,10 @@ async def backend_disconnect(runtime, connection):
     except BackendError:
         pass  # the token may already be revoked; disconnecting must still succeed locally
     if secrets.get("refresh_token"):
-        async with runtime.http_client(NAME) as http:
-            await auth.revoke(http, PipedriveConfig.from_runtime(runtime), secrets["refresh_token"])
+        async with PipedriveClient(runtime, secrets={}) as bare:
+            await auth.revoke(bare.connector, PipedriveConfig.from_runtime(runtime), secrets["refresh_token"])
     runtime.save_secrets(connection, {})
+    await close_connectors(runtime, backend=NAME, key=connection.id)
     return True
 
 

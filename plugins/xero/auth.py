@@ -1,141 +1,66 @@
-"""OAuth 2.0 with Xero: authorize URL (state + PKCE), code exchange, refresh, revoke, and an ``httpx.Auth``
-that keeps the access token fresh.
+"""OAuth 2.0 with Xero on the connector kit: authorize URL (state + PKCE), code exchange, revoke, and the
+connection's token keeper.
 
-Refresh happens 60 s before expiry under one ``asyncio.Lock`` per connection (kept in ``runtime.cache``),
-so two tasks never spend the same refresh token (Xero rotates it; the loser would get ``invalid_grant``).
-The rotated refresh token is saved with ``runtime.save_secrets`` BEFORE the new access token is used, so a
-crash right after a refresh never leaves us holding only a dead refresh token.
+The kit's :class:`~invoicebridge.core.connector.TokenKeeper` refreshes 60 s before expiry under one lock per
+connection (Xero rotates the refresh token; a second refresh with the old one would get ``invalid_grant``), saves
+the rotated refresh token before the new access token is used, and resends a refresh whose answer was lost within
+Xero's 30-minute grace for the old refresh token (fact sheet §1.2).
 """
 
 from __future__ import annotations
 
-import asyncio
-import urllib.parse
-from typing import Any, AsyncGenerator
+from typing import Any
 
-import httpx
-
-from invoicebridge.core.i18n import _
+from invoicebridge.core.connector import Connector, OAuthApp, TokenKeeper, authorization_url, revoke_token, token_request
+from invoicebridge.core.connector import token_secrets as kit_token_secrets
 from invoicebridge.core.errors import AuthError
+from invoicebridge.core.i18n import _
 
 from .config import XeroConfig
-from .converter import TokenSet, loads, structure
-from .transport import call
+from .converter import TokenSet, structure
 
 EXPIRY_BUFFER = 60.0  # seconds before expiry at which we refresh (the official SDK does the same)
+GRACE = 1800.0  # the old refresh token keeps working this long after a rotation (fact sheet §1.2)
+LIFETIME = 1800.0  # an access token lives 30 minutes
+
+
+def oauth_app(config: XeroConfig) -> OAuthApp:
+    """HTTP Basic for a confidential app; ``client_id`` in the form for a PKCE app without a secret."""
+    return OAuthApp(client_id=config.client_id, client_secret=config.client_secret, token_url=config.token_url,
+                    authorize_url=config.authorize_url, revoke_url=config.revoke_url)
+
+
+def reconnect_message() -> str:
+    return _("Xero refused the connection's credentials (%(error)s); reconnect Xero on the Connections page")
 
 
 def authorize_url(config: XeroConfig, *, redirect_uri: str, state: str, code_challenge: str, scopes: str = "") -> str:
-    params = {
-        "response_type": "code",
-        "client_id": config.client_id,
-        "redirect_uri": redirect_uri,
-        "scope": scopes or config.scopes,
-        "state": state,
-    }
-    if code_challenge:
-        params |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
-    return f"{config.authorize_url}?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
+    return authorization_url(oauth_app(config), redirect_uri=redirect_uri, state=state,
+                             scope=scopes or config.scopes, code_challenge=code_challenge)
 
 
-def _client_auth(config: XeroConfig, form: dict[str, str]) -> dict[str, Any]:
-    """HTTP Basic for a confidential app; ``client_id`` in the form for a PKCE app without a secret."""
-    if config.client_secret:
-        return {"auth": httpx.BasicAuth(config.client_id, config.client_secret), "data": form}
-    return {"data": {**form, "client_id": config.client_id}}
-
-
-async def _token_request(runtime: Any, config: XeroConfig, form: dict[str, str]) -> TokenSet:
-    async with runtime.http_client("xero") as http:
-        response = await call(runtime, http, "POST", config.token_url, headers={"Accept": "application/json"},
-                              **_client_auth(config, form))
-    tokens = structure(loads(response.content), TokenSet)
+async def exchange_code(connector: Connector, config: XeroConfig, *, code: str, redirect_uri: str,
+                        code_verifier: str) -> TokenSet:
+    payload = await token_request(connector, oauth_app(config), "authorization_code", reconnect=reconnect_message(),
+                                  code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+    tokens = structure(payload, TokenSet)
     if not tokens.access_token:
         raise AuthError(_("Xero's token endpoint answered without an access token; reconnect Xero"), backend="xero")
     return tokens
 
 
-async def exchange_code(runtime: Any, config: XeroConfig, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-    if code_verifier:
-        form["code_verifier"] = code_verifier
-    return await _token_request(runtime, config, form)
-
-
-async def refresh_tokens(runtime: Any, config: XeroConfig, refresh_token: str) -> TokenSet:
-    if not refresh_token:
-        raise AuthError(_("The Xero connection has no refresh token; reconnect Xero on the Connections page"), backend="xero")
-    return await _token_request(runtime, config, {"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-
-async def revoke(runtime: Any, config: XeroConfig, refresh_token: str) -> None:
-    async with runtime.http_client("xero") as http:
-        await call(runtime, http, "POST", config.revoke_url, **_client_auth(config, {"token": refresh_token}))
+async def revoke(connector: Connector, config: XeroConfig, refresh_token: str) -> None:
+    await revoke_token(connector, oauth_app(config), refresh_token)
 
 
 def token_secrets(tokens: TokenSet, runtime: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """What we store: ``access_token``, ``refresh_token`` (kept from before if Xero sent none) and
     ``expires_at`` (epoch seconds)."""
-    previous = previous or {}
-    return {
-        **previous,
-        "access_token": tokens.access_token,
-        "refresh_token": tokens.refresh_token or previous.get("refresh_token", ""),
-        "expires_at": runtime.now().timestamp() + float(tokens.expires_in or 1800),
-    }
+    payload = {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+               "expires_in": tokens.expires_in}
+    return kit_token_secrets(payload, runtime.now(), previous, lifetime=LIFETIME)
 
 
-class TokenKeeper:
-    """The access token of one connection, refreshed when needed."""
-
-    def __init__(self, runtime: Any, connection: Any, config: XeroConfig) -> None:
-        self.runtime = runtime
-        self.connection = connection
-        self.config = config
-        self.lock: asyncio.Lock = runtime.cache.setdefault(("xero", "token-lock", connection.id), asyncio.Lock())
-
-    def _fresh(self, secrets: dict[str, Any]) -> bool:
-        if secrets.get("refresh_started_at"):
-            return False  # a refresh was cut short (crash, dropped answer): finish it within Xero's grace period
-        expires_at = float(secrets.get("expires_at") or 0)
-        return bool(secrets.get("access_token")) and self.runtime.now().timestamp() < expires_at - EXPIRY_BUFFER
-
-    async def token(self, *, stale: str | None = None) -> str:
-        """A usable access token. ``stale``: a token Xero just refused, refreshed even if not yet expired."""
-        secrets = self.runtime.secrets(self.connection)
-        if self._fresh(secrets) and secrets["access_token"] != stale:
-            return secrets["access_token"]
-        async with self.lock:
-            secrets = self.runtime.secrets(self.connection)  # another task may have refreshed meanwhile
-            if self._fresh(secrets) and secrets["access_token"] != stale:
-                return secrets["access_token"]
-            # Xero rotates the refresh token when it answers; if we die before saving the answer, the one we
-            # hold stays usable for 30 minutes only. The mark makes the next process refresh at once, not
-            # when the access token expires (by then the old refresh token is dead: "reconnect Xero").
-            self.runtime.save_secrets(self.connection, {**secrets, "refresh_started_at": self.runtime.now().timestamp()})
-            tokens = await refresh_tokens(self.runtime, self.config, secrets.get("refresh_token", ""))
-            updated = token_secrets(tokens, self.runtime, secrets)
-            updated.pop("refresh_started_at", None)
-            self.runtime.save_secrets(self.connection, updated)  # persist the rotated refresh token first
-            return updated["access_token"]
-
-
-class XeroAuth(httpx.Auth):
-    """Bearer auth that refreshes ahead of expiry, and once more if Xero says the token expired."""
-
-    requires_response_body = True
-
-    def __init__(self, keeper: TokenKeeper) -> None:
-        self.keeper = keeper
-
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self.keeper.token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401 and b"TokenExpired" in response.content:
-            token = await self.keeper.token(stale=token)
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
-
-    def sync_auth_flow(self, request: httpx.Request):  # pragma: no cover - the plugin is async only
-        raise RuntimeError("XeroAuth works with httpx.AsyncClient only")
+def keeper(runtime: Any, connection: Any, connector: Connector, config: XeroConfig) -> TokenKeeper:
+    return TokenKeeper(runtime, connection, connector, oauth_app(config), reconnect=reconnect_message(),
+                       expiry_buffer=EXPIRY_BUFFER, grace=GRACE, lifetime=LIFETIME)

@@ -1,8 +1,10 @@
 """The Xero Accounting API client for one connection (one tenant).
 
-Every call carries ``xero-tenant-id``, goes through the tenant's limiter, maps errors at one boundary
-(:mod:`.errors`) and retries per :mod:`.retry`. Creates and updates carry an ``Idempotency-Key``.
-Use it as ``async with XeroClient(runtime, connection) as xero: ...``.
+Every call carries ``xero-tenant-id`` and goes through the connection's connector (the kit in
+:mod:`invoicebridge.core.connector`): the limiter (fact sheet §10: 5 in flight, 60 a rolling minute, 5,000 a day,
+and pacing by Xero's remaining-budget headers), the token keeper, error mapping at one boundary (:mod:`.errors`)
+and the retry policy. Creates and updates carry an ``Idempotency-Key``, so every method is safe to retry.
+Use it as ``async with XeroClient(runtime, connection) as xero: ...``; the HTTP client stays open between uses.
 """
 
 from __future__ import annotations
@@ -12,18 +14,47 @@ from typing import Any, Callable, TypeVar
 
 import httpx
 
+from invoicebridge.core.connector import Connector, Limiter, RetryPolicy, connector_for
 from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import AuthError
 
+from . import auth
 from . import converter as w
-from .auth import TokenKeeper, XeroAuth
 from .config import XeroConfig
-from .limiter import limiter_for
-from .transport import call
+from .errors import XeroDialect, daily_limit_reached
 
 T = TypeVar("T")
 BATCH_SIZE = 50  # "a ceiling of about 50 nodes per request is practical" (fact sheet §2)
 PAGE_SIZE = 1000  # the largest page Xero serves, reportedly (fact sheet §5.1): we ask for it, and follow Xero's count
+CONCURRENT, PER_MINUTE, PER_DAY, WINDOW = 5, 60, 5000, 60.0  # per organisation (fact sheet §10)
+BASE_DELAY = 0.5  # backoff after 5xx and network errors: 0.5, 1, 2 s ... plus up to BASE_DELAY of jitter
+DEFAULT_RETRY_AFTER = 60.0  # a 429 without Retry-After (the concurrent limit) waits a minute
+
+
+def retry_policy(fraction: Callable[[], float] = random.random) -> RetryPolicy:
+    """Every method is retried (creates and updates carry an Idempotency-Key); a 429 waits exactly what Xero said."""
+    return RetryPolicy(max_attempts=4, base=BASE_DELAY, cap=30.0, default_retry_after=DEFAULT_RETRY_AFTER,
+                       retry_methods=None, jitter=lambda delay: fraction() * BASE_DELAY)
+
+
+def connector(runtime: Any, connection: Any, config: XeroConfig) -> Connector:
+    """The connection's one connector, kept in ``runtime.cache`` until disconnect or shutdown."""
+
+    def build() -> Connector:
+        limiter = Limiter(now=runtime.now, sleep=runtime.sleep, concurrent=CONCURRENT, windows=[(PER_MINUTE, WINDOW)],
+                          per_day=PER_DAY, exhausted=daily_limit_reached)
+        built = Connector(runtime, XeroDialect(), limiter=limiter,
+                          retry=retry_policy(runtime.cache.get("xero.jitter", random.random)))
+        built.keeper = auth.keeper(runtime, connection, built, config)
+        return built
+
+    return connector_for(runtime, "xero", connection.id, build)
+
+
+def identity_connector(runtime: Any) -> Connector:
+    """For the identity endpoints (token, connections, revocation), which no organisation's limits cover."""
+    return connector_for(runtime, "xero", "identity", lambda: Connector(
+        runtime, XeroDialect(), retry=retry_policy(runtime.cache.get("xero.jitter", random.random))))
 
 
 def last_page(data: dict[str, Any], page: int, got: int) -> bool:
@@ -52,16 +83,16 @@ class XeroClient:
             raise AuthError(_("The Xero connection has no organisation selected; reconnect Xero and pick one"),
                             backend="xero")
         # Backoff jitter: injectable per runtime ("xero.jitter" in runtime.cache), so seeded runs repeat.
-        self.jitter = jitter or runtime.cache.get("xero.jitter", random.random)
-        self.keeper = TokenKeeper(runtime, connection, self.config)
-        self.limiter = limiter_for(runtime, self.tenant_id)
-        self.http = runtime.http_client("xero", base_url=self.config.api_base + "/", auth=XeroAuth(self.keeper))
+        self.retry = retry_policy(jitter or runtime.cache.get("xero.jitter", random.random))
+        self.connector = connector(runtime, connection, self.config)
+        self.keeper = self.connector.keeper
+        self.limiter = self.connector.limiter
 
     async def __aenter__(self) -> "XeroClient":
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self.http.aclose()
+        pass  # the connection's HTTP client stays open for the next use (closed on disconnect and shutdown)
 
     async def request(
         self,
@@ -82,8 +113,8 @@ class XeroClient:
         if idempotency_key:
             sent["Idempotency-Key"] = idempotency_key
         params = {k: v for k, v in (params or {}).items() if v is not None}
-        return await call(self.runtime, self.http, method, path.lstrip("/"), limiter=self.limiter, jitter=self.jitter,
-                          params=params, headers=sent, **kwargs)
+        return await self.connector.request(method, f"{self.config.api_base}/{path.lstrip('/')}", params=params,
+                                            headers=sent, retry=self.retry, **kwargs)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         response = await self.request("GET", path, **kwargs)
@@ -175,13 +206,12 @@ class XeroClient:
 
 
 async def list_connections(runtime: Any, config: XeroConfig, access_token: str) -> list[w.TenantConnection]:
-    async with runtime.http_client("xero") as http:
-        response = await call(runtime, http, "GET", config.connections_url,
-                              headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+    response = await identity_connector(runtime).request(
+        "GET", config.connections_url, authorize=False, limited=False,
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
     return w.structure_list(w.loads(response.content), w.TenantConnection)
 
 
 async def delete_connection(runtime: Any, config: XeroConfig, access_token: str, connection_id: str) -> None:
-    async with runtime.http_client("xero") as http:
-        await call(runtime, http, "DELETE", f"{config.connections_url}/{connection_id}",
-                   headers={"Authorization": f"Bearer {access_token}"})
+    await identity_connector(runtime).request("DELETE", f"{config.connections_url}/{connection_id}", authorize=False,
+                                              limited=False, headers={"Authorization": f"Bearer {access_token}"})

@@ -1,14 +1,14 @@
 """The ONE place where Xero's HTTP answers and httpx's exceptions become invoicebridge errors.
 
 :func:`error_for_response` maps a status and body (fact sheet §9, §10) to a class from
-:mod:`invoicebridge.core.errors`; :func:`map_transport_errors` wraps every request.
+:mod:`invoicebridge.core.errors`; :class:`XeroDialect` hands it, the transport errors and the rate-limit
+headers to the connector kit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -27,9 +27,12 @@ from invoicebridge.core.errors import (
     TransportError,
 )
 
+from invoicebridge.core.connector import Budget, Dialect
+
 from .converter import loads
 
 BACKEND = "xero"
+WINDOW = 60.0  # Xero's minute windows are fixed but start at a different second per organisation
 _IDEMPOTENCY_REUSE = re.compile(r"Idempotency Key: .* is used with a different request", re.I)
 
 
@@ -137,20 +140,45 @@ def error_for_response(response: httpx.Response) -> InvoiceBridgeError | None:
     return BackendError(_("Xero answered %(status)s: %(detail)s") % {"status": status, "detail": detail or response.reason_phrase}, **ctx)
 
 
-def raise_for_response(response: httpx.Response) -> httpx.Response:
-    error = error_for_response(response)
-    if error is not None:
-        raise error
-    return response
+class XeroDialect(Dialect):
+    """What the connector kit needs to know about Xero: its errors, and its budgets (fact sheet §10) read from
+    ``X-MinLimit-Remaining``, ``X-DayLimit-Remaining`` and ``X-AppMinLimit-Remaining``, which count every app's
+    calls to the organisation, so calls another app made cost us waits instead of 429s."""
+
+    backend = BACKEND
+
+    def error_for(self, response: httpx.Response) -> InvoiceBridgeError | None:
+        return error_for_response(response)
+
+    def transport_error(self, exc: httpx.RequestError, method: str, url: str) -> BackendError:
+        if isinstance(exc, httpx.TimeoutException):
+            return TransportError(_("Xero did not answer in time (%(error)s); try again") % {"error": type(exc).__name__},
+                                  backend=BACKEND, method=method, url=url)
+        return TransportError(_("Could not reach Xero (%(error)s); check the network and try again")
+                              % {"error": f"{type(exc).__name__}: {exc}"}, backend=BACKEND, method=method, url=url)
+
+    def budgets(self, response: httpx.Response, now: Any) -> list[Budget]:
+        headers = response.headers
+        # a 429 says when Xero's window resets; otherwise a whole minute surely refills a minute budget, and a
+        # spent day budget holds until the next UTC midnight
+        reset = _retry_after(response) if response.status_code == 429 else None
+        out = []
+        for header, scope, daily in (("x-minlimit-remaining", "minute", False),
+                                     ("x-appminlimit-remaining", "app-minute", False),
+                                     ("x-daylimit-remaining", "day", True)):
+            try:
+                remaining = float(headers[header])
+            except (KeyError, ValueError):
+                continue
+            out.append(Budget(scope, remaining, reset=reset, window=WINDOW, daily=daily))
+        return out
+
+    def token_rejected(self, response: httpx.Response) -> bool:
+        return response.status_code == 401 and b"TokenExpired" in response.content
 
 
-@contextlib.contextmanager
-def map_transport_errors(method: str, url: str) -> Iterator[None]:
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise TransportError(_("Xero did not answer in time (%(error)s); try again") % {"error": type(exc).__name__}, backend=BACKEND,
-                             method=method, url=url) from exc
-    except httpx.TransportError as exc:
-        raise TransportError(_("Could not reach Xero (%(error)s); check the network and try again") % {"error": f"{type(exc).__name__}: {exc}"},
-                             backend=BACKEND, method=method, url=url) from exc
+def daily_limit_reached(retry_after: float | None) -> DailyLimitReached:
+    """The limiter's refusal while the organisation's day budget is spent (nothing is sent to Xero)."""
+    wait = retry_after or 0.0
+    return DailyLimitReached(_("Xero's daily API limit for this organisation is used up; calls resume in %(n)s s")
+                             % {"n": format_number(int(wait) + 1)}, backend=BACKEND, problem="day", retry_after=retry_after)

@@ -7,11 +7,12 @@ from typing import Any
 
 from invoicebridge.core.i18n import _
 from invoicebridge.core import BackendInfo, Role, hookimpl
+from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError
 
 from . import operations as ops
 from .auth import authorize_url, revoke
-from .client import XeroClient, delete_connection, list_connections
+from .client import XeroClient, delete_connection, identity_connector, list_connections
 from .config import XeroConfig
 from .webhooks import parse_events
 
@@ -89,9 +90,11 @@ async def backend_disconnect(runtime, connection):
         for remote in await list_connections(runtime, config, token):
             if remote.tenant_id == tenant_id and remote.id:
                 await delete_connection(runtime, config, token, remote.id)
-        await revoke(runtime, config, runtime.secrets(connection).get("refresh_token", ""))
+        await revoke(identity_connector(runtime), config, runtime.secrets(connection).get("refresh_token", ""))
     except BackendError:
         return False
+    finally:
+        await close_connectors(runtime, backend=NAME, key=connection.id)
     return True
 
 

@@ -33,7 +33,7 @@ from invoicebridge.core.status import Command, InvoiceStatus
 from . import converter as w
 from . import translate as t
 from .auth import exchange_code, token_secrets
-from .client import BATCH_SIZE, XeroClient, list_connections
+from .client import BATCH_SIZE, XeroClient, identity_connector, list_connections
 from .config import XeroConfig
 from .contacts import ContactCache, norm
 
@@ -66,7 +66,7 @@ def token_claims(access_token: str) -> dict[str, Any]:
 
 async def complete_oauth(runtime: Any, config: XeroConfig, *, code: str, redirect_uri: str, code_verifier: str,
                          settings: dict) -> ConnectResult:
-    tokens = await exchange_code(runtime, config, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+    tokens = await exchange_code(identity_connector(runtime), config, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
     secrets = token_secrets(tokens, runtime)
     tenants = [c for c in await list_connections(runtime, config, tokens.access_token or "")
                if (c.tenant_type or "ORGANISATION") == "ORGANISATION" and c.tenant_id]

@@ -7,7 +7,16 @@ import pytest
 
 from invoicebridge.core.errors import DailyLimitReached, RateLimited, ServerError, TransportError
 from invoicebridge.plugins.pipedrive import hooks
-from invoicebridge.plugins.pipedrive.ratelimit import retry_decision
+from invoicebridge.plugins.pipedrive.client import retry_policy
+
+
+class _Runtime:
+    def __init__(self, jitter):
+        self.cache = {"pipedrive.jitter": jitter}
+
+
+def retry_decision(error, attempt, method, *, jitter=0.0):
+    return retry_policy(_Runtime(lambda delay: jitter)).decide(error, attempt, method)
 
 pytestmark = pytest.mark.anyio
 
@@ -42,17 +51,18 @@ async def test_after_a_429_every_client_of_the_connection_waits(runtime, connect
     await hooks.backend_check(runtime=runtime, connection=connection)
     assert sleeps == [5.0]
     one, two = PipedriveClient(runtime, connection), PipedriveClient(runtime, connection)
-    assert one.gate is two.gate  # one gate per connection, shared through runtime.cache
-    one.gate.close_for(4, clock.now())  # e.g. another task just drew a 429
+    assert one.limiter is two.limiter  # one limiter per connection, shared through runtime.cache
+    one.limiter.pause(4)  # e.g. another task just drew a 429
     await hooks.crm_list_fields(runtime=runtime, connection=connection)
     assert sleeps == [5.0, 4.0]
 
 
 async def test_bursts_are_spread_over_the_window(runtime, connection, sandbox, sleeps, transport):
-    from invoicebridge.plugins.pipedrive.ratelimit import Gate
+    from invoicebridge.plugins.pipedrive.client import PipedriveClient
 
     sandbox.rate.burst_limit = 3
-    runtime.cache[("pipedrive", "gate", connection.id)] = Gate(burst=3)
+    limiter = PipedriveClient(runtime, connection).limiter
+    limiter.windows, limiter.paced = [(3, 2.0)], False  # our own window alone, not the answers' headers
     for _ in range(4):
         await hooks.backend_check(runtime=runtime, connection=connection)
     assert sleeps == [2.0]  # the 4th request waited for the 2 s window instead of drawing a 429

@@ -16,7 +16,7 @@ import pytest
 from invoicebridge.core.errors import AuthError
 from invoicebridge.core.model import Role
 from invoicebridge.plugins.xero import hooks
-from invoicebridge.plugins.xero.auth import TokenKeeper
+from invoicebridge.plugins.xero.client import XeroClient
 from invoicebridge.plugins.xero.config import GRANULAR_SCOPES, XeroConfig
 
 from xero_support import connect
@@ -148,7 +148,7 @@ async def test_token_expired_answer_triggers_one_refresh_and_retry(runtime, conn
 
 async def test_previous_refresh_token_has_a_30_minute_grace(runtime, connection, sandbox, clock, store):
     old = store.get_secrets(connection.id)["refresh_token"]
-    keeper = TokenKeeper(runtime, connection, XeroConfig.from_runtime(runtime))
+    keeper = XeroClient(runtime, connection).keeper
     clock.advance(1800)
     await keeper.token()
     # a lost response: the old token still works within 30 minutes ...

@@ -16,9 +16,8 @@ from invoicebridge.core.errors import (
     TransportError,
 )
 from invoicebridge.plugins.xero import hooks
-from invoicebridge.plugins.xero.client import XeroClient
-from invoicebridge.plugins.xero.limiter import TenantLimiter
-from invoicebridge.plugins.xero.retry import RetryDecision, retry_decision
+from invoicebridge.core.connector import Limiter, RetryDecision
+from invoicebridge.plugins.xero.client import CONCURRENT, PER_MINUTE, WINDOW, XeroClient, retry_policy
 
 pytestmark = pytest.mark.anyio
 
@@ -28,12 +27,16 @@ def make_error(cls, **kw):
 
 
 def test_retry_policy_is_pure_and_exact():
+    def retry_decision(error, attempt, jitter=lambda: 0.0, method="GET"):
+        return retry_policy(jitter).decide(error, attempt, method)
+
     assert retry_decision(make_error(RateLimited, retry_after=7), 1) == RetryDecision(True, 7.0)
     assert retry_decision(make_error(RateLimited), 1) == RetryDecision(True, 60.0)
     assert retry_decision(make_error(DailyLimitReached, retry_after=100), 1) == RetryDecision(False)
     assert retry_decision(make_error(ServerError), 1, jitter=lambda: 0.0) == RetryDecision(True, 0.5)
     assert retry_decision(make_error(ServerError), 3, jitter=lambda: 1.0) == RetryDecision(True, 2.5)
     assert retry_decision(make_error(TransportError), 2, jitter=lambda: 0.5) == RetryDecision(True, 1.25)
+    assert retry_decision(make_error(ServerError), 1, method="PUT") == RetryDecision(True, 0.5)  # Idempotency-Key
     assert retry_decision(make_error(ServerError), 4) == RetryDecision(False)
     assert retry_decision(make_error(RemoteNotFound), 1) == RetryDecision(False)
 
@@ -97,7 +100,8 @@ async def test_sandbox_counts_calls_in_rate_limit_headers(runtime, connection, t
 
 async def test_sandbox_enforces_60_a_minute_and_client_waits_retry_after(runtime, connection, clock, transport):
     async with XeroClient(runtime, connection) as xero:
-        xero.limiter._per_minute = 1000  # switch our own limiter off to meet Xero's
+        xero.limiter.windows = []  # switch our own limiter off to meet Xero's
+        xero.limiter.paced = False
         for _ in range(61):
             await xero.get_json("Currencies")
     statuses = [resp.status_code for _, resp, _ in transport.log]
@@ -108,7 +112,7 @@ async def test_sandbox_enforces_60_a_minute_and_client_waits_retry_after(runtime
 
 
 async def test_client_limiter_keeps_60_a_minute_and_5_in_flight(clock):
-    limiter = TenantLimiter(now=clock.now, sleep=clock.sleep)
+    limiter = Limiter(now=clock.now, sleep=clock.sleep, concurrent=CONCURRENT, windows=[(PER_MINUTE, WINDOW)])
     started = []
 
     async def one(n):
