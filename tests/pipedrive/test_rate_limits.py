@@ -95,3 +95,35 @@ async def test_ratelimit_reset_as_seconds_or_as_a_unix_time_without_retry_after(
     sandbox.rate.retry_after = 7
     deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
     assert deal.id == "1" and sleeps == [7.0]
+
+
+# ---- pacing by Pipedrive's rate-limit and daily-budget headers (issue #14) ---------------------------------
+
+
+async def test_spent_daily_token_budget_stops_before_drawing_a_429(runtime, connection, sandbox, sleeps, transport):
+    """``x-daily-ratelimit-token-remaining: 0`` on a success (other apps share the company's budget): the next
+    request is refused here, without being sent, instead of drawing a 429."""
+    sandbox.rate.daily_budget = 2  # exactly what GET /users/me costs
+    assert (await hooks.backend_check(runtime=runtime, connection=connection)).ok
+    sent = len(sandbox.requests)
+    with pytest.raises(DailyLimitReached) as info:
+        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    assert len(sandbox.requests) == sent and sleeps == []
+    assert info.value.retry_after and info.value.retry_after > 0
+    assert 429 not in [resp.status_code for _, resp, _ in transport.log]
+
+
+async def test_concurrent_requests_never_overdraw_the_burst_window_pipedrive_reported(runtime, connection, sandbox,
+                                                                                      sleeps, transport):
+    """``x-ratelimit-remaining`` says 2 are left in the 2 s window: of three requests at once, two go and one waits
+    for the window's reset (before, all three went and one drew a 429)."""
+    import asyncio
+
+    from invoicebridge.plugins.pipedrive.client import PipedriveClient
+
+    sandbox.rate.burst_limit = 3
+    async with PipedriveClient(runtime, connection) as client:
+        await client.me()
+        await asyncio.gather(*(client.me() for _ in range(3)))
+    assert [resp.status_code for _, resp, _ in transport.log] == [200] * 4
+    assert sleeps == [2.0]

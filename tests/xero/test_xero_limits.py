@@ -139,3 +139,68 @@ async def test_day_limit_stops_every_call_until_xero_s_retry_after(runtime, conn
     assert len(transport.api_calls()) == sent and caught.value.retry_after == pytest.approx(1.0)
     clock.advance(1)
     assert (await hooks.accounting_current_user(runtime=runtime, connection=connection)).name == "Fiona Finance"
+
+
+# ---- pacing by Xero's remaining-budget headers (issue #14) ----------------------------------------------
+
+
+class OtherApps(httpx.AsyncBaseTransport):
+    """Xero as seen while other apps use the same organisation: their calls show in the remaining-budget headers."""
+
+    def __init__(self, inner, **headers: str) -> None:
+        self.inner = inner
+        self.headers = headers
+
+    async def handle_async_request(self, request):
+        response = await self.inner.handle_async_request(request)
+        if "/api.xro/" in request.url.path:
+            response.headers.update({k.replace("_", "-"): v for k, v in self.headers.items()})
+        return response
+
+
+async def test_calls_another_app_made_this_minute_cost_a_wait_not_a_429(runtime, connection, sandbox, clock, transport):
+    """X-MinLimit-Remaining counts every app's calls to the organisation. Another app has used 57 of this minute's
+    60: our fourth call waits for the next window instead of drawing a 429."""
+    minute = int(clock.now().timestamp() // 60)
+    sandbox._minute[sandbox.tenant_id] = (minute, 57)
+    async with XeroClient(runtime, connection) as xero:
+        for _ in range(4):
+            await xero.get_json("Currencies")
+    assert [resp.status_code for _, resp, _ in transport.log] == [200] * len(transport.log)
+    assert len(transport.api_calls("GET", "/Currencies")) == 4
+    assert clock.sleeps == [60.0]
+
+
+async def test_app_wide_minute_budget_spent_by_other_tenants_costs_a_wait(runtime, connection, clock, transport):
+    """X-AppMinLimit-Remaining is the app's budget across all organisations: at 0 every connection waits."""
+    runtime.transports = {"xero": OtherApps(transport, X_AppMinLimit_Remaining="0")}
+    async with XeroClient(runtime, connection) as xero:
+        await xero.get_json("Currencies")
+        assert clock.sleeps == []
+        await xero.get_json("Currencies")
+    assert clock.sleeps == [60.0]
+
+
+async def test_day_budget_spent_by_another_app_stops_calls_without_sending(runtime, connection, sandbox, clock, transport):
+    """X-DayLimit-Remaining at 0 (another app spent the organisation's day): the next call is refused here,
+    as DailyLimitReached, instead of being sent to draw a 429."""
+    day = clock.now().date().toordinal()
+    sandbox._day[sandbox.tenant_id] = (day, 4999)
+    async with XeroClient(runtime, connection) as xero:
+        await xero.get_json("Currencies")
+        sent = len(transport.api_calls())
+        with pytest.raises(DailyLimitReached) as caught:
+            await xero.get_json("Currencies")
+    assert len(transport.api_calls()) == sent and clock.sleeps == []
+    assert caught.value.retry_after and caught.value.retry_after > 0
+
+
+async def test_concurrent_calls_never_overdraw_the_minute_xero_reported(runtime, connection, sandbox, clock, transport):
+    """Five calls at once with three left this minute: three go, two wait for the next window (no 429)."""
+    minute = int(clock.now().timestamp() // 60)
+    sandbox._minute[sandbox.tenant_id] = (minute, 56)
+    async with XeroClient(runtime, connection) as xero:
+        await xero.get_json("Currencies")  # Xero says: 3 left
+        await asyncio.gather(*(xero.get_json("Currencies") for _ in range(5)))
+    assert 429 not in [resp.status_code for _, resp, _ in transport.log]
+    assert len(transport.api_calls("GET", "/Currencies")) == 6
