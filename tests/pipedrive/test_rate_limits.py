@@ -119,8 +119,17 @@ async def test_concurrent_requests_never_overdraw_the_burst_window_pipedrive_rep
     for the window's reset (before, all three went and one drew a 429)."""
     import asyncio
 
+    import httpx
+
     from invoicebridge.plugins.pipedrive.client import PipedriveClient
 
+    class OnTheWire(httpx.AsyncBaseTransport):  # requests really in flight together, as over a network
+        async def handle_async_request(self, request):
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return await transport.handle_async_request(request)
+
+    runtime.transports = {"pipedrive": OnTheWire()}
     sandbox.rate.burst_limit = 3
     async with PipedriveClient(runtime, connection) as client:
         await client.me()
