@@ -66,7 +66,7 @@ async def run(minutes: float, *, new_customers: bool, chunk: int = 250) -> dict:
         elapsed = stack.clock.elapsed() - start
         return {"created": created, "failed": failed, "minutes": elapsed / 60, "calls": stack.xero_calls() - start_calls,
                 "429": stack.xero_429s(), "wall": time.perf_counter() - wall,
-                "max_in_flight": runtime.cache[("xero", "limiter", stack.xero.tenant_id)].max_in_flight}
+                "max_in_flight": runtime.cache["connector"][("xero", conn.id)].limiter.max_in_flight}
 
 
 async def main(minutes: float, new_minutes: float) -> None:

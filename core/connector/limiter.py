@@ -3,8 +3,11 @@ rolling windows and in a UTC day, and pacing by what the service's answers say i
 
 Pacing: after every answer the connector hands the limiter the :class:`Budget` readings the plugin found in the
 headers ("58 calls left this minute", "0 tokens left today"). Each call started afterwards spends one from that
-reading; when a reading is spent, calls wait until it refills (``reset``, else its whole ``window``), so calls
-other clients made against the same budget cost us waits, not refusals. A spent *daily* budget does not wait: the
+reading; when a reading is spent, calls wait until it refills, so calls other clients made against the same budget cost us
+waits, not refusals. When it refills: after ``reset`` if the service says; else, for a service with fixed windows
+that start at a second it does not name, at the latest moment the window can end given when we last saw the
+budget refill (between two readings: the band the window's start lies in), so we never send early; or one
+``window`` after the reading when we never saw a refill. A spent *daily* budget does not wait: the
 limiter refuses with the plugin's :class:`~invoicebridge.core.errors.DailyLimitReached` until the reset.
 
 Waits use the injected ``sleep`` against the injected ``now``, so tests move a fake clock instead of waiting.
@@ -45,6 +48,14 @@ def _default_exhausted(retry_after: float | None) -> DailyLimitReached:
                              retry_after=retry_after, problem="day")
 
 
+def _window_end(t: float, lo: float, hi: float, window: float) -> float:
+    """The latest moment the fixed window holding ``t`` can end, knowing that windows start somewhere in
+    ``(lo, hi] + k * window``: the next start after ``t`` for a start at ``hi``, unless ``t`` lies inside such a band
+    (then the current window may have just begun: a whole window after ``t``)."""
+    m = int((t - hi) // window) + 1
+    return hi + m * window if lo + m * window >= t else t + window
+
+
 @attrs.define
 class _Reading:
     remaining: float
@@ -78,6 +89,9 @@ class Limiter:
         self.exhausted = exhausted
         self.paced = True  # False: ignore what answers say about the budgets
         self._readings: dict[str, _Reading] = {}
+        self._reported: dict[str, float] = {}  # scope -> the remaining the service last reported
+        self._seen: dict[str, float] = {}  # scope -> when the service last reported it
+        self._refilled: dict[str, tuple[float, float]] = {}  # scope -> (last reading before, first after) a refill
         self._paused_until = 0.0
         self._stopped_until: dt.datetime | None = None
         self.started = 0
@@ -154,10 +168,19 @@ class Limiter:
         t = moment.timestamp()
         others = max(0, self.in_flight - 1)
         for budget in budgets:
+            before = self._reported.get(budget.scope)
+            if before is not None and budget.remaining > before + self.in_flight:  # more than answers out of order
+                band = (self._seen[budget.scope], t)  # a window started in here; keep the narrowest we saw
+                known = self._refilled.get(budget.scope)
+                if band[1] - band[0] < budget.window and (known is None or band[1] - band[0] < known[1] - known[0]):
+                    self._refilled[budget.scope] = band
+            self._reported[budget.scope], self._seen[budget.scope] = budget.remaining, t
             if budget.reset is not None:
                 until = t + max(0.0, budget.reset)
             elif budget.daily:
                 until = t + seconds_to_utc_midnight(moment)
+            elif budget.scope in self._refilled:
+                until = _window_end(t, *self._refilled[budget.scope], budget.window)
             else:
                 until = t + budget.window
             self._readings[budget.scope] = _Reading(budget.remaining - others, until, budget.daily)

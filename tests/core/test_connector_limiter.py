@@ -86,6 +86,27 @@ def test_pacing_by_reported_remaining_never_draws_a_refusal(gaps, budget, offset
     assert refused == 0
 
 
+def test_a_steady_pace_through_fixed_windows_loses_no_window():
+    """Calls one a second against a fixed window of 60 that starts at an unnamed second: once the limiter has seen
+    a refill it waits only for the next one (a few seconds), not a whole minute after each spent reading."""
+    rt = FakeRuntime()
+    limiter = Limiter(now=rt.now, sleep=rt.sleep)
+    counts: dict[int, int] = {}
+    offset = 23.5
+
+    async def go():
+        for _ in range(400):
+            rt.advance(1.0)
+            async with limiter:
+                window = int((rt.now().timestamp() - offset) // 60)
+                counts[window] = counts.get(window, 0) + 1
+                assert counts[window] <= 60
+                limiter.observe([Budget("minute", 60 - counts[window], window=60.0)])
+
+    run(go())
+    assert sum(rt.sleeps) <= 60.0 + 5 * 1.0  # the first spent window costs up to a minute, later ones a second
+
+
 def test_a_spent_daily_reading_refuses_until_utc_midnight_without_waiting():
     rt = FakeRuntime()
     limiter = Limiter(now=rt.now, sleep=rt.sleep)
