@@ -26,14 +26,14 @@ def demo(tmp_path):
 def hold_the_limiter(app) -> asyncio.Event:
     """Use up the minute's calls of the Xero tenant's limiter: the next call waits until the event is set."""
     runtime = app.state.runtime
-    [limiter] = [v for k, v in runtime.cache.items() if isinstance(k, tuple) and k[:2] == ("xero", "limiter")]
+    [limiter] = [c.limiter for (backend, key), c in runtime.cache["connector"].items()
+                 if backend == "xero" and key != "identity"]
     released = asyncio.Event()
-    now = runtime.now().timestamp()
-    limiter._starts.extend([now] * 60)
+    limiter.pause(3600)
 
     async def wait_for_release(seconds: float) -> None:
         await released.wait()
-        limiter._starts.clear()
+        limiter._paused_until = 0.0
 
     limiter._sleep = wait_for_release
     return released
