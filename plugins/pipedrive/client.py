@@ -17,7 +17,7 @@ import httpx
 from invoicebridge.core.connector import IDEMPOTENT_METHODS, Connector, Limiter, RetryPolicy, connector_for
 from invoicebridge.core.connector import proportional_jitter
 from invoicebridge.core.i18n import _
-from invoicebridge.core.errors import BackendError, RemoteNotFound
+from invoicebridge.core.errors import AuthError, BackendError, RemoteNotFound
 
 from . import auth
 from .config import PipedriveConfig, base_url
@@ -92,8 +92,6 @@ class PipedriveClient:
             return True, {}
         if self.secrets.get("access_token"):
             return False, {"Authorization": f"Bearer {self.secrets['access_token']}"}
-        from invoicebridge.core.errors import AuthError
-
         raise AuthError(_("The Pipedrive connection has no API token or access token; reconnect Pipedrive"),
                         backend="pipedrive")
 
