@@ -314,8 +314,12 @@ def test_an_existing_folder_with_loose_permissions_is_tightened_and_the_fix_is_l
     create_app(AppConfig(data_dir=folder, sync_interval=0))
     assert mode(folder) == 0o700
     for path in data_files(folder):
-        if path.name != "notes.txt":
+        if path.name == "notes.txt":
+            continue
+        try:
             assert mode(path) == 0o600, path.name
+        except FileNotFoundError:  # SQLite may fold the -wal/-shm files away while we look (checkpoint on close)
+            continue
     assert mode(folder / "notes.txt") == 0o644
     assert "tightened" in caplog.text and str(folder) in caplog.text
 
