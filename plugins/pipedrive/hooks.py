@@ -47,11 +47,15 @@ def invoicebridge_frame_ancestors(runtime):
 
 @hookimpl
 def invoicebridge_sandboxes(runtime):
-    from .sandbox import create_sandbox
+    """The Pipedrive sandbox (the ``invoicebridge[sandbox]`` extra), one per runtime, seeded with demo deals."""
+    key = ("pipedrive", "sandbox")
+    sandbox = runtime.cache.get(key)
+    if sandbox is None:
+        from .sandbox_frame import PipedriveSandbox
 
-    app = create_sandbox(clock=runtime.now)
-    app.state.sandbox.seed_demo()
-    return [("pipedrive", "/sandbox/pipedrive", app)]
+        sandbox = runtime.cache[key] = PipedriveSandbox(clock=runtime.now)
+        sandbox.seed()
+    return [sandbox]
 
 
 # ---- connecting ------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import secrets
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
@@ -85,7 +84,9 @@ class SandboxError(Exception):
 
 @attrs.define
 class RateLimits:
-    burst_limit: int | None = None  # requests per window; None: unlimited
+    # requests per window; None: unlimited. Enforced by default as the real service does (fact sheet §7.1: 80 per
+    # 2 s for an OAuth app on the smallest plan, the x-ratelimit-limit the sandbox always advertised)
+    burst_limit: int | None = 80
     search_burst_limit: int | None = None  # search requests per window (fact sheet §7.1: 10 on every plan); None: off
     search_starts: list = attrs.field(factory=list)
     window: float = 2.0
@@ -126,9 +127,8 @@ class SandboxState:
     user: dict = attrs.field(factory=lambda: {"id": 101, "name": "Sam Seller", "email": "sam@example.com"})
     api_tokens: set = attrs.field(factory=set)
     oauth_clients: dict = attrs.field(factory=dict)
-    oauth_codes: dict = attrs.field(factory=dict)
-    access_tokens: dict = attrs.field(factory=dict)  # token -> expires_at
-    refresh_tokens: set = attrs.field(factory=set)
+    client_scopes: dict = attrs.field(factory=dict)  # client id -> its registered scopes (default: sandbox_frame)
+    oauth: Any = None  # the kit's AuthorizationServer (sandbox_frame.new_oauth)
     deals: dict = attrs.field(factory=dict)
     organizations: dict = attrs.field(factory=dict)
     persons: dict = attrs.field(factory=dict)
@@ -151,6 +151,9 @@ class SandboxState:
     _ids: dict = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        from .sandbox_frame import new_oauth
+
+        self.oauth = self.oauth or new_oauth(self, self.client_scopes)
         for entity, defs in BUILTIN_FIELDS.items():
             self.fields.setdefault(entity, {})
             for code, name, ftype in defs:
@@ -467,21 +470,18 @@ class SandboxState:
     def token_ok(self, token: str, bearer: bool) -> bool:
         if not bearer:
             return token in self.api_tokens
-        expires = self.access_tokens.get(token)
-        return expires is not None and self.now() < expires
+        try:
+            self.oauth.validate(token)
+        except Exception:  # TokenRejected
+            return False
+        return True
 
-    def issue_tokens(self, refresh: str | None = None) -> dict:
-        access = "v1u:" + secrets.token_urlsafe(24)
-        self.access_tokens[access] = self.now() + dt.timedelta(seconds=3599)
-        if refresh is None:
-            refresh = f"{self.company_id}:{self.user['id']}:" + secrets.token_hex(16)
-            self.refresh_tokens.add(refresh)
-        return {"access_token": access, "token_type": "Bearer", "expires_in": 3599, "refresh_token": refresh,
-                "scope": "base,deals:read,contacts:read,activities:full,deals:full,admin"}
+    @property
+    def refresh_tokens(self) -> set[str]:
+        return set(self.oauth.refresh_tokens)
 
     def expire_access_tokens(self) -> None:
-        for token in self.access_tokens:
-            self.access_tokens[token] = self.now() - dt.timedelta(seconds=1)
+        self.oauth.expire_access_tokens()
 
     # ---- rate limits ---------------------------------------------------------------------------------
 
