@@ -45,7 +45,8 @@ def invoicebridge_frame_ancestors(runtime) -> list:
 
 @hookspec
 def invoicebridge_sandboxes(runtime) -> list:
-    """``(name, prefix, asgi_app)`` triples of emulated remote APIs to mount in the demo."""
+    """Emulated remote APIs to mount in the demo, as :class:`~invoicebridge.core.sandboxes.Sandbox` objects
+    (import sandbox modules only here: they ship in the ``invoicebridge[sandbox]`` extra)."""
 
 
 # ---- connecting ------------------------------------------------------------------------------------
