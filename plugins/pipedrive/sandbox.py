@@ -332,7 +332,7 @@ async def console(request: Request) -> HTMLResponse:
         rows.append({"id": deal["id"], "title": deal["title"], "org": org["name"] if org else "",
                      "value": deal["value"], "currency": deal["currency"], "status": deal["status"],
                      "products": len(s.lines_of(deal["id"]))})
-    deliveries = [{"webhook_id": d.webhook_id, "deal": d.payload.get("meta", {}).get("entity_id"),
+    deliveries = [{"webhook_id": d.meta["webhook_id"], "deal": d.payload.get("meta", {}).get("entity_id"),
                    "results": d.results, "done": d.done} for d in s.outbox[-20:]]
     html = _templates.get_template("sandbox_console.html").render(
         company=s.company_name, deals=rows, webhooks=list(s.webhooks.values()), deliveries=deliveries,

@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
 import attrs
 import httpx
+
+from invoicebridge.sandbox_kit import Delivery, Outbox
 
 ACTIVITY_TYPES = ("call", "meeting", "task", "deadline", "email", "lunch")
 RETRY_DELAYS = (3, 30, 150)  # seconds after the 1st, 2nd and 3rd failed attempt
@@ -42,6 +45,16 @@ BUILTIN_FIELDS = {
 }
 ADDRESS_SUBFIELDS = ("subpremise", "street_number", "route", "sublocality", "locality", "admin_area_level_1",
                      "admin_area_level_2", "country", "postal_code", "formatted_address")
+
+
+def _stamp_attempt(item: Delivery) -> bytes:
+    """The attempt number in the body, as Pipedrive resends it (v1: ``retry``, v2: ``meta.attempt``)."""
+    payload = item.payload
+    if "retry" in payload:
+        payload["retry"] = item.attempt - 1
+    else:
+        payload["meta"]["attempt"] = item.attempt
+    return json.dumps(payload).encode()
 
 
 def rfc3339(moment: dt.datetime) -> str:
@@ -109,16 +122,6 @@ class RateLimits:
 
 
 @attrs.define
-class Delivery:
-    webhook_id: int
-    payload: dict
-    attempt: int = 1
-    due_at: dt.datetime | None = None
-    results: list = attrs.field(factory=list)  # (attempt, status or error)
-    done: bool = False
-
-
-@attrs.define
 class SandboxState:
     clock: Callable[[], dt.datetime]
     company_domain: str = "acme-sandbox"
@@ -143,7 +146,8 @@ class SandboxState:
     rate: RateLimits = attrs.field(factory=RateLimits)
     # key_string -> active; companies deactivate and add types, so a type is only valid while active (§5.1)
     activity_types: dict = attrs.field(factory=lambda: {key: True for key in ACTIVITY_TYPES})
-    outbox: list = attrs.field(factory=list)
+    outbox: list = attrs.field(factory=list)  # the kit Outbox's deliveries (meta: webhook_id)
+    webhook_outbox: Any = None
     requests: list = attrs.field(factory=list)  # (method, path) of every API request
     delivery_transport: httpx.AsyncBaseTransport | None = None
     delivery_target: str = ""  # when set, deliveries go here instead of the subscription URL
@@ -154,6 +158,8 @@ class SandboxState:
         from .sandbox_frame import new_oauth
 
         self.oauth = self.oauth or new_oauth(self, self.client_scopes)
+        self.webhook_outbox = Outbox(clock=self.now, retry_delays=RETRY_DELAYS, items=self.outbox,
+                                     before_attempt=_stamp_attempt)
         for entity, defs in BUILTIN_FIELDS.items():
             self.fields.setdefault(entity, {})
             for code, name, ftype in defs:
@@ -592,42 +598,25 @@ class SandboxState:
                                     "type": "general", "host": self.host,
                                     "permitted_user_ids": [str(self.user["id"])]},
                            "data": dict(deal), "previous": dict(previous)}
-            self.outbox.append(Delivery(webhook_id=hook["id"], payload=payload, due_at=self.now()))
+            headers = {"User-Agent": "Pipedrive-Webhook"}
+            if hook.get("http_auth_user"):
+                raw = f"{hook['http_auth_user']}:{hook.get('http_auth_password') or ''}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            self.webhook_outbox.queue(hook["subscription_url"], payload, headers=headers, webhook_id=hook["id"])
 
     async def deliver_webhooks(self, *, include_retries: bool = False) -> list[Delivery]:
         """Send every due delivery; failures are retried after 3, 30 and 150 s of sandbox time (or now, with
         ``include_retries``, which compresses the delays). Returns the deliveries attempted."""
-        attempted = []
-        for item in [d for d in self.outbox if not d.done]:
-            if not include_retries and item.due_at and item.due_at > self.now():
-                continue
-            hook = self.webhooks.get(item.webhook_id)
-            if hook is None:
-                item.done = True
-                continue
-            attempted.append(item)
-            headers = {"Content-Type": "application/json", "User-Agent": "Pipedrive-Webhook"}
-            if hook.get("http_auth_user"):
-                raw = f"{hook['http_auth_user']}:{hook.get('http_auth_password') or ''}".encode()
-                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-            url = self.delivery_target or hook["subscription_url"]
-            try:
-                async with httpx.AsyncClient(transport=self.delivery_transport, timeout=10.0) as client:
-                    response = await client.post(url, json=item.payload, headers=headers)
-                outcome: Any = response.status_code
-                ok = 200 <= response.status_code < 300
-            except httpx.HTTPError as exc:
-                outcome, ok = type(exc).__name__, False
-            item.results.append((item.attempt, outcome))
+        def target(item: Delivery) -> str | None:
+            hook = self.webhooks.get(item.meta["webhook_id"])
+            return None if hook is None else (self.delivery_target or hook["subscription_url"])
+
+        self.webhook_outbox.transport = self.delivery_transport
+        attempted = await self.webhook_outbox.deliver(include_retries=include_retries, target=target)
+        for item in attempted:
+            hook = self.webhooks[item.meta["webhook_id"]]
+            outcome = item.results[-1][1]
             hook["last_delivery_time"] = rfc3339(self.now())
             hook["last_http_status"] = outcome if isinstance(outcome, int) else None
-            if ok or item.attempt > len(RETRY_DELAYS):
-                item.done = True
-                continue
-            item.due_at = self.now() + dt.timedelta(seconds=RETRY_DELAYS[item.attempt - 1])
-            item.attempt += 1
-            if "retry" in item.payload:
-                item.payload["retry"] = item.attempt - 1
-            else:
-                item.payload["meta"]["attempt"] = item.attempt
         return attempted
+

@@ -352,7 +352,8 @@ def test_no_secret_reaches_the_logs_from_demo_start_to_bulk_webhooks_and_sync(tm
         login(browser, info)
         browser.get("/connections")
         secrets = secrets_of(app, info)
-    assert {"xero access_token", "xero refresh_token", "pipedrive api_token", "admin password", "api key"} <= set(secrets)
+    assert {"xero access_token", "xero refresh_token", "pipedrive access_token", "pipedrive refresh_token", "admin password",
+            "api key"} <= set(secrets)
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     logs = "\n".join(formatter.format(r) + repr(r.args) for r in caplog.records)
     assert len(caplog.records) > 20  # DEBUG really was on
