@@ -247,3 +247,23 @@ def test_faults_log_clock_and_console(clock):
                            '{% block content %}{% include "sandbox_requests.html" %}{% endblock %}').render(
         message="<b>hi</b>", requests=log.last())
     assert "<h1>Console</h1>" in html and "&lt;b&gt;hi" in html and "<code>/c</code>" in html
+
+
+def test_both_sandboxes_follow_the_protocol_and_reset(store):
+    from invoicebridge.core.plugins import Plugins, make_plugin_manager
+    from invoicebridge.core.runtime import Runtime
+    from invoicebridge.core.sandboxes import Sandbox
+
+    runtime = Runtime(store=store, now=lambda: T0)
+    sandboxes = {s.name: s for s in Plugins(make_plugin_manager(load_entry_points=False)).sandboxes(runtime)}
+    assert set(sandboxes) >= {"xero", "pipedrive"} and all(isinstance(s, Sandbox) for s in sandboxes.values())
+    xero, pipedrive = sandboxes["xero"], sandboxes["pipedrive"]
+    xero.issue_tokens()
+    assert xero.state.invoices == {} and xero.state.items and xero.identity.connections
+    xero.reset()
+    assert not xero.state.items and not xero.identity.connections and xero.webhook_key
+    assert pipedrive.state.sandbox.deals
+    pipedrive.reset()
+    assert not pipedrive.state.sandbox.deals
+    pipedrive.seed()
+    assert pipedrive.state.sandbox.deals
