@@ -1,0 +1,162 @@
+"""Status commands and keeping our records in line with the accounting system (webhooks, reconciliation)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Mapping
+import attrs
+from .errors import BackendError, IllegalTransition
+from .opkeys import operation_key
+from .model import Invoice, InvoiceRecord
+from .i18n import _, lazy_, lazy_money
+from .status import LABELS, Command, allowed_commands, apply_command, apply_observed_status
+from .results import SyncReport, source_text, status_text
+from .outbox import SETTLE_PENDING, SETTLED_REASONS
+
+
+class SyncMixin:
+    # ---- status commands ----------------------------------------------------------------------------
+
+    async def command(self, invoice_id: int, command: Command | str) -> InvoiceRecord:
+        record = self.store.get_invoice(int(invoice_id))
+        command = Command.parse(command)
+        conn = self.accounting
+        may_approve = True
+        if command is Command.APPROVE:
+            user = await self.plugins.current_user(self.runtime, connection=conn)
+            may_approve = user.may_approve
+        name = record.number or _("invoice %(id)s") % {"id": record.id}
+        # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
+        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
+        key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
+        invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
+        if command is Command.EMAIL:
+            with self.store.transaction():  # sent: its reminder is closed, now or by the next recover()
+                self.store.audit("emailed", lazy_("%(invoice)s emailed to the customer from %(backend)s", invoice=name, backend=self._label(conn)),
+                                 invoice_id=record.id, deal_id=record.deal_id)
+                self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), "emailed")
+        updated = await self.apply_remote(record, invoice, source=f"command:{command.value}")
+        if command is Command.EMAIL and self.store.kv_get(SETTLE_PENDING, str(record.id)):
+            await self._fire_settled(updated, "emailed")
+        return updated
+
+    async def email_recipient(self, invoice_id: int) -> tuple[InvoiceRecord, str]:
+        """The invoice and the address emailing it would reach (asked before a person confirms); raises
+        :class:`IllegalTransition` when it cannot be emailed in its status."""
+        record = self.store.get_invoice(int(invoice_id))
+        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid)
+        address = await self.plugins.email_recipient(self.runtime, connection=self.accounting, remote_id=record.remote_id)
+        return record, str(address or "")
+
+    def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
+        return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)
+
+    # ---- sync ---------------------------------------------------------------------------------------
+
+    async def apply_remote(self, record: InvoiceRecord, invoice: Invoice, *, source: str = "sync") -> InvoiceRecord:
+        """Bring our record in line with what the backend says, through the status machine. An observation
+        older than one already applied (a reconciliation's read finishing after a webhook's) is ignored:
+        PAID -> AUTHORISED is legal (a payment removed), so a stale read would otherwise undo a payment."""
+        given, record = record, self.store.get_invoice(record.id)  # another task may have moved it since it was read
+        seen = self.store.kv_get("remote-updated", str(record.id))
+        if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):
+            if invoice.status is not record.status or invoice.amount_paid != record.amount_paid:
+                self.store.audit("status_stale", lazy_("Ignored %(status)s from %(source)s: it is older than the %(current)s already applied",
+                                                       status=LABELS[invoice.status], source=source_text(source), current=record.status_label),
+                                 invoice_id=record.id, deal_id=record.deal_id,
+                                 data={"observed": invoice.status.value, "observed_at": invoice.updated_at.isoformat(), "seen": seen})
+            return given if given == record else record
+        if invoice.updated_at is not None:
+            self.store.kv_set("remote-updated", str(record.id), invoice.updated_at.isoformat())
+        previous = record.status
+        try:
+            status = apply_observed_status(previous, invoice.status, invoice=record.number or _("invoice %(id)s") % {"id": record.id})
+        except IllegalTransition as exc:
+            self.store.audit("status_rejected", lazy_("Ignored %(status)s from %(source)s: %(reason)s", status=LABELS[invoice.status],
+                                                      source=source_text(source), reason=exc.reason), invoice_id=record.id,
+                             deal_id=record.deal_id, data={"observed": invoice.status.value})
+            return given if given == record else record
+        changes: dict[str, Any] = {}
+        if status is not previous:
+            changes["status"] = status.value
+        for name in ("total", "amount_paid", "amount_due"):
+            if getattr(invoice, name) != getattr(record, name):
+                changes[name] = getattr(invoice, name)
+        if invoice.number and invoice.number != record.number:
+            changes["number"] = invoice.number
+        if invoice.due_date and invoice.due_date != record.due_date:
+            changes["due_date"] = invoice.due_date
+        if not changes:
+            return given if given == record else record
+        settled = SETTLED_REASONS.get(status) if status is not previous else None
+        with self.store.transaction():  # the change and "close its reminder" commit together
+            updated = self.store.update_invoice(record.id, **changes)
+            if settled:
+                self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), settled)
+        if status is not previous:
+            self.store.audit("status_changed", lazy_("%(previous)s → %(current)s (%(source)s)", previous=LABELS[previous],
+                                                     current=status_text(updated), source=source_text(source)), invoice_id=record.id,
+                             deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
+            try:
+                with self._crm_language():
+                    await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
+            except Exception as exc:
+                self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
+            if settled:
+                await self._fire_settled(updated, settled)
+        elif "amount_paid" in changes:
+            self.store.audit("payment", lazy_("Paid %(paid)s of %(total)s", paid=lazy_money(updated.amount_paid, updated.currency),
+                                              total=lazy_money(updated.total, updated.currency)), invoice_id=record.id,
+                             deal_id=record.deal_id)
+        return updated
+
+    async def sync_invoices(self, remote_ids: Iterable[str], *, source: str = "webhook") -> SyncReport:
+        conn = self.accounting
+        ours = {}
+        for rid in dict.fromkeys(remote_ids):
+            record = self.store.invoice_by_remote(conn.backend, rid)
+            if record is not None:
+                ours[rid] = record
+        if not ours:
+            return SyncReport()
+        invoices = await self.plugins.get_invoices(self.runtime, connection=conn, remote_ids=list(ours))
+        return await self._apply_all(ours, invoices, source)
+
+    async def _apply_all(self, ours: Mapping[str, InvoiceRecord], invoices: Iterable[Invoice], source: str) -> SyncReport:
+        checked = changed = rejected = 0
+        for invoice in invoices:
+            record = ours.get(invoice.remote_id)
+            if record is None:
+                continue  # only invoices created through invoicebridge are followed
+            checked += 1
+            updated = await self.apply_remote(record, invoice, source=source)
+            if updated is not record:
+                changed += 1
+            elif invoice.status is not record.status:
+                rejected += 1
+        return SyncReport(checked=checked, changed=changed, rejected=rejected)
+
+    async def reconcile(self) -> SyncReport:
+        """Finish left-over operations, then fetch everything modified since the last pass."""
+        recovered = await self.recover()
+        conn = self.accounting
+        state_key = f"last-sync-{conn.id}"
+        last = self.store.kv_get("sync", state_key)
+        since = dt.datetime.fromisoformat(last) if last else None
+        started = self.runtime.now()
+        try:
+            invoices = await self.plugins.modified_since(self.runtime, connection=conn, since=since)
+        except BackendError as exc:
+            self.store.update_connection(conn.id, last_error=str(exc))
+            raise
+        ours = {}
+        for inv in invoices:
+            record = self.store.invoice_by_remote(conn.backend, inv.remote_id)
+            if record is not None:
+                ours[inv.remote_id] = record
+        report = await self._apply_all(ours, invoices, "reconciliation")
+        # Overlap by a minute so a change written while we read is seen next time.
+        self.store.kv_set("sync", state_key, (started - dt.timedelta(minutes=1)).isoformat())
+        self.store.update_connection(conn.id, last_sync_at=started.isoformat(), last_error="")
+        return attrs.evolve(report, recovered=recovered)
+
