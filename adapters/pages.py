@@ -770,7 +770,9 @@ async def create_submit(request: Request) -> Response:
     try:
         if unreadable:
             raise ValidationProblem(unreadable, deal_id=deal_id)
-        preview = await pipeline.preview(deal_id, overrides)
+        # the deal as the form showed it (a snapshot of at most DEAL_VIEW_TTL, dropped when the CRM says it changed):
+        # the Save creates what the person saw, without reading the deal again
+        preview = await pipeline.preview(deal_id, overrides, deal=await pipeline.deal_for_display(deal_id))
     except MappingError as exc:
         return render(request, "create.html", dict(context, mapping_error=exc), status_code=422)
     except ValidationProblem as exc:
@@ -783,7 +785,7 @@ async def create_submit(request: Request) -> Response:
         return render(request, "create.html", context, status_code=200 if action == "preview" else 422)
     try:
         record = await pipeline.create_invoice(deal_id, overrides=overrides, key=nonce, source="page",
-                                               allow_another=allow_another)
+                                               allow_another=allow_another, shown=preview)
     except AnotherInvoice as exc:
         message = _("%(message)s Tick \"Create another invoice anyway\" to save it.") % {"message": exc.message}
         return render(request, "create.html", dict(context, errors=[message]), status_code=409)

@@ -9,7 +9,6 @@ retry sends the very same request. A crash at any point leaves the operation pen
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 from typing import Any, Mapping, Sequence
 from .errors import BackendError, DuplicateOperation, MappingError, NotFound, ValidationProblem
@@ -20,8 +19,7 @@ from .serde import dump_draft, load_draft
 from .totals import live_invoice_warning, live_invoices
 from .i18n import _, lazy_
 from .status import LABELS
-from .outbox import OWNER_NAMESPACE
-from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgress, _error_for, _live_invoice, request_hash, source_text
+from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgress, Preview, _error_for, _live_invoice, request_hash, source_text
 
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
 # batch call with its retries (4 attempts, up to 3 waits of Xero's Retry-After of at most 60 s); it stays
@@ -29,8 +27,6 @@ from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgres
 LEASE_SECONDS = 300
 CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
 BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
-# Set by create_many: invoices recorded in its task queue their CRM write-back here instead of doing it at once.
-_DEFERRED_WRITEBACKS: contextvars.ContextVar[list | None] = contextvars.ContextVar("deferred_writebacks", default=None)
 
 
 class CreateMixin:
@@ -44,9 +40,13 @@ class CreateMixin:
         key: str | None = None,
         source: str = "api",
         allow_another: bool = True,
+        shown: Preview | None = None,
     ) -> InvoiceRecord:
         """Create one invoice for a deal, exactly once per ``key`` within ``source`` (a new key when none is
         given). The stored operation key is :func:`operation_key` ``(source, key)``.
+
+        ``shown`` is the preview the caller just made for these very overrides (the page's Save): its deal and
+        draft are what gets created, so the deal is not read a second time.
 
         With ``allow_another=False`` a deal that already has a live invoice raises :class:`AnotherInvoice`
         naming it (a replay of an earlier create with the same key still answers that create)."""
@@ -63,7 +63,7 @@ class CreateMixin:
             if live:
                 raise AnotherInvoice(live_invoice_warning(live), deal_id=deal_id,
                                      live_invoices=[r.number or r.remote_id for r in live])
-        preview = await self.preview(deal_id, overrides)
+        preview = shown if shown is not None and shown.deal.id == deal_id else await self.preview(deal_id, overrides)
         if preview.problems:
             raise ValidationProblem(list(preview.problems), deal_id=deal_id)
         op, created = self.store.put_operation(
@@ -83,6 +83,7 @@ class CreateMixin:
         item = items[0]
         if item.record is None:
             raise _error_for(item)
+        await self.drain_outbox([item.record.id])
         return item.record
 
     def stored_key(self, source: str, *parts: object, deal_id: str) -> str:
@@ -138,6 +139,8 @@ class CreateMixin:
         if op["state"] == "dead":
             self.store.fail_operation(key, op["last_error"])  # back to retryable
         items = await self._run_creates([key])
+        if items[0].record is not None:
+            await self.drain_outbox([items[0].record.id])
         return items[0]
 
     async def create_many(
@@ -200,20 +203,19 @@ class CreateMixin:
             todo.append((deal_id, key))
         if progress:
             progress(len(results), len(deal_ids))
-        writebacks: list[tuple[InvoiceRecord, Deal | None, Invoice]] = []
-        token = _DEFERRED_WRITEBACKS.set(writebacks)
+        made: list[int] = []
         try:
             for start in range(0, len(todo), BULK_CHUNK):
                 chunk = todo[start:start + BULK_CHUNK]
                 done_items = await self._run_creates([k for _, k in chunk], deals=by_id)
                 for (deal_id, _key), item in zip(chunk, done_items):
                     results[deal_id] = item
+                    if item.record is not None:
+                        made.append(item.record.id)
                 if progress:
                     progress(len(results), len(deal_ids))
-        finally:
-            _DEFERRED_WRITEBACKS.reset(token)
-            for record, deal, invoice in writebacks:
-                await self._fire_created(record, deal, invoice)
+        finally:  # the write-backs, in the outbox since each invoice was recorded, once all invoices exist
+            await self.drain_outbox(made)
         return [results[d] for d in deal_ids]
 
     async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None) -> list[BulkItem]:
@@ -228,10 +230,9 @@ class CreateMixin:
                 self.store.finish_operation(key, record_id=record.id)
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, record=record)
                 continue
-            if not self.store.claim_operation(key, lease_seconds=LEASE_SECONDS, now=self.runtime.now()):
+            if not self.store.claim_operation(key, lease_seconds=LEASE_SECONDS, now=self.runtime.now(), holder=workers.this_process()):
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, error="already being created by another worker", retryable=True)
                 continue
-            self.store.kv_set(OWNER_NAMESPACE, key, workers.this_process())  # lets a restart see this holder died
             leases[key] = self.store.get_operation(key)["lease_until"]
             claimed.append((key, load_draft(op["payload"]["draft"]), op["attempts"] + 1))
         # Attempts after the first may have reached the backend before a crash: look before creating.
@@ -320,24 +321,20 @@ class CreateMixin:
 
     async def _record_created(self, key: str, draft: InvoiceDraft, invoice: Invoice, deals, *, recovered: bool = False) -> InvoiceRecord:
         conn = self.accounting
-        # The record and its pending write-back commit together: a crash after this line still gets the
-        # reminder and note written by the next recover(); a crash before it leaves the operation to recover.
+        deal = (deals or {}).get(draft.deal_id)
+        # The record and its write-backs (outbox rows) commit together: a crash after this line still gets the
+        # reminder and note written by the next drain; a crash before it leaves the operation to recover.
         with self.store.transaction():
             record = self._insert_record(key, draft, invoice, conn)
             if record.operation_key == key:
-                self.store.kv_put_if_absent("writeback-pending", str(record.id), {"kind": "created"})
+                self._enqueue_created(record, deal)
         message = lazy_("Invoice %(number)s found after a restart in %(backend)s as %(status)s") if recovered else \
             lazy_("Invoice %(number)s created in %(backend)s as %(status)s")
         message.params.update(number=record.number or record.remote_id, backend=self._label(conn), status=LABELS[record.status])
         self.store.audit("invoice_created", message,
                          invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
         self.store.finish_operation(key, record_id=record.id)
-        deal = (deals or {}).get(draft.deal_id)
-        deferred = _DEFERRED_WRITEBACKS.get()
-        if deferred is not None:  # a bulk run writes back once all its invoices exist (still pending above)
-            deferred.append((record, deal, invoice))
-        else:
-            await self._fire_created(record, deal, invoice)
+        await self._notify("invoice_created", record=record, deal=deal, invoice=invoice)
         return record
 
     def _insert_record(self, key: str, draft: InvoiceDraft, invoice: Invoice, conn) -> InvoiceRecord:

@@ -132,6 +132,12 @@ def crm_add_note(runtime, connection, deal_id: str, content: str, dedupe_key: st
 
 
 @hookspec(firstresult=True)
+def crm_complete_activity(runtime, connection, deal_id: str, dedupe_key: str) -> str:
+    """Mark done the activity made by ``crm_add_activity`` with ``dedupe_key``; return its id, or "" when there is
+    none to complete (never made, or deleted in the CRM). Must be safe to call again after a crash."""
+
+
+@hookspec(firstresult=True)
 def crm_deal_url(runtime, connection, deal_id: str) -> str:
     """The URL a person opens to see the deal in the CRM."""
 

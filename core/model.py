@@ -313,6 +313,7 @@ class Invoice:
     updated_at: dt.datetime | None = None
     url: str = field(default="", converter=_str)  # the source link we set (the deal URL)
     backend: str = field(default="", converter=_str)
+    sent: bool = field(default=False, converter=bool)  # sent to the customer from the accounting system
 
 
 @frozen
@@ -336,6 +337,7 @@ class InvoiceRecord:
     operation_key: str = field(default="", converter=_str)
     created_at: str = field(default="", converter=_str)
     updated_at: str = field(default="", converter=_str)
+    sent: bool = field(default=False, converter=bool)  # sent to the customer (by us or in the accounting system)
 
     @property
     def status_label(self) -> str:

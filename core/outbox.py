@@ -1,71 +1,178 @@
-"""CRM write-backs after an invoice exists or is settled, and the recovery pass that finishes what a crash or
-failure left behind."""
+"""The outbox: every CRM write-back is a row of the store's ``operations`` (the outbox table, see
+:mod:`.outbox_store`) written in the same transaction as the change that calls for it, then sent by
+:meth:`OutboxMixin.drain_outbox` under a lease with its holder recorded, so a crash anywhere leaves the row to
+the next pass (at once when its holder process is gone). The texts are composed by core (:mod:`.crm_texts`)
+and sent through the CRM plugin's primitives with dedupe keys.
+
+The reminder's lifecycle: one per invoice, made when the invoice can be sent (awaiting payment, not sent yet),
+marked done when it is emailed (by us or in the accounting system), paid, voided or deleted. A reminder not
+started yet is cancelled instead of being made and closed.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from . import i18n
+from . import crm_texts, workers
 from .errors import BackendError
-from .model import Deal, Invoice, InvoiceRecord
-from . import workers
-from .serde import load_draft
 from .i18n import lazy_
-from .status import InvoiceStatus
+from .model import Deal, InvoiceRecord, Role
 from .results import BulkItem, _invoice_from_record
+from .serde import load_draft
+from .status import InvoiceStatus
 
 log = logging.getLogger("invoicebridge.pipeline")
-SETTLE_PENDING = "settle-pending"  # kv: invoice id -> why it needs no more sending, until the CRM was told
 SETTLED_REASONS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided", InvoiceStatus.DELETED: "deleted"}
-OWNER_NAMESPACE = "operation-holder"  # kv: operation key -> the process that claimed it last (core.workers)
+SENDABLE = (InvoiceStatus.AUTHORISED,)  # awaiting payment: the invoice can be sent to the customer
+ACTIVITY, COMPLETE, NOTE = "crm_activity", "crm_complete_activity", "crm_note"
+WRITEBACK_KINDS = (ACTIVITY, COMPLETE, NOTE)
+WRITEBACK_LEASE = 120  # seconds: one CRM call with its retries
+FREE_RETRIES = 5  # failed write-backs are tried again on every pass this often, then with growing pauses
+# Kept for older callers: the holder now lives on the operation's row, and these kv namespaces are read once
+# (recover) to finish what an older version left there.
+OWNER_NAMESPACE = "operation-holder"
+SETTLE_PENDING = "settle-pending"
+LEGACY_WRITEBACKS = "writeback-pending"
+
+
+def _op_key(dedupe_key: str) -> str:
+    return f"crm:{dedupe_key}"
 
 
 class OutboxMixin:
-    async def _fire_created(self, record: InvoiceRecord, deal: Deal | None, invoice: Invoice) -> None:
-        # One write-back per record at a time: a sync pass finishing pending write-backs must not run one that
-        # a create (or a bulk run) is writing right now, or the deal gets the reminder and note twice.
-        running: set = self.runtime.cache.setdefault("writebacks-running", set())
-        if record.id in running:
+    # ---- composing: rows written with the change that calls for them (call inside its transaction) --------
+
+    def _enqueue_created(self, record: InvoiceRecord, deal: Deal | None) -> None:
+        settings = self.store.get_settings()
+        if settings.get("note_on_create", True):
+            key = f"{crm_texts.invoice_key(record)}:created"
+            self._enqueue(NOTE, key, record, {"content": crm_texts.created_note(record, deal, settings)})
+        self._enqueue_reminder(record, deal, settings)
+
+    def _enqueue_reminder(self, record: InvoiceRecord, deal: Deal | None, settings: Mapping[str, Any]) -> None:
+        if not settings.get("reminder_enabled", True) or record.status not in SENDABLE or record.sent:
             return
-        running.add(record.id)
+        made = crm_texts.reminder(record, deal, dict(settings), self.runtime.today())
+        self._enqueue(ACTIVITY, crm_texts.reminder_key(record), record,
+                      {"subject": made.subject, "note": made.note, "due_date": made.due_date.isoformat()})
+
+    def _enqueue_status(self, record: InvoiceRecord, previous: InvoiceStatus, current: InvoiceStatus) -> None:
+        settings = self.store.get_settings()
+        if settings.get("note_on_status_change", True):
+            key = f"status:{record.backend}:{record.remote_id or record.id}:{previous.value}->{current.value}:{record.updated_at}"
+            self._enqueue(NOTE, key, record, {"content": crm_texts.status_note(record, previous, current, settings)})
+        if current in SENDABLE and previous not in SENDABLE:
+            self._enqueue_reminder(record, None, settings)
+
+    def _settle(self, record: InvoiceRecord, reason: str) -> None:
+        """The invoice needs no more sending: drop its reminder if nobody started it, else close it once made."""
+        key = _op_key(crm_texts.reminder_key(record))
+        if self.store.cancel_operation(key, reason):
+            return
+        if self.store.operation_state(key) in ("done", "in_flight"):
+            self._enqueue(COMPLETE, f"{crm_texts.reminder_key(record)}:done", record,
+                          {"reason": reason, "after": key, "reminder": crm_texts.reminder_key(record)})
+
+    def _enqueue(self, kind: str, dedupe_key: str, record: InvoiceRecord, payload: dict[str, Any]) -> None:
+        self.store.enqueue(_op_key(dedupe_key), kind=kind, deal_id=record.deal_id, record_id=record.id,
+                           payload={**payload, "dedupe_key": dedupe_key}, stamp=self.runtime.now().isoformat())
+
+    # ---- sending ------------------------------------------------------------------------------------------
+
+    async def drain_outbox(self, record_ids: Iterable[int] | None = None) -> int:
+        """Send the write-backs that are due (of ``record_ids`` only, when given); returns how many were sent."""
+        conn = self.runtime.maybe_connection(Role.CRM)
+        if conn is None:
+            return 0  # they wait for a CRM to be connected
+        ops: list[dict[str, Any]] = []
+        for record_id in (list(record_ids) if record_ids is not None else [None]):
+            ops += self.store.due_operations(WRITEBACK_KINDS, now=self.runtime.now(), record_id=record_id)
+        sent = 0
+        for op in ops:
+            sent += await self._send_one(conn, op)
+        return sent
+
+    async def _send_one(self, conn, op: Mapping[str, Any]) -> int:
+        key, payload = op["key"], op["payload"]
+        if op["state"] == "in_flight" and not (self._lease_expired(op) or self._holder_died(op)):
+            return 0  # another worker is sending it
+        if op["kind"] == COMPLETE and self.store.operation_state(payload["after"]) in ("pending", "in_flight", "failed"):
+            return 0  # the reminder is not made yet: closed on a later pass
+        now = self.runtime.now()
+        if not self.store.claim_operation(key, lease_seconds=WRITEBACK_LEASE, now=now, holder=workers.this_process()):
+            return 0
         try:
-            if deal is None:
-                deal = await self.get_deal(record.deal_id)
-            with self._crm_language():  # the reminder and note are read by the whole team
-                await self.plugins.invoice_created(self.runtime, record=record, deal=deal, invoice=invoice)
-        except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by sync
-            self.store.kv_set("writeback-pending", str(record.id), {"kind": "created"})
-            self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
-            log.warning("write-back for invoice %s failed: %s", record.id, type(exc).__name__)
+            await self._send(conn, op["kind"], op["deal_id"], payload)
+        except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by the next pass
+            attempts = op["attempts"] + 1
+            wait = 0 if attempts <= FREE_RETRIES else min(60 * 2 ** (attempts - FREE_RETRIES), 3600)
+            self.store.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
+            message = lazy_("Could not mark the reminder done in the CRM: %(error)s", error=exc) if op["kind"] == COMPLETE \
+                else lazy_("Could not update the deal in the CRM: %(error)s", error=exc)
+            self.store.audit("writeback_failed", message, invoice_id=op["record_id"], deal_id=op["deal_id"],
+                             data={"operation": key})
+            log.warning("write-back %s failed: %s", op["kind"], type(exc).__name__)
+            return 0
+        self.store.finish_operation(key, record_id=op["record_id"])
+        return 1
+
+    async def _send(self, conn, kind: str, deal_id: str, payload: Mapping[str, Any]) -> None:
+        if kind == ACTIVITY:
+            await self.plugins.add_activity(self.runtime, connection=conn, deal_id=deal_id, subject=payload["subject"],
+                                            due_date=dt.date.fromisoformat(payload["due_date"]), note=payload["note"],
+                                            dedupe_key=payload["dedupe_key"])
+        elif kind == NOTE:
+            await self.plugins.add_note(self.runtime, connection=conn, deal_id=deal_id, content=payload["content"],
+                                        dedupe_key=payload["dedupe_key"])
+        elif kind == COMPLETE:
+            await self.plugins.complete_activity(self.runtime, connection=conn, deal_id=deal_id,
+                                                 dedupe_key=payload["reminder"])
         else:
-            self.store.kv_set("writeback-pending", str(record.id), None)
-        finally:
-            running.discard(record.id)
+            raise BackendError(f"unknown write-back kind {kind!r}")
+
+    async def _notify(self, event: str, **kwargs: Any) -> None:
+        """An event (``invoice_created``, ``invoice_status_changed``, ``invoice_settled``) for plugins that want it:
+        best effort, not retried; what invoicebridge itself writes into the CRM goes through the outbox."""
+        try:
+            await getattr(self.plugins, event)(self.runtime, **kwargs)
+        except Exception as exc:
+            log.warning("an %s hook failed: %s", event, type(exc).__name__)
+
+    # ---- recovery -----------------------------------------------------------------------------------------
 
     async def recover(self) -> int:
         """Finish operations a crash or failure left behind (pending, retryable failed, in flight whose lease ran
-        out or whose holder process is gone)."""
+        out or whose holder process is gone), then the write-backs due."""
         keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000)
-                if op["kind"] == "create" and (op["state"] != "in_flight" or self._lease_expired(op) or self._holder_died(op))]
+                if op["state"] != "in_flight" or self._lease_expired(op) or self._holder_died(op)]
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
-        # write-backs left pending by a failure or a crash, whether or not any operation was left over
-        for record_id, pending in list(self._pending_writebacks()):
-            record = self.store.get_invoice(int(record_id))
-            await self._fire_created(record, None, _invoice_from_record(record))
-        # then invoices emailed, paid, voided or deleted whose reminder was not closed yet (after the above: a
-        # reminder made late is closed in the same pass)
-        for record_id, reason in list(self.store.kv_items(SETTLE_PENDING).items()):
-            await self._fire_settled(self.store.get_invoice(int(record_id)), str(reason))
+        self._adopt_legacy_writebacks()
+        await self.drain_outbox()
         await self._retry_automation()
         return sum(1 for i in items if i.record is not None) + found
+
+    def _adopt_legacy_writebacks(self) -> None:
+        """Write-backs an older version left in kv (an upgrade after a crash) become outbox rows, once."""
+        for record_id in self.store.kv_items(LEGACY_WRITEBACKS):
+            record = self.store.get_invoice(int(record_id))
+            with self.store.transaction():
+                self._enqueue_created(record, None)
+                self.store.kv_set(LEGACY_WRITEBACKS, record_id, None)
+        for record_id, reason in self.store.kv_items(SETTLE_PENDING).items():
+            record = self.store.get_invoice(int(record_id))
+            with self.store.transaction():
+                self._enqueue(COMPLETE, f"{crm_texts.reminder_key(record)}:done", record,
+                              {"reason": str(reason), "after": "", "reminder": crm_texts.reminder_key(record)})
+                self.store.kv_set(SETTLE_PENDING, record_id, None)
 
     def _holder_died(self, op: Mapping[str, Any]) -> bool:
         """An in-flight operation whose holder process is certainly gone (killed mid-run, then restarted): end its
         lease now instead of waiting minutes. Only the one caller whose compare-and-set on the lease wins takes it;
-        being a later attempt, it looks for the invoice at the backend before creating it."""
-        owner = self.store.kv_get(OWNER_NAMESPACE, op["key"])
+        being a later attempt, a create looks for the invoice at the backend before creating it."""
+        owner = op.get("holder") or ""
         if not owner or not workers.is_dead(owner):
             return False
         ended = self.store.renew_lease(op["key"], held_until=op["lease_until"], lease_seconds=-1, now=self.runtime.now())
@@ -76,9 +183,9 @@ class OutboxMixin:
     async def _adopt_dead(self) -> int:
         """Look once (never create) for the invoice of each operation that failed for good: a final error on
         a later attempt does not prove an earlier attempt's request was not committed remotely (a dropped
-        connection, then an expired token). Found ones are recorded; the rest stay dead for a person's Retry."""
-        ops = [op for op in self.store.operations(states=("dead",), limit=1000)
-               if op["kind"] == "create" and not self.store.kv_get("dead-checked", op["key"])]
+        connection, then an expired token). Found ones are recorded; the rest stay dead for a person's Retry
+        (marked looked-at by their next try time)."""
+        ops = [op for op in self.store.operations(states=("dead",), limit=1000) if not op.get("next_try_at")]
         if not ops:
             return 0
         results: dict[str, BulkItem] = {}
@@ -87,30 +194,12 @@ class OutboxMixin:
         except BackendError:
             return 0  # try again on the next pass
         for op in ops:
-            self.store.kv_set("dead-checked", op["key"], True)
+            self.store.conn.execute("UPDATE operations SET next_try_at = ? WHERE key = ? AND state = 'dead'",
+                                    ("checked", op["key"]))
         return len(results)
 
-    async def _fire_settled(self, record: InvoiceRecord, reason: str) -> None:
-        """Tell the CRM the invoice needs no more sending (its reminder is marked done). The reason was stored
-        pending together with the change that caused it, and is cleared only once the plugins are done, so a
-        crash or failure in between is finished by the next :meth:`recover`; the plugin never completes twice."""
-        if self.store.kv_get("writeback-pending", str(record.id)):
-            return  # its reminder is not made yet: recover() makes it, then closes it
-        running: set = self.runtime.cache.setdefault("settles-running", set())
-        if record.id in running:
-            return
-        running.add(record.id)
-        try:
-            await self.plugins.invoice_settled(self.runtime, record=record, reason=reason)
-        except Exception as exc:
-            self.store.audit("writeback_failed", i18n._("Could not mark the reminder done in the CRM: %(error)s") % {"error": exc},
-                             invoice_id=record.id, deal_id=record.deal_id)
-            log.warning("closing the reminder of invoice %s failed: %s", record.id, type(exc).__name__)
-        else:
-            self.store.kv_set(SETTLE_PENDING, str(record.id), None)
-        finally:
-            running.discard(record.id)
+    def _pending_writebacks(self) -> list[dict[str, Any]]:
+        return self.store.due_operations(WRITEBACK_KINDS, now=self.runtime.now())
 
-    def _pending_writebacks(self):
-        return list(self.store.kv_items("writeback-pending").items())
 
+__all__ = ["OWNER_NAMESPACE", "SETTLED_REASONS", "SETTLE_PENDING", "OutboxMixin", "_invoice_from_record"]

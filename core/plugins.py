@@ -181,6 +181,10 @@ class Plugins:
         return await self._first("crm_add_note", what="notes", runtime=runtime, connection=connection,
                                  deal_id=deal_id, content=content, dedupe_key=dedupe_key)
 
+    async def complete_activity(self, runtime, *, connection: Connection, deal_id: str, dedupe_key: str) -> str:
+        return await self._first("crm_complete_activity", what="completing activities", runtime=runtime,
+                                 connection=connection, deal_id=deal_id, dedupe_key=dedupe_key)
+
     async def deal_url(self, runtime, *, connection: Connection, deal_id: str) -> str:
         return await self._first("crm_deal_url", what="deal links", runtime=runtime, connection=connection, deal_id=deal_id)
 

@@ -9,7 +9,7 @@ from .errors import InvoiceBridgeError, NotFound
 from .mapping import MappingConfig, empty_optional_fields, map_deal
 from .model import Catalog, CrmField, Deal, DealQuery, Role
 from .totals import live_invoice_warning, live_invoices, settle, tax_rate_changes, value_difference
-from .i18n import _, lazy_, use_locale
+from .i18n import _, lazy_
 from .results import DealSearch, Preview
 from .inputs import apply_overrides, validate_against_catalog
 
@@ -28,10 +28,6 @@ class PreviewMixin:
     def save_mapping(self, config: MappingConfig) -> None:
         self.store.set_mapping_data(config.to_dict())
         self.store.audit("settings", lazy_("Mapping saved"), data=config.to_dict())
-
-    def _crm_language(self):
-        """What plugins write into the CRM (reminders, notes) is in the default language of the settings."""
-        return use_locale(self.store.get_settings().get("language"))
 
     def _label(self, connection) -> str:
         try:

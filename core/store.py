@@ -30,6 +30,7 @@ import sqlite_utils
 from .errors import NotFound
 from .i18n import LazyText, _
 from .model import Connection, InvoiceRecord, Role
+from .outbox_store import OutboxStore, migrate_outbox
 from .secrets import SecretBox, load_or_create_key
 
 log = logging.getLogger("invoicebridge.store")
@@ -205,10 +206,10 @@ def _m2_sessions_and_key_use(db: sqlite_utils.Database) -> None:
         db["api_keys"].add_column("hint", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, migrate_outbox]
 
 
-class Store:
+class Store(OutboxStore):
     def __init__(self, conn: sqlite3.Connection, box: SecretBox, path: str) -> None:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
@@ -489,14 +490,15 @@ class Store:
             raise NotFound(_("Operation %(key)s does not exist") % {"key": key})
         return _row_dict(cur, row)
 
-    def claim_operation(self, key: str, *, lease_seconds: float = 120, now: dt.datetime | None = None) -> bool:
-        """Take the operation for work: only one worker (in any process) wins until the lease ends."""
+    def claim_operation(self, key: str, *, lease_seconds: float = 120, now: dt.datetime | None = None, holder: str = "") -> bool:
+        """Take the operation for work: only one worker (in any process) wins until the lease ends. ``holder``
+        (:func:`invoicebridge.core.workers.this_process`) is kept on the row so a restart can tell it died."""
         now = now or dt.datetime.now(dt.timezone.utc)
         until = (now + dt.timedelta(seconds=lease_seconds)).isoformat()
         cur = self.conn.execute(
-            "UPDATE operations SET state = 'in_flight', attempts = attempts + 1, lease_until = ?, updated_at = ?"
+            "UPDATE operations SET state = 'in_flight', attempts = attempts + 1, lease_until = ?, holder = ?, updated_at = ?"
             " WHERE key = ? AND (state IN ('pending', 'failed') OR (state = 'in_flight' AND lease_until < ?))",
-            (until, now.isoformat(), key, now.isoformat()),
+            (until, holder, now.isoformat(), key, now.isoformat()),
         )
         return cur.rowcount == 1
 
@@ -524,10 +526,12 @@ class Store:
             ("dead" if final else "failed", error, now_iso(), key),
         )
 
-    def operations(self, *, states: tuple[str, ...] = ("pending", "in_flight", "failed", "dead"), deal_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def operations(self, *, states: tuple[str, ...] = ("pending", "in_flight", "failed", "dead"), deal_id: str | None = None,
+                   limit: int = 200, kinds: tuple[str, ...] = ("create",)) -> list[dict[str, Any]]:
+        """Operations in ``states``, newest first; by default the invoice creates (the ones a person retries)."""
         marks = ",".join("?" * len(states))
-        sql = f"SELECT * FROM operations WHERE state IN ({marks})"
-        params: list[Any] = list(states)
+        sql = f"SELECT * FROM operations WHERE state IN ({marks}) AND kind IN ({','.join('?' * len(kinds))})"
+        params: list[Any] = [*states, *kinds]
         if deal_id is not None:
             sql += " AND deal_id = ?"
             params.append(str(deal_id))
@@ -732,4 +736,5 @@ def _record(row: Mapping[str, Any]) -> InvoiceRecord:
         operation_key=row["operation_key"] or "",
         created_at=row["created_at"] or "",
         updated_at=row["updated_at"] or "",
+        sent=bool(row.get("sent")),
     )

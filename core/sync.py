@@ -11,8 +11,7 @@ from .model import Invoice, InvoiceRecord
 from .i18n import _, lazy_, lazy_money
 from .status import LABELS, Command, allowed_commands, apply_command, apply_observed_status
 from .results import SyncReport, source_text, status_text
-from .outbox import SETTLE_PENDING, SETTLED_REASONS
-
+from .outbox import SETTLED_REASONS
 
 class SyncMixin:
     # ---- status commands ----------------------------------------------------------------------------
@@ -31,13 +30,16 @@ class SyncMixin:
         key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
-            with self.store.transaction():  # sent: its reminder is closed, now or by the next recover()
+            with self.store.transaction():  # sent: its reminder is closed (an outbox row), now or by the next pass
                 self.store.audit("emailed", lazy_("%(invoice)s emailed to the customer from %(backend)s", invoice=name, backend=self._label(conn)),
                                  invoice_id=record.id, deal_id=record.deal_id)
-                self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), "emailed")
+                first = not record.sent
+                if first:
+                    self._settle(self.store.update_invoice(record.id, sent=True), "emailed")
         updated = await self.apply_remote(record, invoice, source=f"command:{command.value}")
-        if command is Command.EMAIL and self.store.kv_get(SETTLE_PENDING, str(record.id)):
-            await self._fire_settled(updated, "emailed")
+        await self.drain_outbox([record.id])
+        if command is Command.EMAIL and first:
+            await self._notify("invoice_settled", record=updated, reason="emailed")
         return updated
 
     async def email_recipient(self, invoice_id: int) -> tuple[InvoiceRecord, str]:
@@ -86,28 +88,34 @@ class SyncMixin:
             changes["number"] = invoice.number
         if invoice.due_date and invoice.due_date != record.due_date:
             changes["due_date"] = invoice.due_date
+        if invoice.sent and not record.sent:
+            changes["sent"] = True  # sent to the customer from the accounting system
         if not changes:
             return given if given == record else record
         settled = SETTLED_REASONS.get(status) if status is not previous else None
-        with self.store.transaction():  # the change and "close its reminder" commit together
+        with self.store.transaction():  # the change and its write-backs (outbox rows) commit together
             updated = self.store.update_invoice(record.id, **changes)
-            if settled:
-                self.store.kv_put_if_absent(SETTLE_PENDING, str(record.id), settled)
+            if status is not previous:
+                self._enqueue_status(updated, previous, status)
+            if settled or "sent" in changes:
+                self._settle(updated, settled or "emailed")
+        if "sent" in changes and not source.startswith("command:"):
+            self.store.audit("emailed", lazy_("%(invoice)s was sent to the customer from %(backend)s",
+                                              invoice=record.number or record.remote_id, backend=self._label(self.accounting)),
+                             invoice_id=record.id, deal_id=record.deal_id)
         if status is not previous:
             self.store.audit("status_changed", lazy_("%(previous)s → %(current)s (%(source)s)", previous=LABELS[previous],
                                                      current=status_text(updated), source=source_text(source)), invoice_id=record.id,
                              deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
-            try:
-                with self._crm_language():
-                    await self.plugins.invoice_status_changed(self.runtime, record=updated, previous=previous, current=status)
-            except Exception as exc:
-                self.store.audit("writeback_failed", lazy_("Could not update the deal in the CRM: %(error)s", error=exc), invoice_id=record.id, deal_id=record.deal_id)
-            if settled:
-                await self._fire_settled(updated, settled)
+            await self._notify("invoice_status_changed", record=updated, previous=previous, current=status)
         elif "amount_paid" in changes:
             self.store.audit("payment", lazy_("Paid %(paid)s of %(total)s", paid=lazy_money(updated.amount_paid, updated.currency),
                                               total=lazy_money(updated.total, updated.currency)), invoice_id=record.id,
                              deal_id=record.deal_id)
+        if status is not previous or "sent" in changes:
+            await self.drain_outbox([record.id])
+        if settled or "sent" in changes:
+            await self._notify("invoice_settled", record=updated, reason=settled or "emailed")
         return updated
 
     async def sync_invoices(self, remote_ids: Iterable[str], *, source: str = "webhook") -> SyncReport:

@@ -111,6 +111,7 @@ class Invoice:
     amount_paid: Decimal | None = None
     amount_credited: Decimal | None = None
     updated_date_utc: dt.datetime | None = None
+    sent_to_contact: bool | None = None  # emailed to the customer (from Xero or through the API)
     has_errors: bool | None = None
     status_attribute_string: str | None = None
     validation_errors: list[ValidationError] | None = None

@@ -138,6 +138,7 @@ def invoice_from_wire(x: w.Invoice) -> Invoice:
         updated_at=x.updated_date_utc,
         url=x.url or "",
         backend="xero",
+        sent=bool(x.sent_to_contact),
     )
 
 

@@ -29,8 +29,8 @@ async def test_bulk_of_120_new_customers_costs_13_xero_calls(tmp_path):
                                           "GET BrandingThemes": 1})
     assert stack.xero_calls() == 7 + CATALOG_CALLS and stack.xero_429s() == 0
     assert len(stack.xero.state.invoices) == 120 and len({i.contact_id for i in stack.xero.state.invoices.values()}) == 120
-    # every deal got its reminder activity (the write-back goes to Pipedrive, after the Xero work)
-    reminded = {str(a["deal_id"]) for a in stack.pipedrive.activities.values()}
+    # every deal got its note (the write-back goes to Pipedrive, after the Xero work)
+    reminded = {str(n["deal_id"]) for n in stack.pipedrive.notes.values()}  # drafts: a note each, no reminder yet
     assert reminded == set(stack.deal_ids)
 
 
@@ -44,7 +44,7 @@ async def test_rerun_and_new_run_never_invoice_a_deal_twice(tmp_path):
     assert all(i.problems == (f"already invoiced ({i.record.number})",) for i in other)
     assert stack.xero_calls() == calls and len(stack.xero.state.invoices) == 60
     assert len(list(stack.store.all_invoices())) == 60
-    assert len(stack.pipedrive.activities) == 60  # one reminder each, not three
+    assert len(stack.pipedrive.notes) == 60 and stack.pipedrive.activities == {}  # one note each, not three
 
 
 async def test_existing_customers_come_from_the_contact_cache(tmp_path):

@@ -54,7 +54,8 @@ async def test_create_records_the_invoice_audits_and_fires_created(world):
     assert record.total == Decimal("1440.00")
     assert pipeline.store.get_operation(operation_key("api", "k1"))["state"] == "done"
     assert [a["kind"] for a in pipeline.store.audit_entries(invoice_id=record.id)] == ["invoice_created"]
-    assert list(crm.activities.values()) == [("1", "Send invoice INV-0001 to Acme Ltd", None)]
+    assert crm.activities == {}  # a draft cannot be sent yet: no reminder
+    assert list(crm.notes.values()) == [("1", "Invoice INV-0001 created (Draft), total £1,440.00, due Mar 27, 2026.")]
 
 
 async def test_same_key_twice_gives_one_invoice(world):
@@ -311,10 +312,10 @@ async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the
     calls, gate = [], anyio.Event()
 
     class SlowWriteback:
-        @hookimpl
-        async def on_invoice_created(self, runtime, record, deal, invoice):
-            calls.append(record.id)
-            await gate.wait()
+        @hookimpl(tryfirst=True)
+        async def crm_add_note(self, runtime, connection, deal_id, content, dedupe_key):
+            calls.append(dedupe_key)
+            await gate.wait()  # then the CRM's own hook adds it
 
     pipeline.plugins.register(SlowWriteback())
     async with anyio.create_task_group() as tg:

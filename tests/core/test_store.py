@@ -41,9 +41,9 @@ def test_wal_mode_and_migrations_are_recorded(store):
     from invoicebridge.core.store import MIGRATIONS
 
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == len(MIGRATIONS) == 2
+    assert store.schema_version == len(MIGRATIONS) == 3
     store.migrate()  # idempotent
-    assert store.schema_version == 2
+    assert store.schema_version == 3
 
 
 def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_path, monkeypatch):
@@ -57,10 +57,28 @@ def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_
     old.close()
     monkeypatch.undo()
     new = Store.open(tmp_path / "v1.db")
-    assert new.schema_version == 2 and "sessions" in new.db.table_names()
+    assert new.schema_version == 3 and "sessions" in new.db.table_names()
     assert new.check_api_key("ib_v1key")
     assert [(k["label"], k["hint"]) for k in new.list_api_keys()] == [("from v1", None)]
     assert new.list_api_keys()[0]["last_used_at"]
+    new.close()
+
+
+def test_a_version_2_database_moves_operation_holders_from_kv_onto_the_operations(tmp_path, monkeypatch):
+    """Version 2 kept each create's holder in a kv row that was never removed; version 3 keeps it on the row."""
+    from invoicebridge.core import store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
+    old = Store.open(tmp_path / "v2.db")
+    old.put_operation("k1", kind="create", deal_id="1", payload={})
+    old.kv_set("operation-holder", "k1", "host|ns|42|7")
+    old.kv_set("operation-holder", "gone", "host|ns|43|7")
+    old.close()
+    monkeypatch.undo()
+    new = Store.open(tmp_path / "v2.db")
+    assert new.get_operation("k1")["holder"] == "host|ns|42|7"
+    assert new.kv_items("operation-holder") == {}
+    assert new.get_operation("k1")["next_try_at"] == "" and "sent" in new.db["invoices"].columns_dict
     new.close()
 
 

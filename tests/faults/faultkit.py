@@ -531,11 +531,20 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
                                                           or xero_ours[r.remote_id].amount_paid != r.amount_paid)]
     reminders = [a for a in world.pipedrive.activities.values() if (a.get("subject") or "").startswith("Send invoice")]
     reminder_problems = []
+    rows = {op["key"]: op["state"] for op in store.operations(states=("pending", "in_flight", "done", "failed", "dead", "cancelled"),
+                                                              limit=1_000_000, kinds=("crm_activity",))}
+    made = 0
     for r in records:
         tag = marker(f"invoice:xero:{r.remote_id}:reminder")
-        count = sum(1 for a in reminders if tag in (a.get("note") or "") and str(a.get("deal_id")) == r.deal_id)
-        if count != 1:
-            reminder_problems.append((r.id, count))
+        found = [a for a in reminders if tag in (a.get("note") or "") and str(a.get("deal_id")) == r.deal_id]
+        # one reminder per invoice that could be sent (awaiting payment, not sent yet) once it was seen so; none for
+        # one that never could (cancelled when it was settled first); closed once emailed, paid, voided or deleted
+        expected = 1 if rows.get(f"crm:invoice:xero:{r.remote_id}:reminder") == "done" else 0
+        made += expected
+        must = r.status is InvoiceStatus.AUTHORISED and not r.sent
+        still_open = [a for a in found if not a.get("done")]
+        if len(found) != expected or (must and len(found) != 1) or (not must and r.status is not InvoiceStatus.AUTHORISED and still_open):
+            reminder_problems.append((r.id, len(found)))
     audit = store.audit_entries(limit=1_000_000)
     failed_ops = {e["data"].get("operation") for e in audit if e["kind"] == "create_failed"}
     # visible = the caller got a message with a cause, and an operation that existed has it in its timeline
@@ -555,5 +564,6 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
         "status_mismatches": status_mismatches,
         "reminders": len(reminders),
         "reminder_problems": reminder_problems,
+        "reminders_made": made,
         "invisible_failures": invisible,
     }

@@ -11,7 +11,7 @@ from fakes import MemoryAccounting, MemoryCRM
 from restartkit import kill_mid_bulk, scene, start_bulk, stop, wait_recovered
 
 from invoicebridge.core import Deal, Organization, workers
-from invoicebridge.core.pipeline import OWNER_NAMESPACE, Pipeline
+from invoicebridge.core.pipeline import Pipeline
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.serde import dump_draft
@@ -78,8 +78,8 @@ async def test_an_in_flight_operation_is_taken_over_only_when_its_holder_is_cert
     crm.deals["1"] = Deal(id="1", title="T", value=100, currency="GBP", organization=Organization(id="1", name="Acme"))
     draft = (await pipeline.preview("1")).draft
     store.put_operation("bulk-1", kind="create", deal_id="1", payload={"draft": dump_draft(draft), "source": "bulk"})
-    assert store.claim_operation("bulk-1", lease_seconds=300, now=pipeline.runtime.now())  # the killed run's claim
-    store.kv_set(OWNER_NAMESPACE, "bulk-1", holder() or None)
+    # the killed run's claim, with its holder on the row
+    assert store.claim_operation("bulk-1", lease_seconds=300, now=pipeline.runtime.now(), holder=holder())
     assert await pipeline.recover() == (1 if taken_over else 0)
     assert store.count_invoices() == (1 if taken_over else 0)
     assert store.get_operation("bulk-1")["state"] == ("done" if taken_over else "in_flight")

@@ -77,6 +77,22 @@ class MemoryCRM:
         return dedupe_key
 
     @hookimpl
+    def crm_add_note(self, runtime, connection, deal_id, content, dedupe_key):
+        if not self._mine(connection):
+            return None
+        self.notes.setdefault(dedupe_key, (deal_id, content))
+        return dedupe_key
+
+    @hookimpl
+    def crm_complete_activity(self, runtime, connection, deal_id, dedupe_key):
+        if not self._mine(connection):
+            return None
+        self.completed = getattr(self, "completed", [])
+        if dedupe_key in self.activities and dedupe_key not in self.completed:
+            self.completed.append(dedupe_key)
+        return dedupe_key if dedupe_key in self.activities else ""
+
+    @hookimpl
     def crm_verify_webhook(self, runtime, connection, request):
         if not self._mine(connection):
             return None
@@ -86,13 +102,6 @@ class MemoryCRM:
 
         body = json.loads(request.body)
         return [WebhookEvent(kind=body["kind"], object_id=str(body["deal"]), event_id=body["id"])]
-
-    @hookimpl
-    def on_invoice_created(self, runtime, record, deal, invoice):
-        conn = runtime.maybe_connection("crm")
-        if conn is not None and conn.backend == self.name:
-            key = f"reminder-{record.id}"
-            self.activities.setdefault(key, (record.deal_id, f"Send invoice {record.number} to {record.contact_name}", None))
 
     @hookimpl
     def on_deal_won(self, runtime, deal_id):

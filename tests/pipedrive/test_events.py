@@ -1,42 +1,46 @@
-"""Write-back on invoice events: the reminder activity and notes, never duplicated (KV and remote marker)."""
+"""The CRM primitives core's outbox sends through: an activity, its completion and a note, each made at most once per
+dedupe key (KV and remote marker). What they say and when is core's (tests/core/test_reminder_lifecycle.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
-from invoicebridge.core.model import Invoice, InvoiceRecord
-from invoicebridge.core.status import InvoiceStatus
 from invoicebridge.plugins.pipedrive import hooks
 
 pytestmark = pytest.mark.anyio
 
 
-def record(status=InvoiceStatus.AUTHORISED, paid="0"):
-    return InvoiceRecord(id=1, deal_id="1", backend="xero", remote_id="inv-uuid-1", number="INV-0042", status=status,
-                         currency="GBP", total=Decimal("5400.60"), amount_paid=Decimal(paid),
-                         amount_due=Decimal("5400.60") - Decimal(paid), contact_name="Acme Ltd",
-                         updated_at="2026-11-20T09:30:00")
-
-
-def invoice():
-    return Invoice(remote_id="inv-uuid-1", number="INV-0042", status="AUTHORISED", currency="GBP",
-                   total=Decimal("5400.60"), contact_name="Acme Ltd", due_date=dt.date(2026, 12, 20))
-
-
-async def test_invoice_created_adds_reminder_and_note_once(runtime, connection, sandbox, clock):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
-    for _ in range(2):  # the same event handled twice
-        await hooks.on_invoice_created(runtime=runtime, record=record(), deal=deal, invoice=invoice())
+async def test_an_activity_is_added_once_and_completed_once(runtime, connection, sandbox, clock):
+    args = dict(runtime=runtime, connection=connection, deal_id="1", subject="Send invoice INV-0042 to Acme Ltd",
+                due_date=clock.now().date() + dt.timedelta(days=3), note="send it", dedupe_key="invoice:x:1:reminder")
+    first = await hooks.crm_add_activity(**args)
+    assert await hooks.crm_add_activity(**args) == first  # the same write-back sent twice
     activities = [a for a in sandbox.activities.values() if a["deal_id"] == 1]
     assert len(activities) == 1
-    a = activities[0]
-    assert (a["subject"], a["type"], a["done"]) == ("Send invoice INV-0042 to Acme Ltd", "task", False)
-    assert a["due_date"] == (clock.now().date() + dt.timedelta(days=3)).isoformat()
-    notes = [n for n in sandbox.notes.values() if n["deal_id"] == 1]
-    assert len(notes) == 1 and "INV-0042 created" in notes[0]["content"]
+    assert (activities[0]["subject"], activities[0]["type"], activities[0]["done"]) == ("Send invoice INV-0042 to Acme Ltd", "task", False)
+    done = dict(runtime=runtime, connection=connection, deal_id="1", dedupe_key="invoice:x:1:reminder")
+    assert await hooks.crm_complete_activity(**done) == first
+    assert await hooks.crm_complete_activity(**done) == first
+    assert sandbox.activities[int(first)]["done"] is True
+    assert len([r for r in sandbox.requests if r[0] == "PATCH"]) == 1
+
+
+async def test_completing_an_activity_that_was_never_made_answers_empty(runtime, connection, sandbox):
+    assert await hooks.crm_complete_activity(runtime=runtime, connection=connection, deal_id="1", dedupe_key="never") == ""
+
+
+async def test_a_note_is_added_once(runtime, connection, sandbox):
+    args = dict(runtime=runtime, connection=connection, deal_id="1", content="Invoice INV-0042 created.", dedupe_key="n1")
+    assert await hooks.crm_add_note(**args) == await hooks.crm_add_note(**args)
+    (note,) = [n for n in sandbox.notes.values() if n["deal_id"] == 1]
+    assert "INV-0042 created" in note["content"]
+
+
+async def test_the_plugin_writes_nothing_on_invoice_events_itself():
+    """The reminder and note policy is core's: the plugin keeps only the primitives."""
+    assert not any(hasattr(hooks, name) for name in ("on_invoice_created", "on_invoice_status_changed", "on_invoice_settled"))
 
 
 async def test_crash_after_create_is_caught_by_the_remote_marker(runtime, connection, sandbox, store):
@@ -51,39 +55,6 @@ async def test_crash_after_create_is_caught_by_the_remote_marker(runtime, connec
     assert await hooks.crm_add_note(runtime=runtime, connection=connection, deal_id="2", content="x",
                                     dedupe_key="n") == note
     assert len(sandbox.notes) == 1
-
-
-async def test_settings_switch_reminder_and_notes_off(runtime, connection, sandbox, store):
-    store.update_settings({"reminder_enabled": False, "note_on_create": False, "note_on_status_change": False,
-                           "reminder_due_days": 7})
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
-    await hooks.on_invoice_created(runtime=runtime, record=record(), deal=deal, invoice=invoice())
-    await hooks.on_invoice_status_changed(runtime=runtime, record=record(InvoiceStatus.PAID), previous=InvoiceStatus.AUTHORISED,
-                                          current=InvoiceStatus.PAID)
-    assert sandbox.activities == {} and sandbox.notes == {}
-
-
-async def test_reminder_due_days_setting_is_used(runtime, connection, sandbox, store, clock):
-    store.update_settings({"reminder_due_days": 7, "note_on_create": False})
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
-    await hooks.on_invoice_created(runtime=runtime, record=record(), deal=deal, invoice=invoice())
-    (a,) = sandbox.activities.values()
-    assert a["due_date"] == (clock.now().date() + dt.timedelta(days=7)).isoformat()
-
-
-async def test_status_change_adds_one_note_with_the_label(runtime, connection, sandbox):
-    for _ in range(2):
-        await hooks.on_invoice_status_changed(runtime=runtime, record=record(InvoiceStatus.AUTHORISED, paid="100"),
-                                              previous=InvoiceStatus.DRAFT, current=InvoiceStatus.AUTHORISED)
-    (note,) = sandbox.notes.values()
-    assert "INV-0042 is now Partly paid (was Draft)" in note["content"]
-
-
-async def test_no_crm_connection_means_nothing_happens(runtime, store, sandbox):
-    assert store.active_connection("crm") is None
-    deal = None
-    assert await hooks.on_invoice_created(runtime=runtime, record=record(), deal=deal, invoice=invoice()) is None
-    assert sandbox.requests == []
 
 
 async def test_reminder_uses_an_activity_type_the_company_has(runtime, connection, sandbox):

@@ -63,15 +63,16 @@ def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     xero = app.state.sandboxes["xero"][1]
     remote = xero.state.invoices[invoice["remote_id"]]
     assert str(remote.total) == invoice["total"]
-    # The reminder activity and the note landed on the Pipedrive deal.
+    # The note landed on the Pipedrive deal; a draft gets no reminder, since it cannot be sent yet.
     pd = app.state.sandboxes["pipedrive"][1].state.sandbox
-    subjects = [a["subject"] for a in pd.activities.values() if str(a.get("deal_id")) == deal]
-    assert subjects == [f"Send invoice {invoice['number']} to {invoice['contact_name']}"]
-    # Act as the Xero user in the sandbox console: approve, then pay in full.
+    subjects = lambda: [a["subject"] for a in pd.activities.values() if str(a.get("deal_id")) == deal]
+    assert subjects() == [] and [n for n in pd.notes.values() if str(n.get("deal_id")) == deal]
+    # Act as the Xero user in the sandbox console: approve (now it gets its reminder), then pay in full.
     console = client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/approve", follow_redirects=False)
     assert console.status_code == 303
     settle(client, app)
     assert client.get(f"/api/invoices/{invoice['id']}").json()["status"] == "AUTHORISED"
+    assert subjects() == [f"Send invoice {invoice['number']} to {invoice['contact_name']}"]
     client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/pay", data={"amount": "100.00"}, follow_redirects=False)
     settle(client, app)
     assert client.get(f"/api/invoices/{invoice['id']}").json()["status_label"] == "Partly paid"
@@ -85,6 +86,7 @@ def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     assert f'data-status="PAID">Paid</span>' in page.text and invoice["number"] in page.text
     notes = [n["content"] for n in pd.notes.values() if str(n.get("deal_id")) == deal]
     assert any("Paid" in n for n in notes)
+    assert [a["done"] for a in pd.activities.values() if str(a.get("deal_id")) == deal] == [True]  # paid: closed
 
 
 def test_pdf_share_link_and_deep_link(demo):

@@ -199,19 +199,19 @@ def test_the_reminder_is_marked_done_when_the_invoice_is_emailed_paid_voided_or_
     voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
     assert client.post(f"/api/invoices/{voided['id']}/void").status_code == 200
     assert reminder(app, voided)["done"] is True
+    # a draft cannot be sent yet: it has no reminder, and deleting it has none to close
     draft = client.post(f"/api/deals/{deal}/invoices", json={"allow_another": True}).json()
-    draft_reminder = next(a for a in pd.activities.values() if str(a.get("deal_id")) == deal and not a["done"])
+    assert not [a for a in pd.activities.values() if a["subject"].startswith(f"Send invoice {draft['number']} ")]
     assert client.post(f"/api/invoices/{draft['id']}/delete").status_code == 200
-    assert pd.activities[draft_reminder["id"]]["done"] is True
     # each completed exactly once, with the documented body
     done_calls = [(aid, body) for aid, body in pd.activity_updates]
     assert sorted(aid for aid, _ in done_calls) == sorted({aid for aid, _ in done_calls})
-    assert all(body == {"done": True} for _, body in done_calls) and len(done_calls) == 4
+    assert all(body == {"done": True} for _, body in done_calls) and len(done_calls) == 3
     # nothing is left open for this deal, and a sync pass completes nothing again
     client.post("/api/sync")
     settle(client, app)
     assert not [a for a in pd.activities.values() if str(a.get("deal_id")) == deal and not a["done"]]
-    assert len(pd.activity_updates) == 4
+    assert len(pd.activity_updates) == 3
 
 
 def test_the_pipedrive_sandbox_console_shows_whether_each_reminder_is_open_or_done(demo):
@@ -222,3 +222,26 @@ def test_the_pipedrive_sandbox_console_shows_whether_each_reminder_is_open_or_do
     assert "open" in row() and f"Send invoice {inv['number']}" in row()
     assert client.post(f"/api/invoices/{inv['id']}/void").status_code == 200
     assert "done" in row()
+
+
+def test_the_reminder_is_made_when_the_invoice_is_approved_in_the_accounting_system_and_closed_when_emailed_there(demo):
+    """Issue #10: a draft gets its reminder once it can be sent (approved in the accounting system, seen by its
+    webhook), and the reminder is marked done when the invoice is emailed from the accounting system itself."""
+    client, app, info = demo
+    deal = info["suggested_deal"]
+    draft = client.post(f"/api/deals/{deal}/invoices", json={}).json()
+    assert not [a for a in pd_state(app).activities.values() if a["subject"].startswith(f"Send invoice {draft['number']} ")]
+    client.post(f"/sandbox/xero/console/invoices/{draft['remote_id']}/approve", follow_redirects=False)
+    settle(client, app)
+    assert client.get(f"/api/invoices/{draft['id']}").json()["status"] == "AUTHORISED"
+    approved = client.get(f"/api/invoices/{draft['id']}").json()
+    assert reminder(app, approved)["done"] is False
+    xero = app.state.sandboxes["xero"][1].state
+    invoice = xero.invoices[draft["remote_id"]]
+    invoice.sent_to_contact = True  # emailed from the accounting system, not through invoicebridge
+    xero.touch(invoice, "Emailed", f"Invoice {invoice.number} emailed")
+    settle(client, app)
+    client.post("/api/sync")
+    settle(client, app)
+    assert reminder(app, approved)["done"] is True
+    assert len([aid for aid, _ in pd_state(app).activity_updates if aid == reminder(app, approved)["id"]]) == 1

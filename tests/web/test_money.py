@@ -276,3 +276,21 @@ def test_the_page_preview_endpoint_answers_what_the_api_preview_answers(demo):
     assert body["display"]["total"] == "5,481.60"
     bad = browser.post("/deals/1/invoices/preview", data=dict(data, **{"line-0-quantity": "x"}))
     assert bad.status_code == 200 and any("Line 1, quantity" in e for e in bad.json()["errors"])
+
+
+def test_saving_a_draft_reads_the_deal_once_and_costs_at_most_six_pipedrive_calls(demo):
+    """Issue #11 item 8: the Save creates from the preview it has just made (the deal is not read a second time),
+    and a draft gets no reminder yet (it cannot be sent), so one Save costs at most six CRM calls."""
+    client, app, info = demo
+    browser = signed_in(app, info)
+    log = pipedrive_state(app).requests
+    opened = len(log)
+    page, data = open_form(browser, "1")
+    data["action"] = "draft"
+    before = len(log)
+    saved = browser.post("/deals/1/invoices", data=data, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    save = [(method, path.removeprefix("/sandbox/pipedrive")) for method, path, _op in log[before:]]
+    both = [(method, path.removeprefix("/sandbox/pipedrive")) for method, path, _op in log[opened:]]
+    assert both.count(("GET", "/api/v2/deals/1")) == 1, both  # read for the form, not again for the Save
+    assert len(save) <= 6, save

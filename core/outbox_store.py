@@ -1,0 +1,85 @@
+"""The outbox's rows in the store: every side effect (an invoice to create, a CRM activity, its completion, a
+CRM note) is one row of ``operations`` with a kind, a typed state (``pending``, ``in_flight`` under a lease,
+``done``, ``failed`` to retry at ``next_try_at``, ``dead``, ``cancelled``), its attempts, and the process that
+holds its lease (``holder``, so a restart can take over from a dead holder at once)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Mapping
+
+import sqlite_utils
+
+STATES = ("pending", "in_flight", "done", "failed", "dead", "cancelled")
+
+
+def migrate_outbox(db: sqlite_utils.Database) -> None:
+    """The lease holder and the next try on each operation (the holder was a kv row per operation, never
+    removed), and whether an invoice was sent to its customer."""
+    columns = db["operations"].columns_dict
+    if "holder" not in columns:
+        db["operations"].add_column("holder", str, not_null_default="")
+    if "next_try_at" not in columns:
+        db["operations"].add_column("next_try_at", str, not_null_default="")
+    db["operations"].create_index(["kind", "state"], if_not_exists=True)
+    if "sent" not in db["invoices"].columns_dict:
+        db["invoices"].add_column("sent", int, not_null_default=0)
+    conn = db.conn
+    conn.execute("UPDATE operations SET holder = (SELECT json_extract(kv.value, '$') FROM kv WHERE kv.namespace = "
+                 "'operation-holder' AND kv.key = operations.key) WHERE key IN (SELECT key FROM kv WHERE namespace = "
+                 "'operation-holder' AND value != 'null')")
+    conn.execute("DELETE FROM kv WHERE namespace IN ('operation-holder', 'dead-checked')")
+
+
+class OutboxStore:
+    conn: Any
+
+    def enqueue(self, key: str, *, kind: str, deal_id: str, record_id: int | None, payload: Mapping[str, Any],
+                stamp: str) -> bool:
+        """Add a side effect unless its key exists (the key is its dedupe key); True when added."""
+        from .store import _json
+
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO operations (key, kind, deal_id, payload, request_hash, state, attempts, lease_until,"
+            " last_error, record_id, holder, next_try_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, '', 'pending', 0, '', '', ?, '', '', ?, ?)",
+            (key, kind, str(deal_id), _json(dict(payload)), record_id, stamp, stamp))
+        return cur.rowcount == 1
+
+    def due_operations(self, kinds: tuple[str, ...], *, now: dt.datetime, record_id: int | None = None,
+                       limit: int = 500) -> list[dict[str, Any]]:
+        """Rows of ``kinds`` that may be worked on now: pending, failed whose next try has come, or in flight
+        (the caller decides whether that lease is over or its holder gone). Oldest first."""
+        from .store import _row_dict
+
+        sql = (f"SELECT * FROM operations WHERE kind IN ({','.join('?' * len(kinds))})"
+               " AND (state IN ('pending', 'in_flight') OR (state = 'failed' AND next_try_at <= ?))")
+        params: list[Any] = [*kinds, now.isoformat()]
+        if record_id is not None:
+            sql += " AND record_id = ?"
+            params.append(record_id)
+        cur = self.conn.execute(sql + " ORDER BY created_at, rowid LIMIT ?", [*params, limit])
+        return [_row_dict(cur, r) for r in cur.fetchall()]
+
+    def operation_state(self, key: str) -> str:
+        row = self.conn.execute("SELECT state FROM operations WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    def cancel_operation(self, key: str, reason: str) -> bool:
+        """Drop a side effect nobody has started (pending or waiting for a retry); True when it was dropped."""
+        from .store import now_iso
+
+        cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, updated_at = ?"
+                                " WHERE key = ? AND state IN ('pending', 'failed')", (reason, now_iso(), key))
+        return cur.rowcount == 1
+
+    def retry_later(self, key: str, error: str, *, next_try_at: str) -> None:
+        from .store import now_iso
+
+        self.conn.execute("UPDATE operations SET state = 'failed', last_error = ?, lease_until = '', next_try_at = ?,"
+                          " updated_at = ? WHERE key = ?", (error, next_try_at, now_iso(), key))
+
+    def release(self, key: str, held_until: str) -> None:
+        """Give a claimed row back untouched (it has to wait for another one); the attempt is not counted."""
+        self.conn.execute("UPDATE operations SET state = 'pending', attempts = attempts - 1, lease_until = ''"
+                          " WHERE key = ? AND state = 'in_flight' AND lease_until = ?", (key, held_until))
