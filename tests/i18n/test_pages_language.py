@@ -89,8 +89,11 @@ def test_the_crm_reminder_and_notes_follow_the_settings_language(demo):
     app.state.runtime.store.update_settings({"language": "de"})
     invoice = create_invoice(client, info)  # asked for in English (the API client sends no language)
     pd = app.state.sandboxes["pipedrive"][1].state.sandbox
+    # a draft gets its note; the reminder comes with an invoice that can be sent
+    sendable = client.post(f"/api/deals/{invoice['deal_id']}/invoices", json={"status": "AUTHORISED", "allow_another": True},
+                           headers={"Authorization": f"Bearer {info['api_key']}"}).json()
     subjects = [a["subject"] for a in pd.activities.values() if str(a.get("deal_id")) == invoice["deal_id"]]
-    assert subjects == [f"Rechnung {invoice['number']} an {invoice['contact_name']} senden"]
+    assert subjects == [f"Rechnung {sendable['number']} an {sendable['contact_name']} senden"]
     notes = [n["content"] for n in pd.notes.values() if str(n.get("deal_id")) == invoice["deal_id"]]
     assert any(f"Rechnung {invoice['number']} erstellt (Entwurf), Gesamtbetrag " in n for n in notes), notes
     assert any(GERMAN_MONEY.search(n) for n in notes)
