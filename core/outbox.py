@@ -145,7 +145,7 @@ class OutboxMixin:
     async def recover(self) -> int:
         """Finish operations a crash or failure left behind (pending, retryable failed, in flight whose lease ran
         out or whose holder process is gone), then the write-backs due."""
-        keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000)
+        keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000, kinds=("create",))
                 if op["state"] != "in_flight" or self._lease_expired(op) or self._holder_died(op)]
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
@@ -185,7 +185,7 @@ class OutboxMixin:
         a later attempt does not prove an earlier attempt's request was not committed remotely (a dropped
         connection, then an expired token). Found ones are recorded; the rest stay dead for a person's Retry
         (marked looked-at by their next try time)."""
-        ops = [op for op in self.store.operations(states=("dead",), limit=1000) if not op.get("next_try_at")]
+        ops = [op for op in self.store.operations(states=("dead",), limit=1000, kinds=("create",)) if not op.get("next_try_at")]
         if not ops:
             return 0
         results: dict[str, BulkItem] = {}
