@@ -9,6 +9,12 @@ The locale is a context variable: the web app sets it per request (``use_locale`
 gettext ``.po`` files under ``core/locale/<lang>/LC_MESSAGES/invoicebridge.po``, compiled to ``.mo`` at install;
 a missing ``.mo`` is compiled from its ``.po`` in memory, so an editable checkout always shows current text.
 
+A plugin keeps its texts in its own gettext domain and catalogue (``<plugin>/locale/<lang>/LC_MESSAGES/<domain>.po``)
+and gets its ``_``/``lazy_`` from :func:`translator`, bound to the same request locale::
+
+    texts = translator("invoicebridge_myplugin", Path(__file__).parent / "locale")
+    _, lazy_ = texts.gettext, texts.lazy_gettext
+
 Numbers typed by a user are read in the user's locale (``1,5`` is 1.5 in German, 15 nowhere):
 :func:`parse_decimal` refuses what it cannot read, naming the field.
 """
@@ -96,22 +102,75 @@ def set_locale(code: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def translations(code: str) -> NullTranslations:
+def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None) -> NullTranslations:
+    """One domain's catalogue in one language (core's by default); English is the msgids themselves."""
     if code == DEFAULT:
         return NullTranslations()
-    folder = LOCALE_DIR / code / "LC_MESSAGES"
-    mo, po = folder / f"{DOMAIN}.mo", folder / f"{DOMAIN}.po"
+    folder = (localedir or LOCALE_DIR) / code / "LC_MESSAGES"
+    mo, po = folder / f"{domain}.mo", folder / f"{domain}.po"
     if po.exists() and (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime):
         with po.open("rb") as source:
-            catalog = read_po(source, locale=code, domain=DOMAIN)
+            catalog = read_po(source, locale=code, domain=domain)
         buffer = io.BytesIO()
         write_mo(buffer, catalog)
         buffer.seek(0)
-        return Translations(buffer, domain=DOMAIN)
+        return Translations(buffer, domain=domain)
     if mo.exists():
         with mo.open("rb") as compiled:
-            return Translations(compiled, domain=DOMAIN)
+            return Translations(compiled, domain=domain)
     return NullTranslations()
+
+
+class Translator:
+    """The texts of one gettext domain, in the language of the moment (the request's or the command's).
+
+    Core's own texts use the module functions below (domain ``invoicebridge``); a plugin gets its own with
+    :func:`translator` and wraps its texts with its ``gettext``/``lazy_gettext`` (conventionally bound to ``_`` and
+    ``lazy_``, which ``make i18n-update`` extracts into the plugin's catalogue)."""
+
+    def __init__(self, domain: str, localedir: Path) -> None:
+        self.domain, self.localedir = domain, Path(localedir)
+
+    def translations(self, code: str | None = None) -> NullTranslations:
+        return translations(code or current_locale(), self.domain, None if self.domain == DOMAIN else self.localedir)
+
+    def gettext(self, message: str) -> str:
+        return self.translations().gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations().ngettext(singular, plural, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.translations().pgettext(context, message)
+
+    def lazy_gettext(self, message: str, **params: Any) -> "LazyText":
+        """Translated each time it is shown (and kept in the store with its domain, see :class:`LazyText`)."""
+        return LazyText(message, params, domain=self.domain)
+
+    def __repr__(self) -> str:
+        return f"translator({self.domain!r}, {str(self.localedir)!r})"
+
+
+_TRANSLATORS: dict[str, Translator] = {}
+
+
+def translator(domain: str, localedir: str | Path) -> Translator:
+    """The translator of a gettext domain whose catalogues live under ``localedir`` (``<lang>/LC_MESSAGES/<domain>.po``
+    or ``.mo``). Registered by its domain, so texts kept for later (audit entries) find their catalogue again."""
+    if domain == DOMAIN:
+        return CORE
+    known = _TRANSLATORS.get(domain)
+    if known is None or known.localedir != Path(localedir):
+        known = _TRANSLATORS[domain] = Translator(domain, Path(localedir))
+    return known
+
+
+def _translator_of(domain: str | None) -> Translator:
+    return _TRANSLATORS.get(domain or DOMAIN, CORE)
+
+
+CORE = Translator(DOMAIN, LOCALE_DIR)
+_TRANSLATORS[DOMAIN] = CORE
 
 
 def gettext(message: str) -> str:
@@ -126,8 +185,14 @@ def pgettext(context: str, message: str) -> str:
     return translations(current_locale()).pgettext(context, message)
 
 
-def _render(msgid: str, params: dict[str, Any]) -> str:
-    text = gettext(msgid)
+def _render(msgid: str, params: dict[str, Any], domain: str | None = None) -> str:
+    text = _translator_of(domain).gettext(msgid)
+    if domain is None and text == msgid and current_locale() != DEFAULT:
+        # kept before its plugin had a domain of its own (an older audit entry): look in the plugins' catalogues
+        for other in list(_TRANSLATORS.values()):
+            if other is not CORE and (found := other.gettext(msgid)) != msgid:
+                text = found
+                break
     return text % params if params else text
 
 
@@ -139,21 +204,26 @@ class LazyText(LazyProxy):
     the store; :meth:`english` is the text in the default language (logs, the API's stable records).
     """
 
-    __slots__ = ("msgid", "params")
+    __slots__ = ("msgid", "params", "domain")
 
-    def __init__(self, msgid: str, params: dict[str, Any] | None = None) -> None:
+    def __init__(self, msgid: str, params: dict[str, Any] | None = None, domain: str | None = None) -> None:
         params = dict(params or {})
-        super().__init__(_render, msgid, params, enable_cache=False)
+        domain = None if domain in (None, DOMAIN) else domain
+        super().__init__(_render, msgid, params, domain, enable_cache=False)
         object.__setattr__(self, "msgid", msgid)
         object.__setattr__(self, "params", params)
+        object.__setattr__(self, "domain", domain)
 
     def english(self) -> str:
         with use_locale(DEFAULT):
             return str(self)
 
     def to_json(self) -> dict[str, Any]:
-        return {"msgid": self.msgid,
+        data = {"msgid": self.msgid,
                 "params": {k: v.to_json() if isinstance(v, (LazyText, LazyMoney)) else _plain(v) for k, v in self.params.items()}}
+        if self.domain:
+            data["domain"] = self.domain
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> "LazyText | LazyMoney | None":
@@ -164,13 +234,14 @@ class LazyText(LazyProxy):
         params = {}
         for key, value in dict(data.get("params") or {}).items():
             params[str(key)] = (cls.from_json(value) or "") if isinstance(value, dict) else value
-        return cls(data["msgid"], params)
+        domain = data.get("domain")
+        return cls(data["msgid"], params, domain if isinstance(domain, str) else None)
 
     def __repr__(self) -> str:
         return f"lazy_({self.msgid!r})"
 
     def __reduce__(self):  # picklable and copyable as itself
-        return (LazyText, (self.msgid, self.params))
+        return (LazyText, (self.msgid, self.params, self.domain))
 
     def __copy__(self) -> "LazyText":
         return self
@@ -368,12 +439,14 @@ def parse_decimal(text: object, *, field: str) -> Decimal | None:
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}  # each in its own language, as a language switch shows them
 
 
-def install_jinja(env: Any) -> None:
-    """Jinja2's i18n extension on our catalogues (``{{ _("Text %(n)s", n=x) }}``, ``{% trans %}``), plus
-    filters for numbers, money and dates in the current language: ``money(currency)``, ``number(places)``,
-    ``number_input``, ``date``, ``datetime``. Pages and the plugins' own templates use the same."""
+def install_jinja(env: Any, texts: Translator | None = None) -> None:
+    """Jinja2's i18n extension on a domain's catalogues (``{{ _("Text %(n)s", n=x) }}``, ``{% trans %}``): core's,
+    or a plugin's own ``texts`` (its :func:`translator`); plus filters for numbers, money and dates in the current
+    language: ``money(currency)``, ``number(places)``, ``number_input``, ``date``, ``datetime``. Pages and the
+    plugins' own templates use the same."""
+    texts = texts or CORE
     env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
+    env.install_gettext_callables(texts.gettext, texts.ngettext, newstyle=True, pgettext=texts.pgettext)
     env.filters["money"] = lambda amount, currency=None: format_money(amount, currency)
     env.filters["number"] = lambda value, places=None: format_number(value, places=places)
     env.filters["number_input"] = format_input_number

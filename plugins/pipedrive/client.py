@@ -16,7 +16,7 @@ import httpx
 
 from invoicebridge.core.connector import IDEMPOTENT_METHODS, Connector, Limiter, RetryPolicy, connector_for
 from invoicebridge.core.connector import proportional_jitter
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.errors import AuthError, BackendError, RemoteNotFound
 
 from . import auth

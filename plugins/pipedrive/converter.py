@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core import money as m
 from invoicebridge.core.errors import RemoteValidationError
 from invoicebridge.core.model import (

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from invoicebridge.core.connector import Budget, Dialect
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.model import CrmField
 
 from .errors import FieldNotFound

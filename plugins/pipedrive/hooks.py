@@ -9,7 +9,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from invoicebridge.core.i18n import _, format_date, format_money, lazy_, use_locale
+from invoicebridge.core.i18n import format_date, format_money, use_locale
+from .i18n import _, lazy_
 from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError

@@ -28,13 +28,15 @@ from starlette.routing import Route
 
 from invoicebridge.core.i18n import install_jinja
 
+from .i18n import TEXTS
+
 from . import sandbox_search
 from .sandbox_state import CURRENCIES, ACTIVITY_TYPES, SandboxError, SandboxState
 
 MAX_LIMIT = 500
 _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
                                 autoescape=True)
-install_jinja(_templates)
+install_jinja(_templates, TEXTS)
 
 Handler = Callable[[Request, SandboxState], Awaitable[Any]]
 

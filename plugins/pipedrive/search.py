@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from invoicebridge.core.errors import NotFound
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.model import DealSummary
 
 from .client import PipedriveClient

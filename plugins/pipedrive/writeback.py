@@ -12,7 +12,7 @@ import hashlib
 import html
 from typing import Any
 
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.errors import BackendError, RemoteNotFound
 
 from .client import PipedriveClient

@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 import httpx
 
 from invoicebridge.core.connector import Connector, Limiter, RetryPolicy, connector_for
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.errors import AuthError
 
 from . import auth

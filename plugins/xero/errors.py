@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from invoicebridge.core.i18n import _, format_number
+from invoicebridge.core.i18n import format_number
+from .i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,

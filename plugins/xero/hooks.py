@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence, TypeVar
 
 import jwt
 
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,

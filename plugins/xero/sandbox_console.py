@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import UnreadableNumber, _, install_jinja, parse_decimal
+from invoicebridge.core.i18n import UnreadableNumber, install_jinja, parse_decimal
+from .i18n import TEXTS, _
 
 from .sandbox_state import InvoiceProblem
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("invoicebridge.plugins.xero", "templates"),
                           autoescape=True)
-install_jinja(_env)
+install_jinja(_env, TEXTS)
 ACTIONS = ("approve", "pay", "remove-payment", "void", "delete")
 
 

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
