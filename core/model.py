@@ -547,13 +547,15 @@ class WebhookEvent:
 
 @frozen
 class ConnectResult:
-    """The outcome of an OAuth code exchange or token connect: what to store, and the choices to offer
-    (e.g. Xero tenants)."""
+    """The outcome of an OAuth code exchange or token connect: what to store, and the organisations to choose
+    from when the authorisation reached several. ``choice_settings``: per choice id, the settings to store when
+    that one is chosen (core also records ``organisation_id``/``organisation_name``)."""
 
     secrets: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     label: str = ""
     choices: tuple[tuple[str, str], ...] = field(default=(), converter=tuple)  # (id, name)
+    choice_settings: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_freeze_mapping, eq=False)
 
 
 @frozen

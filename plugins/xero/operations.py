@@ -86,7 +86,8 @@ async def complete_oauth(runtime: Any, config: XeroConfig, *, code: str, redirec
         "scopes": tokens.scope or config.scopes,
     }
     return ConnectResult(secrets=secrets, settings=out, label=f"Xero: {chosen.tenant_name or chosen.tenant_id}",
-                         choices=[(c.tenant_id, c.tenant_name or c.tenant_id) for c in tenants])
+                         choices=[(c.tenant_id, c.tenant_name or c.tenant_id) for c in tenants],
+                         choice_settings={c.tenant_id: {"tenant_id": c.tenant_id, "tenant_name": c.tenant_name or ""} for c in tenants})
 
 
 async def current_user(xero: XeroClient) -> RemoteUser | None:
