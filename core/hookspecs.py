@@ -1,7 +1,7 @@
 """Hook specifications: the whole contract between the core and a backend plugin. Declarations only.
 
 A plugin is a module (or object) with functions marked ``@hookimpl`` whose names match these. It is found
-through the ``invoicebridge`` entry-point group, the same way the built-in Xero and Pipedrive plugins are.
+through the ``invoicebridge`` entry-point group, the same way the built-in plugins are.
 
 Conventions:
 
@@ -46,6 +46,13 @@ def invoicebridge_frame_ancestors(runtime) -> list:
 @hookspec
 def invoicebridge_sandboxes(runtime) -> list:
     """``(name, prefix, asgi_app)`` triples of emulated remote APIs to mount in the demo."""
+
+
+@hookspec(firstresult=True)
+def invoicebridge_demo_backend(runtime, name: str, sandbox, public_url: str, transport):
+    """How the demo uses your sandbox ``name`` (one you returned from ``invoicebridge_sandboxes``, mounted under
+    ``public_url``): a :class:`DemoBackend`, or None if it is not yours. Deliver the sandbox's webhooks through
+    ``transport`` (the app itself, in-process)."""
 
 
 # ---- connecting ------------------------------------------------------------------------------------
@@ -137,7 +144,7 @@ def crm_deal_url(runtime, connection, deal_id: str) -> str:
 
 @hookspec(firstresult=True)
 def crm_verify_page_token(runtime, connection, params: dict):
-    """A page opened from inside the CRM carries a signed token (Pipedrive: a JWT in ``token``). Return a dict
+    """A page opened from inside the CRM carries a signed token (e.g. a signed JWT in ``token``). Return a dict
     with at least ``user`` (who opened it) when it is valid, raise :class:`WebhookRejected` when it is forged,
     expired, malformed or issued for another account than the connection's, and return None when there is no
     token or the connection is not yours. A valid token opens a short session limited to that deal, never an

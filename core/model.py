@@ -22,7 +22,7 @@ from .status import InvoiceStatus
 
 
 class TaxHandling(enum.Enum):
-    """How line amounts relate to tax (Xero's LineAmountTypes)."""
+    """How line amounts relate to tax: added on top, included, or none."""
 
     EXCLUSIVE = "Exclusive"
     INCLUSIVE = "Inclusive"
@@ -127,7 +127,7 @@ class Person:
 
 @frozen
 class DealProduct:
-    """A product attached to a deal, with Pipedrive's semantics: the line sum is
+    """A product attached to a deal, as the CRM describes it: the line sum is
     ``quantity × item_price`` less the discount (a percentage of it, or an amount); tax is a percentage that
     is added (exclusive), already included (inclusive) or absent (none) per the deal's tax method."""
 
@@ -184,7 +184,7 @@ class Deal:
 @frozen
 class Customer:
     """The invoice recipient after mapping. ``external_key`` is our stable key for the contact
-    (the CRM's organization or person id), stored in the accounting system (Xero ContactNumber)."""
+    (the CRM's organization or person id), stored with the contact in the accounting system."""
 
     name: str = field(converter=_str)
     email: str = field(default="", converter=_str)
@@ -219,7 +219,7 @@ class LineItem:
 
     @property
     def line_amount(self) -> Decimal:
-        """Quantity × unit amount less the discount, rounded to cents (Xero's LineAmount rule)."""
+        """Quantity × unit amount less the discount, rounded to cents (as accounting systems store a line amount)."""
         gross = self.quantity * self.unit_amount
         if self.discount_rate is not None:
             return m.money(gross * (m.HUNDRED - self.discount_rate) / m.HUNDRED)
@@ -402,6 +402,7 @@ class Catalog:
     accounts: tuple[Account, ...] = field(default=(), converter=tuple)
     branding_themes: tuple[BrandingTheme, ...] = field(default=(), converter=tuple)
     organisation_name: str = field(default="", converter=_str)
+    default_account_code: str = field(default="", converter=_str)  # the usual sales account, for lines without one
 
     def item(self, code: str) -> CatalogItem | None:
         return next((i for i in self.items if i.code.lower() == code.lower()), None) if code else None
@@ -438,7 +439,7 @@ class Role(enum.Enum):
 class BackendInfo:
     """A plugin announces each backend it provides (``invoicebridge_backends``)."""
 
-    name: str  # short id used everywhere: "xero", "pipedrive"
+    name: str  # short id used everywhere (URLs, settings, the environment): lower-case letters
     role: Role = field(converter=Role)
     label: str = ""
     auth_methods: tuple[str, ...] = field(default=("oauth",), converter=tuple)  # "oauth", "token"
@@ -556,6 +557,22 @@ class ConnectResult:
     label: str = ""
     choices: tuple[tuple[str, str], ...] = field(default=(), converter=tuple)  # (id, name)
     choice_settings: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_freeze_mapping, eq=False)
+
+
+@frozen
+class DemoBackend:
+    """How the demo uses a plugin's sandbox (``invoicebridge_demo_backend``): the app settings that point the backend
+    at it, how to connect (``token``: an API token; empty: OAuth through the sandbox), the mapping settings to
+    preset, and what the demo lists for it (``info``: addresses and keys, in demo.json; ``label`` and
+    ``console_hint`` in the banner). A CRM names a deal worth opening first (``suggested_deal``)."""
+
+    config: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
+    token: str = ""
+    mapping: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping)
+    info: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
+    label: str = ""
+    console_hint: str = ""
+    suggested_deal: str = ""
 
 
 @frozen

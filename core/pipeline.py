@@ -5,7 +5,7 @@ Creation is exactly-once. Every create is an *operation* written to the store be
 stable key that is also the accounting API's idempotency key. The operation carries the draft itself, so a
 retry sends the very same request. A crash at any point leaves the operation pending or in flight; the next
 :meth:`Pipeline.recover` (at start-up and on every sync) asks the backend whether the invoice already exists
-(``accounting_find_created``) before creating it, so Xero's 6-minute idempotency window is not relied on.
+(``accounting_find_created``) before creating it, so the backend's idempotency window is not relied on.
 """
 
 from __future__ import annotations
@@ -67,10 +67,10 @@ DEAL_VIEW_TTL = dt.timedelta(seconds=30)
 SEARCH_LIMIT = 50
 _LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)+/)", re.I)  # a pasted address
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
-# batch call with its retries (4 attempts, up to 3 waits of Xero's Retry-After of at most 60 s); it stays
-# under Xero's 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
+# batch call with its retries (4 attempts, up to 3 waits of a Retry-After of at most 60 s); it stays under a
+# 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
 LEASE_SECONDS = 300
-CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
+CREATE_BATCH = 50  # operations per create call (the accounting plugin's batch size)
 BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
 SETTLE_PENDING = "settle-pending"  # kv: invoice id -> why it needs no more sending, until the CRM was told
 SETTLED_REASONS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided", InvoiceStatus.DELETED: "deleted"}

@@ -1,7 +1,7 @@
 """The plugin manager and the one typed facade over ``pm.hook``.
 
 Built-in plugins are found exactly like third-party ones, through the ``invoicebridge`` entry-point group
-(our own ``pyproject.toml`` declares ``xero`` and ``pipedrive`` there). The rest of the code calls
+(our own ``pyproject.toml`` declares the built-in ones there). The rest of the code calls
 :class:`Plugins` methods with keyword arguments and never touches ``pm.hook``.
 """
 
@@ -18,8 +18,18 @@ from .model import BackendInfo, Connection
 
 hookimpl = pluggy.HookimplMarker("invoicebridge")
 PROJECT = "invoicebridge"
-# Fallback used when the package is imported from a source tree that was never installed (no entry points).
-DEFAULT_PLUGINS = ("invoicebridge.plugins.xero.hooks", "invoicebridge.plugins.pipedrive.hooks")
+BUILTIN_PACKAGE = "invoicebridge.plugins"
+
+
+def builtin_plugins() -> list[str]:
+    """The ``hooks`` modules of the plugins shipped in :data:`BUILTIN_PACKAGE` (each a package of its own): the
+    fallback when the package is imported from a source tree that was never installed (no entry points)."""
+    import importlib.util
+    import pkgutil
+
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return [f"{BUILTIN_PACKAGE}.{found.name}.hooks" for found in pkgutil.iter_modules(package.__path__)
+            if found.ispkg and importlib.util.find_spec(f"{BUILTIN_PACKAGE}.{found.name}.hooks") is not None]
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -39,7 +49,7 @@ def make_plugin_manager(*, load_entry_points: bool = True, extra: Iterable[objec
     if not load_entry_points or not pm.get_plugins():
         import importlib
 
-        for name in DEFAULT_PLUGINS:
+        for name in builtin_plugins():
             module = importlib.import_module(name)
             if not pm.is_registered(module):
                 pm.register(module, name=name.rsplit(".", 2)[-2])
@@ -84,6 +94,11 @@ class Plugins:
 
     def sandboxes(self, runtime) -> list:
         return [s for group in self.pm.hook.invoicebridge_sandboxes(runtime=runtime) for s in (group or [])]
+
+    def demo_backend(self, runtime, *, name: str, sandbox: Any, public_url: str, transport: Any):
+        """The plugin's :class:`DemoBackend` for its sandbox ``name``, or None when no plugin describes one."""
+        return self.pm.hook.invoicebridge_demo_backend(runtime=runtime, name=name, sandbox=sandbox, public_url=public_url,
+                                                       transport=transport)
 
     # -- helpers
     async def _first_or_none(self, hook: str, **kwargs: Any) -> Any:

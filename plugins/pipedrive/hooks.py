@@ -17,6 +17,7 @@ from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
 from . import auth, deals, panel, search, webhooks, writeback
+from .demo import invoicebridge_demo_backend  # noqa: F401  (a hook)
 from .client import PipedriveClient
 from .config import PipedriveConfig, base_url
 from .deals import deal_url, load_fields

@@ -11,6 +11,7 @@ from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError
 
 from . import operations as ops
+from .demo import invoicebridge_demo_backend  # noqa: F401  (a hook)
 from .auth import authorize_url, revoke
 from .client import XeroClient, delete_connection, identity_connector, list_connections
 from .config import XeroConfig

@@ -151,6 +151,9 @@ def element_failed(element: w.Invoice | w.Contact) -> bool:
     ) and bool(element_errors(element))
 
 
+SALES_ACCOUNT = "200"  # Sales in Xero's default chart of accounts: where lines without an item's account go
+
+
 def catalog_from_wire(
     organisation: w.Organisation,
     items: list[w.Item],
@@ -163,6 +166,12 @@ def catalog_from_wire(
     codes = [c.code for c in currencies if c.code]
     if base not in codes:
         codes.insert(0, base)
+    sales = [
+        Account(code=a.code or "", name=a.name or "", tax_type=a.tax_type or "")
+        for a in accounts
+        if a.code and (a.account_class == "REVENUE" or a.type in ("REVENUE", "SALES", "OTHERINCOME"))
+        and (a.status or "ACTIVE") == "ACTIVE"
+    ]
     return Catalog(
         base_currency=base,
         currencies=codes,
@@ -184,12 +193,8 @@ def catalog_from_wire(
             for t in tax_rates
             if t.tax_type and t.can_apply_to_revenue is not False and (t.status or "ACTIVE") == "ACTIVE"
         ],
-        accounts=[
-            Account(code=a.code or "", name=a.name or "", tax_type=a.tax_type or "")
-            for a in accounts
-            if a.code and (a.account_class == "REVENUE" or a.type in ("REVENUE", "SALES", "OTHERINCOME"))
-            and (a.status or "ACTIVE") == "ACTIVE"
-        ],
+        accounts=sales,
+        default_account_code=SALES_ACCOUNT if any(a.code == SALES_ACCOUNT for a in sales) else "",
         branding_themes=[
             BrandingTheme(id=t.branding_theme_id or "", name=t.name or "")
             for t in sorted(themes, key=lambda t: t.sort_order or 0)

@@ -117,6 +117,7 @@ class MemoryAccounting:
             tax_rates=[TaxRate(tax_type="OUTPUT2", name="20%", rate=20), TaxRate(tax_type="NONE", name="None", rate=0)],
             accounts=[Account(code="200", name="Sales")],
             organisation_name="Demo Ltd",
+            default_account_code="200",
         )
 
     def _mine(self, connection):
