@@ -10,12 +10,12 @@ import datetime as dt
 from typing import Any
 
 from invoicebridge.core.i18n import format_date, format_money, use_locale
-from .i18n import _, lazy_
 from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
+from .i18n import _, lazy_
 from . import auth, deals, panel, search, webhooks, writeback
 from .demo import invoicebridge_demo_backend  # noqa: F401  (a hook)
 from .client import PipedriveClient

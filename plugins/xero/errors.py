@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 
 from invoicebridge.core.i18n import format_number
-from .i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -30,6 +29,7 @@ from invoicebridge.core.errors import (
 
 from invoicebridge.core.connector import Budget, Dialect
 
+from .i18n import _
 from .converter import loads
 
 BACKEND = "xero"

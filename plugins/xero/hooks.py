@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .i18n import _
 from invoicebridge.core import BackendInfo, Role, hookimpl
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError
 
+from .i18n import _
 from . import operations as ops
 from .demo import invoicebridge_demo_backend  # noqa: F401  (a hook)
 from .auth import authorize_url, revoke

@@ -8,7 +8,6 @@ from typing import Any, Iterable, Sequence, TypeVar
 
 import jwt
 
-from .i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -30,6 +29,7 @@ from invoicebridge.core.model import (
 )
 from invoicebridge.core.status import Command, InvoiceStatus
 
+from .i18n import _
 from . import converter as w
 from . import translate as t
 from .auth import exchange_code, token_secrets

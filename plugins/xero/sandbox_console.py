@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from invoicebridge.core.i18n import UnreadableNumber, install_jinja, parse_decimal
+
 from .i18n import TEXTS, _
 
 from .sandbox_state import InvoiceProblem

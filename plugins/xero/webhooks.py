@@ -14,10 +14,11 @@ import base64
 import hashlib
 import hmac
 
-from .i18n import _
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
+
+from .i18n import _
 
 SIGNATURE_HEADER = "x-xero-signature"
 
