@@ -541,7 +541,7 @@ class WebhookEvent:
     kind: str
     object_id: str
     event_id: str = ""
-    tenant_id: str = ""
+    organisation_id: str = ""  # the remote organisation the event is about, where the backend has several
     previous: str = ""
     current: str = ""
 

@@ -59,5 +59,5 @@ def parse_events(request: WebhookRequest, key: str, *, tenant_id: str = "") -> l
             continue
         event_id = ":".join(fields[k] for k in ("tenantId", "resourceId", "eventDateUtc", "eventType"))
         out.append(WebhookEvent(kind="invoice_changed", object_id=resource_id, event_id=event_id,
-                                tenant_id=event_tenant, current=fields["eventType"]))
+                                organisation_id=event_tenant, current=fields["eventType"]))
     return out

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDORS = re.compile(r"xero|pipedrive|quickbooks|intuit", re.I)
+VENDORS = re.compile(r"xero|pipedrive|quickbooks|intuit"
+                     r"|tenant|LineAmountTypes|ContactNumber|unitdp|ACCREC|realmId", re.I)  # and their words and codes
 SUFFIXES = {".py", ".html", ".js", ".css", ".po", ".pot", ".cfg", ".toml", ".json", ".md", ".txt"}
 
 # Removed by the contract branch (the neutral status vocabulary): the status machine's notes that still cite the

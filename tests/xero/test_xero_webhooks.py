@@ -53,7 +53,7 @@ def test_verify_accepts_signed_invoice_events_only(runtime, connection, sandbox)
                           event("other-tenant", "inv-2")], "firstEventSequence": 1, "lastEventSequence": 3,
                "entropy": "abc"}
     [only] = hooks.accounting_verify_webhook(runtime=runtime, connection=connection, request=signed(payload))
-    assert (only.kind, only.object_id, only.tenant_id) == ("invoice_changed", "inv-1", sandbox.tenant_id)
+    assert (only.kind, only.object_id, only.organisation_id) == ("invoice_changed", "inv-1", sandbox.tenant_id)
     assert only.event_id == f"{sandbox.tenant_id}:inv-1:2026-11-20T09:30:00.000:UPDATE"
 
 
