@@ -43,6 +43,9 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
     app = create_app(config, store=store, plugins=plugins)
     runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
+    # The demo's backends are its sandboxes: no setting from the environment (a real account's client ID) may point
+    # a sandbox, or the app, elsewhere; each plugin's DemoBackend gives the settings below.
+    runtime.config.clear()
 
     sandboxes = {name: (prefix, sandbox) for name, prefix, sandbox in app.state.plugins.sandboxes(runtime)}
     for name, (prefix, sandbox) in sandboxes.items():

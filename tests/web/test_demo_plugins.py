@@ -61,3 +61,18 @@ def test_the_demo_connects_the_sandboxes_the_plugins_describe(tmp_path):
         assert conn.backend == "ledger" and conn.label == "Ledger books"
         assert app.state.runtime.backend_config("ledger")["api_base"] == "http://127.0.0.1:8000/sandbox/ledger"
         assert store.get_mapping_data()["account_code"] == "4000"
+
+
+def test_the_demo_works_with_a_real_accounts_settings_in_the_environment(tmp_path, monkeypatch):
+    """A client ID for a real account in the environment must not reach the demo's sandboxes (they would refuse
+    the demo's own OAuth)."""
+    from invoicebridge.core.model import Role as R
+
+    for backend in ("XERO", "PIPEDRIVE"):  # the built-in plugins' variables, as an operator would set them
+        monkeypatch.setenv(f"INVOICEBRIDGE_{backend}_CLIENT_ID", "real-client-id")
+        monkeypatch.setenv(f"INVOICEBRIDGE_{backend}_CLIENT_SECRET", "real-secret")
+    app, info = build_demo(AppConfig.from_env(data_dir=tmp_path, port=8000, sync_interval=0))
+    assert app.state.runtime.backend_config("xero")["client_id"] == "sandbox-client"
+    with TestClient(app, base_url="http://127.0.0.1:8000"):
+        store = app.state.runtime.store
+        assert store.active_connection(R.ACCOUNTING) is not None and store.active_connection(R.CRM) is not None
