@@ -20,7 +20,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from invoicebridge.core.connect import Connector
+from invoicebridge.core.connect import ConnectFlow
 from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
 from invoicebridge.core.model import DemoBackend, Role
@@ -91,7 +91,7 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
     """Connect every sandbox through the real flows (the accounting system first) and preset the mapping."""
     runtime, plugins = app.state.runtime, app.state.plugins
     store = runtime.store
-    connector = Connector(runtime, plugins, app.state.pipeline.check_connection, config.public_url)
+    flow = ConnectFlow(runtime, plugins, app.state.pipeline.check_connection, config.public_url)
     demos: dict[str, DemoBackend] = getattr(app.state, "demo_backends", {})
     roles = {info.name: info.role for info in plugins.backends()}
     for name in sorted(demos, key=lambda n: roles.get(n) is not Role.ACCOUNTING):
@@ -99,17 +99,17 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
         if role is None or store.active_connection(role) is not None:
             continue
         if demo.token:
-            await connector.with_token(name, demo.token)
+            await flow.with_token(name, demo.token)
             continue
-        started = await connector.begin(name)
+        started = await flow.begin(name)
         async with runtime.http_client(name) as client:  # the sandbox authorises at once and redirects back
             answer = await client.get(started.url, follow_redirects=False)
         params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers.get("location", "")).query).items()}
         if not params.get("code"):
             raise RuntimeError(f"the {demo.label or name} sandbox did not authorize the demo ({answer.status_code})")
-        outcome = await connector.complete(name, started.pending, params)
+        outcome = await flow.complete(name, started.pending, params)
         if outcome.choices:
-            await connector.choose(name, outcome.choices[0][0])
+            await flow.choose(name, outcome.choices[0][0])
     if store.get_mapping_data() is None:
         presets: dict[str, Any] = {}
         for demo in demos.values():

@@ -58,7 +58,7 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
-class Connector:
+class ConnectFlow:
     """The use case over a runtime and its plugins. ``check`` asks whether a connection works and remembers the
     answer (the pipeline's ``check_connection``); ``public_url`` is where the remote side reaches us."""
 

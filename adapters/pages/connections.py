@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from invoicebridge.core.connect import ConnectProblem, Connector, Outcome
+from invoicebridge.core.connect import ConnectFlow, ConnectProblem, Outcome
 from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.i18n import _
 
@@ -62,7 +62,7 @@ async def check_connection(request: Request) -> Response:
 @form_post
 async def disconnect(request: Request) -> Response:
     conn = state(request).runtime.store.get_connection(int(request.path_params["connection_id"]))
-    warning = await connector(request).disconnect(conn)
+    warning = await connect_flow(request).disconnect(conn)
     if warning:
         flash(request, warning, "error")
     else:
@@ -88,17 +88,17 @@ async def save_credentials(request: Request) -> Response:
     return RedirectResponse("/connections", status_code=303)
 
 
-def connector(request: Request) -> Connector:
+def connect_flow(request: Request) -> ConnectFlow:
     """The connect use case (core) for this app: its plugins, the pipeline's check, our public address."""
     app = state(request)
-    return Connector(app.runtime, app.plugins, app.pipeline.check_connection, app.config.public_url)
+    return ConnectFlow(app.runtime, app.plugins, app.pipeline.check_connection, app.config.public_url)
 
 
 @login_required
 async def connect_start(request: Request) -> Response:
     backend = request.path_params["backend"]
     try:
-        started = await connector(request).begin(backend)
+        started = await connect_flow(request).begin(backend)
     except ConnectProblem as exc:
         return error_page(request, exc.message, exc.status_code)
     request.session["oauth"] = started.pending
@@ -126,7 +126,7 @@ async def connect_callback(request: Request) -> Response:
     backend = request.path_params["backend"]
     pending = request.session.pop("oauth", None)
     try:
-        outcome = await connector(request).complete(backend, pending, request.query_params)
+        outcome = await connect_flow(request).complete(backend, pending, request.query_params)
     except ConnectProblem as exc:
         return error_page(request, exc.message, exc.status_code)
     if outcome.choices:  # the organisation is chosen on the Connections page
@@ -140,7 +140,7 @@ async def connect_choose(request: Request) -> Response:
     backend = request.path_params["backend"]
     request.session.pop("connect_choices", None)
     try:
-        outcome = await connector(request).choose(backend, str(request.state.form.get("choice") or ""))
+        outcome = await connect_flow(request).choose(backend, str(request.state.form.get("choice") or ""))
     except ConnectProblem as exc:
         return error_page(request, exc.message, exc.status_code)
     return _connected(request, outcome)
@@ -154,7 +154,7 @@ async def connect_token(request: Request) -> Response:
         flash(request, _("Paste the API token first."), "error")
         return RedirectResponse("/connections", status_code=303)
     try:
-        outcome = await connector(request).with_token(backend, token)
+        outcome = await connect_flow(request).with_token(backend, token)
     except ConnectProblem as exc:
         return error_page(request, exc.message, exc.status_code)
     return _connected(request, outcome)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from invoicebridge.core import BackendInfo, ConnectResult, Health, RemoteUser, Role, hookimpl
-from invoicebridge.core.connect import ConnectProblem, Connector
+from invoicebridge.core.connect import ConnectFlow, ConnectProblem
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
 
@@ -70,58 +70,58 @@ def setup(store):
     async def check(conn):
         return await plugins.check(runtime, connection=conn)
 
-    return ledger, Connector(runtime, plugins, check, "https://app.test/"), store
+    return ledger, ConnectFlow(runtime, plugins, check, "https://app.test/"), store
 
 
 def test_oauth_with_two_organisations_waits_for_the_choice_and_records_the_chosen_one(setup):
-    ledger, connector, store = setup
-    started = asyncio.run(connector.begin("ledger"))
+    ledger, flow, store = setup
+    started = asyncio.run(flow.begin("ledger"))
     state = parse_qs(urlsplit(started.url).query)["state"][0]
     assert started.pending["state"] == state and started.pending["verifier"]
-    outcome = asyncio.run(connector.complete("ledger", started.pending, {"state": state, "code": "good-code"}))
+    outcome = asyncio.run(flow.complete("ledger", started.pending, {"state": state, "code": "good-code"}))
     assert outcome.connection is None and outcome.choices == (("org-1", "First Ltd"), ("org-2", "Second Ltd"))
     assert store.active_connection(Role.ACCOUNTING) is None
     with pytest.raises(ConnectProblem) as refused:  # only an offered organisation can be chosen
-        asyncio.run(connector.choose("ledger", "org-9"))
+        asyncio.run(flow.choose("ledger", "org-9"))
     assert refused.value.status_code == 400
-    chosen = asyncio.run(connector.choose("ledger", "org-2"))
+    chosen = asyncio.run(flow.choose("ledger", "org-2"))
     conn = store.active_connection(Role.ACCOUNTING)
     assert chosen.connection.id == conn.id and conn.label == "Second Ltd" and not chosen.warning
     assert conn.settings["book"] == "2" and conn.settings["organisation_id"] == "org-2"
     assert conn.settings["organisation_name"] == "Second Ltd" and conn.settings["scope"] == "all"
     assert ledger.connected == [(conn.id, "https://app.test")]
     with pytest.raises(ConnectProblem):  # the pending tokens are spent
-        asyncio.run(connector.choose("ledger", "org-1"))
+        asyncio.run(flow.choose("ledger", "org-1"))
 
 
 def test_a_callback_with_another_state_connects_nothing(setup):
-    ledger, connector, store = setup
-    started = asyncio.run(connector.begin("ledger"))
+    ledger, flow, store = setup
+    started = asyncio.run(flow.begin("ledger"))
     for pending, params in ((started.pending, {"state": "forged", "code": "good-code"}), (None, {"state": "x", "code": "c"}),
                             (started.pending, {"error": "access_denied"})):
         with pytest.raises(ConnectProblem) as refused:
-            asyncio.run(connector.complete("ledger", pending, params))
+            asyncio.run(flow.complete("ledger", pending, params))
         assert refused.value.status_code == 400
     assert store.active_connection(Role.ACCOUNTING) is None and not ledger.connected
 
 
 def test_without_app_credentials_nothing_is_started(setup):
-    ledger, connector, store = setup
-    connector.runtime.config["ledger"] = {}
+    ledger, flow, store = setup
+    flow.runtime.config["ledger"] = {}
     with pytest.raises(ConnectProblem) as refused:
-        asyncio.run(connector.begin("ledger"))
+        asyncio.run(flow.begin("ledger"))
     assert refused.value.status_code == 409 and "Ledger" in refused.value.message
 
 
 def test_a_token_connects_and_a_role_that_may_not_create_is_refused(setup):
-    ledger, connector, store = setup
+    ledger, flow, store = setup
     ledger.role = "READONLY"
     with pytest.raises(ConnectProblem) as refused:
-        asyncio.run(connector.with_token("ledger", "tok"))
+        asyncio.run(flow.with_token("ledger", "tok"))
     assert refused.value.status_code == 403 and store.active_connection(Role.ACCOUNTING) is None
     ledger.role = "ADMIN"
-    outcome = asyncio.run(connector.with_token("ledger", " tok "))
+    outcome = asyncio.run(flow.with_token("ledger", " tok "))
     assert outcome.label == "Ledger by token" and store.active_connection(Role.ACCOUNTING).id == outcome.connection.id
-    warning = asyncio.run(connector.disconnect(outcome.connection))
+    warning = asyncio.run(flow.disconnect(outcome.connection))
     assert not warning and ledger.disconnected == [outcome.connection.id]
     assert store.active_connection(Role.ACCOUNTING) is None
