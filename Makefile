@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing invoicebridge and its dependencies into $(VENV) (once; about a minute)…"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,sandbox]' >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@$(BIN)/python -m invoicebridge.core.i18n_compile
 	@touch $(STAMP)
 

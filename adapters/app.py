@@ -45,7 +45,7 @@ def create_app(
     store: Store | None = None,
     plugins: Plugins | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-    sandboxes: list[tuple[str, str, Any]] | None = None,
+    sandboxes: list[Any] | None = None,  # Sandbox objects (invoicebridge.core.sandboxes) to mount
     runtime_options: Mapping[str, Any] | None = None,
 ) -> Starlette:
     make_private_dir(config.data_dir)
@@ -63,8 +63,8 @@ def create_app(
         store.set_app_secret("admin_password", hash_password(config.admin_password))
 
     routes: list[BaseRoute] = [*pages.routes(), *account.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
-    for name, prefix, sandbox_app in sandboxes or []:
-        routes.append(Mount(prefix, app=sandbox_app))
+    for sandbox in sandboxes or []:
+        routes.append(Mount(sandbox.mount_path, app=sandbox.app))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -100,7 +100,7 @@ def create_app(
     app.state.plugins = plugins
     app.state.background = set()
     app.state.startup_hooks = []  # async callables run first in the lifespan (the demo connects here)
-    app.state.sandboxes = {name: (prefix, sandbox_app) for name, prefix, sandbox_app in sandboxes or []}
+    app.state.sandboxes = {s.name: (s.mount_path, s) for s in sandboxes or []}  # name -> (mount path, Sandbox)
     return app
 
 

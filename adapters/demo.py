@@ -1,10 +1,12 @@
-"""The demo: one server with every installed plugin's sandbox mounted, connected, seeded and mapped.
+"""The demo: one server with the backends' sandboxes mounted, connected, seeded and mapped.
 
+Every installed backend's sandbox (the ``invoicebridge_sandboxes`` hook, the ``invoicebridge[sandbox]`` extra)
+is mounted at its own path and connected the way its :class:`~invoicebridge.core.sandboxes.DemoOffer` says.
 The sandboxes keep their state in memory, so each demo run starts from a fresh demo database (the secret key in
 the data folder is kept). The app reaches the sandboxes in-process (``httpx.ASGITransport`` over the app
 itself, so requests travel the same paths as over loopback), and the sandboxes deliver their webhooks to our
-receivers the same way. Each plugin says how the demo uses its sandbox (``invoicebridge_demo_backend``: settings,
-an API token or OAuth, mapping presets); connecting goes through the real flows of :mod:`invoicebridge.core.connect`.
+receivers the same way. Connecting goes through the real flows (the OAuth authorization-code exchange with PKCE,
+or an API token), as each sandbox's offer asks, through :mod:`invoicebridge.core.connect` like the pages.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.routing import Mount
 from invoicebridge.core.connect import ConnectFlow
 from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
-from invoicebridge.core.model import DemoBackend, Role
+from invoicebridge.core.model import Role
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.store import Store, make_private_dir
 
@@ -44,24 +46,23 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
     runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
     # The demo's backends are its sandboxes: no setting from the environment (a real account's client ID) may point
-    # a sandbox, or the app, elsewhere; each plugin's DemoBackend gives the settings below.
+    # a sandbox, or the app, elsewhere; each sandbox's offer gives the settings below.
     runtime.config.clear()
-
-    sandboxes = {name: (prefix, sandbox) for name, prefix, sandbox in app.state.plugins.sandboxes(runtime)}
-    for name, (prefix, sandbox) in sandboxes.items():
-        # Unnamed mounts: the sandboxes use url_for on their own routes.
-        app.router.routes.insert(0, Mount(prefix, app=sandbox))
-        runtime.transports[name] = transport
-    app.state.sandboxes = sandboxes
-    demos: dict[str, DemoBackend] = {}
-    for name, (prefix, sandbox) in sandboxes.items():
-        demo = app.state.plugins.demo_backend(runtime, name=name, sandbox=sandbox, public_url=config.public_url, transport=transport)
-        if demo is not None:
-            demos[name] = demo
-    backend = {name: dict(demo.config) for name, demo in demos.items()}
+    sandboxes = app.state.plugins.sandboxes(runtime)
+    if not sandboxes:
+        raise RuntimeError("No sandbox is installed: install the demo with pip install 'invoicebridge[sandbox]'")
+    keys = dict(store.get_app_secret("demo_keys", {}) or {})  # kept across runs, like the secret key
+    offers = {s.name: s.demo_offer(public_url=config.public_url, transport=transport, secrets=keys) for s in sandboxes}
+    store.set_app_secret("demo_keys", keys)
+    backend = {name: dict(offer.config) for name, offer in offers.items()}
     store.set_app_secret("backend_config", backend)
     runtime.config.update(backend)
-    app.state.demo_backends = demos
+    for sandbox in sandboxes:
+        # Unnamed mounts: the sandboxes use url_for on their own routes.
+        app.router.routes.insert(0, Mount(sandbox.mount_path, app=sandbox.app))
+        runtime.transports[sandbox.name] = transport
+    app.state.sandboxes = {s.name: (s.mount_path, s) for s in sandboxes}  # name -> (mount path, Sandbox)
+    app.state.demo_offers = offers
 
     api_key = store.create_api_key("demo")
     info: dict[str, Any] = {
@@ -70,10 +71,10 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         "api_key": api_key,
         "data_dir": str(config.data_dir.resolve()),
         "demo_json": str((config.data_dir / "demo.json").resolve()),
-        **{name: dict(demo.info) for name, demo in demos.items()},
-        "backends": [{"name": name, "label": demo.label or name, "console_url": demo.info.get("console_url", ""),
-                      "hint": demo.console_hint} for name, demo in demos.items()],
-        "suggested_deal": next((d.suggested_deal for d in demos.values() if d.suggested_deal), "1"),
+        **{name: dict(offer.info) for name, offer in offers.items()},
+        "backends": [{"name": name, "label": offer.label or name, "console_url": offer.info.get("console_url", ""),
+                      "hint": offer.console_hint} for name, offer in offers.items()],
+        "suggested_deal": next((o.hints["suggested_record"] for o in offers.values() if o.hints.get("suggested_record")), "1"),
     }
 
     async def connect(app: Starlette) -> None:
@@ -92,27 +93,27 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
     runtime, plugins = app.state.runtime, app.state.plugins
     store = runtime.store
     flow = ConnectFlow(runtime, plugins, app.state.pipeline.check_connection, config.public_url)
-    demos: dict[str, DemoBackend] = getattr(app.state, "demo_backends", {})
+    offers = getattr(app.state, "demo_offers", {})
     roles = {info.name: info.role for info in plugins.backends()}
-    for name in sorted(demos, key=lambda n: roles.get(n) is not Role.ACCOUNTING):
-        demo, role = demos[name], roles.get(name)
+    for name in sorted(offers, key=lambda n: roles.get(n) is not Role.ACCOUNTING):
+        offer, role = offers[name], roles.get(name)
         if role is None or store.active_connection(role) is not None:
             continue
-        if demo.token:
-            await flow.with_token(name, demo.token)
+        if offer.connect == "token":
+            await flow.with_token(name, offer.token)
             continue
         started = await flow.begin(name)
         async with runtime.http_client(name) as client:  # the sandbox authorises at once and redirects back
             answer = await client.get(started.url, follow_redirects=False)
         params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers.get("location", "")).query).items()}
         if not params.get("code"):
-            raise RuntimeError(f"the {demo.label or name} sandbox did not authorize the demo ({answer.status_code})")
+            raise RuntimeError(f"the {offer.label or name} sandbox did not authorize the demo ({answer.status_code})")
         outcome = await flow.complete(name, started.pending, params)
         if outcome.choices:
             await flow.choose(name, outcome.choices[0][0])
     if store.get_mapping_data() is None:
         presets: dict[str, Any] = {}
-        for demo in demos.values():
-            presets.update(demo.mapping)
+        for offer in offers.values():
+            presets.update(offer.mapping)
         store.set_mapping_data(MappingConfig(**{"due_date": DueDateRule(days=14), **presets}).to_dict())
     store.audit("demo", lazy_("Demo connected to its sandboxes"))

@@ -29,7 +29,6 @@ from .model import (
     CatalogItem,
     Connection,
     ConnectResult,
-    DemoBackend,
     CreateRequest,
     CreateResult,
     CrmField,
@@ -59,7 +58,7 @@ from .status import Command, InvoiceStatus
 
 __all__ = [
     "Account", "Address", "AuthError", "BackendError", "BackendInfo", "BrandingTheme", "Catalog", "CatalogItem",
-    "Command", "Connection", "ConnectResult", "CreateRequest", "DemoBackend", "CreateResult", "CrmField", "Customer",
+    "Command", "Connection", "ConnectResult", "CreateRequest", "CreateResult", "CrmField", "Customer",
     "DailyLimitReached", "Deal", "DealDiscount", "DealProduct", "DealQuery", "DealSummary", "DiscountType", "Health",
     "IllegalTransition", "Invoice", "InvoiceBridgeError", "InvoiceDraft", "InvoiceRecord", "InvoiceStatus",
     "LineItem", "MappingError", "NotConnected", "NotFound", "Organization", "Person", "PermissionDenied",

@@ -45,14 +45,8 @@ def invoicebridge_frame_ancestors(runtime) -> list:
 
 @hookspec
 def invoicebridge_sandboxes(runtime) -> list:
-    """``(name, prefix, asgi_app)`` triples of emulated remote APIs to mount in the demo."""
-
-
-@hookspec(firstresult=True)
-def invoicebridge_demo_backend(runtime, name: str, sandbox, public_url: str, transport):
-    """How the demo uses your sandbox ``name`` (one you returned from ``invoicebridge_sandboxes``, mounted under
-    ``public_url``): a :class:`DemoBackend`, or None if it is not yours. Deliver the sandbox's webhooks through
-    ``transport`` (the app itself, in-process)."""
+    """Emulated remote APIs to mount in the demo, as :class:`~invoicebridge.core.sandboxes.Sandbox` objects
+    (import sandbox modules only here: they ship in the ``invoicebridge[sandbox]`` extra)."""
 
 
 # ---- connecting ------------------------------------------------------------------------------------

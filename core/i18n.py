@@ -113,6 +113,15 @@ def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None)
     return NullTranslations()
 
 
+@functools.lru_cache(maxsize=None)
+def _with_core_fallback(code: str, domain: str, localedir: Path) -> NullTranslations:
+    """A plugin domain's catalogue that falls back to core's: a plugin page built on core's pieces (the sandbox
+    kit's console, core's filters) shows core's texts translated too."""
+    own = translations.__wrapped__(code, domain, localedir)
+    own.add_fallback(translations(code))
+    return own
+
+
 class Translator:
     """The texts of one gettext domain, in the language of the moment (the request's or the command's).
 
@@ -124,7 +133,10 @@ class Translator:
         self.domain, self.localedir = domain, Path(localedir)
 
     def translations(self, code: str | None = None) -> NullTranslations:
-        return translations(code or current_locale(), self.domain, None if self.domain == DOMAIN else self.localedir)
+        code = code or current_locale()
+        if self.domain == DOMAIN:
+            return translations(code)
+        return _with_core_fallback(code, self.domain, self.localedir)
 
     def gettext(self, message: str) -> str:
         return self.translations().gettext(message)

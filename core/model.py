@@ -560,22 +560,6 @@ class ConnectResult:
 
 
 @frozen
-class DemoBackend:
-    """How the demo uses a plugin's sandbox (``invoicebridge_demo_backend``): the app settings that point the backend
-    at it, how to connect (``token``: an API token; empty: OAuth through the sandbox), the mapping settings to
-    preset, and what the demo lists for it (``info``: addresses and keys, in demo.json; ``label`` and
-    ``console_hint`` in the banner). A CRM names a deal worth opening first (``suggested_deal``)."""
-
-    config: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
-    token: str = ""
-    mapping: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping)
-    info: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
-    label: str = ""
-    console_hint: str = ""
-    suggested_deal: str = ""
-
-
-@frozen
 class Health:
     ok: bool
     detail: str = ""

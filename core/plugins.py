@@ -95,11 +95,6 @@ class Plugins:
     def sandboxes(self, runtime) -> list:
         return [s for group in self.pm.hook.invoicebridge_sandboxes(runtime=runtime) for s in (group or [])]
 
-    def demo_backend(self, runtime, *, name: str, sandbox: Any, public_url: str, transport: Any):
-        """The plugin's :class:`DemoBackend` for its sandbox ``name``, or None when no plugin describes one."""
-        return self.pm.hook.invoicebridge_demo_backend(runtime=runtime, name=name, sandbox=sandbox, public_url=public_url,
-                                                       transport=transport)
-
     # -- helpers
     async def _first_or_none(self, hook: str, **kwargs: Any) -> Any:
         """pluggy's ``firstresult`` stops at the first non-None *return value*, and an ``async def`` hook

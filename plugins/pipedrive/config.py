@@ -19,7 +19,10 @@ class PipedriveConfig:
     authorize_url: str = DEFAULT_AUTHORIZE_URL
     token_url: str = DEFAULT_TOKEN_URL
     revoke_url: str = ""
-    api_base: str = ""  # override of every connection's base URL (the demo points it at the sandbox)
+    # The API's base for API-token connections, which Pipedrive gives no api_domain (default: the company's own
+    # domain). OAuth connections always use their token answer's api_domain, "the base URL path … where the
+    # requests can be sent to" (fact sheet §2): the demo's sandbox names itself there, no override needed.
+    api_base: str = ""
     webhook_user: str = ""
     webhook_password: str = ""
     jwt_secret: str = ""
@@ -43,8 +46,13 @@ class PipedriveConfig:
 
 
 def base_url(cfg: PipedriveConfig, settings: Any) -> str:
-    """Where the API of a connection lives: the override, else the company's ``api_domain``."""
-    base = cfg.api_base or (settings or {}).get("api_domain") or DEFAULT_API_BASE
+    """Where the API of a connection lives: an OAuth connection's ``api_domain``; for an API-token connection the
+    configured ``api_base``, else its company's domain."""
+    settings = settings or {}
+    if settings.get("api_domain") and settings.get("auth") != "token":
+        base = settings["api_domain"]
+    else:
+        base = cfg.api_base or settings.get("api_domain") or DEFAULT_API_BASE
     return str(base).rstrip("/")
 
 

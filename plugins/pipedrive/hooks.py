@@ -17,7 +17,6 @@ from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
 from .i18n import _, lazy_
 from . import auth, deals, panel, search, webhooks, writeback
-from .demo import invoicebridge_demo_backend  # noqa: F401  (a hook)
 from .client import PipedriveClient
 from .config import PipedriveConfig, base_url
 from .deals import deal_url, load_fields
@@ -49,11 +48,15 @@ def invoicebridge_frame_ancestors(runtime):
 
 @hookimpl
 def invoicebridge_sandboxes(runtime):
-    from .sandbox import create_sandbox
+    """The Pipedrive sandbox (the ``invoicebridge[sandbox]`` extra), one per runtime, seeded with demo deals."""
+    key = ("pipedrive", "sandbox")
+    sandbox = runtime.cache.get(key)
+    if sandbox is None:
+        from .sandbox_frame import PipedriveSandbox
 
-    app = create_sandbox(clock=runtime.now)
-    app.state.sandbox.seed_demo()
-    return [("pipedrive", "/sandbox/pipedrive", app)]
+        sandbox = runtime.cache[key] = PipedriveSandbox(clock=runtime.now)
+        sandbox.seed()
+    return [sandbox]
 
 
 # ---- connecting ------------------------------------------------------------------------------------

@@ -14,40 +14,32 @@ import base64
 import binascii
 import datetime as dt
 import json
-import secrets
-from pathlib import Path
 from typing import Any, Awaitable, Callable
-from urllib.parse import urlencode
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import install_jinja
+from invoicebridge.sandbox_kit import RequestLog
+from invoicebridge.sandbox_kit.console import console_environment
 
 from .i18n import TEXTS
 
 from . import sandbox_search
+from .sandbox_frame import oauth_routes
+from .sandbox_frame import api as _api
 from .sandbox_state import CURRENCIES, ACTIVITY_TYPES, SandboxError, SandboxState
 
 MAX_LIMIT = 500
-_templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-                                autoescape=True)
-install_jinja(_templates, TEXTS)
+_templates = console_environment("invoicebridge.plugins.pipedrive", texts=TEXTS)
 
 Handler = Callable[[Request, SandboxState], Awaitable[Any]]
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _fail(status: int, message: str, info: str = "Please check developers.pipedrive.com") -> JSONResponse:
-    return JSONResponse({"success": False, "error": message, "error_info": info, "data": None,
-                         "additional_data": None}, status_code=status)
 
 
 def _encode_cursor(last_id: int) -> str:
@@ -332,107 +324,6 @@ async def delete_webhook(request: Request, s: SandboxState) -> Response:
     return JSONResponse({"status": "ok", "success": True})
 
 
-# ---- plumbing: auth, rate limits, errors ---------------------------------------------------------------
-
-
-def _api(operation: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        s: SandboxState = request.app.state.sandbox
-        s.requests.append((request.method, request.url.path, operation))
-        token = request.headers.get("x-api-token", "")
-        bearer = request.headers.get("authorization", "")
-        if bearer.lower().startswith("bearer "):
-            ok = s.token_ok(bearer[7:].strip(), bearer=True)
-        else:
-            ok = s.token_ok(token or request.query_params.get("api_token", ""), bearer=False) if (
-                token or request.url.path.startswith(("/v1", "/api/v1"))) else False
-        status, headers = s.charge(operation)
-        if not ok:
-            return JSONResponse({"success": False, "error": "unauthorized access", "errorCode": 401,
-                                 "error_info": "Please check developers.pipedrive.com"}, status_code=401,
-                                headers={**headers, "x-401-by-gw": "true"})
-        if status == 403:  # the firewall's page, not the API's JSON
-            return HTMLResponse("<html><head><title>Attention Required! | Cloudflare</title></head><body>"
-                                "<h1>Sorry, you have been blocked</h1></body></html>", status_code=403)
-        if status == 429:
-            return JSONResponse({"success": False, "error": "Request over limit",
-                                 "error_info": "Please check developers.pipedrive.com"}, status_code=429,
-                                headers=headers)
-        try:
-            result = await handler(request, s)
-        except SandboxError as exc:
-            response = _fail(exc.status, exc.message, exc.info or "Please check developers.pipedrive.com")
-            response.headers.update(headers)
-            return response
-        if isinstance(result, Response):
-            result.headers.update(headers)
-            return result
-        code, body = result if isinstance(result, tuple) else (200, result)
-        response = JSONResponse(body, status_code=code, headers=headers)
-        if s.auto_deliver_api_changes and s.outbox:
-            response.background = BackgroundTask(s.deliver_webhooks)
-        return response
-    return endpoint
-
-
-def _client_auth(request: Request, s: SandboxState) -> str | None:
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    try:
-        client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    ok = scheme.lower() == "basic" and s.oauth_clients.get(client_id) == secret
-    return client_id if ok else None
-
-
-async def oauth_authorize(request: Request) -> Response:
-    s: SandboxState = request.app.state.sandbox
-    client_id = request.query_params.get("client_id", "")
-    redirect_uri = request.query_params.get("redirect_uri", "")
-    if client_id not in s.oauth_clients or not redirect_uri:
-        return JSONResponse({"success": False, "error": "Invalid client_id or redirect_uri"}, status_code=400)
-    code = secrets.token_urlsafe(16)
-    s.oauth_codes[code] = (client_id, redirect_uri, s.now() + dt.timedelta(minutes=5))
-    query = urlencode({"code": code, "state": request.query_params.get("state", "")})
-    return RedirectResponse(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}", status_code=302)
-
-
-async def oauth_token(request: Request) -> Response:
-    s: SandboxState = request.app.state.sandbox
-    client_id = _client_auth(request, s)
-    if client_id is None:
-        return JSONResponse({"success": False, "error": "Invalid client credentials"}, status_code=401)
-    form = await request.form()
-    grant = form.get("grant_type")
-    if grant == "authorization_code":
-        found = s.oauth_codes.pop(str(form.get("code", "")), None)
-        if not found or found[0] != client_id or found[1] != form.get("redirect_uri") or found[2] < s.now():
-            return JSONResponse({"success": False, "error": "Invalid grant: authorization code is invalid"},
-                                status_code=400)
-        tokens = s.issue_tokens()
-    elif grant == "refresh_token":
-        refresh = str(form.get("refresh_token", ""))
-        if refresh not in s.refresh_tokens:
-            return JSONResponse({"success": False, "error": "Invalid grant: refresh token is invalid"},
-                                status_code=400)
-        tokens = s.issue_tokens(refresh)
-    else:
-        return JSONResponse({"success": False, "error": "Unsupported grant type"}, status_code=400)
-    tokens["api_domain"] = str(request.base_url).rstrip("/")
-    return JSONResponse(tokens)
-
-
-async def oauth_revoke(request: Request) -> Response:
-    s: SandboxState = request.app.state.sandbox
-    if _client_auth(request, s) is None:
-        return JSONResponse({"success": False, "error": "Invalid client credentials"}, status_code=401)
-    form = await request.form()
-    token = str(form.get("token", ""))
-    s.refresh_tokens.discard(token)
-    s.access_tokens.pop(token, None)
-    return Response(status_code=200)
-
-
 async def console(request: Request) -> HTMLResponse:
     s: SandboxState = request.app.state.sandbox
     rows = []
@@ -443,12 +334,12 @@ async def console(request: Request) -> HTMLResponse:
         rows.append({"id": deal["id"], "title": deal["title"], "org": org["name"] if org else "",
                      "value": deal["value"], "currency": deal["currency"], "status": deal["status"],
                      "products": len(s.lines_of(deal["id"]))})
-    deliveries = [{"webhook_id": d.webhook_id, "deal": d.payload.get("meta", {}).get("entity_id"),
+    deliveries = [{"webhook_id": d.meta["webhook_id"], "deal": d.payload.get("meta", {}).get("entity_id"),
                    "results": d.results, "done": d.done} for d in s.outbox[-20:]]
     html = _templates.get_template("sandbox_console.html").render(
         company=s.company_name, deals=rows, webhooks=list(s.webhooks.values()), deliveries=deliveries,
         activities=sorted((a for a in s.activities.values() if not a["is_deleted"]), key=lambda a: (a["done"], -a["id"]))[:50],
-        win_url=lambda deal_id: str(request.url_for("sandbox_win", id=deal_id)))
+        win_url=lambda deal_id: str(request.url_for("sandbox_win", id=deal_id)), requests=request.app.state.log.last(10))
     return HTMLResponse(html)
 
 
@@ -472,9 +363,7 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
     routes = [
         Route("/", console, name="sandbox_console"),
         Route("/console/deals/{id:int}/win", console_win, methods=["POST"], name="sandbox_win"),
-        Route("/oauth/authorize", oauth_authorize),
-        Route("/oauth/token", oauth_token, methods=["POST"]),
-        Route("/oauth/revoke", oauth_revoke, methods=["POST"]),
+        *oauth_routes(),
         Route("/api/v2/deals", _api("getDeals", get_deals)),
         Route("/api/v2/deals/search", _api("searchDeals", sandbox_search.search_deals)),
         Route("/api/v2/organizations/search", _api("searchOrganization", sandbox_search.search_organizations)),
@@ -512,6 +401,7 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
         ]
     app = Starlette(routes=routes)
     app.state.sandbox = state
+    app.state.log = RequestLog(clock=state.now)  # for the console (``state.requests`` stays the tests' list)
     if seed:
         state.seed_demo()
     return app

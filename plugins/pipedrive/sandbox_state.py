@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import secrets
+import json
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
 import attrs
 import httpx
+
+from invoicebridge.sandbox_kit import Delivery, Outbox
 
 ACTIVITY_TYPES = ("call", "meeting", "task", "deadline", "email", "lunch")
 RETRY_DELAYS = (3, 30, 150)  # seconds after the 1st, 2nd and 3rd failed attempt
@@ -43,6 +45,16 @@ BUILTIN_FIELDS = {
 }
 ADDRESS_SUBFIELDS = ("subpremise", "street_number", "route", "sublocality", "locality", "admin_area_level_1",
                      "admin_area_level_2", "country", "postal_code", "formatted_address")
+
+
+def _stamp_attempt(item: Delivery) -> bytes:
+    """The attempt number in the body, as Pipedrive resends it (v1: ``retry``, v2: ``meta.attempt``)."""
+    payload = item.payload
+    if "retry" in payload:
+        payload["retry"] = item.attempt - 1
+    else:
+        payload["meta"]["attempt"] = item.attempt
+    return json.dumps(payload).encode()
 
 
 def rfc3339(moment: dt.datetime) -> str:
@@ -85,7 +97,9 @@ class SandboxError(Exception):
 
 @attrs.define
 class RateLimits:
-    burst_limit: int | None = None  # requests per window; None: unlimited
+    # requests per window; None: unlimited. Enforced by default as the real service does (fact sheet §7.1: 80 per
+    # 2 s for an OAuth app on the smallest plan, the x-ratelimit-limit the sandbox always advertised)
+    burst_limit: int | None = 80
     search_burst_limit: int | None = None  # search requests per window (fact sheet §7.1: 10 on every plan); None: off
     search_starts: list = attrs.field(factory=list)
     window: float = 2.0
@@ -108,16 +122,6 @@ class RateLimits:
 
 
 @attrs.define
-class Delivery:
-    webhook_id: int
-    payload: dict
-    attempt: int = 1
-    due_at: dt.datetime | None = None
-    results: list = attrs.field(factory=list)  # (attempt, status or error)
-    done: bool = False
-
-
-@attrs.define
 class SandboxState:
     clock: Callable[[], dt.datetime]
     company_domain: str = "acme-sandbox"
@@ -126,9 +130,8 @@ class SandboxState:
     user: dict = attrs.field(factory=lambda: {"id": 101, "name": "Sam Seller", "email": "sam@example.com"})
     api_tokens: set = attrs.field(factory=set)
     oauth_clients: dict = attrs.field(factory=dict)
-    oauth_codes: dict = attrs.field(factory=dict)
-    access_tokens: dict = attrs.field(factory=dict)  # token -> expires_at
-    refresh_tokens: set = attrs.field(factory=set)
+    client_scopes: dict = attrs.field(factory=dict)  # client id -> its registered scopes (default: sandbox_frame)
+    oauth: Any = None  # the kit's AuthorizationServer (sandbox_frame.new_oauth)
     deals: dict = attrs.field(factory=dict)
     organizations: dict = attrs.field(factory=dict)
     persons: dict = attrs.field(factory=dict)
@@ -143,7 +146,8 @@ class SandboxState:
     rate: RateLimits = attrs.field(factory=RateLimits)
     # key_string -> active; companies deactivate and add types, so a type is only valid while active (§5.1)
     activity_types: dict = attrs.field(factory=lambda: {key: True for key in ACTIVITY_TYPES})
-    outbox: list = attrs.field(factory=list)
+    outbox: list = attrs.field(factory=list)  # the kit Outbox's deliveries (meta: webhook_id)
+    webhook_outbox: Any = None
     requests: list = attrs.field(factory=list)  # (method, path) of every API request
     delivery_transport: httpx.AsyncBaseTransport | None = None
     delivery_target: str = ""  # when set, deliveries go here instead of the subscription URL
@@ -151,6 +155,11 @@ class SandboxState:
     _ids: dict = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        from .sandbox_frame import new_oauth
+
+        self.oauth = self.oauth or new_oauth(self, self.client_scopes)
+        self.webhook_outbox = Outbox(clock=self.now, retry_delays=RETRY_DELAYS, items=self.outbox,
+                                     before_attempt=_stamp_attempt)
         for entity, defs in BUILTIN_FIELDS.items():
             self.fields.setdefault(entity, {})
             for code, name, ftype in defs:
@@ -467,21 +476,18 @@ class SandboxState:
     def token_ok(self, token: str, bearer: bool) -> bool:
         if not bearer:
             return token in self.api_tokens
-        expires = self.access_tokens.get(token)
-        return expires is not None and self.now() < expires
+        try:
+            self.oauth.validate(token)
+        except Exception:  # TokenRejected
+            return False
+        return True
 
-    def issue_tokens(self, refresh: str | None = None) -> dict:
-        access = "v1u:" + secrets.token_urlsafe(24)
-        self.access_tokens[access] = self.now() + dt.timedelta(seconds=3599)
-        if refresh is None:
-            refresh = f"{self.company_id}:{self.user['id']}:" + secrets.token_hex(16)
-            self.refresh_tokens.add(refresh)
-        return {"access_token": access, "token_type": "Bearer", "expires_in": 3599, "refresh_token": refresh,
-                "scope": "base,deals:read,contacts:read,activities:full,deals:full,admin"}
+    @property
+    def refresh_tokens(self) -> set[str]:
+        return set(self.oauth.refresh_tokens)
 
     def expire_access_tokens(self) -> None:
-        for token in self.access_tokens:
-            self.access_tokens[token] = self.now() - dt.timedelta(seconds=1)
+        self.oauth.expire_access_tokens()
 
     # ---- rate limits ---------------------------------------------------------------------------------
 
@@ -592,42 +598,25 @@ class SandboxState:
                                     "type": "general", "host": self.host,
                                     "permitted_user_ids": [str(self.user["id"])]},
                            "data": dict(deal), "previous": dict(previous)}
-            self.outbox.append(Delivery(webhook_id=hook["id"], payload=payload, due_at=self.now()))
+            headers = {"User-Agent": "Pipedrive-Webhook"}
+            if hook.get("http_auth_user"):
+                raw = f"{hook['http_auth_user']}:{hook.get('http_auth_password') or ''}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            self.webhook_outbox.queue(hook["subscription_url"], payload, headers=headers, webhook_id=hook["id"])
 
     async def deliver_webhooks(self, *, include_retries: bool = False) -> list[Delivery]:
         """Send every due delivery; failures are retried after 3, 30 and 150 s of sandbox time (or now, with
         ``include_retries``, which compresses the delays). Returns the deliveries attempted."""
-        attempted = []
-        for item in [d for d in self.outbox if not d.done]:
-            if not include_retries and item.due_at and item.due_at > self.now():
-                continue
-            hook = self.webhooks.get(item.webhook_id)
-            if hook is None:
-                item.done = True
-                continue
-            attempted.append(item)
-            headers = {"Content-Type": "application/json", "User-Agent": "Pipedrive-Webhook"}
-            if hook.get("http_auth_user"):
-                raw = f"{hook['http_auth_user']}:{hook.get('http_auth_password') or ''}".encode()
-                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-            url = self.delivery_target or hook["subscription_url"]
-            try:
-                async with httpx.AsyncClient(transport=self.delivery_transport, timeout=10.0) as client:
-                    response = await client.post(url, json=item.payload, headers=headers)
-                outcome: Any = response.status_code
-                ok = 200 <= response.status_code < 300
-            except httpx.HTTPError as exc:
-                outcome, ok = type(exc).__name__, False
-            item.results.append((item.attempt, outcome))
+        def target(item: Delivery) -> str | None:
+            hook = self.webhooks.get(item.meta["webhook_id"])
+            return None if hook is None else (self.delivery_target or hook["subscription_url"])
+
+        self.webhook_outbox.transport = self.delivery_transport
+        attempted = await self.webhook_outbox.deliver(include_retries=include_retries, target=target)
+        for item in attempted:
+            hook = self.webhooks[item.meta["webhook_id"]]
+            outcome = item.results[-1][1]
             hook["last_delivery_time"] = rfc3339(self.now())
             hook["last_http_status"] = outcome if isinstance(outcome, int) else None
-            if ok or item.attempt > len(RETRY_DELAYS):
-                item.done = True
-                continue
-            item.due_at = self.now() + dt.timedelta(seconds=RETRY_DELAYS[item.attempt - 1])
-            item.attempt += 1
-            if "retry" in item.payload:
-                item.payload["retry"] = item.attempt - 1
-            else:
-                item.payload["meta"]["attempt"] = item.attempt
         return attempted
+

@@ -11,7 +11,6 @@ from invoicebridge.core.errors import BackendError
 
 from .i18n import _
 from . import operations as ops
-from .demo import invoicebridge_demo_backend  # noqa: F401  (a hook)
 from .auth import authorize_url, revoke
 from .client import XeroClient, delete_connection, identity_connector, list_connections
 from .config import XeroConfig
@@ -19,7 +18,6 @@ from .webhooks import parse_events
 
 NAME = "xero"
 USER_TTL = dt.timedelta(minutes=1)
-SANDBOX_PREFIX = "/sandbox/xero"
 
 
 def _mine(connection: Any = None, backend: str | None = None) -> bool:
@@ -33,21 +31,14 @@ def invoicebridge_backends():
 
 @hookimpl
 def invoicebridge_sandboxes(runtime):
-    """The Xero sandbox, one instance per runtime, mounted at /sandbox/xero with webhooks to our receiver."""
+    """The Xero sandbox (the ``invoicebridge[sandbox]`` extra), one per runtime, seeded with the demo organisation."""
     key = ("xero", "sandbox")
     sandbox = runtime.cache.get(key)
     if sandbox is None:
         from .sandbox import create_sandbox
 
-        cfg = XeroConfig.from_runtime(runtime)
-        sandbox = runtime.cache[key] = create_sandbox(
-            client_id=cfg.client_id or "sandbox-client",
-            client_secret=cfg.client_secret or "sandbox-secret",
-            webhook_key=cfg.webhook_key or "sandbox-webhook-key",
-            webhook_url=f"{runtime.public_url.rstrip('/')}/webhooks/xero",
-            seed="demo",
-        )
-    return [(NAME, SANDBOX_PREFIX, sandbox)]
+        sandbox = runtime.cache[key] = create_sandbox(clock=runtime.now, seed="demo")
+    return [sandbox]
 
 
 # ---- connecting -----------------------------------------------------------------------------------------

@@ -14,31 +14,27 @@ from the injectable ``clock``.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime as dt
 import email.utils
-import hashlib
-import hmac
 import json
-import secrets
-import urllib.parse
 from typing import Any, Callable
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
+
+from invoicebridge.sandbox_kit import utcnow
 
 from . import sandbox_render as r
 from .msdate import parse_date
-from .sandbox_identity import GrantError, Identity
+from .sandbox_frame import XeroError, XeroFrame
+from .sandbox_frame import json_response as _json
+from .sandbox_identity import Identity
 from .sandbox_state import InvoiceProblem, SandboxState, UnknownContact, new_id
 from .sandbox_where import WhereError, compile_where
 
-IDEMPOTENCY_WINDOW = dt.timedelta(minutes=6)
-MINUTE_LIMIT, DAY_LIMIT, CONCURRENT_LIMIT, APP_MINUTE_LIMIT = 60, 5000, 5, 10000
 READ_INVOICES = {"accounting.transactions", "accounting.transactions.read", "accounting.invoices", "accounting.invoices.read"}
 WRITE_INVOICES = {"accounting.transactions", "accounting.invoices"}
 READ_CONTACTS = {"accounting.contacts", "accounting.contacts.read"}
@@ -47,20 +43,7 @@ READ_SETTINGS = {"accounting.settings", "accounting.settings.read"}
 WRITE_PAYMENTS = {"accounting.transactions", "accounting.payments"}
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-class XeroError(Exception):
-    def __init__(self, status: int, body: Any = None, *, content_type: str = "application/json", headers=None) -> None:
-        self.status, self.body, self.content_type, self.headers = status, body, content_type, headers or {}
-
-
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(r.to_json(payload), status_code=status, media_type="application/json", headers=headers)
-
-
-class XeroSandbox:
+class XeroSandbox(XeroFrame):
     """The emulator: an ASGI app plus the state and knobs tests use."""
 
     def __init__(
@@ -81,26 +64,12 @@ class XeroSandbox:
         self.identity = Identity(clock=clock, client_id=client_id, client_secret=client_secret,
                                  tenant_id=self.state.tenant_id,
                                  tenant_name=self.state.organisation.get("Name", "Sandbox organisation"))
-        self.webhook_key = webhook_key
-        self.webhook_url = webhook_url
-        self.webhook_transport = webhook_transport
-        self.auto_deliver = True  # after console actions
-        self.deliveries: list[dict[str, Any]] = []
-        self.event_sequence = 0
-        self.forced_limit: dict[str, Any] | None = None  # {"problem", "times", "retry_after"}
-        self.fail_next: list[int] = []  # statuses to answer (e.g. 500) before handling the next API calls
-        self.requests: list[tuple[str, str]] = []  # (method, path) of API calls, for tests
-        self.rejected: list[tuple[dt.datetime, str]] = []  # (when, problem) of each 429 answered
+        self._init_frame(webhook_key, webhook_url, webhook_transport)
         # An unknown ContactID fails the whole request with 404 (fact sheet §13.10). Whether the elements
         # before it were already saved is not known [?]: by default nothing is saved; True saves them.
         self.persist_before_404 = False
         # The largest page served, whatever pageSize asks for: 1,000 is second-hand (fact sheet §5.1, §14.5 [?]).
         self.max_page_size = 1000
-        self._minute: dict[str, tuple[int, int]] = {}  # tenant -> (minute index, count)
-        self._day: dict[str, tuple[int, int]] = {}
-        self._in_flight: dict[str, int] = {}
-        self._idempotency: dict[str, dict[str, Any]] = {}
-        self._idem_locks: dict[str, asyncio.Lock] = {}
         from .sandbox_console import console_routes
 
         api = [
@@ -122,12 +91,8 @@ class XeroSandbox:
             Route("/api.xro/2.0/Payments/{payment_id}", self._payment, methods=["POST"]),
         ]
         routes = [
-            Route("/identity/connect/authorize", self._authorize, methods=["GET"]),
-            Route("/identity/connect/token", self._token, methods=["POST"]),
-            Route("/identity/connect/revocation", self._revoke, methods=["POST"]),
-            Route("/connections", self._connections, methods=["GET"]),
-            Route("/connections/{connection_id}", self._delete_connection, methods=["DELETE"]),
-            *[Route(rt.path, self._api(rt.endpoint), methods=list(rt.methods or [])) for rt in api],
+            *self.frame_routes(),
+            *[Route(rt.path, self.api(rt.endpoint), methods=list(rt.methods or [])) for rt in api],
             *console_routes(self),
         ]
         self.app = Starlette(routes=routes)
@@ -140,188 +105,6 @@ class XeroSandbox:
     @property
     def tenant_id(self) -> str:
         return self.state.tenant_id
-
-    def issue_tokens(self, *, user_id: str | None = None, scope: str = "") -> dict[str, Any]:
-        """Connect as a user without the browser round trip (what the authorize + token exchange produce)."""
-        user = user_id or self.state.users[0]["UserID"]
-        code = self.identity.issue_code(client_id=self.identity.client_id, redirect_uri="urn:test", user_id=user,
-                                        scope=scope or "offline_access accounting.invoices accounting.contacts "
-                                                       "accounting.settings.read", challenge="")
-        return self.identity.exchange({"code": code, "redirect_uri": "urn:test"})
-
-    def force_rate_limit(self, problem: str = "minute", *, times: int = 1, retry_after: int | None = 7) -> None:
-        """Answer the next ``times`` API calls with 429 (problem: minute, day or concurrent)."""
-        self.forced_limit = {"problem": problem, "times": times, "retry_after": retry_after}
-
-    # ---- identity -----------------------------------------------------------------------------------------
-
-    async def _authorize(self, request: Request) -> Response:
-        q = request.query_params
-        redirect_uri = q.get("redirect_uri", "")
-        try:
-            if q.get("response_type") != "code" or not redirect_uri:
-                raise GrantError("invalid_request", "response_type=code and redirect_uri are required")
-            if q.get("code_challenge") and q.get("code_challenge_method") != "S256":
-                raise GrantError("invalid_request", "only code_challenge_method=S256 is supported")
-            user = q.get("login_hint_user") or self.state.users[0]["UserID"]
-            code = self.identity.issue_code(client_id=q.get("client_id", ""), redirect_uri=redirect_uri,
-                                            scope=q.get("scope", ""), user_id=user,
-                                            challenge=q.get("code_challenge", ""))
-        except GrantError as exc:
-            return HTMLResponse(f"<h1>Sandbox authorize error</h1><p>{exc.error}</p>", status_code=400)
-        sep = "&" if "?" in redirect_uri else "?"
-        query = urllib.parse.urlencode({"code": code, "scope": q.get("scope", ""), "state": q.get("state", "")})
-        return RedirectResponse(f"{redirect_uri}{sep}{query}", status_code=302)
-
-    async def _token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        basic = None
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-                basic = (urllib.parse.unquote(user), urllib.parse.unquote(password))
-            except ValueError:
-                return _json(400, {"error": "invalid_client"})
-        try:
-            self.identity.authenticate_client(basic, form)
-            grant = form.get("grant_type")
-            if grant == "authorization_code":
-                return _json(200, self.identity.exchange(form))
-            if grant == "refresh_token":
-                return _json(200, self.identity.refresh(form))
-            raise GrantError("unsupported_grant_type")
-        except GrantError as exc:
-            return _json(400, {"error": exc.error, **({"error_description": exc.description} if exc.description else {})})
-
-    async def _revoke(self, request: Request) -> Response:
-        form = await request.form()
-        self.identity.revoke(str(form.get("token", "")))
-        return Response(status_code=200)
-
-    def _bearer(self, request: Request) -> dict[str, Any]:
-        try:
-            return self.identity.access_claims(request.headers.get("authorization", ""))
-        except PermissionError as exc:
-            raise XeroError(401, r.problem(401, "Unauthorized", str(exc))) from None
-
-    async def _connections(self, request: Request) -> Response:
-        try:
-            claims = self._bearer(request)
-        except XeroError as exc:
-            return _json(exc.status, exc.body)
-        event = request.query_params.get("authEventId")
-        rows = [c for c in self.identity.connections if c["authEventId"] == claims["authentication_event_id"]
-                and (not event or c["authEventId"] == event)]
-        return _json(200, rows)
-
-    async def _delete_connection(self, request: Request) -> Response:
-        try:
-            self._bearer(request)
-        except XeroError as exc:
-            return _json(exc.status, exc.body)
-        wanted = request.path_params["connection_id"]
-        before = len(self.identity.connections)
-        self.identity.connections = [c for c in self.identity.connections if c["id"] != wanted]
-        return Response(status_code=204 if len(self.identity.connections) < before else 404)
-
-    # ---- the API frame: auth, tenant, scopes, limits, idempotency -----------------------------------------
-
-    def _api(self, handler: Callable) -> Callable:
-        async def endpoint(request: Request) -> Response:
-            tenant = request.headers.get("xero-tenant-id", "")
-            self.requests.append((request.method, request.url.path))
-            try:
-                claims = self._bearer(request)
-                if tenant != self.state.tenant_id or not self.identity.tenant_allowed(claims, tenant):
-                    raise XeroError(403, r.problem(403, "Forbidden", "AuthenticationUnsuccessful"))
-                request.state.scopes = set(claims.get("scope") or [])
-                request.state.app = claims.get("client_id", "")
-                limited = self._rate_limit(tenant)
-                if limited is not None:
-                    return limited
-                if self.fail_next:
-                    status = self.fail_next.pop(0)
-                    return _json(status, {"Title": "An error occurred", "Status": status,
-                                          "Detail": "An unhandled error with the Xero API"}, self._limit_headers(tenant))
-                self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
-                try:
-                    response = await self._idempotent(request, handler)
-                finally:
-                    self._in_flight[tenant] -= 1
-            except XeroError as exc:
-                if exc.body is None:
-                    response = Response(b"", status_code=exc.status, media_type=exc.content_type, headers=exc.headers)
-                elif isinstance(exc.body, bytes):
-                    response = Response(exc.body, status_code=exc.status, media_type=exc.content_type)
-                else:
-                    response = _json(exc.status, exc.body, exc.headers)
-            response.headers.update(self._limit_headers(tenant))
-            return response
-
-        return endpoint
-
-    def _rate_limit(self, tenant: str) -> Response | None:
-        now = self.clock()
-        minute, day = int(now.timestamp() // 60), now.date().toordinal()
-        m_index, m_count = self._minute.get(tenant, (minute, 0))
-        d_index, d_count = self._day.get(tenant, (day, 0))
-        m_count = m_count if m_index == minute else 0
-        d_count = d_count if d_index == day else 0
-        problem, retry_after = None, None
-        if self.forced_limit and self.forced_limit["times"] > 0:
-            self.forced_limit["times"] -= 1
-            problem, retry_after = self.forced_limit["problem"], self.forced_limit["retry_after"]
-        elif d_count >= DAY_LIMIT:
-            problem = "day"
-            tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
-            retry_after = int((tomorrow - now).total_seconds())
-        elif m_count >= MINUTE_LIMIT:
-            problem, retry_after = "minute", 60 - int(now.timestamp()) % 60
-        elif self._in_flight.get(tenant, 0) >= CONCURRENT_LIMIT:
-            problem = "concurrent"
-        self._minute[tenant] = (minute, m_count + 1)
-        self._day[tenant] = (day, d_count + 1)  # rejected calls count too
-        if problem is None:
-            return None
-        self.rejected.append((now, problem))
-        headers = {"X-Rate-Limit-Problem": problem, **self._limit_headers(tenant)}
-        if retry_after is not None and problem != "concurrent":
-            headers["Retry-After"] = str(retry_after)
-        return Response(b"", status_code=429, headers=headers)
-
-    def _limit_headers(self, tenant: str) -> dict[str, str]:
-        m = self._minute.get(tenant, (0, 0))[1]
-        d = self._day.get(tenant, (0, 0))[1]
-        return {"X-MinLimit-Remaining": str(max(0, MINUTE_LIMIT - m)), "X-DayLimit-Remaining": str(max(0, DAY_LIMIT - d)),
-                "X-AppMinLimit-Remaining": str(max(0, APP_MINUTE_LIMIT - m))}
-
-    async def _idempotent(self, request: Request, handler: Callable) -> Response:
-        key = request.headers.get("idempotency-key")
-        if not key or request.method not in ("PUT", "POST", "PATCH"):
-            return await handler(request)
-        if len(key) > 128:
-            raise XeroError(400, r.validation_error([], "Idempotency Key must be at most 128 characters long."))
-        body = await request.body()
-        fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), str(request.url.path).encode(),
-                                                 str(request.url.query).encode(), body])).hexdigest()
-        lock = self._idem_locks.setdefault(key, asyncio.Lock())
-        async with lock:  # a concurrent repeat waits for the first
-            now = self.clock()
-            seen = self._idempotency.get(key)
-            if seen and seen["at"] + IDEMPOTENCY_WINDOW > now:
-                if seen["fingerprint"] != fingerprint:
-                    raise XeroError(400, r.validation_error([], f"Idempotency Key: {key} is used with a different request."))
-                return Response(seen["body"], status_code=seen["status"], headers=seen["headers"])
-            try:
-                response = await handler(request)
-            except XeroError as exc:  # errors are replayed too
-                response = _json(exc.status, exc.body) if exc.body is not None and not isinstance(exc.body, bytes) \
-                    else Response(exc.body or b"", status_code=exc.status, media_type=exc.content_type)
-            self._idempotency[key] = {"fingerprint": fingerprint, "at": now, "status": response.status_code,
-                                      "body": response.body, "headers": {k: v for k, v in response.headers.items()
-                                                                         if k.lower() != "content-length"}}
-            return response
 
     @staticmethod
     def _need(request: Request, scopes: set[str]) -> None:
@@ -617,58 +400,6 @@ class XeroSandbox:
         except InvoiceProblem as exc:
             raise XeroError(400, r.validation_error([{"ValidationErrors": [{"Message": m} for m in exc.messages]}]))
         return self._envelope("Payments", [r.payment(self.state, payment)])
-
-    # ---- outgoing webhooks ------------------------------------------------------------------------------------
-
-    def _sign(self, body: bytes, key: str | None = None) -> str:
-        digest = hmac.new((key or self.webhook_key).encode(), body, hashlib.sha256).digest()
-        return base64.b64encode(digest).decode()
-
-    async def _post(self, body: bytes, signature: str) -> int:
-        async with httpx.AsyncClient(transport=self.webhook_transport, timeout=5.0) as client:
-            try:
-                response = await client.post(self.webhook_url, content=body, headers={
-                    "x-xero-signature": signature, "Content-Type": "application/json"})
-            except httpx.HTTPError:
-                return 0
-        return response.status_code
-
-    def pending_events(self) -> list[dict[str, Any]]:
-        return list(self.state.events)
-
-    async def deliver_webhooks(self) -> list[int]:
-        """Send queued events as one signed payload; keep them queued unless the receiver answers 200.
-        Returns the HTTP statuses seen (empty when nothing was pending or no URL is set)."""
-        if not self.webhook_url or not self.state.events:
-            return []
-        batch = list(self.state.events)
-        first = self.event_sequence + 1
-        self.event_sequence += len(batch)
-        api = "https://api.xero.com/api.xro/2.0"
-        events = [{
-            "resourceUrl": f"{api}/{'Invoices' if e['category'] == 'INVOICE' else 'Contacts'}/{e['resource_id']}",
-            "resourceId": e["resource_id"], "eventDateUtc": e["at"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
-            "eventType": e["type"], "eventCategory": e["category"], "tenantId": self.state.tenant_id,
-            "tenantType": "ORGANISATION"} for e in batch]
-        body = json.dumps({"events": events, "firstEventSequence": first, "lastEventSequence": self.event_sequence,
-                           "entropy": secrets.token_hex(10)}).encode()
-        status = await self._post(body, self._sign(body))
-        self.deliveries.append({"status": status, "body": body})
-        if status == 200:
-            self.state.events = [e for e in self.state.events if e not in batch]
-        return [status]
-
-    async def intent_to_receive(self) -> bool:
-        """Xero's check of a new webhook URL: correctly signed empty payloads must get 200, badly signed 401."""
-        ok = True
-        for good in (True, False, True, False):
-            body = json.dumps({"events": [], "firstEventSequence": 0, "lastEventSequence": 0,
-                               "entropy": secrets.token_hex(10)}).encode()
-            signature = self._sign(body) if good else self._sign(body, key=secrets.token_hex(8))
-            status = await self._post(body, signature)
-            ok = ok and status == (200 if good else 401)
-        return ok
-
 
 def create_sandbox(**options: Any) -> XeroSandbox:
     """A new Xero sandbox (see :class:`XeroSandbox` for the options); seeded with the demo organisation

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import UnreadableNumber, install_jinja, parse_decimal
+from invoicebridge.core.i18n import UnreadableNumber, parse_decimal
+from invoicebridge.sandbox_kit.console import console_environment
 
 from .i18n import TEXTS, _
 
@@ -22,9 +22,7 @@ from .sandbox_state import InvoiceProblem
 if TYPE_CHECKING:
     from .sandbox import XeroSandbox
 
-_env = jinja2.Environment(loader=jinja2.PackageLoader("invoicebridge.plugins.xero", "templates"),
-                          autoescape=True)
-install_jinja(_env, TEXTS)
+_env = console_environment("invoicebridge.plugins.xero", texts=TEXTS)
 ACTIONS = ("approve", "pay", "remove-payment", "void", "delete")
 
 
@@ -36,7 +34,7 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
         html = _env.get_template("xero_console.html").render(
             organisation=state.organisation, invoices=invoices, contacts=state.contacts, message=message,
             pending=len(state.events), webhook_url=sandbox.webhook_url, deliveries=sandbox.deliveries[-5:],
-            live_payments=state.live_payments)
+            live_payments=state.live_payments, requests=sandbox.log.last(10))
         return HTMLResponse(html, status_code=status)
 
     async def index(request: Request) -> Response:

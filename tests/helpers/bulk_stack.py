@@ -24,7 +24,7 @@ from invoicebridge.core.store import Store
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox as create_pipedrive
 from invoicebridge.plugins.xero.config import sandbox_config
 from invoicebridge.plugins.xero.sandbox import create_sandbox as create_xero
-from invoicebridge.plugins.xero.sandbox_clock import SimulatedClock
+from invoicebridge.sandbox_kit.clock import SimulatedClock
 
 PRODUCTS = (("CONSULT-H", "Consulting (hourly)", "150"), ("LIC-PRO", "Annual licence", "1200"),
             ("SUPPORT-M", "Support (monthly)", "99"))

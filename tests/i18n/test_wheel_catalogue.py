@@ -19,7 +19,7 @@ def test_the_wheel_has_the_compiled_catalogue(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "setup.py", "README.md", "__init__.py"):
         shutil.copy(ROOT / name, source / name)
-    for folder in ("core", "adapters", "plugins"):
+    for folder in ("core", "adapters", "plugins", "sandbox_kit"):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
     assert not list(source.glob("core/locale/*/LC_MESSAGES/*.mo"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
@@ -29,6 +29,7 @@ def test_the_wheel_has_the_compiled_catalogue(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         mo = read_mo(io.BytesIO(archive.read("invoicebridge/core/locale/de/LC_MESSAGES/invoicebridge.mo")))
         assert "invoicebridge/core/locale/de/LC_MESSAGES/invoicebridge.po" in archive.namelist()
+        assert "invoicebridge/sandbox_kit/templates/sandbox_base.html" in archive.namelist()  # the consoles' base page
     with (ROOT / "core/locale/de/LC_MESSAGES/invoicebridge.po").open("rb") as po:
         german = read_po(po, locale="de")
     assert mo.get("Awaiting payment").string == "Warten auf Zahlung"

@@ -10,6 +10,7 @@ from starlette.routing import Mount
 from invoicebridge.core.model import Role
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
+from invoicebridge.core.sandboxes import Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -23,8 +24,9 @@ def test_plugin_registers_the_pipedrive_crm_backend():
 async def test_mounted_sandbox_serves_the_client_under_its_prefix(store, clock, validating):
     plugins = Plugins(make_plugin_manager(load_entry_points=False))
     boot = Runtime(store=store, now=clock.now)
-    (name, prefix, sandbox_app), = [s for s in plugins.sandboxes(boot) if s[0] == "pipedrive"]
-    assert (name, prefix) == ("pipedrive", "/sandbox/pipedrive")
+    sandbox, = [s for s in plugins.sandboxes(boot) if s.name == "pipedrive"]
+    prefix, sandbox_app = sandbox.mount_path, sandbox.app
+    assert prefix == "/sandbox/pipedrive" and isinstance(sandbox, Sandbox)
     demo = Starlette(routes=[Mount(prefix, app=sandbox_app)])
     transport = validating(demo)
     runtime = Runtime(store=store, transports={"pipedrive": transport}, now=clock.now,

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from invoicebridge.adapters.app import _drain_background
 from invoicebridge.adapters.config import AppConfig
 from invoicebridge.adapters.demo import build_demo
-from invoicebridge.plugins.xero.sandbox_clock import SimulatedClock
+from invoicebridge.sandbox_kit.clock import SimulatedClock
 
 SEED = 1120
 CASES_PER_OPERATION = 30

@@ -245,7 +245,7 @@ def test_tokens_and_keys_never_appear_in_logs_pages_or_api_responses(demo, caplo
         assert response.status_code == 200, path
         bodies.append(response.text + json.dumps(dict(response.headers)))
     secrets = secrets_of(app, info)
-    assert {"xero access_token", "xero refresh_token", "pipedrive api_token"} <= set(secrets)
+    assert {"xero access_token", "xero refresh_token", "pipedrive access_token", "pipedrive refresh_token"} <= set(secrets)
     logs = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
     for name, value in secrets.items():
         for where, text in [("logs", logs)] + [(f"response {i}", b) for i, b in enumerate(bodies)]:

@@ -314,8 +314,12 @@ def test_an_existing_folder_with_loose_permissions_is_tightened_and_the_fix_is_l
     create_app(AppConfig(data_dir=folder, sync_interval=0))
     assert mode(folder) == 0o700
     for path in data_files(folder):
-        if path.name != "notes.txt":
+        if path.name == "notes.txt":
+            continue
+        try:
             assert mode(path) == 0o600, path.name
+        except FileNotFoundError:  # SQLite may fold the -wal/-shm files away while we look (checkpoint on close)
+            continue
     assert mode(folder / "notes.txt") == 0o644
     assert "tightened" in caplog.text and str(folder) in caplog.text
 
@@ -348,7 +352,8 @@ def test_no_secret_reaches_the_logs_from_demo_start_to_bulk_webhooks_and_sync(tm
         login(browser, info)
         browser.get("/connections")
         secrets = secrets_of(app, info)
-    assert {"xero access_token", "xero refresh_token", "pipedrive api_token", "admin password", "api key"} <= set(secrets)
+    assert {"xero access_token", "xero refresh_token", "pipedrive access_token", "pipedrive refresh_token", "admin password",
+            "api key"} <= set(secrets)
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     logs = "\n".join(formatter.format(r) + repr(r.args) for r in caplog.records)
     assert len(caplog.records) > 20  # DEBUG really was on

@@ -19,7 +19,7 @@ from schemathesis.config import PositiveDataAcceptanceConfig
 
 from invoicebridge.adapters.config import AppConfig
 from invoicebridge.adapters.demo import build_demo
-from invoicebridge.plugins.xero.sandbox_clock import SimulatedClock
+from invoicebridge.sandbox_kit.clock import SimulatedClock
 
 EXAMPLES = 15
 STATEFUL_EXAMPLES = 20

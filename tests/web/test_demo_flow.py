@@ -40,6 +40,20 @@ def test_demo_writes_demo_json_with_everything_a_person_needs(demo, tmp_path):
     assert (tmp_path / "demo.json").stat().st_mode & 0o077 == 0
 
 
+def test_the_demo_connects_every_sandbox_through_oauth_and_follows_api_domain(demo):
+    from invoicebridge.core.model import Role
+
+    client, app, info = demo
+    store = app.state.runtime.store
+    crm, accounting = store.active_connection(Role.CRM), store.active_connection(Role.ACCOUNTING)
+    # the CRM's token answer names its base ("api_domain"); the demo no longer overrides it (issue #14)
+    assert crm.settings["auth"] == "oauth" and crm.settings["api_domain"] == "http://127.0.0.1:8000/sandbox/pipedrive"
+    assert {"access_token", "refresh_token"} <= set(store.get_secrets(crm.id))
+    assert {"access_token", "refresh_token"} <= set(store.get_secrets(accounting.id))
+    assert client.get(f"/api/deals/{info['suggested_deal']}/invoices").status_code == 200
+    assert set(app.state.sandboxes) == {"xero", "pipedrive"}
+
+
 def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     client, app, info = demo
     deal = info["suggested_deal"]

@@ -1,5 +1,5 @@
 """The demo names no backend: it mounts, configures and connects whatever sandboxes the installed plugins describe
-(``invoicebridge_sandboxes`` and ``invoicebridge_demo_backend``), through core's connect use case."""
+(``invoicebridge_sandboxes``: each a :class:`Sandbox` with its :class:`DemoOffer`), through core's connect use case."""
 
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -7,16 +7,37 @@ from starlette.testclient import TestClient
 from invoicebridge.adapters.cli import demo_banner
 from invoicebridge.adapters.config import AppConfig
 from invoicebridge.adapters.demo import build_demo
-from invoicebridge.core import BackendInfo, ConnectResult, DemoBackend, Health, RemoteUser, Role, hookimpl
+from invoicebridge.core import BackendInfo, ConnectResult, Health, RemoteUser, Role, hookimpl
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
+from invoicebridge.core.sandboxes import DemoOffer, Sandbox
+
+
+class LedgerSandbox:
+    name, mount_path = "ledger", "/sandbox/ledger"
+
+    def __init__(self):
+        self.app = Starlette()
+        self.seen: dict = {}
+
+    def seed(self):
+        pass
+
+    def reset(self):
+        pass
+
+    def demo_offer(self, *, public_url, transport, secrets):
+        self.seen = {"transport": transport}
+        return DemoOffer(config={"api_base": f"{public_url}/sandbox/ledger"}, connect="token", token="ledger-token",
+                         mapping={"account_code": "4000"}, info={"console_url": f"{public_url}/sandbox/ledger/"},
+                         label="Ledger", console_hint="close the books")
 
 
 class Ledger:
     """A third-party accounting plugin with a sandbox, connected with an API token."""
 
     def __init__(self):
-        self.sandbox = Starlette()
-        self.seen: dict = {}
+        self.sandbox = LedgerSandbox()
+        assert isinstance(self.sandbox, Sandbox)
 
     @hookimpl
     def invoicebridge_backends(self):
@@ -24,16 +45,7 @@ class Ledger:
 
     @hookimpl
     def invoicebridge_sandboxes(self, runtime):
-        return [("ledger", "/sandbox/ledger", self.sandbox)]
-
-    @hookimpl
-    def invoicebridge_demo_backend(self, runtime, name, sandbox, public_url, transport):
-        if name != "ledger":
-            return None
-        self.seen = {"sandbox": sandbox, "transport": transport}
-        return DemoBackend(config={"api_base": f"{public_url}/sandbox/ledger"}, token="ledger-token",
-                           mapping={"account_code": "4000"}, info={"console_url": f"{public_url}/sandbox/ledger/"},
-                           label="Ledger", console_hint="close the books")
+        return [self.sandbox]
 
     @hookimpl
     def backend_connect_with_token(self, runtime, backend, token, settings):
@@ -52,7 +64,8 @@ def test_the_demo_connects_the_sandboxes_the_plugins_describe(tmp_path):
         pm.unregister(plugin, name=name)
     pm.register(ledger)
     app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0), plugins=Plugins(pm))
-    assert ledger.seen["sandbox"] is ledger.sandbox and app.state.runtime.transports["ledger"] is ledger.seen["transport"]
+    assert app.state.sandboxes["ledger"][1] is ledger.sandbox
+    assert app.state.runtime.transports["ledger"] is ledger.sandbox.seen["transport"]
     assert info["ledger"] == {"console_url": "http://127.0.0.1:8000/sandbox/ledger/"}
     assert "Ledger      http://127.0.0.1:8000/sandbox/ledger/  (close the books)" in demo_banner(info)
     with TestClient(app, base_url="http://127.0.0.1:8000"):

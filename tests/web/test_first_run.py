@@ -131,10 +131,19 @@ def test_a_connection_in_error_offers_reconnect_and_hides_the_api_address(demo):
     assert again.status_code == 303 and again.headers["location"] == "/connect/xero"
 
 
+def _connect_crm_with_the_api_token(client, app):
+    """The demo connects through OAuth; these tests want the CRM's API-token connection instead."""
+    store = app.state.runtime.store
+    store.deactivate_connection(store.active_connection(Role.CRM).id)
+    done = client.post("/connect/pipedrive/token", data={"csrf_token": csrf(client), "token": "sandbox-token"})
+    assert done.status_code == 200 and store.active_connection(Role.CRM).settings["auth"] == "token"
+    return store.active_connection(Role.CRM)
+
+
 def test_a_token_connection_reconnects_with_a_new_token(demo):
     client, app = demo
     store = app.state.runtime.store
-    crm = store.active_connection(Role.CRM)
+    crm = _connect_crm_with_the_api_token(client, app)
     store.update_connection(crm.id, status="error", last_error="Pipedrive rejected the credentials; reconnect Pipedrive")
     again = client.get("/reconnect/pipedrive", follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"] == "/connections#backend-pipedrive"
@@ -145,8 +154,8 @@ def test_a_token_connection_reconnects_with_a_new_token(demo):
 def test_a_failed_check_flashes_a_plain_message_with_reconnect_and_folded_details(demo):
     client, app = demo
     pipedrive = app.state.sandboxes["pipedrive"][1].state.sandbox
+    crm = _connect_crm_with_the_api_token(client, app)
     pipedrive.api_tokens.clear()  # the token was revoked in Pipedrive
-    crm = app.state.runtime.store.active_connection(Role.CRM)
     page = client.post(f"/connections/{crm.id}/check", data={"csrf_token": csrf(client)}).text
     flash = re.search(r'<div class="flash error".*?</div>\s*(?=<)', page, re.S).group(0)
     assert "reconnect" in flash.lower() and 'href="/reconnect/pipedrive"' in flash

@@ -161,8 +161,7 @@ class OtherApps(httpx.AsyncBaseTransport):
 async def test_calls_another_app_made_this_minute_cost_a_wait_not_a_429(runtime, connection, sandbox, clock, transport):
     """X-MinLimit-Remaining counts every app's calls to the organisation. Another app has used 57 of this minute's
     60: our fourth call waits for the next window instead of drawing a 429."""
-    minute = int(clock.now().timestamp() // 60)
-    sandbox._minute[sandbox.tenant_id] = (minute, 57)
+    sandbox.limiter.windows["minute"][0].charge(sandbox.tenant_id, clock.now(), 57)
     async with XeroClient(runtime, connection) as xero:
         for _ in range(4):
             await xero.get_json("Currencies")
@@ -184,8 +183,7 @@ async def test_app_wide_minute_budget_spent_by_other_tenants_costs_a_wait(runtim
 async def test_day_budget_spent_by_another_app_stops_calls_without_sending(runtime, connection, sandbox, clock, transport):
     """X-DayLimit-Remaining at 0 (another app spent the organisation's day): the next call is refused here,
     as DailyLimitReached, instead of being sent to draw a 429."""
-    day = clock.now().date().toordinal()
-    sandbox._day[sandbox.tenant_id] = (day, 4999)
+    sandbox.limiter.windows["day"][0].charge(sandbox.tenant_id, clock.now(), 4999)
     async with XeroClient(runtime, connection) as xero:
         await xero.get_json("Currencies")
         sent = len(transport.api_calls())
@@ -197,8 +195,7 @@ async def test_day_budget_spent_by_another_app_stops_calls_without_sending(runti
 
 async def test_concurrent_calls_never_overdraw_the_minute_xero_reported(runtime, connection, sandbox, clock, transport):
     """Five calls at once with three left this minute: three go, two wait for the next window (no 429)."""
-    minute = int(clock.now().timestamp() // 60)
-    sandbox._minute[sandbox.tenant_id] = (minute, 56)
+    sandbox.limiter.windows["minute"][0].charge(sandbox.tenant_id, clock.now(), 56)
     async with XeroClient(runtime, connection) as xero:
         await xero.get_json("Currencies")  # Xero says: 3 left
         await asyncio.gather(*(xero.get_json("Currencies") for _ in range(5)))

@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route
 from invoicebridge.core.errors import WebhookRejected
 from invoicebridge.core.model import WebhookRequest
 from invoicebridge.core.runtime import Runtime
+from invoicebridge.core.sandboxes import Sandbox
 from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.webhooks import sign
 
@@ -146,8 +147,11 @@ async def test_console_escapes_names(runtime, connection, sandbox):
 
 async def test_sandboxes_hook_mounts_one_instance(store):
     runtime = Runtime(store=store, public_url="http://demo.test", config={"xero": {"webhook_key": "k"}})
-    [(name, prefix, app)] = hooks.invoicebridge_sandboxes(runtime=runtime)
-    assert (name, prefix) == ("xero", "/sandbox/xero")
-    assert app.webhook_url == "http://demo.test/webhooks/xero" and app.webhook_key == "k"
-    assert hooks.invoicebridge_sandboxes(runtime=runtime)[0][2] is app
+    [app] = hooks.invoicebridge_sandboxes(runtime=runtime)
+    assert isinstance(app, Sandbox) and (app.name, app.mount_path) == ("xero", "/sandbox/xero")
+    offer = app.demo_offer(public_url="http://demo.test", transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+                           secrets={"xero_webhook_key": "k"})
+    assert app.webhook_url == "http://demo.test/webhooks/xero" and app.webhook_key == offer.config["webhook_key"] == "k"
+    assert offer.config["token_url"] == "http://demo.test/sandbox/xero/identity/connect/token"
+    assert hooks.invoicebridge_sandboxes(runtime=runtime)[0] is app
     assert len(app.state.items) == 8  # seeded with the demo organisation

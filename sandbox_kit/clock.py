@@ -1,11 +1,11 @@
-"""Simulated time for the sandboxes and the client together, so an hour under Xero's limits runs in seconds.
+"""Simulated time for a sandbox and the client together, so an hour under a backend's limits runs in seconds.
 
 ``clock = SimulatedClock(scale=60)``: time passes 60 times faster than the wall clock, and every
 ``await clock.sleep(s)`` returns at once after moving the simulated clock forward to (at least) ``s`` seconds
 later, so the waits the limiter and the retry policy ask for cost nothing real. ``scale=0`` stops time between
-sleeps altogether (what tests want). Hand ``clock.now`` to ``create_sandbox(clock=...)`` (the sandbox then
-enforces its 60-a-minute, 5-at-once and 5,000-a-day limits in simulated time) and ``clock.now``/``clock.sleep``
-to the :class:`~invoicebridge.core.runtime.Runtime`.
+sleeps altogether (what tests want). Hand ``clock.now`` to a sandbox (it then
+enforces its limits in simulated time) and ``clock.now``/``clock.sleep`` to the
+:class:`~invoicebridge.core.runtime.Runtime`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+
+
+def utcnow() -> dt.datetime:
+    """The wall clock, timezone-aware: every sandbox's default clock."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class SimulatedClock:

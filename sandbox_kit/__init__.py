@@ -1,0 +1,22 @@
+"""The emulator kit: what every backend's sandbox needs besides its own resources.
+
+An OAuth 2.0 authorization server (:mod:`.oauth`), rate limits (:mod:`.limits`), a signed webhook outbox
+(:mod:`.outbox`), idempotency replay (:mod:`.idempotency`), fault switches (:mod:`.faults`), a request log
+(:mod:`.requestlog`), a simulated clock (:mod:`.clock`) and console scaffolding (:mod:`.console`). A sandbox
+built on it follows :class:`invoicebridge.core.sandboxes.Sandbox` and is offered through the
+``invoicebridge_sandboxes`` hook. Ships in the ``invoicebridge[sandbox]`` extra.
+"""
+
+from invoicebridge.core.sandboxes import DemoOffer, Sandbox
+
+from .clock import SimulatedClock, utcnow
+from .faults import Faults
+from .idempotency import IdempotencyStore, KeyReused
+from .limits import Concurrency, Limiter, Rejection, Window
+from .oauth import AuthorizationServer, Connection, Grant, OAuthError, TokenRejected, basic_credentials, s256
+from .outbox import Delivery, Outbox
+from .requestlog import RequestLog
+
+__all__ = ["AuthorizationServer", "Concurrency", "Connection", "Delivery", "DemoOffer", "Faults", "Grant",
+           "IdempotencyStore", "KeyReused", "Limiter", "OAuthError", "Outbox", "Rejection", "RequestLog", "Sandbox",
+           "SimulatedClock", "TokenRejected", "Window", "basic_credentials", "s256", "utcnow"]
