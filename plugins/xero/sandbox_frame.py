@@ -215,7 +215,7 @@ class XeroFrame:
             self.log.add(request.method, request.url.path)
             try:
                 grant = self._grant(request)
-                if tenant != self.state.tenant_id or not self.identity.tenant_allowed(grant, tenant):
+                if tenant != self.state.tenant_id or not self.identity.organisation_allowed(grant, tenant):
                     raise XeroError(403, r.problem(403, "Forbidden", "AuthenticationUnsuccessful"))
                 request.state.scopes = set(grant.scopes)
                 request.state.app = grant.client_id

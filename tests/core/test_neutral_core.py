@@ -24,7 +24,7 @@ ALLOWED = {
 
 
 def _files():
-    for folder in ("core", "adapters"):
+    for folder in ("core", "adapters", "sandbox_kit"):
         for path in sorted((ROOT / folder).rglob("*")):
             if path.is_file() and path.suffix in SUFFIXES and "__pycache__" not in path.parts:
                 yield path
