@@ -27,8 +27,17 @@ hookspec = pluggy.HookspecMarker("invoicebridge")
 
 
 @hookspec
+def invoicebridge_register_backends(register) -> None:
+    """Call ``register(factory)`` for each backend this plugin provides: a
+    :class:`invoicebridge.core.backends.BackendFactory` (``info``, ``open(connection, context)`` and the
+    connect classmethods) whose instances are an :class:`AccountingBackend` or a :class:`CrmSource`. Core
+    dispatches every backend call by ``connection.backend`` to the instance; no plugin answers for another's."""
+
+
+@hookspec
 def invoicebridge_backends() -> list:
-    """The backends this plugin provides, as a list of :class:`BackendInfo`."""
+    """Deprecated (use ``invoicebridge_register_backends``): the backends this plugin provides, as a list of
+    :class:`BackendInfo`, answered through the per-call hooks below."""
 
 
 @hookspec
