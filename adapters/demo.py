@@ -134,9 +134,10 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
         result = await plugins.complete_oauth(runtime, backend="xero", code=query["code"][0], redirect_uri=redirect_uri,
                                               code_verifier=verifier, settings={})
         settings = dict(result.settings)
-        if result.choices and "tenant_id" not in settings:
-            settings.update(tenant_id=result.choices[0][0], tenant_name=result.choices[0][1])
-        conn = store.add_connection(backend="xero", role=Role.ACCOUNTING, label=settings.get("tenant_name", "Xero sandbox"),
+        account = result.account or (result.choices[0] if result.choices else None)
+        if account is not None:
+            settings.update(account.settings)
+        conn = store.add_connection(backend="xero", role=Role.ACCOUNTING, label=account.name if account else "Xero sandbox",
                                     settings=settings, secrets=dict(result.secrets))
         await app.state.pipeline.check_connection(conn)
     if store.active_connection(Role.CRM) is None:

@@ -367,13 +367,14 @@ async def connect_callback(request: Request) -> Response:
     if len(result.choices) > 1:
         # Keep the tokens server-side (sealed) until the organisation is chosen.
         runtime.store.set_app_secret(f"pending_connect_{backend}", {"secrets": dict(result.secrets), "settings": dict(result.settings), "label": result.label})
-        request.session["connect_choices"] = {"backend": backend, "choices": [list(c) for c in result.choices]}
+        request.session["connect_choices"] = {"backend": backend,
+                                              "choices": [[c.id, c.name, dict(c.settings)] for c in result.choices]}
         return RedirectResponse("/connections", status_code=303)
     settings = dict(result.settings)
-    if result.choices:
-        settings.setdefault("tenant_id", result.choices[0][0])
-        settings.setdefault("tenant_name", result.choices[0][1])
-    return await _finish_connect(request, backend, info.role, result.label or settings.get("tenant_name", backend), settings, dict(result.secrets))
+    account = result.account or (result.choices[0] if result.choices else None)
+    if account is not None:
+        settings.update(account.settings)
+    return await _finish_connect(request, backend, info.role, result.label or (account.name if account else backend), settings, dict(result.secrets))
 
 
 @form_post
@@ -387,7 +388,7 @@ async def connect_choose(request: Request) -> Response:
     if not pending or match is None:
         return error_page(request, _("That organisation is not one offered by the connection; start again from Connections."), 400)
     runtime.store.set_app_secret(f"pending_connect_{backend}", None)
-    settings = dict(pending["settings"], tenant_id=match[0], tenant_name=match[1])
+    settings = {**pending["settings"], **(match[2] if len(match) > 2 else {})}
     return await _finish_connect(request, backend, state(request).plugins.backend(backend).role, match[1], settings, pending["secrets"])
 
 

@@ -332,24 +332,14 @@ async def test_dashboard_deal_list_is_a_snapshot_dropped_by_crm_webhooks(world):
     pipeline, crm, _, clock = world
 
     calls = []
-    original = crm.crm_get_deals
+    original = crm.get_deals
 
-    async def counting(runtime, connection, deal_ids):
+    async def counting(deal_ids):
         calls.append(list(deal_ids))
-        return await original(runtime, connection, deal_ids)
+        return await original(deal_ids)
 
-    from invoicebridge.core import hookimpl
-
-    class FindAll:
-        @hookimpl
-        def crm_find_deals(self, runtime, connection, query):
-            return sorted(crm.deals) if connection.backend == "memcrm" else None
-
-        @hookimpl(tryfirst=True)
-        async def crm_get_deals(self, runtime, connection, deal_ids):
-            return await counting(runtime, connection, deal_ids) if connection.backend == "memcrm" else None
-
-    pipeline.plugins.register(FindAll())
+    crm.find_deals = lambda query: sorted(crm.deals)
+    crm.get_deals = counting
     first = await pipeline.recent_deals()
     await pipeline.recent_deals()
     assert [d.id for d in first] == ["1", "2", "3"] and len(calls) == 1

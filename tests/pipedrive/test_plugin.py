@@ -8,20 +8,20 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from invoicebridge.core.model import Role
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
+from invoicebridge.core.plugins import Plugins, builtin_plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
 
 
 def test_plugin_registers_the_pipedrive_crm_backend():
-    plugins = Plugins(make_plugin_manager(load_entry_points=False))
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=builtin_plugins()))
     info = plugins.backend("pipedrive")
     assert info.role is Role.CRM and set(info.auth_methods) == {"oauth", "token"}
 
 
 async def test_mounted_sandbox_serves_the_client_under_its_prefix(store, clock, validating):
-    plugins = Plugins(make_plugin_manager(load_entry_points=False))
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=builtin_plugins()))
     boot = Runtime(store=store, now=clock.now)
     (name, prefix, sandbox_app), = [s for s in plugins.sandboxes(boot) if s[0] == "pipedrive"]
     assert (name, prefix) == ("pipedrive", "/sandbox/pipedrive")
