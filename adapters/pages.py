@@ -461,7 +461,7 @@ async def settings_page(request: Request) -> Response:
     return render(request, "settings.html", {
         "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, str(text)) for k, text in DUE_DATE_KIND_LABELS.items()],
-        "template_fields": TEMPLATE_FIELDS, **account.context(request),
+        "template_fields": TEMPLATE_FIELDS, "capabilities": pipeline.capabilities(), **account.context(request),
     })
 
 
@@ -565,7 +565,7 @@ async def deal_page(request: Request) -> Response:
         "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
         "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
         "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
-        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve,
+        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities(),
     })
 
 
@@ -749,7 +749,8 @@ async def create_form(request: Request) -> Response:
     except MappingError as exc:
         return render(request, "create.html", {"deal_id": deal_id, "mapping_error": exc, "preview": None}, status_code=422)
     catalog = await pipeline.catalog()
-    return render(request, "create.html", _with_preview(_create_context(deal_id, catalog, nonce=secrets.token_urlsafe(16)), preview))
+    return render(request, "create.html", _with_preview(_create_context(deal_id, catalog, nonce=secrets.token_urlsafe(16),
+                                                                        capabilities=pipeline.capabilities()), preview))
 
 
 @form_post
@@ -761,13 +762,16 @@ async def create_submit(request: Request) -> Response:
     action = str(form.get("action") or "preview")
     overrides, rows, unreadable = _form_overrides(form)
     if action == "submit":
-        overrides["status"] = "SUBMITTED"
+        overrides["status"] = "AWAITING_APPROVAL"
     elif action == "draft":
         overrides["status"] = "DRAFT"
+    elif action == "create":  # a backend without drafts: created ready for payment
+        overrides["status"] = "AWAITING_PAYMENT"
     nonce = str(form.get("nonce") or "") or secrets.token_urlsafe(16)
     allow_another = form.get("allow_another") == "on"
     catalog = await pipeline.catalog()
-    context = _create_context(deal_id, catalog, rows=rows, nonce=nonce, form=form, confirm_another=allow_another)
+    context = _create_context(deal_id, catalog, rows=rows, nonce=nonce, form=form, confirm_another=allow_another,
+                              capabilities=pipeline.capabilities())
     try:
         if unreadable:
             raise ValidationProblem(unreadable, deal_id=deal_id)

@@ -143,7 +143,7 @@ class MappingConfig:
     due_date: DueDateRule = field(factory=DueDateRule)
     currency: str = field(default="", converter=lambda v: m.currency_code(v) if v else "")  # "": the deal's
     tax_handling: str = field(default="deal")  # "deal" (the deal's tax method), Exclusive, Inclusive or NoTax
-    account_code: str = "200"
+    account_code: str = ""  # "": the accounting backend's default revenue account (Capabilities)
     tax_type: str = ""  # for the one-line invoice and when no tax rate matches a product's percentage
     branding_theme_id: str = ""
     reference_template: str = field(default="Deal {deal.id}: {deal.title}")

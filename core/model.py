@@ -283,10 +283,10 @@ class InvoiceDraft:
 
     @status.validator
     def _check_status(self, attribute: attrs.Attribute, value: InvoiceStatus) -> None:
-        if value not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
+        if value not in (InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL, InvoiceStatus.AWAITING_PAYMENT):
             raise ValueError(_("a new invoice is %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
-                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.SUBMITTED.label,
-                "authorised": InvoiceStatus.AUTHORISED.label, "status": value.label})
+                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.AWAITING_APPROVAL.label,
+                "authorised": InvoiceStatus.AWAITING_PAYMENT.label, "status": value.label})
 
     @property
     def totals(self) -> Totals:
@@ -448,10 +448,10 @@ class Capabilities:
     approval_step: bool = True  # a draft can be submitted for approval before it is approved
     batch_size: int = field(default=50, validator=attrs.validators.ge(1))  # invoices (and contacts) per create call
     share_link_statuses: frozenset[InvoiceStatus] = field(
-        default=frozenset({InvoiceStatus.AUTHORISED, InvoiceStatus.PAID}), converter=_statuses)
+        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceStatus.VOIDED}), converter=_statuses)
     email: bool = True  # the backend sends the invoice to the customer (the email command)
     email_statuses: frozenset[InvoiceStatus] = field(
-        default=frozenset({InvoiceStatus.AUTHORISED, InvoiceStatus.PAID}), converter=_statuses)
+        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID}), converter=_statuses)
     void: bool = True  # an approved, unpaid invoice can be voided
     pdf: bool = True
     online_link: bool = True  # deep_link opens the invoice in the backend's web app

@@ -14,21 +14,16 @@ from . import operations as ops
 from .auth import authorize_url, revoke
 from .client import BATCH_SIZE, XeroClient, delete_connection, identity_connector, list_connections
 from .config import XeroConfig
+from .statuses import from_xero, to_xero
 from .webhooks import parse_events
 
 NAME = "xero"
 USER_TTL = dt.timedelta(minutes=1)
 S = InvoiceStatus
-# Xero's invoice Status values, mapped onto core's neutral statuses (fact sheet §4)
-STATUSES: dict[str, InvoiceStatus] = {
-    "DRAFT": S.DRAFT, "SUBMITTED": S.SUBMITTED, "AUTHORISED": S.AUTHORISED,
-    "PAID": S.PAID, "VOIDED": S.VOIDED, "DELETED": S.DELETED,
-}
-_REMOTE = {status: remote for remote, status in STATUSES.items()}
 
 CAPABILITIES = Capabilities(
     drafts=True, approval_step=True, batch_size=BATCH_SIZE,
-    share_link_statuses={S.AUTHORISED, S.PAID}, email=True, email_statuses={S.AUTHORISED, S.PAID},
+    share_link_statuses={S.AWAITING_PAYMENT, S.PAID, S.VOIDED}, email=True, email_statuses={S.AWAITING_PAYMENT, S.PAID},
     void=True, pdf=True, online_link=True, payments=True,
     idempotency=True, idempotency_window=dt.timedelta(minutes=6),  # fact sheet §2: keys live 6 minutes
     change_feed=True, webhooks=True, find_created=True, approval_roles=True,
@@ -51,11 +46,11 @@ class XeroBackend:
     # -- statuses
     @classmethod
     def status_from_remote(cls, value: str) -> InvoiceStatus:
-        return STATUSES[str(value).upper()]
+        return from_xero(value)
 
     @classmethod
     def status_to_remote(cls, status: InvoiceStatus) -> str:
-        return _REMOTE[status]
+        return to_xero(status)
 
     # -- connecting
     @classmethod

@@ -416,7 +416,7 @@ async def invoice_pdf(xero: XeroClient, remote_id: str) -> bytes:
 
 NOT_SHAREABLE = {
     InvoiceStatus.DRAFT: "Xero has no online invoice for drafts; approve it first",
-    InvoiceStatus.SUBMITTED: "Xero has no online invoice until it is approved; approve it first",
+    InvoiceStatus.AWAITING_APPROVAL: "Xero has no online invoice until it is approved; approve it first",
     InvoiceStatus.DELETED: "a deleted invoice cannot be shared",
 }
 

@@ -141,12 +141,12 @@ async def test_commands_follow_the_status_machine(world):
     pipeline, _, acct, _ = world
     record = await pipeline.create_invoice("1", key="c")
     record = await pipeline.command(record.id, "submit")
-    assert record.status is InvoiceStatus.SUBMITTED
+    assert record.status is InvoiceStatus.AWAITING_APPROVAL
     with pytest.raises(IllegalTransition, match="role may not approve"):
         await pipeline.command(record.id, "approve")
     acct.role = "FINANCIALADVISER"
     record = await pipeline.command(record.id, "approve")
-    assert record.status is InvoiceStatus.AUTHORISED
+    assert record.status is InvoiceStatus.AWAITING_PAYMENT
     with pytest.raises(IllegalTransition, match="Awaiting payment"):
         await pipeline.command(record.id, "delete")
 
@@ -170,7 +170,7 @@ async def test_reconciliation_rejects_impossible_changes_and_audits_why(world):
     pipeline, _, acct, _ = world
     record = await pipeline.create_invoice("1", key="r")
     await pipeline.command(record.id, "delete")
-    acct.set_status(record.remote_id, InvoiceStatus.AUTHORISED)  # a deleted invoice cannot come back
+    acct.set_status(record.remote_id, InvoiceStatus.AWAITING_PAYMENT)  # a deleted invoice cannot come back
     report = await pipeline.reconcile()
     assert report.rejected == 1
     assert pipeline.store.get_invoice(record.id).status is InvoiceStatus.DELETED
@@ -179,8 +179,8 @@ async def test_reconciliation_rejects_impossible_changes_and_audits_why(world):
 
 async def test_partial_payment_shows_partly_paid(world):
     pipeline, _, acct, _ = world
-    record = await pipeline.create_invoice("1", key="p", overrides={"status": "AUTHORISED"})
-    acct.set_status(record.remote_id, InvoiceStatus.AUTHORISED, paid="100")
+    record = await pipeline.create_invoice("1", key="p", overrides={"status": "AWAITING_PAYMENT"})
+    acct.set_status(record.remote_id, InvoiceStatus.AWAITING_PAYMENT, paid="100")
     await pipeline.reconcile()
     assert pipeline.store.get_invoice(record.id).status_label == "Partly paid"
 

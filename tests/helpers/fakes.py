@@ -44,7 +44,7 @@ class MemoryCRM:
     @property
     def info(self):
         return BackendInfo(name=self.name, role=Role.CRM, label="Memory CRM", auth_methods=("token",),
-                           capabilities=Capabilities(webhooks=True))
+                           capabilities=Capabilities(webhooks=True, default_account_code="200"))
 
     @hookimpl
     def invoicebridge_register_backends(self, register):
@@ -113,7 +113,7 @@ class MemoryAccounting:
     @property
     def info(self):
         return BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Memory accounting",
-                           capabilities=Capabilities(webhooks=True))
+                           capabilities=Capabilities(webhooks=True, default_account_code="200"))
 
     @hookimpl
     def invoicebridge_register_backends(self, register):
@@ -178,7 +178,7 @@ class MemoryAccounting:
         return self.invoices[key]
 
     def change_status(self, remote_id, command, operation_key):
-        target = {Command.SUBMIT: InvoiceStatus.SUBMITTED, Command.APPROVE: InvoiceStatus.AUTHORISED,
+        target = {Command.SUBMIT: InvoiceStatus.AWAITING_APPROVAL, Command.APPROVE: InvoiceStatus.AWAITING_PAYMENT,
                   Command.DELETE: InvoiceStatus.DELETED, Command.VOID: InvoiceStatus.VOIDED}.get(command)
         if target is None:
             return self.invoices[self.by_remote(remote_id)]

@@ -15,7 +15,7 @@ from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 pytestmark = pytest.mark.anyio
 
 
-def record(status=InvoiceStatus.AUTHORISED, paid="0"):
+def record(status=InvoiceStatus.AWAITING_PAYMENT, paid="0"):
     return InvoiceRecord(id=1, deal_id="1", backend="xero", remote_id="inv-uuid-1", number="INV-0042", status=status,
                          currency="GBP", total=Decimal("5400.60"), amount_paid=Decimal(paid),
                          amount_due=Decimal("5400.60") - Decimal(paid), contact_name="Acme Ltd",
@@ -23,7 +23,7 @@ def record(status=InvoiceStatus.AUTHORISED, paid="0"):
 
 
 def invoice():
-    return Invoice(remote_id="inv-uuid-1", number="INV-0042", status="AUTHORISED", currency="GBP",
+    return Invoice(remote_id="inv-uuid-1", number="INV-0042", status="AWAITING_PAYMENT", currency="GBP",
                    total=Decimal("5400.60"), contact_name="Acme Ltd", due_date=dt.date(2026, 12, 20))
 
 
@@ -58,7 +58,7 @@ async def test_settings_switch_reminder_and_notes_off(runtime, connection, sandb
                            "reminder_due_days": 7})
     deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     await hooks.on_invoice_created(runtime=runtime, record=record(), deal=deal, invoice=invoice())
-    await hooks.on_invoice_status_changed(runtime=runtime, record=record(InvoiceStatus.PAID), previous=InvoiceStatus.AUTHORISED,
+    await hooks.on_invoice_status_changed(runtime=runtime, record=record(InvoiceStatus.PAID), previous=InvoiceStatus.AWAITING_PAYMENT,
                                           current=InvoiceStatus.PAID)
     assert sandbox.activities == {} and sandbox.notes == {}
 
@@ -73,8 +73,8 @@ async def test_reminder_due_days_setting_is_used(runtime, connection, sandbox, s
 
 async def test_status_change_adds_one_note_with_the_label(runtime, connection, sandbox):
     for _ in range(2):
-        await hooks.on_invoice_status_changed(runtime=runtime, record=record(InvoiceStatus.AUTHORISED, paid="100"),
-                                              previous=InvoiceStatus.DRAFT, current=InvoiceStatus.AUTHORISED)
+        await hooks.on_invoice_status_changed(runtime=runtime, record=record(InvoiceStatus.AWAITING_PAYMENT, paid="100"),
+                                              previous=InvoiceStatus.DRAFT, current=InvoiceStatus.AWAITING_PAYMENT)
     (note,) = sandbox.notes.values()
     assert "INV-0042 is now Partly paid (was Draft)" in note["content"]
 

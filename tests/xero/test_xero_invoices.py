@@ -128,10 +128,10 @@ async def test_status_commands_follow_xero_rules(runtime, connection, sandbox):
     rid = result.invoice.remote_id
     change = lambda cmd, key: XeroBackend.open(connection, runtime).change_status(# noqa: E731
                                                              remote_id=rid, command=cmd, operation_key=key)
-    assert (await change("submit", "k1")).status is InvoiceStatus.SUBMITTED
-    assert (await change("approve", "k2")).status is InvoiceStatus.AUTHORISED
+    assert (await change("submit", "k1")).status is InvoiceStatus.AWAITING_APPROVAL
+    assert (await change("approve", "k2")).status is InvoiceStatus.AWAITING_PAYMENT
     emailed = await change("email", "k3")
-    assert emailed.status is InvoiceStatus.AUTHORISED and sandbox.state.emails == [rid]
+    assert emailed.status is InvoiceStatus.AWAITING_PAYMENT and sandbox.state.emails == [rid]
     sandbox.state.add_payment(rid, "10.00")
     with pytest.raises(RemoteValidationError) as refused:
         await change("void", "k4")
@@ -147,7 +147,7 @@ async def test_email_of_a_draft_is_refused(runtime, connection):
 
 
 async def test_delete_and_void(runtime, connection, sandbox):
-    a, b = await create(runtime, connection, make_draft("1"), make_draft("2", status="AUTHORISED"))
+    a, b = await create(runtime, connection, make_draft("1"), make_draft("2", status="AWAITING_PAYMENT"))
     deleted = await XeroBackend.open(connection, runtime).change_status(remote_id=a.invoice.remote_id,
                                                    command="delete", operation_key="d1")
     voided = await XeroBackend.open(connection, runtime).change_status(remote_id=b.invoice.remote_id,
@@ -159,21 +159,21 @@ async def test_delete_and_void(runtime, connection, sandbox):
 
 
 async def test_reads_by_id_and_modified_since_follow_payments(runtime, connection, sandbox, clock):
-    a, b = await create(runtime, connection, make_draft("1", status="AUTHORISED"), make_draft("2"))
+    a, b = await create(runtime, connection, make_draft("1", status="AWAITING_PAYMENT"), make_draft("2"))
     clock.advance(3600)
     since = clock.now()
     clock.advance(60)
     sandbox.state.add_payment(a.invoice.remote_id, "100.00")  # partial: stays AUTHORISED
     changed = await XeroBackend.open(connection, runtime).modified_since(since=since)
     assert [i.remote_id for i in changed] == [a.invoice.remote_id]
-    assert changed[0].status is InvoiceStatus.AUTHORISED and changed[0].amount_paid == Decimal("100.00")
+    assert changed[0].status is InvoiceStatus.AWAITING_PAYMENT and changed[0].amount_paid == Decimal("100.00")
     payment = sandbox.state.add_payment(a.invoice.remote_id)  # the rest: PAID
     [paid] = await XeroBackend.open(connection, runtime).get_invoices(remote_ids=[a.invoice.remote_id])
     assert paid.status is InvoiceStatus.PAID and paid.amount_due == Decimal("0.00")
     sandbox.state.remove_payment(payment.payment_id)
     got = await XeroBackend.open(connection, runtime).get_invoices(remote_ids=[b.invoice.remote_id, a.invoice.remote_id])
     assert [i.remote_id for i in got] == [b.invoice.remote_id, a.invoice.remote_id]
-    assert got[1].status is InvoiceStatus.AUTHORISED and got[1].amount_due == Decimal("293.02")
+    assert got[1].status is InvoiceStatus.AWAITING_PAYMENT and got[1].amount_due == Decimal("293.02")
     everything = await XeroBackend.open(connection, runtime).modified_since(since=None)
     assert len(everything) == 2
 
@@ -190,7 +190,7 @@ async def test_modified_since_reads_every_page(runtime, connection, sandbox, tra
 
 
 async def test_pdf_share_link_and_deep_link(runtime, connection, sandbox):
-    draft_result, approved = await create(runtime, connection, make_draft("1"), make_draft("2", status="AUTHORISED"))
+    draft_result, approved = await create(runtime, connection, make_draft("1"), make_draft("2", status="AWAITING_PAYMENT"))
     pdf = await XeroBackend.open(connection, runtime).invoice_pdf(remote_id=approved.invoice.remote_id)
     assert pdf.startswith(b"%PDF") and len(pdf) > 500
     link = await XeroBackend.open(connection, runtime).share_link(remote_id=approved.invoice.remote_id)

@@ -111,7 +111,7 @@ async def test_sandbox_delivers_signed_events_and_keeps_them_on_failure(runtime,
 
 
 async def test_console_actions_change_state_and_fire_webhooks(runtime, connection, sandbox):
-    approved, = await create(runtime, connection, make_draft("1", status="AUTHORISED"))
+    approved, = await create(runtime, connection, make_draft("1", status="AWAITING_PAYMENT"))
     rid = approved.invoice.remote_id
     seen: list = []
     sandbox.webhook_url = "http://app.test/webhooks/xero"
