@@ -23,8 +23,8 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from .errors import IllegalTransition
-from .status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
+from ..errors import IllegalTransition
+from ..status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
 
 S = InvoiceStatus
 
@@ -140,3 +140,18 @@ class StatusMachineTest(RuleBasedStateMachine):
     @invariant()
     def round_trip(self) -> None:
         assert self.from_backend(self.to_backend(self.real)) is self.real
+
+
+def mapping_machine(factory: object) -> type[StatusMachineTest]:
+    """A :class:`StatusMachineTest` driven through ``factory``'s real status mapping
+    (``status_to_remote``/``status_from_remote``)."""
+
+    class Through(StatusMachineTest):
+        def to_backend(self, status: InvoiceStatus) -> object:
+            return factory.status_to_remote(status)  # type: ignore[attr-defined]
+
+        def from_backend(self, value: object) -> InvoiceStatus:
+            return factory.status_from_remote(value)  # type: ignore[attr-defined]
+
+    Through.__name__ = f"StatusMachineThrough{getattr(getattr(factory, 'info', None), 'name', 'backend').title()}"
+    return Through
