@@ -56,11 +56,12 @@ from .model import (
     WebhookRequest,
 )
 from .plugins import hookimpl
-from .backends import AccountingBackend, BackendContext, BackendFactory, CrmSource
+from .backends import AccountingBackend, BackendContext, BackendFactory, ConnectionBound, CrmSource
 from .status import Command, InvoiceStatus
 
 __all__ = [
-    "AccountChoice", "AccountingBackend", "BackendContext", "BackendFactory", "Capabilities", "CrmSource",
+    "AccountChoice", "AccountingBackend", "BackendContext", "BackendFactory", "Capabilities", "ConnectionBound",
+    "CrmSource",
     "Account", "Address", "AuthError", "BackendError", "BackendInfo", "BrandingTheme", "Catalog", "CatalogItem",
     "Command", "Connection", "ConnectResult", "CreateRequest", "CreateResult", "CrmField", "Customer",
     "DailyLimitReached", "Deal", "DealDiscount", "DealProduct", "DealQuery", "DealSummary", "DiscountType", "Health",

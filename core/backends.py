@@ -26,6 +26,11 @@ A backend gets a :class:`BackendContext`, never the whole runtime: the clock, sl
 injected transport, the connection's secrets (read and save), its settings (update), the backend's settings
 from the environment, a small durable key-value space, a per-process cache, and the public URL.
 
+Any method may be plain or ``async``: core awaits what it returns (the Xero and Pipedrive backends verify
+webhooks and build links synchronously). A method a backend does not have is "not supported": core raises
+``NotConnected`` naming the backend, or, for ``deal_id_from_url``/``verify_page_token``/``connected``,
+treats it as "nothing to do".
+
 Statuses: a backend maps its own vocabulary onto core's neutral :class:`InvoiceStatus` both ways
 (:meth:`AccountingBackend.status_from_remote` / :meth:`status_to_remote` are classmethods on the factory,
 so the status machine test can run through the real mapping without a connection). Errors are subclasses of
@@ -61,7 +66,8 @@ from .model import (
 from .status import Command, InvoiceStatus
 
 __all__ = [
-    "AccountingBackend", "BackendContext", "BackendFactory", "Capabilities", "CrmSource", "StatusMapping",
+    "AccountingBackend", "BackendContext", "BackendFactory", "Capabilities", "ConnectionBound", "CrmSource",
+    "StatusMapping",
 ]
 
 
@@ -168,6 +174,18 @@ class CrmSource(_Connected, Protocol):
     async def deal_url(self, deal_id: str) -> str: ...
     # a page opened from inside the CRM: {"user": …} when valid, WebhookRejected when forged, None when absent
     async def verify_page_token(self, params: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+
+class ConnectionBound:
+    """A convenient base for a backend class: ``open(connection, context)`` makes an instance holding both."""
+
+    def __init__(self, connection: Connection, context: BackendContext) -> None:
+        self.connection = connection
+        self.context = context
+
+    @classmethod
+    def open(cls, connection: Connection, context: BackendContext) -> Any:
+        return cls(connection, context)
 
 
 Register = Callable[[BackendFactory], None]

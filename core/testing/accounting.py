@@ -39,6 +39,14 @@ class AccountingSubject:
     missing_id: str = "00000000-0000-0000-0000-000000000000"  # an invoice id the backend does not have
 
 
+async def check_webhooks(backend: Any, webhook: Callable[[], tuple[WebhookRequest, WebhookRequest]]) -> None:
+    """The signed delivery verifies to a list of events; the forged one raises WebhookRejected."""
+    signed, forged = webhook()
+    assert isinstance(await maybe_await(backend.verify_webhook(signed)), list)
+    with pytest.raises(WebhookRejected):
+        await maybe_await(backend.verify_webhook(forged))
+
+
 class AccountingBackendContract:
     """Subclass with an ``accounting_subject`` fixture. Every test is an ``anyio`` test."""
 
@@ -111,10 +119,7 @@ class AccountingBackendContract:
         if not s.factory.info.capabilities.webhooks or s.webhook is None:
             assert not s.factory.info.capabilities.webhooks, "the backend says it takes webhooks: give the subject one"
             return
-        signed, forged = s.webhook()
-        assert isinstance(await maybe_await(s.backend.verify_webhook(signed)), list)
-        with pytest.raises(WebhookRejected):
-            await maybe_await(s.backend.verify_webhook(forged))
+        await check_webhooks(s.backend, s.webhook)
 
     async def test_errors_are_typed(self, accounting_subject: AccountingSubject) -> None:
         s = accounting_subject

@@ -12,7 +12,8 @@ import attrs
 import pytest
 
 from .._compat import maybe_await
-from ..errors import BackendError, RemoteNotFound, WebhookRejected
+from ..errors import BackendError, RemoteNotFound
+from .accounting import check_webhooks
 from ..model import Deal, WebhookRequest
 
 
@@ -59,10 +60,7 @@ class CrmSourceContract:
         if s.webhook is None:
             assert not s.factory.info.capabilities.webhooks, "the source says it takes webhooks: give the subject one"
             return
-        signed, forged = s.webhook()
-        assert isinstance(await maybe_await(s.source.verify_webhook(signed)), list)
-        with pytest.raises(WebhookRejected):
-            await maybe_await(s.source.verify_webhook(forged))
+        await check_webhooks(s.source, s.webhook)
 
     async def test_a_failing_read_raises_a_backend_error(self, crm_subject: CrmSubject) -> None:
         with pytest.raises(BackendError):

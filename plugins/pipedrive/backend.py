@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar, Mapping, Sequence
 
-from invoicebridge.core import BackendInfo, Capabilities, Connection, Role
+from invoicebridge.core import BackendInfo, Capabilities, ConnectionBound, Role
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import BackendError, WebhookRejected
 from invoicebridge.core.i18n import _, lazy_
@@ -25,20 +25,12 @@ def _connect_settings(me: dict[str, Any], api_domain: str, method: str) -> dict[
             "user_name": me.get("name", ""), "user_email": me.get("email", ""), "auth": method}
 
 
-class PipedriveSource:
+class PipedriveSource(ConnectionBound):
     # Pipedrive's ids are positive integers (no leading zero: "07" would be deal 7 under another name)
     info: ClassVar[BackendInfo] = BackendInfo(
         name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"),
         id_pattern=r"[1-9][0-9]{0,17}", id_description=lazy_("positive whole numbers"),
         capabilities=Capabilities(batch_size=100, webhooks=True))
-
-    def __init__(self, connection: Connection, context: Any) -> None:
-        self.connection = connection
-        self.context = context
-
-    @classmethod
-    def open(cls, connection: Connection, context: Any) -> "PipedriveSource":
-        return cls(connection, context)
 
     # -- connecting
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Mapping, Sequence
 
-from invoicebridge.core import BackendInfo, Capabilities, Connection, InvoiceStatus, Role
+from invoicebridge.core import BackendInfo, Capabilities, ConnectionBound, InvoiceStatus, Role
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import AuthError, BackendError, NotConnected
 from invoicebridge.core.i18n import _
@@ -32,16 +32,8 @@ CAPABILITIES = Capabilities(
 )
 
 
-class XeroBackend:
+class XeroBackend(ConnectionBound):
     info: ClassVar[BackendInfo] = BackendInfo(name=NAME, role=Role.ACCOUNTING, label="Xero", capabilities=CAPABILITIES)
-
-    def __init__(self, connection: Connection, context: Any) -> None:
-        self.connection = connection
-        self.context = context
-
-    @classmethod
-    def open(cls, connection: Connection, context: Any) -> "XeroBackend":
-        return cls(connection, context)
 
     # -- statuses
     @classmethod

@@ -6,7 +6,7 @@ import pytest
 
 from invoicebridge.core import Role
 from invoicebridge.core.errors import NotConnected
-from invoicebridge.core.plugins import Plugins, hookimpl, make_plugin_manager
+from invoicebridge.core.plugins import Plugins, builtin_plugins, hookimpl, make_plugin_manager
 
 
 def test_builtin_plugins_are_found_through_the_entry_point_group():
@@ -201,3 +201,16 @@ async def test_one_plugin_failing_on_an_event_does_not_keep_the_others_from_it(s
     with pytest.raises(RuntimeError, match="third-party plugin broke"):
         await plugins.deal_won(Runtime(store=store), deal_id="7")
     assert sorted(seen) == [("later", "7"), ("writeback", "7")]
+
+
+def test_the_builtin_backends_satisfy_the_typed_protocols(store):
+    """Xero is an AccountingBackend and Pipedrive a CrmSource (runtime-checkable protocols), not the other way."""
+    from invoicebridge.core import AccountingBackend, CrmSource
+    from invoicebridge.core.runtime import Runtime
+
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=builtin_plugins()))
+    runtime = Runtime(store=store)
+    xero = plugins.open(runtime, store.add_connection(backend="xero", role="accounting", settings={"tenant_id": "t"}))
+    pipedrive = plugins.open(runtime, store.add_connection(backend="pipedrive", role="crm"))
+    assert isinstance(xero, AccountingBackend) and not isinstance(xero, CrmSource)
+    assert isinstance(pipedrive, CrmSource) and not isinstance(pipedrive, AccountingBackend)
