@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from .errors import InvoiceBridgeError
 from .i18n import _, lazy_
-from .model import Connection, ConnectResult, Health
+from .model import AccountChoice, Connection, ConnectResult, Health
 
 PENDING = "pending_connect_{backend}"  # app secret holding tokens (sealed) until an organisation is chosen
 
@@ -97,16 +97,16 @@ class ConnectFlow:
         result = await self.plugins.complete_oauth(self.runtime, backend=backend, code=str(params.get("code", "")),
                                                    redirect_uri=self.redirect_uri(backend), code_verifier=pending["verifier"],
                                                    settings={})
-        if len(result.choices) > 1:
+        if len(result.choices) > 1 and result.account is None:
             # Keep the tokens server-side (sealed) until the organisation is chosen.
             self.runtime.store.set_app_secret(PENDING.format(backend=backend), {
                 "secrets": dict(result.secrets), "settings": dict(result.settings), "label": result.label,
-                "choices": [list(c) for c in result.choices],
-                "choice_settings": {k: dict(v) for k, v in result.choice_settings.items()}})
-            return Outcome(label=result.label, choices=tuple(tuple(c) for c in result.choices))
+                "choices": [[c.id, c.name, dict(c.settings)] for c in result.choices]})
+            return Outcome(label=result.label, choices=tuple((c.id, c.name) for c in result.choices))
         settings = dict(result.settings)
-        if result.choices:
-            settings.update(self._organisation(result.choices[0], result.choice_settings))
+        account = result.account or (result.choices[0] if result.choices else None)
+        if account is not None:
+            settings.update(self._organisation(account))
         return await self.finish(backend, result.label or settings.get("organisation_name") or backend, settings, dict(result.secrets))
 
     async def choose(self, backend: str, choice: str) -> Outcome:
@@ -117,14 +117,14 @@ class ConnectFlow:
         if not pending or match is None:
             raise ConnectProblem(_("That organisation is not one offered by the connection; start again from Connections."), 400)
         store.set_app_secret(PENDING.format(backend=backend), None)
-        settings = dict(pending["settings"], **self._organisation(match, pending.get("choice_settings") or {}))
+        settings = dict(pending["settings"], **self._organisation(AccountChoice(*match)))
         return await self.finish(backend, match[1], settings, pending["secrets"])
 
     @staticmethod
-    def _organisation(choice: Any, choice_settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-        """The settings a choice stands for: the plugin's own (``ConnectResult.choice_settings``) and ours."""
-        ident, name = str(choice[0]), str(choice[1])
-        return {**dict(choice_settings.get(ident) or {}), "organisation_id": ident, "organisation_name": name}
+    def _organisation(choice: AccountChoice) -> dict[str, Any]:
+        """The settings a choice stands for: the backend's own (``AccountChoice.settings``, stored unread) and
+        core's record of the selected organisation."""
+        return {**dict(choice.settings), "organisation_id": choice.id, "organisation_name": choice.name}
 
     # ---- tokens -------------------------------------------------------------------------------------------
 

@@ -283,10 +283,10 @@ class InvoiceDraft:
 
     @status.validator
     def _check_status(self, attribute: attrs.Attribute, value: InvoiceStatus) -> None:
-        if value not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
+        if value not in (InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL, InvoiceStatus.AWAITING_PAYMENT):
             raise ValueError(_("a new invoice is %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
-                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.SUBMITTED.label,
-                "authorised": InvoiceStatus.AUTHORISED.label, "status": value.label})
+                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.AWAITING_APPROVAL.label,
+                "authorised": InvoiceStatus.AWAITING_PAYMENT.label, "status": value.label})
 
     @property
     def totals(self) -> Totals:
@@ -435,13 +435,56 @@ class Role(enum.Enum):
     ACCOUNTING = "accounting"
 
 
+def _statuses(values: Any) -> frozenset[InvoiceStatus]:
+    return frozenset(InvoiceStatus.parse(v) for v in values)
+
+
+@frozen
+class Capabilities:
+    """What a backend can do. Core, pages and API adapt to it (no "Save as draft" without ``drafts``, no
+    "Submit for approval" without ``approval_step``, batches of ``batch_size``). The defaults describe a full
+    accounting backend; a CRM source ignores the invoice ones."""
+
+    drafts: bool = True  # invoices can be created and kept as drafts (and deleted while draft)
+    approval_step: bool = True  # a draft can be submitted for approval before it is approved
+    batch_size: int = field(default=50, validator=attrs.validators.ge(1))  # invoices (and contacts) per create call
+    share_link_statuses: frozenset[InvoiceStatus] = field(
+        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceStatus.VOIDED}), converter=_statuses)
+    email: bool = True  # the backend sends the invoice to the customer (the email command)
+    email_statuses: frozenset[InvoiceStatus] = field(
+        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID}), converter=_statuses)
+    void: bool = True  # an approved, unpaid invoice can be voided
+    pdf: bool = True
+    online_link: bool = True  # deep_link opens the invoice in the backend's web app
+    payments: bool = True  # amount_paid is reported (partly paid is derived from it)
+    idempotency: bool = True  # create_invoices honours the operation key as an idempotency key …
+    idempotency_window: dt.timedelta | None = None  # … for this long (None: forever)
+    change_feed: bool = True  # modified_since answers; without it sync reads the open invoices by id
+    webhooks: bool = False  # verify_webhook receives change events
+    find_created: bool = True  # find_created can recover creates after a crash
+    approval_roles: bool = False  # current_user's may_approve is meaningful (else everyone may)
+    default_account_code: str = ""  # the revenue account a line uses when the mapping names none
+    default_tax_handling: str = "Exclusive"  # TaxHandling of a draft whose deal names none
+
+
+@frozen
+class AccountChoice:
+    """One remote account/organisation a connect may select; ``settings`` is what the backend wants stored on
+    the connection when it is chosen (core stores it without reading it)."""
+
+    id: str = field(converter=str)
+    name: str = field(default="", converter=_str)
+    settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
+
+
 @frozen
 class BackendInfo:
-    """A plugin announces each backend it provides (``invoicebridge_backends``)."""
+    """A plugin announces each backend it provides (``invoicebridge_register_backends``)."""
 
     name: str  # short id used everywhere (URLs, settings, the environment): lower-case letters
     role: Role = field(converter=Role)
     label: str = ""
+    capabilities: Capabilities = field(factory=Capabilities)
     auth_methods: tuple[str, ...] = field(default=("oauth",), converter=tuple)  # "oauth", "token"
     # A CRM's ids (deals, pipelines, stages): a regular expression every id matches in full, and what it means in
     # words ("a positive whole number"). Core refuses other ids with a 400 before asking the plugin. Empty: the
@@ -548,15 +591,17 @@ class WebhookEvent:
 
 @frozen
 class ConnectResult:
-    """The outcome of an OAuth code exchange or token connect: what to store, and the organisations to choose
-    from when the authorisation reached several. ``choice_settings``: per choice id, the settings to store when
-    that one is chosen (core also records ``organisation_id``/``organisation_name``)."""
+    """The outcome of an OAuth code exchange or token connect: what to store, and the choices to offer
+    (the accounts the credentials reach)."""
 
     secrets: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     label: str = ""
-    choices: tuple[tuple[str, str], ...] = field(default=(), converter=tuple)  # (id, name)
-    choice_settings: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_freeze_mapping, eq=False)
+    # the accounts/organisations the credentials reach: core stores the one chosen (the only one, or the one a
+    # person picks) by merging its ``settings`` into the connection's; ``account`` is set when the backend chose
+    choices: tuple[AccountChoice, ...] = field(default=(), converter=lambda v: tuple(
+        c if isinstance(c, AccountChoice) else AccountChoice(*c) for c in v))
+    account: AccountChoice | None = None
 
 
 @frozen

@@ -37,6 +37,7 @@ from .i18n import _
 from .mapping import MappingConfig, empty_optional_fields, map_deal
 from .opkeys import LEGACY_SOURCES, legacy_operation_keys, operation_key
 from .model import (
+    Capabilities,
     Catalog,
     CreateRequest,
     CreateResult,
@@ -67,11 +68,11 @@ DEAL_VIEW_TTL = dt.timedelta(seconds=30)
 SEARCH_LIMIT = 50
 _LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)+/)", re.I)  # a pasted address
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
-# batch call with its retries (4 attempts, up to 3 waits of a Retry-After of at most 60 s); it stays under a
-# 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
+# batch call with its retries (4 attempts, up to 3 waits of a Retry-After of at most 60 s); it stays under the
+# shortest idempotency window a backend declares (Capabilities.idempotency_window, 6 minutes at the least we
+# know), so a take-over after it ends replays rather than duplicates.
 LEASE_SECONDS = 300
-CREATE_BATCH = 50  # operations per create call (the accounting plugin's batch size)
-BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
+BULK_CHUNK = 250  # deals per step of a bulk run (create calls of the backend's Capabilities.batch_size)
 SETTLE_PENDING = "settle-pending"  # kv: invoice id -> why it needs no more sending, until the CRM was told
 SETTLED_REASONS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided", InvoiceStatus.DELETED: "deleted"}
 OWNER_NAMESPACE = "operation-holder"  # kv: operation key -> the process that claimed it last (core.workers)
@@ -147,7 +148,7 @@ def status_text(record: InvoiceRecord) -> Any:
     """The record's label as a lazy text ("Partly paid" for an approved invoice with a payment)."""
     from .status import PARTLY_PAID_LABEL, _positive
 
-    if record.status is InvoiceStatus.AUTHORISED and _positive(record.amount_paid):
+    if record.status is InvoiceStatus.AWAITING_PAYMENT and _positive(record.amount_paid):
         return PARTLY_PAID_LABEL
     return LABELS[record.status]
 
@@ -201,6 +202,14 @@ class Pipeline:
     @property
     def accounting(self):
         return self.runtime.connection(Role.ACCOUNTING)
+
+    def capabilities(self, connection=None) -> Capabilities:
+        """What the (accounting) backend can do; the defaults when no plugin provides it any more."""
+        connection = connection or self.runtime.maybe_connection(Role.ACCOUNTING)
+        try:
+            return self.plugins.backend(connection.backend).capabilities if connection else Capabilities()
+        except InvoiceBridgeError:
+            return Capabilities()
 
     async def catalog(self, *, refresh: bool = False) -> Catalog:
         conn = self.accounting
@@ -282,12 +291,13 @@ class Pipeline:
         deal = deal or await self.get_deal(deal_id)
         catalog = await self.catalog()
         fields = await self.fields()
-        config = self.mapping()
+        config = self._for_backend(self.mapping())
         mapped = settle(map_deal(deal, config, catalog, self.runtime.today(), fields), catalog)
         # Settled: every line carries the tax the accounting system will apply (an item's or account's default
         # when it names none), so draft.totals is what will be stored, to the cent.
         draft = settle(apply_overrides(mapped, overrides, catalog), catalog) if overrides else mapped
         problems = validate_against_catalog(draft, catalog)
+        problems.extend(self._status_problems(draft.status))
         warnings = empty_optional_fields(deal, config, fields)
         for line in draft.line_items:
             if not line.item_code and any(p.code and p.name == line.description for p in deal.products):
@@ -304,6 +314,28 @@ class Pipeline:
         return Preview(deal=deal, draft=draft, problems=tuple(problems), warnings=tuple(warnings), live_invoices=tuple(live))
 
     # ---- create --------------------------------------------------------------------------------------
+
+    def _for_backend(self, config: MappingConfig) -> MappingConfig:
+        """The mapping as the connected backend can take it: its default revenue account when the mapping names
+        none, and a status it has (no drafts: created awaiting payment; no approval step: never awaiting it)."""
+        caps = self.capabilities()
+        changes: dict[str, Any] = {}
+        if not config.account_code and caps.default_account_code:
+            changes["account_code"] = caps.default_account_code
+        if (config.status is InvoiceStatus.DRAFT and not caps.drafts) or \
+                (config.status is InvoiceStatus.AWAITING_APPROVAL and not caps.approval_step):
+            changes["status"] = InvoiceStatus.DRAFT if caps.drafts else InvoiceStatus.AWAITING_PAYMENT
+        return attrs.evolve(config, **changes) if changes else config
+
+    def _status_problems(self, status: InvoiceStatus) -> list[str]:
+        caps = self.capabilities()
+        if status is InvoiceStatus.DRAFT and not caps.drafts:
+            return [_("The connected accounting system keeps no drafts: create the invoice as %(status)s") % {
+                "status": InvoiceStatus.AWAITING_PAYMENT.label}]
+        if status is InvoiceStatus.AWAITING_APPROVAL and not caps.approval_step:
+            return [_("The connected accounting system has no approval step: create the invoice as %(status)s") % {
+                "status": InvoiceStatus.AWAITING_PAYMENT.label if not caps.drafts else InvoiceStatus.DRAFT.label}]
+        return []
 
     async def create_invoice(
         self,
@@ -544,12 +576,13 @@ class Pipeline:
             self._fail_all(claimed, str(exc), exc.retryable, results)
             return
         contact_for = dict(zip(customers, contact_ids))
-        for start in range(0, len(claimed), CREATE_BATCH):
+        batch = self.capabilities(conn).batch_size
+        for start in range(0, len(claimed), batch):
             # Renew each lease just before sending: one still ours cannot run out before this batch's call
             # (with its retries) is over; one that ran out meanwhile may be another worker's now, and sending
             # it too (under a different batch key) would make a second invoice.
             chunk = []
-            for key, draft, attempt in claimed[start:start + CREATE_BATCH]:
+            for key, draft, attempt in claimed[start:start + batch]:
                 until = self.store.renew_lease(key, held_until=leases.get(key, ""), lease_seconds=LEASE_SECONDS, now=self.runtime.now())
                 if until:
                     leases[key] = until
@@ -731,7 +764,8 @@ class Pipeline:
             may_approve = user.may_approve
         name = record.number or _("invoice %(id)s") % {"id": record.id}
         # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
-        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
+        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve,
+                      capabilities=self.capabilities(conn))
         key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
@@ -748,19 +782,21 @@ class Pipeline:
         """The invoice and the address emailing it would reach (asked before a person confirms); raises
         :class:`IllegalTransition` when it cannot be emailed in its status."""
         record = self.store.get_invoice(int(invoice_id))
-        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid)
+        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid,
+                      capabilities=self.capabilities())
         address = await self.plugins.email_recipient(self.runtime, connection=self.accounting, remote_id=record.remote_id)
         return record, str(address or "")
 
     def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
-        return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)
+        return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve,
+                                capabilities=self.capabilities())
 
     # ---- sync ---------------------------------------------------------------------------------------
 
     async def apply_remote(self, record: InvoiceRecord, invoice: Invoice, *, source: str = "sync") -> InvoiceRecord:
         """Bring our record in line with what the backend says, through the status machine. An observation
         older than one already applied (a reconciliation's read finishing after a webhook's) is ignored:
-        PAID -> AUTHORISED is legal (a payment removed), so a stale read would otherwise undo a payment."""
+        PAID -> AWAITING_PAYMENT is legal (a payment removed), so a stale read would otherwise undo a payment."""
         given, record = record, self.store.get_invoice(record.id)  # another task may have moved it since it was read
         seen = self.store.kv_get("remote-updated", str(record.id))
         if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):
@@ -952,7 +988,7 @@ class Pipeline:
 
     async def share_link(self, invoice_id: int) -> str:
         record = self.store.get_invoice(int(invoice_id))
-        if record.status in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.DELETED):
+        if record.status not in self.capabilities().share_link_statuses:
             raise IllegalTransition(invoice=record.number or str(record.id), status=record.status, command="share",
                                     reason=_("only approved invoices have an online link"))
         return await self.plugins.share_link(self.runtime, connection=self.accounting, remote_id=record.remote_id)
@@ -1059,10 +1095,10 @@ def _as_date(value: Any) -> dt.date:
 
 def _creatable_status(value: Any) -> InvoiceStatus:
     status = InvoiceStatus.parse(value)
-    if status not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
+    if status not in (InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL, InvoiceStatus.AWAITING_PAYMENT):
         raise ValueError(_("a new invoice can be %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
-            "draft": LABELS[InvoiceStatus.DRAFT], "submitted": LABELS[InvoiceStatus.SUBMITTED],
-            "authorised": LABELS[InvoiceStatus.AUTHORISED], "status": status.label})
+            "draft": LABELS[InvoiceStatus.DRAFT], "submitted": LABELS[InvoiceStatus.AWAITING_APPROVAL],
+            "authorised": LABELS[InvoiceStatus.AWAITING_PAYMENT], "status": status.label})
     return status
 
 

@@ -81,3 +81,8 @@ class Runtime:
     def kv_claim(self, namespace: str, key: str, ttl: float = 120.0) -> bool:
         """One caller, in any process sharing the store, gets the claim until ``ttl`` seconds pass."""
         return self.store.kv_claim(namespace, key, now=self.now().timestamp(), ttl=ttl)
+
+    def recorded_operation(self, backend: str, remote_id: str) -> str | None:
+        """The operation core recorded for a remote invoice (None when none has it)."""
+        record = self.store.invoice_by_remote(backend, remote_id)
+        return getattr(record, "operation_key", None) or None

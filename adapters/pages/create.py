@@ -83,7 +83,8 @@ async def create_form(request: Request) -> Response:
     except MappingError as exc:
         return render(request, "create.html", {"deal_id": deal_id, "mapping_error": exc, "preview": None}, status_code=422)
     catalog = await pipeline.catalog()
-    return render(request, "create.html", _with_preview(_create_context(deal_id, catalog, nonce=secrets.token_urlsafe(16)), preview))
+    return render(request, "create.html", _with_preview(_create_context(deal_id, catalog, nonce=secrets.token_urlsafe(16),
+                                                                        capabilities=pipeline.capabilities()), preview))
 
 
 @form_post
@@ -95,13 +96,16 @@ async def create_submit(request: Request) -> Response:
     action = str(form.get("action") or "preview")
     overrides, rows, unreadable = _form_overrides(form)
     if action == "submit":
-        overrides["status"] = "SUBMITTED"
+        overrides["status"] = "AWAITING_APPROVAL"
     elif action == "draft":
         overrides["status"] = "DRAFT"
+    elif action == "create":  # a backend without drafts: created ready for payment
+        overrides["status"] = "AWAITING_PAYMENT"
     nonce = str(form.get("nonce") or "") or secrets.token_urlsafe(16)
     allow_another = form.get("allow_another") == "on"
     catalog = await pipeline.catalog()
-    context = _create_context(deal_id, catalog, rows=rows, nonce=nonce, form=form, confirm_another=allow_another)
+    context = _create_context(deal_id, catalog, rows=rows, nonce=nonce, form=form, confirm_another=allow_another,
+                              capabilities=pipeline.capabilities())
     try:
         if unreadable:
             raise ValidationProblem(unreadable, deal_id=deal_id)

@@ -50,7 +50,7 @@ async def deal_page(request: Request) -> Response:
         "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
         "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
         "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
-        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve,
+        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities(),
     })
 
 

@@ -44,7 +44,7 @@ async def settings_page(request: Request) -> Response:
     return render(request, "settings.html", {
         "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, str(text)) for k, text in DUE_DATE_KIND_LABELS.items()],
-        "template_fields": TEMPLATE_FIELDS, **account.context(request),
+        "template_fields": TEMPLATE_FIELDS, "capabilities": pipeline.capabilities(), **account.context(request),
     })
 
 

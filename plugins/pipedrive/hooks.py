@@ -1,38 +1,26 @@
 """Hook implementations of the Pipedrive plugin (backend name ``pipedrive``, role CRM).
 
-Every backend hook answers only for ``pipedrive`` and returns None otherwise, as the hook specs require.
+The CRM source itself is :class:`PipedriveSource` (``backend.py``); these are its registration, routes,
+sandbox and the write-back events.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
 from invoicebridge.core.i18n import format_date, format_money, use_locale
-from invoicebridge.core import BackendInfo, Role, hookimpl
-from invoicebridge.core.connector import close_connectors
-from invoicebridge.core.errors import BackendError
-from invoicebridge.core.model import ConnectResult, Health, RemoteUser
+from invoicebridge.core import hookimpl
 
-from .i18n import _, lazy_
-from . import auth, deals, panel, search, webhooks, writeback
+from .i18n import _, lazy_  # noqa: F401
+from . import panel, writeback
+from .backend import NAME, PipedriveSource
 from .client import PipedriveClient
-from .config import PipedriveConfig, base_url
-from .deals import deal_url, load_fields
-
-NAME = "pipedrive"
-
-
-def _mine(connection: Any = None, backend: str | None = None) -> bool:
-    return (backend if backend is not None else getattr(connection, "backend", None)) == NAME
 
 
 @hookimpl
-def invoicebridge_backends():
-    # Pipedrive's ids are positive integers (no leading zero: "07" would be deal 7 under another name)
-    return [BackendInfo(name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"),
-                        id_pattern=r"[1-9][0-9]{0,17}", id_description=lazy_("positive whole numbers"))]
+def invoicebridge_register_backends(register):
+    register(PipedriveSource)
 
 
 @hookimpl
@@ -59,184 +47,12 @@ def invoicebridge_sandboxes(runtime):
     return [sandbox]
 
 
-# ---- connecting ------------------------------------------------------------------------------------
-
-
-def _connect_settings(me: dict[str, Any], api_domain: str, method: str) -> dict[str, Any]:
-    return {"api_domain": api_domain, "company_name": me.get("company_name", ""),
-            "company_domain": me.get("company_domain", ""), "company_id": me.get("company_id"),
-            "user_name": me.get("name", ""), "user_email": me.get("email", ""), "auth": method}
-
-
-@hookimpl
-def backend_authorize_url(runtime, backend, redirect_uri, state, code_challenge, settings):
-    if not _mine(backend=backend):
-        return None
-    return auth.authorize_url(PipedriveConfig.from_runtime(runtime), redirect_uri, state)
-
-
-@hookimpl
-async def backend_complete_oauth(runtime, backend, code, redirect_uri, code_verifier, settings):
-    if not _mine(backend=backend):
-        return None
-    cfg = PipedriveConfig.from_runtime(runtime)
-    async with PipedriveClient(runtime, secrets={}) as bare:
-        payload = await auth.exchange_code(bare.connector, cfg, code, redirect_uri)
-    secrets = auth.token_secrets(payload, runtime.now())
-    api_domain = payload.get("api_domain") or ""
-    async with PipedriveClient(runtime, secrets=secrets, settings={"api_domain": api_domain}) as client:
-        me = await client.me()
-    result = _connect_settings(me, api_domain, "oauth")
-    return ConnectResult(secrets=secrets, settings=result, label=result["company_name"] or "Pipedrive")
-
-
-@hookimpl
-async def backend_connect_with_token(runtime, backend, token, settings):
-    if not _mine(backend=backend):
-        return None
-    settings = dict(settings or {})
-    async with PipedriveClient(runtime, secrets={"api_token": token.strip()}, settings=settings) as client:
-        me = await client.me()  # a 401 here raises AuthError: the token is wrong
-    domain = me.get("company_domain") or ""
-    api_domain = settings.get("api_domain") or (f"https://{domain}.pipedrive.com" if domain else client.base_url)
-    result = _connect_settings(me, api_domain, "token")
-    return ConnectResult(secrets={"api_token": token.strip()}, settings=result,
-                         label=result["company_name"] or "Pipedrive")
-
-
-@hookimpl
-async def backend_check(runtime, connection):
-    if not _mine(connection):
-        return None
-    try:
-        async with PipedriveClient(runtime, connection) as client:
-            me = await client.me()
-    except BackendError as exc:
-        return Health(ok=False, detail=str(exc))
-    user = RemoteUser(name=me.get("name", ""), email=me.get("email", ""),
-                      role="admin" if any(a.get("admin") for a in me.get("access") or []) else "user")
-    return Health(ok=True, detail=f"Connected to {me.get('company_name', 'Pipedrive')} as {user.name}", user=user)
-
-
-@hookimpl
-async def backend_disconnect(runtime, connection):
-    if not _mine(connection):
-        return None
-    secrets = runtime.secrets(connection)
-    try:
-        async with PipedriveClient(runtime, connection) as client:
-            for hook in await client.webhooks():
-                if hook.get("name") == webhooks.WEBHOOK_NAME:
-                    await client.delete_webhook(hook["id"])
-    except BackendError:
-        pass  # the token may already be revoked; disconnecting must still succeed locally
-    if secrets.get("refresh_token"):
-        async with PipedriveClient(runtime, secrets={}) as bare:
-            await auth.revoke(bare.connector, PipedriveConfig.from_runtime(runtime), secrets["refresh_token"])
-    runtime.save_secrets(connection, {})
-    await close_connectors(runtime, backend=NAME, key=connection.id)
-    return True
-
-
-# ---- CRM source ------------------------------------------------------------------------------------
-
-
-@hookimpl
-async def crm_get_deal(runtime, connection, deal_id):
-    """Concurrent reads of the same deal share one read (50 people opening a deal page cost one deal's calls,
-    not 50 against the burst limit); a read that starts later is a new read."""
-    if not _mine(connection):
-        return None
-    flights = runtime.cache.setdefault(("pipedrive", "deal-reads"), {})
-    key = (connection.id, str(deal_id))
-    flight = flights.get(key)
-    if flight is None:
-        flight = flights[key] = asyncio.ensure_future(_read_deal(runtime, connection, str(deal_id)))
-        flight.add_done_callback(lambda _: flights.pop(key, None))
-    return await asyncio.shield(flight)
-
-
-async def _read_deal(runtime, connection, deal_id: str):
-    async with PipedriveClient(runtime, connection) as client:
-        return await deals.read_deal(client, deal_id)
-
-
-@hookimpl
-async def crm_get_deals(runtime, connection, deal_ids):
-    if not _mine(connection):
-        return None
-    async with PipedriveClient(runtime, connection) as client:
-        return await deals.read_deals(client, [str(i) for i in deal_ids])
-
-
-@hookimpl
-async def crm_find_deals(runtime, connection, query):
-    if not _mine(connection):
-        return None
-    async with PipedriveClient(runtime, connection) as client:
-        return await deals.find_deal_ids(client, query)
-
-
-@hookimpl
-async def crm_search_deals(runtime, connection, term, limit):
-    if not _mine(connection):
-        return None
-    async with PipedriveClient(runtime, connection) as client:
-        return await search.search_deals(client, str(term), int(limit))
-
-
-@hookimpl
-def crm_deal_id_from_url(runtime, connection, url):
-    if not _mine(connection):
-        return None
-    return search.deal_id_from_url(connection.settings, str(url))
-
-
-@hookimpl
-async def crm_list_fields(runtime, connection):
-    if not _mine(connection):
-        return None
-    async with PipedriveClient(runtime, connection) as client:
-        fields = await load_fields(client, refresh=True)
-    return [f.to_crm_field() for f in fields.all()]
-
-
-@hookimpl
-async def crm_add_activity(runtime, connection, deal_id, subject, due_date, note, dedupe_key):
-    if not _mine(connection):
-        return None
-    async with PipedriveClient(runtime, connection) as client:
-        return await writeback.add_activity_once(client, str(deal_id), subject, due_date, note, dedupe_key)
-
-
-@hookimpl
-async def crm_add_note(runtime, connection, deal_id, content, dedupe_key):
-    if not _mine(connection):
-        return None
-    async with PipedriveClient(runtime, connection) as client:
-        return await writeback.add_note_once(client, str(deal_id), content, dedupe_key)
-
-
-@hookimpl
-def crm_deal_url(runtime, connection, deal_id):
-    if not _mine(connection):
-        return None
-    return deal_url(connection.settings, deal_id) or f"{base_url(PipedriveConfig.from_runtime(runtime), connection.settings)}/deal/{deal_id}"
-
-
-@hookimpl
-def crm_verify_webhook(runtime, connection, request):
-    if not _mine(connection):
-        return None
-    return webhooks.verify(runtime, connection, request)
-
-
 # ---- events ----------------------------------------------------------------------------------------
 
 
 def _crm(runtime: Any) -> Any:
     connection = runtime.maybe_connection("crm")
-    return connection if connection is not None and _mine(connection) else None
+    return connection if connection is not None and connection.backend == NAME else None
 
 
 def _writeback_language(runtime: Any):
@@ -302,34 +118,3 @@ async def on_invoice_settled(runtime, record, reason):
     async with PipedriveClient(runtime, connection) as client:
         await writeback.complete_activity_once(client, str(record.deal_id), key)
     return True
-
-
-@hookimpl
-async def backend_connected(runtime, connection, public_url):
-    """Subscribe our webhook receiver to deal changes as soon as Pipedrive is connected."""
-    if not _mine(connection):
-        return None
-    return await webhooks.register_webhooks(runtime, connection, f"{public_url.rstrip('/')}/webhooks/pipedrive")
-
-
-@hookimpl
-def crm_verify_page_token(runtime, connection, params):
-    """Link actions and panels opened from Pipedrive carry a JWT in ``token`` (HS256, the app's JWT secret). It
-    must name the connected company (``companyId``) and a user (``userId``), with integer claims."""
-    if not _mine(connection) or not params.get("token"):
-        return None
-    import jwt as pyjwt
-
-    from invoicebridge.core.errors import WebhookRejected
-
-    company = (connection.settings or {}).get("company_id")
-    if not company:
-        raise WebhookRejected(_("The Pipedrive connection does not know its company; reconnect Pipedrive, then open "
-                                "the deal from Pipedrive again"))
-    try:
-        claims = panel.verify_jwt(str(params["token"]), PipedriveConfig.from_runtime(runtime).panel_secret, runtime.now(),
-                                  company_id=company)
-    except pyjwt.InvalidTokenError as exc:
-        raise WebhookRejected(_("The Pipedrive link's token is not valid (%(error)s); open the deal from Pipedrive again") % {"error": exc}) from None
-    return {"user": f"pipedrive:{claims['userId']}", "company": str(claims["companyId"]),
-            "expires_at": int(claims["exp"])}

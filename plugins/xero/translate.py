@@ -25,6 +25,7 @@ from invoicebridge.core.model import (
 )
 
 from . import converter as w
+from .statuses import from_xero, to_xero
 
 MAX_IDEMPOTENCY_KEY = 128
 _SAFE_KEY = re.compile(rf"^[A-Za-z0-9._:~-]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
@@ -87,7 +88,7 @@ def draft_to_wire(draft: InvoiceDraft, contact_id: str) -> w.Invoice:
         reference=draft.reference or None,
         branding_theme_id=draft.branding_theme_id or None,
         url=draft.url or None,
-        status=draft.status.value,
+        status=to_xero(draft.status),
         invoice_number=draft.number or None,
     )
 
@@ -124,7 +125,7 @@ def invoice_from_wire(x: w.Invoice) -> Invoice:
     return Invoice(
         remote_id=x.invoice_id or "",
         number=x.invoice_number or "",
-        status=x.status or "DRAFT",
+        status=from_xero(x.status),
         currency=x.currency_code or "USD",
         subtotal=_money(x.sub_total),
         tax=_money(x.total_tax),

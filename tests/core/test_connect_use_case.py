@@ -6,55 +6,54 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from invoicebridge.core import BackendInfo, ConnectResult, Health, RemoteUser, Role, hookimpl
+from invoicebridge.core import AccountChoice, BackendInfo, ConnectionBound, ConnectResult, Health, RemoteUser, Role, hookimpl
 from invoicebridge.core.connect import ConnectFlow, ConnectProblem
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
 
 
 class Ledger:
-    """An accounting backend whose authorisation reaches two organisations."""
+    """An accounting plugin whose authorisation reaches two organisations (its backend registered the public way)."""
 
     name = "ledger"
 
     def __init__(self):
         self.role, self.connected, self.disconnected = "ADMIN", [], []
+        plugin = self
+
+        class LedgerBackend(ConnectionBound):
+            info = BackendInfo(name="ledger", role=Role.ACCOUNTING, label="Ledger", auth_methods=("oauth", "token"))
+
+            @classmethod
+            def authorize_url(cls, context, *, redirect_uri, state, code_challenge, settings):
+                return f"https://ledger.test/authorize?state={state}&challenge={code_challenge}"
+
+            @classmethod
+            def complete_oauth(cls, context, *, code, redirect_uri, code_verifier, settings):
+                assert code == "good-code" and redirect_uri.endswith("/connect/ledger/callback") and code_verifier
+                return ConnectResult(secrets={"access_token": "t"}, settings={"scope": "all"}, label="Ledger",
+                                     choices=[AccountChoice("org-1", "First Ltd", {"book": "1"}),
+                                              AccountChoice("org-2", "Second Ltd", {"book": "2"})])
+
+            @classmethod
+            def connect_with_token(cls, context, *, token, settings):
+                return ConnectResult(secrets={"token": token}, settings={"auth": "token"}, label="Ledger by token")
+
+            def check(self):
+                return Health(ok=True, user=RemoteUser(name="Ann", role=plugin.role, may_create=plugin.role != "READONLY"))
+
+            def connected(self, public_url):
+                plugin.connected.append((self.connection.id, public_url))
+
+            def disconnect(self):
+                plugin.disconnected.append(self.connection.id)
+                return True
+
+        self.backend = LedgerBackend
 
     @hookimpl
-    def invoicebridge_backends(self):
-        return [BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Ledger", auth_methods=("oauth", "token"))]
-
-    @hookimpl
-    def backend_authorize_url(self, runtime, backend, redirect_uri, state, code_challenge, settings):
-        return f"https://ledger.test/authorize?state={state}&challenge={code_challenge}" if backend == self.name else None
-
-    @hookimpl
-    def backend_complete_oauth(self, runtime, backend, code, redirect_uri, code_verifier, settings):
-        if backend != self.name:
-            return None
-        assert code == "good-code" and redirect_uri.endswith("/connect/ledger/callback") and code_verifier
-        return ConnectResult(secrets={"access_token": "t"}, settings={"scope": "all"}, label="Ledger",
-                             choices=[("org-1", "First Ltd"), ("org-2", "Second Ltd")],
-                             choice_settings={"org-1": {"book": "1"}, "org-2": {"book": "2"}})
-
-    @hookimpl
-    def backend_connect_with_token(self, runtime, backend, token, settings):
-        return ConnectResult(secrets={"token": token}, settings={"auth": "token"}, label="Ledger by token") \
-            if backend == self.name else None
-
-    @hookimpl
-    def backend_check(self, runtime, connection):
-        return Health(ok=True, user=RemoteUser(name="Ann", role=self.role, may_create=self.role != "READONLY")) \
-            if connection.backend == self.name else None
-
-    @hookimpl
-    def backend_connected(self, runtime, connection, public_url):
-        self.connected.append((connection.id, public_url))
-
-    @hookimpl
-    def backend_disconnect(self, runtime, connection):
-        self.disconnected.append(connection.id)
-        return True
+    def invoicebridge_register_backends(self, register):
+        register(self.backend)
 
 
 @pytest.fixture

@@ -505,7 +505,7 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
     return world, report
 
 
-STATUS = {"DRAFT": InvoiceStatus.DRAFT, "SUBMITTED": InvoiceStatus.SUBMITTED, "AUTHORISED": InvoiceStatus.AUTHORISED,
+STATUS = {"DRAFT": InvoiceStatus.DRAFT, "SUBMITTED": InvoiceStatus.AWAITING_APPROVAL, "AUTHORISED": InvoiceStatus.AWAITING_PAYMENT,
           "PAID": InvoiceStatus.PAID, "VOIDED": InvoiceStatus.VOIDED, "DELETED": InvoiceStatus.DELETED}
 
 

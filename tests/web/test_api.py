@@ -63,7 +63,7 @@ def test_create_list_get_and_commands(web):
     assert [i["id"] for i in client.get("/api/deals/1/invoices").json()["invoices"]] == [body["id"]]
     assert client.get(f"/api/invoices/{body['id']}").json()["reference"] == "PO-7"
     submitted = client.post(f"/api/invoices/{body['id']}/submit")
-    assert submitted.status_code == 200 and submitted.json()["status"] == "SUBMITTED"
+    assert submitted.status_code == 200 and submitted.json()["status"] == "AWAITING_APPROVAL"
     refused = client.post(f"/api/invoices/{body['id']}/void")
     assert refused.status_code == 409 and "Awaiting approval" in refused.json()["message"]
     deleted = client.post(f"/api/invoices/{body['id']}/delete")
