@@ -23,13 +23,22 @@ test: $(STAMP)
 	@bash .ci/install-chromium
 	@$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# Extract every wrapped text (babel.cfg) into core/locale/invoicebridge.pot and merge it into each language's .po;
+# Extract every wrapped text into its domain's .pot and merge it into each language's .po: core's (babel.cfg) into
+# core/locale/invoicebridge.pot, each plugin's (plugins/<name>/babel.cfg) into plugins/<name>/locale/invoicebridge_<name>.pot;
 # then translate the new entries (and clear their fuzzy flags) and run the tests, which fail on any left over.
+I18N_LANGUAGES := de
+EXTRACT = $(BIN)/pybabel --quiet extract -k lazy_ -k lazy_gettext --add-location=file --sort-by-file \
+		--copyright-holder="invoicebridge" --msgid-bugs-address=""
 i18n-update: $(STAMP)
-	@$(BIN)/pybabel --quiet extract -F babel.cfg -k lazy_ -k lazy_gettext --add-location=file --sort-by-file \
-		--project=invoicebridge --copyright-holder="invoicebridge" --msgid-bugs-address="" \
-		-o core/locale/invoicebridge.pot .
+	@$(EXTRACT) -F babel.cfg --project=invoicebridge -o core/locale/invoicebridge.pot .
 	@$(BIN)/pybabel --quiet update -i core/locale/invoicebridge.pot -d core/locale -D invoicebridge --ignore-obsolete --ignore-pot-creation-date
+	@for cfg in plugins/*/babel.cfg; do \
+		dir=$${cfg%/babel.cfg}; domain=invoicebridge_$${dir##*/}; \
+		$(EXTRACT) -F $$cfg --project=$$domain -o $$dir/locale/$$domain.pot $$dir || exit 1; \
+		for lang in $(I18N_LANGUAGES); do test -f $$dir/locale/$$lang/LC_MESSAGES/$$domain.po || \
+			$(BIN)/pybabel --quiet init -i $$dir/locale/$$domain.pot -d $$dir/locale -D $$domain -l $$lang || exit 1; done; \
+		$(BIN)/pybabel --quiet update -i $$dir/locale/$$domain.pot -d $$dir/locale -D $$domain --ignore-obsolete --ignore-pot-creation-date || exit 1; \
+	done
 	@$(BIN)/python -m invoicebridge.core.i18n_compile
 
 bench: $(STAMP)

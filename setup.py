@@ -1,5 +1,5 @@
 """Only a build step for setuptools (the project is described in pyproject.toml): the wheel carries the
-compiled gettext catalogues (``.mo``) next to their ``.po`` sources."""
+compiled gettext catalogues (``.mo``) of every domain (core's and each plugin's) next to their ``.po`` sources."""
 
 from pathlib import Path
 
@@ -13,7 +13,8 @@ class build_py_with_catalogues(build_py):
         from babel.messages.mofile import write_mo
         from babel.messages.pofile import read_po
 
-        for po in Path(self.build_lib).glob("invoicebridge/core/locale/*/LC_MESSAGES/*.po"):
+        # every domain: core's (core/locale) and each plugin's own (plugins/<name>/locale)
+        for po in Path(self.build_lib).glob("invoicebridge/**/locale/*/LC_MESSAGES/*.po"):
             with po.open("rb") as source:
                 catalog = read_po(source, locale=po.parent.parent.name, domain=po.stem)
             with po.with_suffix(".mo").open("wb") as target:

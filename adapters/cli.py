@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(serve)
     _add_server_options(serve)
 
-    demo = sub.add_parser("demo", help="run the web app with the Xero and Pipedrive sandboxes, connected and seeded")
+    demo = sub.add_parser("demo", help="run the web app with the installed plugins' sandboxes, connected and seeded")
     _add_data_dir(demo)
     _add_server_options(demo)
 
@@ -156,8 +156,7 @@ def demo_banner(info: dict) -> str:
         f"  Open        {info['app_url']}/",
         f"  Sign in     password: {info['admin_password']}",
         f"  Try         {info['app_url']}/deals/{info['suggested_deal']}  → Create invoice → Save as draft",
-        f"  Xero        {info['xero']['console_url']}  (approve, pay, void as the Xero user)",
-        f"  Pipedrive   {info['pipedrive']['console_url']}  (win a deal)",
+        *(f"  {b['label']:<11} {b['console_url']}" + (f"  ({b['hint']})" if b["hint"] else "") for b in info.get("backends", [])),
         f"  API         curl -H 'Authorization: Bearer {info['api_key']}' {info['app_url']}/api/deals/{info['suggested_deal']}/invoices",
         f"  Details     {info['demo_json']}",
         "  Stop with Ctrl+C.",

@@ -10,9 +10,9 @@ Environment variables:
   ``X-Forwarded-For``/``X-Forwarded-Proto`` headers are believed; empty (the default) believes no one.
 * ``INVOICEBRIDGE_SECRET_KEY``: the Fernet key for secrets at rest (otherwise generated into the data dir).
 * ``INVOICEBRIDGE_SYNC_INTERVAL``: seconds between reconciliation passes (default 300; 0 turns it off).
-* ``INVOICEBRIDGE_<BACKEND>_<KEY>``: settings for a backend plugin, e.g. ``INVOICEBRIDGE_XERO_CLIENT_ID``,
-  ``INVOICEBRIDGE_XERO_CLIENT_SECRET``, ``INVOICEBRIDGE_XERO_WEBHOOK_KEY``,
-  ``INVOICEBRIDGE_PIPEDRIVE_CLIENT_ID`` … (the key is lower-cased: ``client_id``).
+* ``INVOICEBRIDGE_<BACKEND>_<KEY>``: settings for a backend plugin, e.g. ``INVOICEBRIDGE_<BACKEND>_CLIENT_ID``,
+  ``INVOICEBRIDGE_<BACKEND>_CLIENT_SECRET``, ``INVOICEBRIDGE_<BACKEND>_WEBHOOK_KEY`` … (the backend is the plugin's
+  name, upper-cased; the key is lower-cased: ``client_id``); each plugin's README lists its keys.
 """
 
 from __future__ import annotations

@@ -6,13 +6,11 @@ The sandboxes keep their state in memory, so each demo run starts from a fresh d
 the data folder is kept). The app reaches the sandboxes in-process (``httpx.ASGITransport`` over the app
 itself, so requests travel the same paths as over loopback), and the sandboxes deliver their webhooks to our
 receivers the same way. Connecting goes through the real flows (the OAuth authorization-code exchange with PKCE,
-or an API token), as each sandbox's offer asks.
+or an API token), as each sandbox's offer asks, through :mod:`invoicebridge.core.connect` like the pages.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
@@ -24,8 +22,10 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from invoicebridge.core.connect import ConnectFlow
 from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
+from invoicebridge.core.model import Role
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.store import Store, make_private_dir
 
@@ -45,6 +45,9 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
     app = create_app(config, store=store, plugins=plugins)
     runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
+    # The demo's backends are its sandboxes: no setting from the environment (a real account's client ID) may point
+    # a sandbox, or the app, elsewhere; each sandbox's offer gives the settings below.
+    runtime.config.clear()
     sandboxes = app.state.plugins.sandboxes(runtime)
     if not sandboxes:
         raise RuntimeError("No sandbox is installed: install the demo with pip install 'invoicebridge[sandbox]'")
@@ -69,6 +72,8 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         "data_dir": str(config.data_dir.resolve()),
         "demo_json": str((config.data_dir / "demo.json").resolve()),
         **{name: dict(offer.info) for name, offer in offers.items()},
+        "backends": [{"name": name, "label": offer.label or name, "console_url": offer.info.get("console_url", ""),
+                      "hint": offer.console_hint} for name, offer in offers.items()],
         "suggested_deal": next((o.hints["suggested_record"] for o in offers.values() if o.hints.get("suggested_record")), "1"),
     }
 
@@ -83,44 +88,32 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
     return app, info
 
 
-async def _connect_oauth(runtime: Any, plugins: Plugins, config: AppConfig, backend: str) -> Any:
-    """The authorization-code flow with PKCE through the plugin's own hooks; the sandbox approves at once."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    redirect_uri = f"{config.public_url}/connect/{backend}/callback"
-    state = secrets.token_urlsafe(16)
-    url = await plugins.authorize_url(runtime, backend=backend, redirect_uri=redirect_uri, state=state, code_challenge=challenge, settings={})
-    async with runtime.http_client(backend) as client:
-        answer = await client.get(url, follow_redirects=False)
-    query = parse_qs(urlsplit(answer.headers.get("location", "")).query)
-    if query.get("state", [""])[0] != state or not query.get("code"):
-        raise RuntimeError(f"the {backend} sandbox did not authorize the demo ({answer.status_code})")
-    return await plugins.complete_oauth(runtime, backend=backend, code=query["code"][0], redirect_uri=redirect_uri,
-                                        code_verifier=verifier, settings={})
-
-
 async def connect_demo(app: Starlette, config: AppConfig) -> None:
-    """Connect every sandbox through the real flows and preset the mapping."""
-    runtime = app.state.runtime
-    plugins = app.state.plugins
+    """Connect every sandbox through the real flows (the accounting system first) and preset the mapping."""
+    runtime, plugins = app.state.runtime, app.state.plugins
     store = runtime.store
-    for name, offer in app.state.demo_offers.items():
-        info = plugins.backend(name)
-        if store.active_connection(info.role) is not None:
+    flow = ConnectFlow(runtime, plugins, app.state.pipeline.check_connection, config.public_url)
+    offers = getattr(app.state, "demo_offers", {})
+    roles = {info.name: info.role for info in plugins.backends()}
+    for name in sorted(offers, key=lambda n: roles.get(n) is not Role.ACCOUNTING):
+        offer, role = offers[name], roles.get(name)
+        if role is None or store.active_connection(role) is not None:
             continue
         if offer.connect == "token":
-            result = await plugins.connect_with_token(runtime, backend=name, token=offer.token, settings={})
-        else:
-            result = await _connect_oauth(runtime, plugins, config, name)
-        settings = dict(result.settings)
-        choices = getattr(result, "choices", None)
-        if choices and "tenant_id" not in settings:
-            settings.update(tenant_id=choices[0][0], tenant_name=choices[0][1])
-        label = getattr(result, "label", "") or settings.get("tenant_name") or f"{info.label} sandbox"
-        conn = store.add_connection(backend=name, role=info.role, label=label, settings=settings, secrets=dict(result.secrets))
-        await app.state.pipeline.check_connection(conn)
-        await plugins.connected(runtime, connection=conn, public_url=config.public_url)
+            await flow.with_token(name, offer.token)
+            continue
+        started = await flow.begin(name)
+        async with runtime.http_client(name) as client:  # the sandbox authorises at once and redirects back
+            answer = await client.get(started.url, follow_redirects=False)
+        params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers.get("location", "")).query).items()}
+        if not params.get("code"):
+            raise RuntimeError(f"the {offer.label or name} sandbox did not authorize the demo ({answer.status_code})")
+        outcome = await flow.complete(name, started.pending, params)
+        if outcome.choices:
+            await flow.choose(name, outcome.choices[0][0])
     if store.get_mapping_data() is None:
-        store.set_mapping_data(MappingConfig(tax_number="organization.custom:VAT number", due_date=DueDateRule(days=14),
-                                             account_code="200").to_dict())
+        presets: dict[str, Any] = {}
+        for offer in offers.values():
+            presets.update(offer.mapping)
+        store.set_mapping_data(MappingConfig(**{"due_date": DueDateRule(days=14), **presets}).to_dict())
     store.audit("demo", lazy_("Demo connected to its sandboxes"))

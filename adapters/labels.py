@@ -15,7 +15,7 @@ BULK_STATES = {"running": lazy_("Running"), "done": lazy_("Finished"), "finished
 TAX_METHODS = {"exclusive": lazy_("tax exclusive"), "inclusive": lazy_("tax inclusive"), "notax": lazy_("no tax"),
                "none": lazy_("no tax")}
 CONNECTION_SETTINGS = {  # the facts a connection's card lists
-    "tenant_name": lazy_("Organisation"), "company_name": lazy_("Company"), "user_name": lazy_("User"),
+    "organisation_name": lazy_("Organisation"), "company_name": lazy_("Company"), "user_name": lazy_("User"),
     "user_role": lazy_("Role"), "short_code": lazy_("Short code"), "base_currency": lazy_("Base currency"),
     "api_domain": lazy_("API domain"),
 }

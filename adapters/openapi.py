@@ -228,7 +228,7 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
                     "properties": {
                         "id": {"type": "integer"}, "deal_id": {"type": "string"}, "backend": {"type": "string"},
                         "remote_id": {"type": "string"}, "number": {"type": "string"},
-                        "status": {"type": "string", "enum": ["DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"]},
+                        "status": {"type": "string", "enum": ["DRAFT", "AWAITING_APPROVAL", "AWAITING_PAYMENT", "PAID", "VOIDED", "DELETED"]},
                         "status_label": {"type": "string"}, "currency": {"type": "string"},
                         "total": {"type": "string"}, "amount_paid": {"type": "string"}, "amount_due": {"type": "string"},
                         "date": {"type": ["string", "null"], "format": "date"}, "due_date": {"type": ["string", "null"], "format": "date"},
@@ -272,7 +272,7 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
                         "currency": {"type": "string", "enum": sorted(ISO_4217), "description": "an ISO 4217 code"},
                         "tax_handling": {"type": "string", "enum": ["Exclusive", "Inclusive", "NoTax"]},
                         "reference": {"type": "string", "maxLength": 255},
-                        "status": {"type": "string", "enum": ["DRAFT", "SUBMITTED", "AUTHORISED"]},
+                        "status": {"type": "string", "enum": ["DRAFT", "AWAITING_APPROVAL", "AWAITING_PAYMENT"]},
                         "branding_theme_id": _CODE,
                         "customer": {"type": "object", "additionalProperties": False, "properties": {
                             "name": {"type": "string", "maxLength": 500}, "email": {"type": "string", "maxLength": 500},

@@ -1,7 +1,7 @@
 """Webhook receivers: ``POST /webhooks/{backend}`` for any installed backend.
 
-The plugin verifies the delivery (Xero: HMAC signature; Pipedrive: basic auth). A forged delivery gets 401
-and changes nothing. A good one is answered at once (Xero wants 200 with an empty body within 5 seconds) and
+The plugin verifies the delivery (an HMAC signature, basic auth …). A forged delivery gets 401
+and changes nothing. A good one is answered at once (senders want 200, often with an empty body, within seconds) and
 processed after; a delivery lost in processing is caught by the next reconciliation.
 """
 
@@ -52,8 +52,8 @@ async def receive(request: Request) -> Response:
 
 
 async def _unconnected(request: Request, backend: str, info, hook: WebhookRequest) -> Response:
-    """A delivery before any account is connected: Xero checks a new webhook URL ("intent to receive") as soon
-    as it is saved in the developer portal, with the app's webhook key. Verify it the same way and answer, but
+    """A delivery before any account is connected: a sender may check a new webhook URL ("intent to receive") as
+    soon as it is saved in its developer portal, with the app's webhook key. Verify it the same way and answer, but
     act on nothing: there is no connection to act for."""
     runtime = request.app.state.runtime
     placeholder = Connection(id=0, backend=backend, role=info.role, label="not connected")

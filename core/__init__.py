@@ -21,10 +21,12 @@ from .errors import (
     WebhookRejected,
 )
 from .model import (
+    AccountChoice,
     Account,
     Address,
     BackendInfo,
     BrandingTheme,
+    Capabilities,
     Catalog,
     CatalogItem,
     Connection,
@@ -54,9 +56,12 @@ from .model import (
     WebhookRequest,
 )
 from .plugins import hookimpl
+from .backends import AccountingBackend, BackendContext, BackendFactory, ConnectionBound, CrmSource
 from .status import Command, InvoiceStatus
 
 __all__ = [
+    "AccountChoice", "AccountingBackend", "BackendContext", "BackendFactory", "Capabilities", "ConnectionBound",
+    "CrmSource",
     "Account", "Address", "AuthError", "BackendError", "BackendInfo", "BrandingTheme", "Catalog", "CatalogItem",
     "Command", "Connection", "ConnectResult", "CreateRequest", "CreateResult", "CrmField", "Customer",
     "DailyLimitReached", "Deal", "DealDiscount", "DealProduct", "DealQuery", "DealSummary", "DiscountType", "Health",

@@ -4,7 +4,7 @@ Creation is exactly-once. Every create is an *operation* written to the store be
 stable key that is also the accounting API's idempotency key. The operation carries the draft itself, so a
 retry sends the very same request. A crash at any point leaves the operation pending or in flight; the next
 :meth:`Pipeline.recover` (at start-up and on every sync) asks the backend whether the invoice already exists
-(``accounting_find_created``) before creating it, so Xero's 6-minute idempotency window is not relied on.
+(``find_created``) before creating it, so the backend's idempotency window is not relied on.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from .status import LABELS
 from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgress, Preview, _error_for, _live_invoice, request_hash, source_text
 
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
-# batch call with its retries (4 attempts, up to 3 waits of Xero's Retry-After of at most 60 s); it stays
-# under Xero's 6-minute idempotency window, so a take-over after it ends replays rather than duplicates.
+# batch call with its retries (4 attempts, up to 3 waits of a Retry-After of at most 60 s); it stays under the
+# shortest idempotency window a backend declares (Capabilities.idempotency_window, 6 minutes at the least we
+# know), so a take-over after it ends replays rather than duplicates.
 LEASE_SECONDS = 300
-CREATE_BATCH = 50  # operations per create call (the Xero plugin's batch size)
-BULK_CHUNK = 250  # deals per step of a bulk run: five batches of 50, the backend's requests in flight
+BULK_CHUNK = 250  # deals per step of a bulk run (create calls of the backend's Capabilities.batch_size)
 
 
 class CreateMixin:
@@ -276,12 +276,13 @@ class CreateMixin:
             self._fail_all(claimed, str(exc), exc.retryable, results)
             return
         contact_for = dict(zip(customers, contact_ids))
-        for start in range(0, len(claimed), CREATE_BATCH):
+        batch = self.capabilities(conn).batch_size
+        for start in range(0, len(claimed), batch):
             # Renew each lease just before sending: one still ours cannot run out before this batch's call
             # (with its retries) is over; one that ran out meanwhile may be another worker's now, and sending
             # it too (under a different batch key) would make a second invoice.
             chunk = []
-            for key, draft, attempt in claimed[start:start + CREATE_BATCH]:
+            for key, draft, attempt in claimed[start:start + batch]:
                 until = self.store.renew_lease(key, held_until=leases.get(key, ""), lease_seconds=LEASE_SECONDS, now=self.runtime.now())
                 if until:
                     leases[key] = until

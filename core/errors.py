@@ -12,7 +12,7 @@ Hierarchy::
     ├── DuplicateOperation            the same idempotency key was used for a different request
     ├── WebhookRejected               a webhook failed verification (bad signature or credentials)
     └── BackendError                  a remote API said no; carries method, url, status, message
-        ├── AuthError                 401/403: token expired or revoked, wrong tenant, missing scope
+        ├── AuthError                 401/403: token expired or revoked, wrong organisation, missing scope
         │   ├── PermissionDenied      the remote user's role may not do this
         │   └── ReconnectNeeded       the refresh token was refused (``invalid_grant``): connect again
         ├── RemoteNotFound            404

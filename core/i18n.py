@@ -9,6 +9,12 @@ The locale is a context variable: the web app sets it per request (``use_locale`
 gettext ``.po`` files under ``core/locale/<lang>/LC_MESSAGES/invoicebridge.po``, compiled to ``.mo`` at install;
 a missing ``.mo`` is compiled from its ``.po`` in memory, so an editable checkout always shows current text.
 
+A plugin keeps its texts in its own gettext domain and catalogue (``<plugin>/locale/<lang>/LC_MESSAGES/<domain>.po``)
+and gets its ``_``/``lazy_`` from :func:`translator`, bound to the same request locale::
+
+    texts = translator("invoicebridge_myplugin", Path(__file__).parent / "locale")
+    _, lazy_ = texts.gettext, texts.lazy_gettext
+
 Numbers typed by a user are read in the user's locale (``1,5`` is 1.5 in German, 15 nowhere):
 :func:`parse_decimal` refuses what it cannot read, naming the field.
 """
@@ -17,22 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as dt
 import functools
 import io
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date as _babel_format_date
-from babel.dates import format_datetime as _babel_format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import NumberFormatError
-from babel.numbers import format_currency as _babel_format_currency
-from babel.numbers import format_decimal as _babel_format_decimal
-from babel.numbers import parse_decimal as _babel_parse_decimal
 from babel.support import LazyProxy, NullTranslations, Translations
 
 DOMAIN = "invoicebridge"
@@ -96,22 +94,87 @@ def set_locale(code: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def translations(code: str) -> NullTranslations:
+def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None) -> NullTranslations:
+    """One domain's catalogue in one language (core's by default); English is the msgids themselves."""
     if code == DEFAULT:
         return NullTranslations()
-    folder = LOCALE_DIR / code / "LC_MESSAGES"
-    mo, po = folder / f"{DOMAIN}.mo", folder / f"{DOMAIN}.po"
+    folder = (localedir or LOCALE_DIR) / code / "LC_MESSAGES"
+    mo, po = folder / f"{domain}.mo", folder / f"{domain}.po"
     if po.exists() and (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime):
         with po.open("rb") as source:
-            catalog = read_po(source, locale=code, domain=DOMAIN)
+            catalog = read_po(source, locale=code, domain=domain)
         buffer = io.BytesIO()
         write_mo(buffer, catalog)
         buffer.seek(0)
-        return Translations(buffer, domain=DOMAIN)
+        return Translations(buffer, domain=domain)
     if mo.exists():
         with mo.open("rb") as compiled:
-            return Translations(compiled, domain=DOMAIN)
+            return Translations(compiled, domain=domain)
     return NullTranslations()
+
+
+@functools.lru_cache(maxsize=None)
+def _with_core_fallback(code: str, domain: str, localedir: Path) -> NullTranslations:
+    """A plugin domain's catalogue that falls back to core's: a plugin page built on core's pieces (the sandbox
+    kit's console, core's filters) shows core's texts translated too."""
+    own = translations.__wrapped__(code, domain, localedir)
+    own.add_fallback(translations(code))
+    return own
+
+
+class Translator:
+    """The texts of one gettext domain, in the language of the moment (the request's or the command's).
+
+    Core's own texts use the module functions below (domain ``invoicebridge``); a plugin gets its own with
+    :func:`translator` and wraps its texts with its ``gettext``/``lazy_gettext`` (conventionally bound to ``_`` and
+    ``lazy_``, which ``make i18n-update`` extracts into the plugin's catalogue)."""
+
+    def __init__(self, domain: str, localedir: Path) -> None:
+        self.domain, self.localedir = domain, Path(localedir)
+
+    def translations(self, code: str | None = None) -> NullTranslations:
+        code = code or current_locale()
+        if self.domain == DOMAIN:
+            return translations(code)
+        return _with_core_fallback(code, self.domain, self.localedir)
+
+    def gettext(self, message: str) -> str:
+        return self.translations().gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations().ngettext(singular, plural, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.translations().pgettext(context, message)
+
+    def lazy_gettext(self, message: str, **params: Any) -> "LazyText":
+        """Translated each time it is shown (and kept in the store with its domain, see :class:`LazyText`)."""
+        return LazyText(message, params, domain=self.domain)
+
+    def __repr__(self) -> str:
+        return f"translator({self.domain!r}, {str(self.localedir)!r})"
+
+
+_TRANSLATORS: dict[str, Translator] = {}
+
+
+def translator(domain: str, localedir: str | Path) -> Translator:
+    """The translator of a gettext domain whose catalogues live under ``localedir`` (``<lang>/LC_MESSAGES/<domain>.po``
+    or ``.mo``). Registered by its domain, so texts kept for later (audit entries) find their catalogue again."""
+    if domain == DOMAIN:
+        return CORE
+    known = _TRANSLATORS.get(domain)
+    if known is None or known.localedir != Path(localedir):
+        known = _TRANSLATORS[domain] = Translator(domain, Path(localedir))
+    return known
+
+
+def _translator_of(domain: str | None) -> Translator:
+    return _TRANSLATORS.get(domain or DOMAIN, CORE)
+
+
+CORE = Translator(DOMAIN, LOCALE_DIR)
+_TRANSLATORS[DOMAIN] = CORE
 
 
 def gettext(message: str) -> str:
@@ -126,8 +189,14 @@ def pgettext(context: str, message: str) -> str:
     return translations(current_locale()).pgettext(context, message)
 
 
-def _render(msgid: str, params: dict[str, Any]) -> str:
-    text = gettext(msgid)
+def _render(msgid: str, params: dict[str, Any], domain: str | None = None) -> str:
+    text = _translator_of(domain).gettext(msgid)
+    if domain is None and text == msgid and current_locale() != DEFAULT:
+        # kept before its plugin had a domain of its own (an older audit entry): look in the plugins' catalogues
+        for other in list(_TRANSLATORS.values()):
+            if other is not CORE and (found := other.gettext(msgid)) != msgid:
+                text = found
+                break
     return text % params if params else text
 
 
@@ -139,21 +208,26 @@ class LazyText(LazyProxy):
     the store; :meth:`english` is the text in the default language (logs, the API's stable records).
     """
 
-    __slots__ = ("msgid", "params")
+    __slots__ = ("msgid", "params", "domain")
 
-    def __init__(self, msgid: str, params: dict[str, Any] | None = None) -> None:
+    def __init__(self, msgid: str, params: dict[str, Any] | None = None, domain: str | None = None) -> None:
         params = dict(params or {})
-        super().__init__(_render, msgid, params, enable_cache=False)
+        domain = None if domain in (None, DOMAIN) else domain
+        super().__init__(_render, msgid, params, domain, enable_cache=False)
         object.__setattr__(self, "msgid", msgid)
         object.__setattr__(self, "params", params)
+        object.__setattr__(self, "domain", domain)
 
     def english(self) -> str:
         with use_locale(DEFAULT):
             return str(self)
 
     def to_json(self) -> dict[str, Any]:
-        return {"msgid": self.msgid,
+        data = {"msgid": self.msgid,
                 "params": {k: v.to_json() if isinstance(v, (LazyText, LazyMoney)) else _plain(v) for k, v in self.params.items()}}
+        if self.domain:
+            data["domain"] = self.domain
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> "LazyText | LazyMoney | None":
@@ -164,13 +238,14 @@ class LazyText(LazyProxy):
         params = {}
         for key, value in dict(data.get("params") or {}).items():
             params[str(key)] = (cls.from_json(value) or "") if isinstance(value, dict) else value
-        return cls(data["msgid"], params)
+        domain = data.get("domain")
+        return cls(data["msgid"], params, domain if isinstance(domain, str) else None)
 
     def __repr__(self) -> str:
         return f"lazy_({self.msgid!r})"
 
     def __reduce__(self):  # picklable and copyable as itself
-        return (LazyText, (self.msgid, self.params))
+        return (LazyText, (self.msgid, self.params, self.domain))
 
     def __copy__(self) -> "LazyText":
         return self
@@ -243,124 +318,10 @@ _ = gettext
 lazy_ = lazy_gettext
 
 
-# ---- numbers, money and dates ------------------------------------------------------------------------------
+# ---- numbers, money and dates (core/i18n_format.py) ------------------------------------------------------------
 
-
-def babel_locale(code: str | None = None) -> Locale:
-    try:
-        return Locale.parse(normalize(code or current_locale()) or DEFAULT)
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse(DEFAULT)
-
-
-def format_number(value: Any, *, places: int | None = None) -> str:
-    """A number for people: grouping and decimal mark of the locale; ``places`` fixes the decimals."""
-    if value is None or value == "":
-        return ""
-    number = Decimal(str(value))
-    if places is None:
-        return _babel_format_decimal(number, locale=babel_locale(), decimal_quantization=False)
-    pattern = "#,##0" + ("." + "0" * places if places else "")
-    return _babel_format_decimal(number, format=pattern, locale=babel_locale(), decimal_quantization=True)
-
-
-def format_input_number(value: Any) -> str:
-    """A number to put back into an input field: the locale's decimal mark, no grouping, no trailing zeros
-    (``7,5`` in German, ``7.5`` in English), so :func:`parse_decimal` reads it back as the same number."""
-    if value is None or value == "":
-        return ""
-    number = Decimal(str(value))
-    if number.is_finite() and number == number.to_integral_value():
-        number = number.quantize(Decimal(1))
-    elif number.is_finite():
-        number = number.normalize()
-    return _babel_format_decimal(number, format="0.###", locale=babel_locale(), decimal_quantization=False)
-
-
-def number_symbols(code: str | None = None) -> dict[str, str]:
-    """The decimal and grouping marks of a locale (for the page's script that adds up the create form)."""
-    locale = babel_locale(code)
-    return {"decimal": locale.number_symbols["latn"]["decimal"], "group": locale.number_symbols["latn"]["group"]}
-
-
-def format_money(amount: Any, currency: str | None = None) -> str:
-    """``1.234,50 €`` in German, ``€1,234.50`` in English; without a currency, just the amount to the cent."""
-    if amount is None or amount == "":
-        return ""
-    number = Decimal(str(amount))
-    if not currency:
-        return format_number(number, places=2)
-    return _babel_format_currency(number, currency, locale=babel_locale(), currency_digits=True)
-
-
-def _as_date_or_time(value: Any) -> dt.date | dt.datetime | None:
-    """Dates as the store keeps them (ISO text) or as objects; None for nothing."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value
-    text = str(value).strip()
-    try:
-        return dt.datetime.fromisoformat(text) if "T" in text or " " in text else dt.date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def format_date(value: Any, format: str = "medium") -> str:
-    """``28.11.2026`` in German, ``Nov 28, 2026`` in English (a datetime shows only its date)."""
-    when = _as_date_or_time(value)
-    if when is None:
-        return "" if value in (None, "") else str(value)
-    if isinstance(when, dt.datetime):
-        when = when.date()
-    return _babel_format_date(when, format=format, locale=babel_locale())
-
-
-def format_datetime(value: Any, format: str = "medium") -> str:
-    """Date and time in the locale; an aware time is shown in UTC, as it is stored."""
-    when = _as_date_or_time(value)
-    if when is None:
-        return "" if value in (None, "") else str(value)
-    if not isinstance(when, dt.datetime):
-        return format_date(when, format)
-    return _babel_format_datetime(when, format=format, tzinfo=dt.timezone.utc if when.tzinfo else None,
-                                  locale=babel_locale())
-
-
-class UnreadableNumber(ValueError):
-    """Typed input that is not a number in the user's locale; the message names the field."""
-
-    def __init__(self, field: str, text: str) -> None:
-        self.field, self.text = field, text
-        example = format_number(Decimal("1234.5"), places=2)
-        super().__init__(_("%(field)s: '%(text)s' is not a number; write it like %(example)s.")
-                         % {"field": field, "text": text[:40], "example": example})
-
-
-def parse_decimal(text: object, *, field: str) -> Decimal | None:
-    """Read a number typed in the current locale. Empty input is None; anything unreadable is refused.
-
-    Grouping marks are accepted only where the locale puts them (``1.234,5`` in German); a lone separator is
-    read as the locale's decimal mark, never silently as grouping (``1,5`` is refused in English, not 15).
-    """
-    if text is None:
-        return None
-    if isinstance(text, Decimal):
-        return text
-    if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise UnreadableNumber(field, str(text))
-    raw = str(text).strip().replace("\u00a0", " ").replace("\u202f", " ")
-    if not raw:
-        return None
-    if any(c in raw for c in "eE"):  # 1e5 is a number to Python, not to a person filling in an invoice
-        raise UnreadableNumber(field, raw)
-    try:
-        value = _babel_parse_decimal(raw, locale=babel_locale(), strict=True)
-    except (NumberFormatError, ValueError, ArithmeticError):
-        raise UnreadableNumber(field, raw) from None
-    if not value.is_finite():
-        raise UnreadableNumber(field, raw)
-    return value
+from .i18n_format import (UnreadableNumber, babel_locale, format_date, format_datetime, format_input_number,  # noqa: E402
+                          format_money, format_number, number_symbols, parse_decimal)
 
 
 # ---- templates ---------------------------------------------------------------------------------------------
@@ -368,12 +329,14 @@ def parse_decimal(text: object, *, field: str) -> Decimal | None:
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}  # each in its own language, as a language switch shows them
 
 
-def install_jinja(env: Any) -> None:
-    """Jinja2's i18n extension on our catalogues (``{{ _("Text %(n)s", n=x) }}``, ``{% trans %}``), plus
-    filters for numbers, money and dates in the current language: ``money(currency)``, ``number(places)``,
-    ``number_input``, ``date``, ``datetime``. Pages and the plugins' own templates use the same."""
+def install_jinja(env: Any, texts: Translator | None = None) -> None:
+    """Jinja2's i18n extension on a domain's catalogues (``{{ _("Text %(n)s", n=x) }}``, ``{% trans %}``): core's,
+    or a plugin's own ``texts`` (its :func:`translator`); plus filters for numbers, money and dates in the current
+    language: ``money(currency)``, ``number(places)``, ``number_input``, ``date``, ``datetime``. Pages and the
+    plugins' own templates use the same."""
+    texts = texts or CORE
     env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
+    env.install_gettext_callables(texts.gettext, texts.ngettext, newstyle=True, pgettext=texts.pgettext)
     env.filters["money"] = lambda amount, currency=None: format_money(amount, currency)
     env.filters["number"] = lambda value, places=None: format_number(value, places=places)
     env.filters["number_input"] = format_input_number

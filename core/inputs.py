@@ -79,10 +79,10 @@ def _as_date(value: Any) -> dt.date:
 
 def _creatable_status(value: Any) -> InvoiceStatus:
     status = InvoiceStatus.parse(value)
-    if status not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
+    if status not in (InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL, InvoiceStatus.AWAITING_PAYMENT):
         raise ValueError(_("a new invoice can be %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
-            "draft": LABELS[InvoiceStatus.DRAFT], "submitted": LABELS[InvoiceStatus.SUBMITTED],
-            "authorised": LABELS[InvoiceStatus.AUTHORISED], "status": status.label})
+            "draft": LABELS[InvoiceStatus.DRAFT], "submitted": LABELS[InvoiceStatus.AWAITING_APPROVAL],
+            "authorised": LABELS[InvoiceStatus.AWAITING_PAYMENT], "status": status.label})
     return status
 
 

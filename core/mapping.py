@@ -55,9 +55,9 @@ BUILTIN_FIELD_LABELS = {  # built-in field names as a sentence reads them ("the 
 
 
 class DueDateKind(enum.Enum):
-    DAYS_AFTER_INVOICE = "days_after_invoice"  # Xero DAYSAFTERBILLDATE
-    DAY_OF_FOLLOWING_MONTH = "day_of_following_month"  # Xero OFFOLLOWINGMONTH
-    DAYS_AFTER_END_OF_MONTH = "days_after_end_of_month"  # Xero DAYSAFTERBILLMONTH
+    DAYS_AFTER_INVOICE = "days_after_invoice"  # n days after the invoice date
+    DAY_OF_FOLLOWING_MONTH = "day_of_following_month"  # day n of the next month
+    DAYS_AFTER_END_OF_MONTH = "days_after_end_of_month"  # n days after the invoice month ends
 
 
 @frozen
@@ -98,7 +98,7 @@ DUE_DATE_KIND_LABELS = {  # what follows the number in the settings' due-date pi
 }
 
 
-# CRM field codes that mean one of our built-in fields (Pipedrive lists a person's "emails" and "phones").
+# CRM field codes that mean one of our built-in fields (a CRM may list a person's "emails" and "phones").
 BUILTIN_ALIASES = {"emails": "email", "phones": "phone", "email": "email", "phone": "phone"}
 
 
@@ -134,7 +134,7 @@ def parse_ref(ref: str) -> tuple[str, str, bool]:
 
 @frozen
 class MappingConfig:
-    """What fills each invoice field. Defaults are the ones Pipedrive's own integration suggests."""
+    """What fills each invoice field. Defaults are what CRM-to-accounting integrations commonly suggest."""
 
     to: str = field(default="organization.name", converter=_ref)
     address: str = field(default="organization.address", converter=_ref)
@@ -143,7 +143,7 @@ class MappingConfig:
     due_date: DueDateRule = field(factory=DueDateRule)
     currency: str = field(default="", converter=lambda v: m.currency_code(v) if v else "")  # "": the deal's
     tax_handling: str = field(default="deal")  # "deal" (the deal's tax method), Exclusive, Inclusive or NoTax
-    account_code: str = "200"
+    account_code: str = ""  # "": the accounting system's usual sales account (``Catalog.default_account_code``)
     tax_type: str = ""  # for the one-line invoice and when no tax rate matches a product's percentage
     branding_theme_id: str = ""
     reference_template: str = field(default="Deal {deal.id}: {deal.title}")
@@ -306,13 +306,18 @@ def _line_from_product(p: DealProduct, config: MappingConfig, catalog: Catalog) 
         discount_rate=pct if pct else None,
         discount_amount=amount if amount else None,
         item_code=item.code if item else "",
-        account_code=(item.account_code if item and item.account_code else config.account_code),
+        account_code=(item.account_code if item and item.account_code else _account(config, catalog)),
         tax_type=tax_type,
         tax_percent=p.tax_percent,
     )
 
 
-def _deal_discount_lines(deal: Deal, lines: list[LineItem], config: MappingConfig) -> list[LineItem]:
+def _account(config: MappingConfig, catalog: Catalog) -> str:
+    """The account a line without an item's own goes to: the mapping's, else the accounting system's usual one."""
+    return config.account_code or catalog.default_account_code
+
+
+def _deal_discount_lines(deal: Deal, lines: list[LineItem], config: MappingConfig, catalog: Catalog) -> list[LineItem]:
     """Deal-level discounts as negative lines, one per tax group so the tax base shrinks correctly."""
     if not deal.discounts or not lines:
         return []
@@ -340,7 +345,7 @@ def _deal_discount_lines(deal: Deal, lines: list[LineItem], config: MappingConfi
             if len(keys) > 1:
                 label = f"{label} ({key[1].normalize():f}% tax)"
             out.append(
-                LineItem(description=label, quantity=1, unit_amount=-share, account_code=config.account_code, tax_type=key[0], tax_percent=key[1])
+                LineItem(description=label, quantity=1, unit_amount=-share, account_code=_account(config, catalog), tax_type=key[0], tax_percent=key[1])
             )
     return out
 
@@ -349,7 +354,7 @@ def map_lines(deal: Deal, config: MappingConfig, catalog: Catalog) -> list[LineI
     products = [p for p in deal.products if p.enabled] if config.use_products else []
     if products:
         lines = [_line_from_product(p, config, catalog) for p in products]
-        return lines + _deal_discount_lines(deal, lines, config)
+        return lines + _deal_discount_lines(deal, lines, config, catalog)
     if deal.value <= 0:
         raise MappingError(
             deal.id,
@@ -363,7 +368,7 @@ def map_lines(deal: Deal, config: MappingConfig, catalog: Catalog) -> list[LineI
             description=deal.title or f"Deal {deal.id}",
             quantity=1,
             unit_amount=deal.value,
-            account_code=config.account_code,
+            account_code=_account(config, catalog),
             tax_type=config.tax_type,
             tax_percent=rate.rate if rate else 0,
         )

@@ -22,7 +22,7 @@ from .status import InvoiceStatus
 
 
 class TaxHandling(enum.Enum):
-    """How line amounts relate to tax (Xero's LineAmountTypes)."""
+    """How line amounts relate to tax: added on top, included, or none."""
 
     EXCLUSIVE = "Exclusive"
     INCLUSIVE = "Inclusive"
@@ -127,7 +127,7 @@ class Person:
 
 @frozen
 class DealProduct:
-    """A product attached to a deal, with Pipedrive's semantics: the line sum is
+    """A product attached to a deal, as the CRM describes it: the line sum is
     ``quantity × item_price`` less the discount (a percentage of it, or an amount); tax is a percentage that
     is added (exclusive), already included (inclusive) or absent (none) per the deal's tax method."""
 
@@ -184,7 +184,7 @@ class Deal:
 @frozen
 class Customer:
     """The invoice recipient after mapping. ``external_key`` is our stable key for the contact
-    (the CRM's organization or person id), stored in the accounting system (Xero ContactNumber)."""
+    (the CRM's organization or person id), stored with the contact in the accounting system."""
 
     name: str = field(converter=_str)
     email: str = field(default="", converter=_str)
@@ -219,7 +219,7 @@ class LineItem:
 
     @property
     def line_amount(self) -> Decimal:
-        """Quantity × unit amount less the discount, rounded to cents (Xero's LineAmount rule)."""
+        """Quantity × unit amount less the discount, rounded to cents (as accounting systems store a line amount)."""
         gross = self.quantity * self.unit_amount
         if self.discount_rate is not None:
             return m.money(gross * (m.HUNDRED - self.discount_rate) / m.HUNDRED)
@@ -283,10 +283,10 @@ class InvoiceDraft:
 
     @status.validator
     def _check_status(self, attribute: attrs.Attribute, value: InvoiceStatus) -> None:
-        if value not in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED):
+        if value not in (InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL, InvoiceStatus.AWAITING_PAYMENT):
             raise ValueError(_("a new invoice is %(draft)s, %(submitted)s or %(authorised)s, not %(status)s") % {
-                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.SUBMITTED.label,
-                "authorised": InvoiceStatus.AUTHORISED.label, "status": value.label})
+                "draft": InvoiceStatus.DRAFT.label, "submitted": InvoiceStatus.AWAITING_APPROVAL.label,
+                "authorised": InvoiceStatus.AWAITING_PAYMENT.label, "status": value.label})
 
     @property
     def totals(self) -> Totals:
@@ -404,6 +404,7 @@ class Catalog:
     accounts: tuple[Account, ...] = field(default=(), converter=tuple)
     branding_themes: tuple[BrandingTheme, ...] = field(default=(), converter=tuple)
     organisation_name: str = field(default="", converter=_str)
+    default_account_code: str = field(default="", converter=_str)  # the usual sales account, for lines without one
 
     def item(self, code: str) -> CatalogItem | None:
         return next((i for i in self.items if i.code.lower() == code.lower()), None) if code else None
@@ -436,13 +437,56 @@ class Role(enum.Enum):
     ACCOUNTING = "accounting"
 
 
+def _statuses(values: Any) -> frozenset[InvoiceStatus]:
+    return frozenset(InvoiceStatus.parse(v) for v in values)
+
+
+@frozen
+class Capabilities:
+    """What a backend can do. Core, pages and API adapt to it (no "Save as draft" without ``drafts``, no
+    "Submit for approval" without ``approval_step``, batches of ``batch_size``). The defaults describe a full
+    accounting backend; a CRM source ignores the invoice ones."""
+
+    drafts: bool = True  # invoices can be created and kept as drafts (and deleted while draft)
+    approval_step: bool = True  # a draft can be submitted for approval before it is approved
+    batch_size: int = field(default=50, validator=attrs.validators.ge(1))  # invoices (and contacts) per create call
+    share_link_statuses: frozenset[InvoiceStatus] = field(
+        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceStatus.VOIDED}), converter=_statuses)
+    email: bool = True  # the backend sends the invoice to the customer (the email command)
+    email_statuses: frozenset[InvoiceStatus] = field(
+        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID}), converter=_statuses)
+    void: bool = True  # an approved, unpaid invoice can be voided
+    pdf: bool = True
+    online_link: bool = True  # deep_link opens the invoice in the backend's web app
+    payments: bool = True  # amount_paid is reported (partly paid is derived from it)
+    idempotency: bool = True  # create_invoices honours the operation key as an idempotency key …
+    idempotency_window: dt.timedelta | None = None  # … for this long (None: forever)
+    change_feed: bool = True  # modified_since answers; without it sync reads the open invoices by id
+    webhooks: bool = False  # verify_webhook receives change events
+    find_created: bool = True  # find_created can recover creates after a crash
+    approval_roles: bool = False  # current_user's may_approve is meaningful (else everyone may)
+    default_account_code: str = ""  # the revenue account a line uses when the mapping names none
+    default_tax_handling: str = "Exclusive"  # TaxHandling of a draft whose deal names none
+
+
+@frozen
+class AccountChoice:
+    """One remote account/organisation a connect may select; ``settings`` is what the backend wants stored on
+    the connection when it is chosen (core stores it without reading it)."""
+
+    id: str = field(converter=str)
+    name: str = field(default="", converter=_str)
+    settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
+
+
 @frozen
 class BackendInfo:
-    """A plugin announces each backend it provides (``invoicebridge_backends``)."""
+    """A plugin announces each backend it provides (``invoicebridge_register_backends``)."""
 
-    name: str  # short id used everywhere: "xero", "pipedrive"
+    name: str  # short id used everywhere (URLs, settings, the environment): lower-case letters
     role: Role = field(converter=Role)
     label: str = ""
+    capabilities: Capabilities = field(factory=Capabilities)
     auth_methods: tuple[str, ...] = field(default=("oauth",), converter=tuple)  # "oauth", "token"
     # A CRM's ids (deals, pipelines, stages): a regular expression every id matches in full, and what it means in
     # words ("a positive whole number"). Core refuses other ids with a 400 before asking the plugin. Empty: the
@@ -542,7 +586,7 @@ class WebhookEvent:
     kind: str
     object_id: str
     event_id: str = ""
-    tenant_id: str = ""
+    organisation_id: str = ""  # the remote organisation the event is about, where the backend has several
     previous: str = ""
     current: str = ""
 
@@ -550,12 +594,16 @@ class WebhookEvent:
 @frozen
 class ConnectResult:
     """The outcome of an OAuth code exchange or token connect: what to store, and the choices to offer
-    (e.g. Xero tenants)."""
+    (the accounts the credentials reach)."""
 
     secrets: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     label: str = ""
-    choices: tuple[tuple[str, str], ...] = field(default=(), converter=tuple)  # (id, name)
+    # the accounts/organisations the credentials reach: core stores the one chosen (the only one, or the one a
+    # person picks) by merging its ``settings`` into the connection's; ``account`` is set when the backend chose
+    choices: tuple[AccountChoice, ...] = field(default=(), converter=lambda v: tuple(
+        c if isinstance(c, AccountChoice) else AccountChoice(*c) for c in v))
+    account: AccountChoice | None = None
 
 
 @frozen

@@ -1,7 +1,7 @@
 """Money, quantity and currency rules shared by the whole core.
 
 One explicit rounding rule: amounts are quantised to two decimal places with ROUND_HALF_UP (what the
-accounting APIs do for line amounts and tax), unit prices to four (Xero's ``unitdp=4``) and quantities to
+accounting APIs do for line amounts and tax), unit prices to four (the finest unit price accounting APIs keep) and quantities to
 four. Money is always :class:`decimal.Decimal`, never ``float``.
 """
 

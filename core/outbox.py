@@ -25,7 +25,7 @@ from .status import InvoiceStatus
 
 log = logging.getLogger("invoicebridge.pipeline")
 SETTLED_REASONS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided", InvoiceStatus.DELETED: "deleted"}
-SENDABLE = (InvoiceStatus.AUTHORISED,)  # awaiting payment: the invoice can be sent to the customer
+SENDABLE = (InvoiceStatus.AWAITING_PAYMENT,)  # awaiting payment: the invoice can be sent to the customer
 ACTIVITY, COMPLETE, NOTE = "crm_activity", "crm_complete_activity", "crm_note"
 WRITEBACK_KINDS = (ACTIVITY, COMPLETE, NOTE)
 WRITEBACK_LEASE = 120  # seconds: one CRM call with its retries

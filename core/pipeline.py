@@ -9,7 +9,7 @@ sync (webhooks and reconciliation) and the automation on won deals.
 from __future__ import annotations
 
 from .automation import AutomationMixin
-from .create import BULK_CHUNK, CREATE_BATCH, LEASE_SECONDS, CreateMixin
+from .create import BULK_CHUNK, LEASE_SECONDS, CreateMixin
 from .errors import IllegalTransition, InvoiceBridgeError
 from .i18n import _
 from .inputs import apply_overrides, line_from_input, validate_against_catalog
@@ -36,7 +36,7 @@ from .status import InvoiceStatus
 from .sync import SyncMixin
 
 __all__ = [
-    "BULK_CHUNK", "CATALOG_TTL", "CREATE_BATCH", "DEAL_VIEW_TTL", "LEASE_SECONDS", "OWNER_NAMESPACE", "SEARCH_LIMIT",
+    "BULK_CHUNK", "CATALOG_TTL", "DEAL_VIEW_TTL", "LEASE_SECONDS", "OWNER_NAMESPACE", "SEARCH_LIMIT",
     "SETTLED_REASONS", "SETTLE_PENDING", "SOURCES", "AnotherInvoice", "BulkItem", "CreateRefused", "DealSearch",
     "OperationInProgress", "Pipeline", "Preview", "SyncReport", "apply_overrides", "line_from_input", "operation_key",
     "request_hash", "source_text", "status_text", "validate_against_catalog",
@@ -73,7 +73,7 @@ class Pipeline(PreviewMixin, CreateMixin, OutboxMixin, SyncMixin, AutomationMixi
 
     async def share_link(self, invoice_id: int) -> str:
         record = self.store.get_invoice(int(invoice_id))
-        if record.status in (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.DELETED):
+        if record.status not in self.capabilities().share_link_statuses:
             raise IllegalTransition(invoice=record.number or str(record.id), status=record.status, command="share",
                                     reason=_("only approved invoices have an online link"))
         return await self.plugins.share_link(self.runtime, connection=self.accounting, remote_id=record.remote_id)

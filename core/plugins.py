@@ -1,8 +1,10 @@
-"""The plugin manager and the one typed facade over ``pm.hook``.
+"""The plugin manager, the backend registry it fills, and the facade the rest of the code calls.
 
 Built-in plugins are found exactly like third-party ones, through the ``invoicebridge`` entry-point group
-(our own ``pyproject.toml`` declares ``xero`` and ``pipedrive`` there). The rest of the code calls
-:class:`Plugins` methods with keyword arguments and never touches ``pm.hook``.
+(our own ``pyproject.toml`` declares the built-in ones there). Each registers its backends through
+``invoicebridge_register_backends``; :class:`Plugins` keeps the :class:`BackendRegistry` and dispatches every
+backend call to the instance bound to the connection (``registry.open(connection, context)``), so no plugin
+sees a call for another's connection. Discovery, routes, sandboxes and events stay pluggy hooks.
 """
 
 from __future__ import annotations
@@ -13,13 +15,25 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
+from .context import context_for
 from .errors import NotConnected
 from .model import BackendInfo, Connection
+from .registry import BackendRegistry
 
 hookimpl = pluggy.HookimplMarker("invoicebridge")
 PROJECT = "invoicebridge"
-# Fallback used when the package is imported from a source tree that was never installed (no entry points).
-DEFAULT_PLUGINS = ("invoicebridge.plugins.xero.hooks", "invoicebridge.plugins.pipedrive.hooks")
+BUILTIN_PACKAGE = "invoicebridge.plugins"
+
+
+def _builtin_plugin_names() -> list[str]:
+    """The ``hooks`` modules of the plugins shipped in :data:`BUILTIN_PACKAGE` (each a package of its own): the
+    fallback when the package is imported from a source tree that was never installed (no entry points)."""
+    import importlib.util
+    import pkgutil
+
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return [f"{BUILTIN_PACKAGE}.{found.name}.hooks" for found in pkgutil.iter_modules(package.__path__)
+            if found.ispkg and importlib.util.find_spec(f"{BUILTIN_PACKAGE}.{found.name}.hooks") is not None]
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -32,28 +46,38 @@ async def await_me_maybe(value: Any) -> Any:
 
 
 def make_plugin_manager(*, load_entry_points: bool = True, extra: Iterable[object] = ()) -> pluggy.PluginManager:
+    """A plugin manager with the entry-point plugins (``load_entry_points``) and ``extra``. Without entry
+    points it holds nothing but ``extra``; the built-ins are a fallback only for an uninstalled source tree."""
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     if load_entry_points:
         pm.load_setuptools_entrypoints(PROJECT)
-    if not load_entry_points or not pm.get_plugins():
-        import importlib
+        if not pm.get_plugins():
+            import importlib
 
-        for name in DEFAULT_PLUGINS:
-            module = importlib.import_module(name)
-            if not pm.is_registered(module):
-                pm.register(module, name=name.rsplit(".", 2)[-2])
+            for name in _builtin_plugin_names():
+                pm.register(importlib.import_module(name), name=name.rsplit(".", 2)[-2])
     for plugin in extra:
         pm.register(plugin)
     pm.check_pending()
     return pm
 
 
+def builtin_plugins() -> list[object]:
+    """The built-in plugin modules, for ``make_plugin_manager(load_entry_points=False, extra=builtin_plugins())``."""
+    import importlib
+
+    return [importlib.import_module(name) for name in _builtin_plugin_names()]
+
+
 class Plugins:
-    """Typed facade: one method per hook, keyword arguments only."""
+    """Typed facade: backend calls go to the registry's instance for the connection; the method names are
+    the old per-hook ones (keyword arguments only), so call sites need not know the difference."""
 
     def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
         self.pm = pm or make_plugin_manager()
+        self._registry: BackendRegistry | None = None
+        self._registered: tuple[int, ...] = ()
 
     def register(self, plugin: object, name: str | None = None) -> None:
         self.pm.register(plugin, name=name)
@@ -63,17 +87,25 @@ class Plugins:
         self.pm.unregister(plugin)
 
     # -- registration
+    @property
+    def registry(self) -> BackendRegistry:
+        """Filled from ``invoicebridge_register_backends`` (through ``pm.hook``), again whenever plugins change."""
+        plugins = tuple(id(p) for p in self.pm.get_plugins())
+        if self._registry is None or plugins != self._registered:
+            registry = BackendRegistry()
+            self.pm.hook.invoicebridge_register_backends(register=registry.register)
+            self._registry, self._registered = registry, plugins
+        return self._registry
+
     def backends(self) -> list[BackendInfo]:
-        out: list[BackendInfo] = []
-        for result in self.pm.hook.invoicebridge_backends():
-            out.extend(result or [])
-        return out
+        return self.registry.infos()
 
     def backend(self, name: str) -> BackendInfo:
-        for info in self.backends():
-            if info.name == name:
-                return info
-        raise NotConnected(f"No plugin provides the backend {name!r}; install it or check the name")
+        return self.registry.factory(name).info
+
+    def open(self, runtime, connection: Connection) -> Any:
+        """The backend instance bound to ``connection`` (an AccountingBackend or a CrmSource)."""
+        return self.registry.open(connection, context_for(runtime))
 
     def web_routes(self, runtime) -> list:
         return [r for routes in self.pm.hook.invoicebridge_web_routes(runtime=runtime) for r in (routes or [])]
@@ -85,28 +117,22 @@ class Plugins:
     def sandboxes(self, runtime) -> list:
         return [s for group in self.pm.hook.invoicebridge_sandboxes(runtime=runtime) for s in (group or [])]
 
-    # -- helpers
-    async def _first_or_none(self, hook: str, **kwargs: Any) -> Any:
-        """pluggy's ``firstresult`` stops at the first non-None *return value*, and an ``async def`` hook
-        returns a coroutine even when it will answer None ("not my backend"). So the facade walks the
-        implementations itself, in pluggy's call order (LIFO, honouring tryfirst/trylast), awaiting each,
-        and stops at the first real answer."""
-        caller = getattr(self.pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            result = await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
-            if result is not None:
-                return result
-        return None
+    # -- dispatch
+    async def _call(self, runtime, connection: Connection, method: str, *args: Any, what: str, required: bool = True) -> Any:
+        backend = self.open(runtime, connection)
+        func = getattr(backend, method, None)
+        if func is None:
+            if not required:
+                return None
+            raise NotConnected(f"The {connection.backend!r} plugin does not support {what}")
+        return await await_me_maybe(func(*args))
 
-    async def _first(self, hook: str, *, what: str, **kwargs: Any) -> Any:
-        result = await self._first_or_none(hook, **kwargs)
-        if result is None:
-            target = kwargs.get("connection") or kwargs.get("backend")
-            name = getattr(target, "backend", target)
-            raise NotConnected(f"The {name!r} plugin does not support {what}")
-        return result
+    async def _connect(self, runtime, backend: str, method: str, what: str, **kwargs: Any) -> Any:
+        factory = self.registry.factory(backend)
+        func = getattr(factory, method, None)
+        if func is None:
+            raise NotConnected(f"The {backend!r} plugin does not support {what}")
+        return await await_me_maybe(func(context_for(runtime), **kwargs))
 
     async def _all(self, hook: str, **kwargs: Any) -> list[Any]:
         """Every implementation, awaited one by one in pluggy's order. One that raises does not keep the
@@ -130,115 +156,103 @@ class Plugins:
 
     # -- connecting
     async def authorize_url(self, runtime, *, backend: str, redirect_uri: str, state: str, code_challenge: str, settings: dict) -> str:
-        return await self._first("backend_authorize_url", what="OAuth", runtime=runtime, backend=backend,
-                                 redirect_uri=redirect_uri, state=state, code_challenge=code_challenge, settings=settings)
+        return await self._connect(runtime, backend, "authorize_url", "OAuth", redirect_uri=redirect_uri, state=state,
+                                   code_challenge=code_challenge, settings=settings)
 
     async def complete_oauth(self, runtime, *, backend: str, code: str, redirect_uri: str, code_verifier: str, settings: dict):
-        return await self._first("backend_complete_oauth", what="OAuth", runtime=runtime, backend=backend, code=code,
-                                 redirect_uri=redirect_uri, code_verifier=code_verifier, settings=settings)
+        return await self._connect(runtime, backend, "complete_oauth", "OAuth", code=code, redirect_uri=redirect_uri,
+                                   code_verifier=code_verifier, settings=settings)
 
     async def connect_with_token(self, runtime, *, backend: str, token: str, settings: dict):
-        return await self._first("backend_connect_with_token", what="API tokens", runtime=runtime, backend=backend,
-                                 token=token, settings=settings)
+        return await self._connect(runtime, backend, "connect_with_token", "API tokens", token=token, settings=settings)
 
     async def connected(self, runtime, *, connection: Connection, public_url: str) -> list:
-        return await self._all("backend_connected", runtime=runtime, connection=connection, public_url=public_url)
+        result = await self._call(runtime, connection, "connected", public_url, what="", required=False)
+        return [] if result is None else [result]
 
     async def verify_page_token(self, runtime, *, connection: Connection, params: dict):
-        return await self._first_or_none("crm_verify_page_token", runtime=runtime, connection=connection, params=params)
+        return await self._call(runtime, connection, "verify_page_token", params, what="", required=False)
 
     async def check(self, runtime, *, connection: Connection):
-        return await self._first("backend_check", what="health checks", runtime=runtime, connection=connection)
+        return await self._call(runtime, connection, "check", what="health checks")
 
     async def disconnect(self, runtime, *, connection: Connection) -> bool:
-        return await self._first("backend_disconnect", what="disconnecting", runtime=runtime, connection=connection)
+        return await self._call(runtime, connection, "disconnect", what="disconnecting")
 
     # -- CRM
     async def get_deal(self, runtime, *, connection: Connection, deal_id: str):
-        return await self._first("crm_get_deal", what="reading deals", runtime=runtime, connection=connection, deal_id=deal_id)
+        return await self._call(runtime, connection, "get_deal", deal_id, what="reading deals")
 
     async def get_deals(self, runtime, *, connection: Connection, deal_ids: list[str]) -> list:
-        return await self._first("crm_get_deals", what="reading deals", runtime=runtime, connection=connection, deal_ids=deal_ids)
+        return await self._call(runtime, connection, "get_deals", deal_ids, what="reading deals")
 
     async def find_deals(self, runtime, *, connection: Connection, query) -> list:
-        return await self._first("crm_find_deals", what="finding deals", runtime=runtime, connection=connection, query=query)
+        return await self._call(runtime, connection, "find_deals", query, what="finding deals")
 
     async def search_deals(self, runtime, *, connection: Connection, term: str, limit: int) -> list:
-        return await self._first("crm_search_deals", what="searching deals", runtime=runtime, connection=connection,
-                                 term=term, limit=limit)
+        return await self._call(runtime, connection, "search_deals", term, limit, what="searching deals")
 
     async def deal_id_from_url(self, runtime, *, connection: Connection, url: str) -> str | None:
-        return await self._first_or_none("crm_deal_id_from_url", runtime=runtime, connection=connection, url=url)
+        return await self._call(runtime, connection, "deal_id_from_url", url, what="", required=False)
 
     async def list_fields(self, runtime, *, connection: Connection) -> list:
-        return await self._first("crm_list_fields", what="listing fields", runtime=runtime, connection=connection)
+        return await self._call(runtime, connection, "list_fields", what="listing fields")
 
     async def add_activity(self, runtime, *, connection: Connection, deal_id: str, subject: str, due_date, note: str, dedupe_key: str) -> str:
-        return await self._first("crm_add_activity", what="activities", runtime=runtime, connection=connection,
-                                 deal_id=deal_id, subject=subject, due_date=due_date, note=note, dedupe_key=dedupe_key)
-
-    async def add_note(self, runtime, *, connection: Connection, deal_id: str, content: str, dedupe_key: str) -> str:
-        return await self._first("crm_add_note", what="notes", runtime=runtime, connection=connection,
-                                 deal_id=deal_id, content=content, dedupe_key=dedupe_key)
+        return await self._call(runtime, connection, "add_activity", deal_id, subject, due_date, note, dedupe_key, what="activities")
 
     async def complete_activity(self, runtime, *, connection: Connection, deal_id: str, dedupe_key: str) -> str:
-        return await self._first("crm_complete_activity", what="completing activities", runtime=runtime,
-                                 connection=connection, deal_id=deal_id, dedupe_key=dedupe_key)
+        """The activity made under ``dedupe_key`` marked done; ``""`` when there was none to complete."""
+        return await self._call(runtime, connection, "complete_activity", deal_id, dedupe_key, what="activities") or ""
+
+    async def add_note(self, runtime, *, connection: Connection, deal_id: str, content: str, dedupe_key: str) -> str:
+        return await self._call(runtime, connection, "add_note", deal_id, content, dedupe_key, what="notes")
 
     async def deal_url(self, runtime, *, connection: Connection, deal_id: str) -> str:
-        return await self._first("crm_deal_url", what="deal links", runtime=runtime, connection=connection, deal_id=deal_id)
+        return await self._call(runtime, connection, "deal_url", deal_id, what="deal links")
 
     async def crm_verify_webhook(self, runtime, *, connection: Connection, request) -> list:
-        return await self._first("crm_verify_webhook", what="webhooks", runtime=runtime, connection=connection, request=request)
+        return await self._call(runtime, connection, "verify_webhook", request, what="webhooks")
 
     # -- accounting
     async def catalog(self, runtime, *, connection: Connection):
-        return await self._first("accounting_catalog", what="catalogs", runtime=runtime, connection=connection)
+        return await self._call(runtime, connection, "catalog", what="catalogs")
 
     async def current_user(self, runtime, *, connection: Connection):
-        return await self._first("accounting_current_user", what="users", runtime=runtime, connection=connection)
+        return await self._call(runtime, connection, "current_user", what="users")
 
     async def find_or_create_customers(self, runtime, *, connection: Connection, customers: list) -> list:
-        return await self._first("accounting_find_or_create_customers", what="contacts", runtime=runtime,
-                                 connection=connection, customers=customers)
+        return await self._call(runtime, connection, "find_or_create_customers", customers, what="contacts")
 
     async def create_invoices(self, runtime, *, connection: Connection, requests: list) -> list:
-        return await self._first("accounting_create_invoices", what="creating invoices", runtime=runtime,
-                                 connection=connection, requests=requests)
+        return await self._call(runtime, connection, "create_invoices", requests, what="creating invoices")
 
     async def find_created(self, runtime, *, connection: Connection, requests: list) -> dict:
-        return await self._first("accounting_find_created", what="finding created invoices", runtime=runtime,
-                                 connection=connection, requests=requests)
+        return await self._call(runtime, connection, "find_created", requests, what="finding created invoices")
 
     async def change_status(self, runtime, *, connection: Connection, remote_id: str, command, operation_key: str):
-        return await self._first("accounting_change_status", what="status changes", runtime=runtime, connection=connection,
-                                 remote_id=remote_id, command=command, operation_key=operation_key)
+        return await self._call(runtime, connection, "change_status", remote_id, command, operation_key, what="status changes")
 
     async def email_recipient(self, runtime, *, connection: Connection, remote_id: str) -> str:
-        return await self._first("accounting_email_recipient", what="email recipients", runtime=runtime,
-                                 connection=connection, remote_id=remote_id)
+        return await self._call(runtime, connection, "email_recipient", remote_id, what="email recipients")
 
     async def get_invoices(self, runtime, *, connection: Connection, remote_ids: list[str]) -> list:
-        return await self._first("accounting_get_invoices", what="reading invoices", runtime=runtime, connection=connection,
-                                 remote_ids=remote_ids)
+        return await self._call(runtime, connection, "get_invoices", remote_ids, what="reading invoices")
 
     async def modified_since(self, runtime, *, connection: Connection, since) -> list:
-        return await self._first("accounting_modified_since", what="sync", runtime=runtime, connection=connection, since=since)
+        return await self._call(runtime, connection, "modified_since", since, what="sync")
 
     async def invoice_pdf(self, runtime, *, connection: Connection, remote_id: str) -> bytes:
-        return await self._first("accounting_invoice_pdf", what="PDFs", runtime=runtime, connection=connection, remote_id=remote_id)
+        return await self._call(runtime, connection, "invoice_pdf", remote_id, what="PDFs")
 
     async def share_link(self, runtime, *, connection: Connection, remote_id: str) -> str:
-        return await self._first("accounting_share_link", what="share links", runtime=runtime, connection=connection,
-                                 remote_id=remote_id)
+        return await self._call(runtime, connection, "share_link", remote_id, what="share links")
 
     async def deep_link(self, runtime, *, connection: Connection, remote_id: str) -> str:
-        return await self._first("accounting_deep_link", what="deep links", runtime=runtime, connection=connection,
-                                 remote_id=remote_id)
+        return await self._call(runtime, connection, "deep_link", remote_id, what="deep links")
 
     async def accounting_verify_webhook(self, runtime, *, connection: Connection, request) -> list:
-        return await self._first("accounting_verify_webhook", what="webhooks", runtime=runtime, connection=connection,
-                                 request=request)
+        return await self._call(runtime, connection, "verify_webhook", request, what="webhooks")
 
     # -- events
     async def invoice_created(self, runtime, *, record, deal, invoice) -> list:

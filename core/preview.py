@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any, Mapping
+
+import attrs
+
 from .errors import InvoiceBridgeError, NotFound
 from .mapping import MappingConfig, empty_optional_fields, map_deal
-from .model import Catalog, CrmField, Deal, DealQuery, Role
+
+from .model import Capabilities, Catalog, CrmField, Deal, DealQuery, Role
+from .status import InvoiceStatus
 from .totals import live_invoice_warning, live_invoices, settle, tax_rate_changes, value_difference
 from .i18n import _, lazy_
 from .results import DealSearch, Preview
@@ -118,17 +123,48 @@ class PreviewMixin:
         found = await self.plugins.search_deals(self.runtime, connection=conn, term=query, limit=limit)
         return DealSearch(query, deals=tuple(found)[:limit])
 
+    def capabilities(self, connection=None) -> Capabilities:
+        """What the (accounting) backend can do; the defaults when no plugin provides it any more."""
+        connection = connection or self.runtime.maybe_connection(Role.ACCOUNTING)
+        try:
+            return self.plugins.backend(connection.backend).capabilities if connection else Capabilities()
+        except InvoiceBridgeError:
+            return Capabilities()
+
+    def _for_backend(self, config: MappingConfig) -> MappingConfig:
+        """The mapping as the connected backend can take it: its default revenue account when the mapping names
+        none, and a status it has (no drafts: created awaiting payment; no approval step: never awaiting it)."""
+        caps = self.capabilities()
+        changes: dict[str, Any] = {}
+        if not config.account_code and caps.default_account_code:
+            changes["account_code"] = caps.default_account_code
+        if (config.status is InvoiceStatus.DRAFT and not caps.drafts) or \
+                (config.status is InvoiceStatus.AWAITING_APPROVAL and not caps.approval_step):
+            changes["status"] = InvoiceStatus.DRAFT if caps.drafts else InvoiceStatus.AWAITING_PAYMENT
+        return attrs.evolve(config, **changes) if changes else config
+
+    def _status_problems(self, status: InvoiceStatus) -> list[str]:
+        caps = self.capabilities()
+        if status is InvoiceStatus.DRAFT and not caps.drafts:
+            return [_("The connected accounting system keeps no drafts: create the invoice as %(status)s") % {
+                "status": InvoiceStatus.AWAITING_PAYMENT.label}]
+        if status is InvoiceStatus.AWAITING_APPROVAL and not caps.approval_step:
+            return [_("The connected accounting system has no approval step: create the invoice as %(status)s") % {
+                "status": InvoiceStatus.AWAITING_PAYMENT.label if not caps.drafts else InvoiceStatus.DRAFT.label}]
+        return []
+
     async def preview(self, deal_id: str, overrides: Mapping[str, Any] | None = None, *, deal: Deal | None = None) -> Preview:
         """Read, map and validate; raise :class:`MappingError` when the deal cannot be mapped at all."""
         deal = deal or await self.get_deal(deal_id)
         catalog = await self.catalog()
         fields = await self.fields()
-        config = self.mapping()
+        config = self._for_backend(self.mapping())
         mapped = settle(map_deal(deal, config, catalog, self.runtime.today(), fields), catalog)
         # Settled: every line carries the tax the accounting system will apply (an item's or account's default
         # when it names none), so draft.totals is what will be stored, to the cent.
         draft = settle(apply_overrides(mapped, overrides, catalog), catalog) if overrides else mapped
         problems = validate_against_catalog(draft, catalog)
+        problems.extend(self._status_problems(draft.status))
         warnings = empty_optional_fields(deal, config, fields)
         for line in draft.line_items:
             if not line.item_code and any(p.code and p.name == line.description for p in deal.products):

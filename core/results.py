@@ -83,7 +83,7 @@ def status_text(record: InvoiceRecord) -> Any:
     """The record's label as a lazy text ("Partly paid" for an approved invoice with a payment)."""
     from .status import PARTLY_PAID_LABEL, _positive
 
-    if record.status is InvoiceStatus.AUTHORISED and _positive(record.amount_paid):
+    if record.status is InvoiceStatus.AWAITING_PAYMENT and _positive(record.amount_paid):
         return PARTLY_PAID_LABEL
     return LABELS[record.status]
 

@@ -1,7 +1,7 @@
 """What the core hands to every hook: transports, clock, sleep, secrets and settings of connections, a small
 durable key-value store (``kv_get``/``kv_set``/``kv_claim``) and a per-process ``cache``.
 
-Tests build a :class:`Runtime` with ``transports={"xero": httpx.ASGITransport(app=sandbox)}`` so no plugin
+Tests build a :class:`Runtime` with ``transports={"<backend>": httpx.ASGITransport(app=sandbox)}`` so no plugin
 ever reaches the network; ``sleep`` and ``now`` are injectable so retries and expiry are tested without
 waiting.
 """
@@ -50,7 +50,9 @@ class Runtime:
     def connection(self, role: Role | str) -> Connection:
         conn = self.store.active_connection(Role(role))
         if conn is None:
-            what = "CRM (Pipedrive)" if Role(role) is Role.CRM else "accounting (Xero)"
+            what = "CRM" if Role(role) is Role.CRM else "accounting"
+            names = [i.label or i.name for i in (self.plugins.backends() if self.plugins is not None else []) if i.role == Role(role)]
+            what += f" ({' / '.join(names)})" if names else ""
             raise NotConnected(f"No {what} connection is set up; connect one on the Connections page")
         return conn
 
@@ -79,3 +81,8 @@ class Runtime:
     def kv_claim(self, namespace: str, key: str, ttl: float = 120.0) -> bool:
         """One caller, in any process sharing the store, gets the claim until ``ttl`` seconds pass."""
         return self.store.kv_claim(namespace, key, now=self.now().timestamp(), ttl=ttl)
+
+    def recorded_operation(self, backend: str, remote_id: str) -> str | None:
+        """The operation core recorded for a remote invoice (None when none has it)."""
+        record = self.store.invoice_by_remote(backend, remote_id)
+        return getattr(record, "operation_key", None) or None

@@ -23,7 +23,9 @@ class DemoOffer:
     * ``connect``: ``"oauth"`` (the authorization-code flow with PKCE through the plugin's own hooks; the
       sandbox's authorize page approves at once) or ``"token"`` (``connect_with_token`` with ``token``);
     * ``info``: what the demo prints and writes to demo.json (URLs, credentials for trying the API by hand);
-    * ``hints``: anything else the demo may use (a suggested record to try, ...).
+    * ``hints``: anything else the demo may use (a suggested record to try, ...);
+    * ``mapping``: mapping settings to preset for the demo data (e.g. the seeded VAT field, the usual account);
+    * ``label`` and ``console_hint``: how the demo's banner lists the sandbox ("Ledger … (close the books)").
     """
 
     config: dict[str, Any]
@@ -31,6 +33,9 @@ class DemoOffer:
     token: str = ""
     info: dict[str, Any] = field(factory=dict)
     hints: dict[str, Any] = field(factory=dict)
+    mapping: dict[str, Any] = field(factory=dict)
+    label: str = ""
+    console_hint: str = ""
 
 
 @runtime_checkable

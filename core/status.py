@@ -1,13 +1,16 @@
 """The invoice status machine.
 
-Six statuses, the labels a user sees, the commands a user may issue, and the changes a sync may observe,
-all driven by one table, :data:`TRANSITIONS`. Facts come from the Xero fact sheet §4: drafts and submitted
-invoices can be deleted; approved (AUTHORISED) ones can be voided only while nothing is paid; PAID is reached
-by payments and returns to AUTHORISED when a payment is removed; VOIDED and DELETED are terminal.
+Six neutral statuses, the labels a user sees, the commands a user may issue, and the changes a sync may
+observe, all driven by one table, :data:`TRANSITIONS`. Each backend maps its own vocabulary onto these (its
+``status_from_remote``/``status_to_remote``). Drafts and invoices awaiting approval can be deleted; approved
+ones (AWAITING_PAYMENT) can be voided only while nothing is paid; PAID is reached by payments and returns to
+AWAITING_PAYMENT when a payment is removed; VOIDED and DELETED are terminal. "Partly paid" is not a status:
+it is derived from the amounts.
 
 Commands are strict (they are what *we* ask the backend to do). Observations are lenient about skipped
-steps (a draft approved and paid in Xero between two syncs is seen next as PAID) but never leave a terminal
-state and never go back to DRAFT or SUBMITTED from AUTHORISED or PAID.
+steps (a draft approved and paid in the backend between two syncs is seen next as PAID) but never leave a
+terminal state and never go back to DRAFT or AWAITING_APPROVAL from AWAITING_PAYMENT or PAID. Which commands
+a backend offers at all comes from its :class:`Capabilities` (``allowed_commands(..., capabilities=...)``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from .i18n import _, lazy_
 
 class InvoiceStatus(enum.Enum):
     DRAFT = "DRAFT"
-    SUBMITTED = "SUBMITTED"
-    AUTHORISED = "AUTHORISED"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
     PAID = "PAID"
     VOIDED = "VOIDED"
     DELETED = "DELETED"
@@ -71,8 +74,8 @@ class Command(enum.Enum):
 S = InvoiceStatus
 LABELS = {
     S.DRAFT: lazy_("Draft"),
-    S.SUBMITTED: lazy_("Awaiting approval"),
-    S.AUTHORISED: lazy_("Awaiting payment"),
+    S.AWAITING_APPROVAL: lazy_("Awaiting approval"),
+    S.AWAITING_PAYMENT: lazy_("Awaiting payment"),
     S.PAID: lazy_("Paid"),
     S.VOIDED: lazy_("Voided"),
     S.DELETED: lazy_("Deleted"),
@@ -87,8 +90,8 @@ COMMAND_LABELS = {
 }
 COLOURS = {  # for panels and badges
     S.DRAFT: "gray",
-    S.SUBMITTED: "yellow",
-    S.AUTHORISED: "blue",
+    S.AWAITING_APPROVAL: "yellow",
+    S.AWAITING_PAYMENT: "blue",
     S.PAID: "green",
     S.VOIDED: "red",
     S.DELETED: "red",
@@ -100,23 +103,23 @@ TERMINAL = frozenset({S.VOIDED, S.DELETED})
 # observations; EMAIL leaves the status unchanged and is listed separately below.
 #                 from          to             command            observable
 TRANSITIONS: tuple[tuple[InvoiceStatus, InvoiceStatus, Command | None, bool], ...] = (
-    (S.DRAFT, S.SUBMITTED, Command.SUBMIT, True),
-    (S.DRAFT, S.AUTHORISED, Command.APPROVE, True),
+    (S.DRAFT, S.AWAITING_APPROVAL, Command.SUBMIT, True),
+    (S.DRAFT, S.AWAITING_PAYMENT, Command.APPROVE, True),
     (S.DRAFT, S.DELETED, Command.DELETE, True),
-    (S.DRAFT, S.PAID, None, True),  # approved and paid in Xero between two syncs
+    (S.DRAFT, S.PAID, None, True),  # approved and paid in the backend between two syncs
     (S.DRAFT, S.VOIDED, None, True),  # approved then voided between two syncs
-    (S.SUBMITTED, S.AUTHORISED, Command.APPROVE, True),
-    (S.SUBMITTED, S.DELETED, Command.DELETE, True),
-    (S.SUBMITTED, S.DRAFT, None, True),  # sent back to draft in Xero (fact sheet: uncertain, so observed only)
-    (S.SUBMITTED, S.PAID, None, True),
-    (S.SUBMITTED, S.VOIDED, None, True),
-    (S.AUTHORISED, S.VOIDED, Command.VOID, True),  # only with nothing paid: see `may_issue`
-    (S.AUTHORISED, S.PAID, None, True),  # payments bring AmountDue to 0
-    (S.PAID, S.AUTHORISED, None, True),  # a payment removed
+    (S.AWAITING_APPROVAL, S.AWAITING_PAYMENT, Command.APPROVE, True),
+    (S.AWAITING_APPROVAL, S.DELETED, Command.DELETE, True),
+    (S.AWAITING_APPROVAL, S.DRAFT, None, True),  # sent back to draft in the backend (observed only)
+    (S.AWAITING_APPROVAL, S.PAID, None, True),
+    (S.AWAITING_APPROVAL, S.VOIDED, None, True),
+    (S.AWAITING_PAYMENT, S.VOIDED, Command.VOID, True),  # only with nothing paid: see `may_issue`
+    (S.AWAITING_PAYMENT, S.PAID, None, True),  # payments bring AmountDue to 0
+    (S.PAID, S.AWAITING_PAYMENT, None, True),  # a payment removed
 )
 # Commands that keep the status and are allowed from these states.
 STATUS_PRESERVING: dict[Command, frozenset[InvoiceStatus]] = {
-    Command.EMAIL: frozenset({S.AUTHORISED, S.PAID}),  # Xero emails approved invoices only
+    Command.EMAIL: frozenset({S.AWAITING_PAYMENT, S.PAID}),  # backends email approved invoices (Capabilities.email_statuses narrows it)
 }
 
 _BY_COMMAND: dict[tuple[InvoiceStatus, Command], InvoiceStatus] = {
@@ -134,15 +137,37 @@ def target_of(current: InvoiceStatus, command: Command) -> InvoiceStatus | None:
     return _BY_COMMAND.get((current, command))
 
 
-def allowed_commands(current: InvoiceStatus, *, amount_paid: object = 0, may_approve: bool = True) -> list[Command]:
-    """Commands to offer for an invoice in ``current`` (in table order), honouring the payment rule."""
+def allowed_commands(current: InvoiceStatus, *, amount_paid: object = 0, may_approve: bool = True,
+                     capabilities: object = None) -> list[Command]:
+    """Commands to offer for an invoice in ``current`` (in table order), honouring the payment rule and, when
+    given, what the backend can do (its :class:`invoicebridge.core.model.Capabilities`)."""
     return [
-        c for c in Command if _allowed(current, c, amount_paid=amount_paid, may_approve=may_approve) is None
+        c for c in Command
+        if _allowed(current, c, amount_paid=amount_paid, may_approve=may_approve, capabilities=capabilities) is None
     ]
 
 
-def _allowed(current: InvoiceStatus, command: Command, *, amount_paid: object, may_approve: bool) -> str | None:
+def unsupported(current: InvoiceStatus, command: Command, capabilities: object) -> bool:
+    """Whether the backend's capabilities rule ``command`` out for an invoice in ``current``."""
+    if capabilities is None:
+        return False
+    if command is Command.SUBMIT:
+        return not getattr(capabilities, "approval_step", True)
+    if command is Command.VOID:
+        return not getattr(capabilities, "void", True)
+    if command is Command.EMAIL:
+        return not getattr(capabilities, "email", True) or current not in getattr(capabilities, "email_statuses", (current,))
+    if command is Command.DELETE and current is S.DRAFT:
+        return not getattr(capabilities, "drafts", True)
+    return False
+
+
+def _allowed(current: InvoiceStatus, command: Command, *, amount_paid: object, may_approve: bool,
+             capabilities: object = None) -> str | None:
     """None when allowed, else the reason it is not."""
+    if unsupported(current, command, capabilities):
+        return _("the connected accounting system does not offer '%(command)s' for an invoice that is %(status)s") % {
+            "command": command.label, "status": current.label}
     if target_of(current, command) is None:
         return _("'%(command)s' is not possible for an invoice that is %(status)s") % {
             "command": command.label, "status": current.label}
@@ -169,9 +194,10 @@ def apply_command(
     invoice: str = "invoice",
     amount_paid: object = 0,
     may_approve: bool = True,
+    capabilities: object = None,
 ) -> InvoiceStatus:
     """The status after ``command``; raises :class:`IllegalTransition` naming invoice, status and command."""
-    reason = _allowed(current, command, amount_paid=amount_paid, may_approve=may_approve)
+    reason = _allowed(current, command, amount_paid=amount_paid, may_approve=may_approve, capabilities=capabilities)
     if reason is not None:
         raise IllegalTransition(invoice=invoice, status=current, command=command.value, reason=reason)
     target = target_of(current, command)
@@ -196,7 +222,7 @@ def apply_observed_status(current: InvoiceStatus, observed: InvoiceStatus, *, in
 
 
 def display_label(status: InvoiceStatus, *, amount_paid: object = 0) -> str:
-    """The label to show: "Partly paid" is AUTHORISED with a payment."""
-    if status is S.AUTHORISED and _positive(amount_paid):
+    """The label to show: "Partly paid" is AWAITING_PAYMENT with a payment."""
+    if status is S.AWAITING_PAYMENT and _positive(amount_paid):
         return str(PARTLY_PAID_LABEL)
     return status.label

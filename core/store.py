@@ -206,7 +206,38 @@ def _m2_sessions_and_key_use(db: sqlite_utils.Database) -> None:
         db["api_keys"].add_column("hint", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, migrate_outbox]
+# The status values stored before core's statuses were neutral (they were one backend's words).
+_LEGACY_STATUSES = {"SUBMITTED": "AWAITING_APPROVAL", "AUTHORISED": "AWAITING_PAYMENT"}
+
+
+def _neutral(value: Any) -> Any:
+    """``value`` with every ``status`` entry (at any depth) in the neutral vocabulary."""
+    if isinstance(value, dict):
+        return {k: (_LEGACY_STATUSES.get(v, v) if k in ("status", "create_status") and isinstance(v, str) else _neutral(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_neutral(v) for v in value]
+    return value
+
+
+def _m3_neutral_statuses(db: sqlite_utils.Database) -> None:
+    """Stored statuses move to core's neutral names: invoices, the drafts waiting in operations, the mapping's
+    create status and the settings."""
+    for old, new in _LEGACY_STATUSES.items():
+        db.execute("UPDATE invoices SET status = ? WHERE status = ?", [new, old])
+    for row in list(db.execute("SELECT key, payload FROM operations").fetchall()):
+        payload = json.loads(row[1] or "null")
+        if _neutral(payload) != payload:
+            db.execute("UPDATE operations SET payload = ? WHERE key = ?", [_json(_neutral(payload)), row[0]])
+    for row in list(db.execute("SELECT key, value FROM settings").fetchall()):
+        value = json.loads(row[1] or "null")
+        new_value = _neutral(value) if row[0] == "mapping" else (
+            _LEGACY_STATUSES.get(value, value) if row[0] == "create_status" and isinstance(value, str) else value)
+        if new_value != value:
+            db.execute("UPDATE settings SET value = ? WHERE key = ?", [_json(new_value), row[0]])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox]
 
 
 class Store(OutboxStore):
@@ -601,7 +632,7 @@ class Store(OutboxStore):
     def invoices_to_watch(self, today: dt.date, limit: int = 200) -> list[InvoiceRecord]:
         """Drafts and invoices past their due date that are not paid, voided or deleted (for "Needs attention")."""
         rows = self.db["invoices"].rows_where(
-            "status = 'DRAFT' or (status in ('SUBMITTED', 'AUTHORISED') and due_date is not null and due_date != '' "
+            "status = 'DRAFT' or (status in ('AWAITING_APPROVAL', 'AWAITING_PAYMENT') and due_date is not null and due_date != '' "
             "and due_date < ?)", [today.isoformat()], order_by="id", limit=limit)
         return [_record(r) for r in rows]
 

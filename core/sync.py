@@ -26,7 +26,8 @@ class SyncMixin:
             may_approve = user.may_approve
         name = record.number or _("invoice %(id)s") % {"id": record.id}
         # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
-        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve)
+        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve,
+                      capabilities=self.capabilities(conn))
         key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
         invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
         if command is Command.EMAIL:
@@ -46,19 +47,21 @@ class SyncMixin:
         """The invoice and the address emailing it would reach (asked before a person confirms); raises
         :class:`IllegalTransition` when it cannot be emailed in its status."""
         record = self.store.get_invoice(int(invoice_id))
-        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid)
+        apply_command(record.status, Command.EMAIL, invoice=record.number or f"invoice {record.id}", amount_paid=record.amount_paid,
+                      capabilities=self.capabilities())
         address = await self.plugins.email_recipient(self.runtime, connection=self.accounting, remote_id=record.remote_id)
         return record, str(address or "")
 
     def commands_for(self, record: InvoiceRecord, *, may_approve: bool = True) -> list[Command]:
-        return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)
+        return allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve,
+                                capabilities=self.capabilities())
 
     # ---- sync ---------------------------------------------------------------------------------------
 
     async def apply_remote(self, record: InvoiceRecord, invoice: Invoice, *, source: str = "sync") -> InvoiceRecord:
         """Bring our record in line with what the backend says, through the status machine. An observation
         older than one already applied (a reconciliation's read finishing after a webhook's) is ignored:
-        PAID -> AUTHORISED is legal (a payment removed), so a stale read would otherwise undo a payment."""
+        PAID -> AWAITING_PAYMENT is legal (a payment removed), so a stale read would otherwise undo a payment."""
         given, record = record, self.store.get_invoice(record.id)  # another task may have moved it since it was read
         seen = self.store.kv_get("remote-updated", str(record.id))
         if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):

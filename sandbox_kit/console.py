@@ -11,14 +11,17 @@ from __future__ import annotations
 import jinja2
 from starlette.responses import HTMLResponse
 
-from invoicebridge.core.i18n import install_jinja
+from invoicebridge.core.i18n import Translator, install_jinja
 
 
-def console_environment(package: str, folder: str = "templates") -> jinja2.Environment:
+def console_environment(package: str, folder: str = "templates", *, texts: Translator | None = None) -> jinja2.Environment:
+    """A console's template environment: the plugin's templates first, then the kit's base page; texts from the
+    plugin's own catalogue (``texts``, its :func:`~invoicebridge.core.i18n.translator`), falling back to core's for
+    the kit's own."""
     env = jinja2.Environment(loader=jinja2.ChoiceLoader([
         jinja2.PackageLoader(package, folder), jinja2.PackageLoader("invoicebridge.sandbox_kit", "templates")]),
         autoescape=True)
-    install_jinja(env)
+    install_jinja(env, texts)
     return env
 
 

@@ -1,6 +1,6 @@
 """Rate limits for sandboxes: fixed and rolling windows, a daily budget and a concurrency gate.
 
-Each :class:`Window` counts per key (a tenant, a token, the whole app: the backend chooses), so a backend
+Each :class:`Window` counts per key (an organisation, a token, the whole app: the backend chooses), so a backend
 composes the limits it documents and names its own headers from :meth:`Window.remaining`. Time comes from the
 sandbox's clock, so limits hold in simulated time.
 """

@@ -3,7 +3,7 @@
 The backend decides the token format (``mint``), lifetimes, whether refresh tokens rotate (and how long the
 previous one keeps working), and how it answers errors; the server keeps the grants. A *grant* is one consent:
 a user authorising a client for some scopes (its id is what some backends call the authentication event). A
-*connection* ties a user's consent to a tenant (an organisation); connections are per user and client, so a
+*connection* ties a user's consent to an organisation; connections are per user and client, so a
 second user authorising the same client never cuts off the first, and a user re-authorising keeps the same
 connection, moved to the new grant (see :meth:`AuthorizationServer.connect`).
 """
@@ -70,7 +70,7 @@ class Connection:
     connection_id: str
     client_id: str
     user_id: str
-    tenant_id: str
+    organisation_id: str
     grant_id: str
     created: dt.datetime
     updated: dt.datetime
@@ -225,15 +225,15 @@ class AuthorizationServer:
 
     # ---- connections (per user and client) ----------------------------------------------------------------
 
-    def connect(self, grant: Grant, tenant_id: str) -> Connection:
-        """Connect the grant's user to a tenant. A user's earlier connection of the same client and tenant is
+    def connect(self, grant: Grant, organisation_id: str) -> Connection:
+        """Connect the grant's user to an organisation. A user's earlier connection of the same client and organisation is
         kept (same id and creation time) and moved to this grant; other users' connections are untouched."""
         now = self.clock()
         for conn in self.connections:
-            if (conn.client_id, conn.user_id, conn.tenant_id) == (grant.client_id, grant.user_id, tenant_id):
+            if (conn.client_id, conn.user_id, conn.organisation_id) == (grant.client_id, grant.user_id, organisation_id):
                 conn.grant_id, conn.updated = grant.grant_id, now
                 return conn
-        conn = Connection(str(uuid.uuid4()), grant.client_id, grant.user_id, tenant_id, grant.grant_id, now, now)
+        conn = Connection(str(uuid.uuid4()), grant.client_id, grant.user_id, organisation_id, grant.grant_id, now, now)
         self.connections.append(conn)
         return conn
 
@@ -247,5 +247,5 @@ class AuthorizationServer:
                             if not (c.connection_id == connection_id and c in self.connections_of(grant))]
         return len(self.connections) < before
 
-    def tenant_allowed(self, grant: Grant, tenant_id: str) -> bool:
-        return any(c.tenant_id == tenant_id for c in self.connections_of(grant))
+    def organisation_allowed(self, grant: Grant, organisation_id: str) -> bool:
+        return any(c.organisation_id == organisation_id for c in self.connections_of(grant))

@@ -20,5 +20,5 @@ def store(tmp_path):
 # strategies fail it while every property holds. The properties keep their example counts; only that check is off.
 from hypothesis import HealthCheck, settings as _hypothesis_settings
 
-_hypothesis_settings.register_profile("invoicebridge", suppress_health_check=[HealthCheck.too_slow])
+_hypothesis_settings.register_profile("invoicebridge", suppress_health_check=[HealthCheck.too_slow], deadline=None)
 _hypothesis_settings.load_profile("invoicebridge")

@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 from invoicebridge.core.connector import Connector, OAuthApp, TokenKeeper, revoke_token, token_request
 from invoicebridge.core.connector import token_secrets as kit_token_secrets
 from invoicebridge.core.errors import AuthError, ConfigurationError
-from invoicebridge.core.i18n import _
+
+from .i18n import _
 
 from .config import PipedriveConfig
 

@@ -16,9 +16,9 @@ import httpx
 
 from invoicebridge.core.connector import IDEMPOTENT_METHODS, Connector, Limiter, RetryPolicy, connector_for
 from invoicebridge.core.connector import proportional_jitter
-from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import AuthError, BackendError, RemoteNotFound
 
+from .i18n import _
 from . import auth
 from .config import PipedriveConfig, base_url
 from .errors import BURST_WINDOW, PipedriveDialect, daily_budget_spent_error, error_for_response

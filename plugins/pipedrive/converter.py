@@ -13,7 +13,6 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core import money as m
 from invoicebridge.core.errors import RemoteValidationError
 from invoicebridge.core.model import (
@@ -27,6 +26,7 @@ from invoicebridge.core.model import (
     TaxHandling,
 )
 
+from .i18n import _
 from .fields import FieldSet, readable_custom_fields
 
 

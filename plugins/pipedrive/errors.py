@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 
 from invoicebridge.core.connector import Budget, Dialect
-from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -28,6 +27,8 @@ from invoicebridge.core.errors import (
     TransportError,
 )
 from invoicebridge.core.payloads import MalformedPayload
+
+from .i18n import _
 
 BACKEND = "pipedrive"
 BURST_WINDOW = 2.0  # Pipedrive's burst limits count requests in a rolling 2-second window (fact sheet §7.1)

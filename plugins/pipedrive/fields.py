@@ -11,9 +11,9 @@ from typing import Any, Iterable
 
 import attrs
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core.model import CrmField
 
+from .i18n import _
 from .errors import FieldNotFound
 
 ENTITIES = ("deal", "organization", "person")

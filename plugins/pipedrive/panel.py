@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core.model import InvoiceRecord
 from invoicebridge.core.status import COLOURS, display_label
 
+from .i18n import _
 from .config import PipedriveConfig
 
 PANEL_PATH = "/pipedrive/panel"

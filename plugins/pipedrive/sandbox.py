@@ -25,13 +25,15 @@ from starlette.routing import Route
 from invoicebridge.sandbox_kit import RequestLog
 from invoicebridge.sandbox_kit.console import console_environment
 
+from .i18n import TEXTS
+
 from . import sandbox_search
 from .sandbox_frame import oauth_routes
 from .sandbox_frame import api as _api
 from .sandbox_state import CURRENCIES, ACTIVITY_TYPES, SandboxError, SandboxState
 
 MAX_LIMIT = 500
-_templates = console_environment("invoicebridge.plugins.pipedrive")
+_templates = console_environment("invoicebridge.plugins.pipedrive", texts=TEXTS)
 
 Handler = Callable[[Request, SandboxState], Awaitable[Any]]
 

@@ -230,4 +230,6 @@ class PipedriveSandbox:
         return DemoOffer(config=config, connect="oauth", info={
             "base_url": base, "console_url": f"{base}/", "api_base": base, "api_token": token,
             "webhook_user": config["webhook_user"], "webhook_password": webhook_password},
-            hints={"suggested_record": str(suggested["id"]) if suggested else ""})
+            hints={"suggested_record": str(suggested["id"]) if suggested else ""},
+            mapping={"tax_number": "organization.custom:VAT number"},  # the seeded organisations' VAT field
+            label="Pipedrive", console_hint="win a deal")

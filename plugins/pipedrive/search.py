@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from invoicebridge.core.errors import NotFound
-from invoicebridge.core.i18n import _
 from invoicebridge.core.model import DealSummary
 
+from .i18n import _
 from .client import PipedriveClient
 from .config import company_domain
 

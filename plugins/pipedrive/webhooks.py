@@ -15,11 +15,11 @@ import hmac
 import secrets as token_source
 from typing import Any
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import ConfigurationError, WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
 
+from .i18n import _
 from .client import PipedriveClient
 from .config import PipedriveConfig
 from .errors import MalformedWebhook

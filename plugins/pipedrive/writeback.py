@@ -12,9 +12,9 @@ import hashlib
 import html
 from typing import Any
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import BackendError, RemoteNotFound
 
+from .i18n import _
 from .client import PipedriveClient
 
 KV_NAMESPACE = "pipedrive.writeback"

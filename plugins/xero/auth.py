@@ -14,7 +14,8 @@ from typing import Any
 from invoicebridge.core.connector import Connector, OAuthApp, TokenKeeper, authorization_url, revoke_token, token_request
 from invoicebridge.core.connector import token_secrets as kit_token_secrets
 from invoicebridge.core.errors import AuthError
-from invoicebridge.core.i18n import _
+
+from .i18n import _
 
 from .config import XeroConfig
 from .converter import TokenSet, structure

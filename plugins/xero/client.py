@@ -15,9 +15,9 @@ from typing import Any, Callable, TypeVar
 import httpx
 
 from invoicebridge.core.connector import Connector, Limiter, RetryPolicy, connector_for
-from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import AuthError
 
+from .i18n import _
 from . import auth
 from . import converter as w
 from .config import XeroConfig

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from invoicebridge.core.i18n import _, format_number
+from invoicebridge.core.i18n import format_number
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -29,6 +29,7 @@ from invoicebridge.core.errors import (
 
 from invoicebridge.core.connector import Budget, Dialect
 
+from .i18n import _
 from .converter import loads
 
 BACKEND = "xero"

@@ -8,7 +8,6 @@ from typing import Any, Iterable, Sequence, TypeVar
 
 import jwt
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core.errors import (
     AuthError,
     BackendError,
@@ -19,6 +18,7 @@ from invoicebridge.core.errors import (
     RemoteValidationError,
 )
 from invoicebridge.core.model import (
+    AccountChoice,
     Catalog,
     ConnectResult,
     CreateRequest,
@@ -30,6 +30,7 @@ from invoicebridge.core.model import (
 )
 from invoicebridge.core.status import Command, InvoiceStatus
 
+from .i18n import _
 from . import converter as w
 from . import translate as t
 from .auth import exchange_code, token_secrets
@@ -85,8 +86,10 @@ async def complete_oauth(runtime: Any, config: XeroConfig, *, code: str, redirec
         "user_id": claims.get("xero_userid", ""),
         "scopes": tokens.scope or config.scopes,
     }
+    choices = [AccountChoice(c.tenant_id, c.tenant_name or c.tenant_id,
+                             {"tenant_id": c.tenant_id, "tenant_name": c.tenant_name or ""}) for c in tenants]
     return ConnectResult(secrets=secrets, settings=out, label=f"Xero: {chosen.tenant_name or chosen.tenant_id}",
-                         choices=[(c.tenant_id, c.tenant_name or c.tenant_id) for c in tenants])
+                         choices=choices, account=next(c for c in choices if c.id == chosen.tenant_id))
 
 
 async def current_user(xero: XeroClient) -> RemoteUser | None:
@@ -332,7 +335,7 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
     ``createdByMyApp``, both indexed filters) and match each request on its invoice number when the draft has
     one, else on (contact, Reference, Url (the deal link), date, currency, total). Each remote invoice answers
     at most one request, oldest first, so two identical drafts of two operations map to two invoices, and an
-    invoice already recorded for another operation (``runtime.store``) answers none: without that, a second
+    invoice already recorded for another operation (``context.recorded_operation``) answers none: without that, a second
     deal invoice with the same lines would adopt the first one and the second would never be made. A deleted
     invoice counts (the operation did create it; someone deleted it since), so it is not made twice."""
     contact_ids = sorted({r.contact_id for r in requests if r.contact_id})
@@ -341,9 +344,7 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
     found: list[w.Invoice] = []
     for group in chunks(contact_ids, 40):
         found.extend(await xero.invoices(params={"ContactIDs": ",".join(group), "createdByMyApp": "true"}))
-    store = getattr(xero.runtime, "store", None)
-    owner = {x.invoice_id: getattr(store.invoice_by_remote("xero", x.invoice_id), "operation_key", None)
-             for x in found if x.invoice_id and store is not None}
+    owner = {x.invoice_id: xero.runtime.recorded_operation("xero", x.invoice_id) for x in found if x.invoice_id}
     candidates = [x for x in found if x.invoice_id]
     candidates.sort(key=lambda x: (x.updated_date_utc or dt.datetime.min.replace(tzinfo=dt.timezone.utc)))
     used: set[str] = set()
@@ -415,7 +416,7 @@ async def invoice_pdf(xero: XeroClient, remote_id: str) -> bytes:
 
 NOT_SHAREABLE = {
     InvoiceStatus.DRAFT: "Xero has no online invoice for drafts; approve it first",
-    InvoiceStatus.SUBMITTED: "Xero has no online invoice until it is approved; approve it first",
+    InvoiceStatus.AWAITING_APPROVAL: "Xero has no online invoice until it is approved; approve it first",
     InvoiceStatus.DELETED: "a deleted invoice cannot be shared",
 }
 

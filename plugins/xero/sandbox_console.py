@@ -12,15 +12,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import UnreadableNumber, _, parse_decimal
+from invoicebridge.core.i18n import UnreadableNumber, parse_decimal
 from invoicebridge.sandbox_kit.console import console_environment
+
+from .i18n import TEXTS, _
 
 from .sandbox_state import InvoiceProblem
 
 if TYPE_CHECKING:
     from .sandbox import XeroSandbox
 
-_env = console_environment("invoicebridge.plugins.xero")
+_env = console_environment("invoicebridge.plugins.xero", texts=TEXTS)
 ACTIONS = ("approve", "pay", "remove-payment", "void", "delete")
 
 

@@ -107,7 +107,9 @@ class XeroFrame:
         config = {**sandbox_config(base), **credentials, "webhook_key": self.webhook_key}
         return DemoOffer(config=config, connect="oauth", info={
             "base_url": base, "console_url": f"{base}/", "api_base": config["api_base"], **credentials,
-            "webhook_key": self.webhook_key, "tenant_id": self.state.tenant_id})
+            "webhook_key": self.webhook_key, "tenant_id": self.state.tenant_id},
+            mapping={"account_code": "200"},  # the demo company's Sales account
+            label="Xero", console_hint="approve, pay, void as the Xero user")
 
     # ---- knobs tests use ----------------------------------------------------------------------------------
 
@@ -213,7 +215,7 @@ class XeroFrame:
             self.log.add(request.method, request.url.path)
             try:
                 grant = self._grant(request)
-                if tenant != self.state.tenant_id or not self.identity.tenant_allowed(grant, tenant):
+                if tenant != self.state.tenant_id or not self.identity.organisation_allowed(grant, tenant):
                     raise XeroError(403, r.problem(403, "Forbidden", "AuthenticationUnsuccessful"))
                 request.state.scopes = set(grant.scopes)
                 request.state.app = grant.client_id

@@ -73,7 +73,7 @@ class Identity(AuthorizationServer):
 
     def connection_rows(self, grant: Grant, auth_event: str | None = None) -> list[dict[str, Any]]:
         """The identity spec's Connection objects of the grant's user (``authEventId`` filters)."""
-        return [{"id": c.connection_id, "authEventId": c.grant_id, "tenantId": c.tenant_id,
+        return [{"id": c.connection_id, "authEventId": c.grant_id, "tenantId": c.organisation_id,
                  "tenantType": "ORGANISATION", "tenantName": self.tenant_name,
                  "createdDateUtc": _stamp(c.created), "updatedDateUtc": _stamp(c.updated)}
                 for c in self.connections_of(grant) if not auth_event or c.grant_id == auth_event]

@@ -25,6 +25,7 @@ from invoicebridge.core.model import (
 )
 
 from . import converter as w
+from .statuses import from_xero, to_xero
 
 MAX_IDEMPOTENCY_KEY = 128
 _SAFE_KEY = re.compile(rf"^[A-Za-z0-9._:~-]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
@@ -87,7 +88,7 @@ def draft_to_wire(draft: InvoiceDraft, contact_id: str) -> w.Invoice:
         reference=draft.reference or None,
         branding_theme_id=draft.branding_theme_id or None,
         url=draft.url or None,
-        status=draft.status.value,
+        status=to_xero(draft.status),
         invoice_number=draft.number or None,
     )
 
@@ -124,7 +125,7 @@ def invoice_from_wire(x: w.Invoice) -> Invoice:
     return Invoice(
         remote_id=x.invoice_id or "",
         number=x.invoice_number or "",
-        status=x.status or "DRAFT",
+        status=from_xero(x.status),
         currency=x.currency_code or "USD",
         subtotal=_money(x.sub_total),
         tax=_money(x.total_tax),
@@ -152,6 +153,9 @@ def element_failed(element: w.Invoice | w.Contact) -> bool:
     ) and bool(element_errors(element))
 
 
+SALES_ACCOUNT = "200"  # Sales in Xero's default chart of accounts: where lines without an item's account go
+
+
 def catalog_from_wire(
     organisation: w.Organisation,
     items: list[w.Item],
@@ -164,6 +168,12 @@ def catalog_from_wire(
     codes = [c.code for c in currencies if c.code]
     if base not in codes:
         codes.insert(0, base)
+    sales = [
+        Account(code=a.code or "", name=a.name or "", tax_type=a.tax_type or "")
+        for a in accounts
+        if a.code and (a.account_class == "REVENUE" or a.type in ("REVENUE", "SALES", "OTHERINCOME"))
+        and (a.status or "ACTIVE") == "ACTIVE"
+    ]
     return Catalog(
         base_currency=base,
         currencies=codes,
@@ -185,12 +195,8 @@ def catalog_from_wire(
             for t in tax_rates
             if t.tax_type and t.can_apply_to_revenue is not False and (t.status or "ACTIVE") == "ACTIVE"
         ],
-        accounts=[
-            Account(code=a.code or "", name=a.name or "", tax_type=a.tax_type or "")
-            for a in accounts
-            if a.code and (a.account_class == "REVENUE" or a.type in ("REVENUE", "SALES", "OTHERINCOME"))
-            and (a.status or "ACTIVE") == "ACTIVE"
-        ],
+        accounts=sales,
+        default_account_code=SALES_ACCOUNT if any(a.code == SALES_ACCOUNT for a in sales) else "",
         branding_themes=[
             BrandingTheme(id=t.branding_theme_id or "", name=t.name or "")
             for t in sorted(themes, key=lambda t: t.sort_order or 0)

@@ -14,10 +14,11 @@ import base64
 import hashlib
 import hmac
 
-from invoicebridge.core.i18n import _
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import WebhookRejected
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
+
+from .i18n import _
 
 SIGNATURE_HEADER = "x-xero-signature"
 
@@ -58,5 +59,5 @@ def parse_events(request: WebhookRequest, key: str, *, tenant_id: str = "") -> l
             continue
         event_id = ":".join(fields[k] for k in ("tenantId", "resourceId", "eventDateUtc", "eventType"))
         out.append(WebhookEvent(kind="invoice_changed", object_id=resource_id, event_id=event_id,
-                                tenant_id=event_tenant, current=fields["eventType"]))
+                                organisation_id=event_tenant, current=fields["eventType"]))
     return out

@@ -53,7 +53,7 @@ def pages(server):
     base = info["app_url"]
     headers = {"Authorization": f"Bearer {info['api_key']}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as api:
-        created = api.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "SUBMITTED"})
+        created = api.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AWAITING_APPROVAL"})
         assert created.status_code == 201, created.text
         invoice = created.json()["id"]
         assert api.post(f"/api/invoices/{invoice}/approve").status_code == 200

@@ -137,7 +137,7 @@ async def test_sync_of_many_changed_invoices_costs_one_call(tmp_path):
     before = stack.xero_calls()
     report = await stack.pipeline.sync_invoices(changed)
     assert report.changed == 90 and stack.xero_calls() - before == 1
-    assert all(r.status is InvoiceStatus.AUTHORISED for r in (stack.store.invoice_by_remote("xero", x) for x in changed))
+    assert all(r.status is InvoiceStatus.AWAITING_PAYMENT for r in (stack.store.invoice_by_remote("xero", x) for x in changed))
     before = stack.xero_calls()
     again = await stack.pipeline.reconcile()
     assert again.changed == 0 and stack.xero_calls() - before == 1

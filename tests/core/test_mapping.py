@@ -156,3 +156,17 @@ def test_mapping_config_round_trips_through_dict():
 def test_bad_field_reference_is_refused():
     with pytest.raises(ValueError, match="field reference"):
         MappingConfig(to="company.name")
+
+
+def test_lines_without_an_account_go_to_the_accounting_systems_usual_one_not_a_core_default():
+    """The sales account is the accounting plugin's to say (Catalog.default_account_code); core has no code of its
+    own, and a mapping's account still wins."""
+    import attrs
+
+    from invoicebridge.core.mapping import map_lines
+
+    deal = Deal(id="7", title="Retainer", value=Decimal("100"), currency="GBP")
+    assert MappingConfig().account_code == ""
+    assert [l.account_code for l in map_lines(deal, MappingConfig(), attrs.evolve(CATALOG, default_account_code="4000"))] == ["4000"]
+    assert [l.account_code for l in map_lines(deal, MappingConfig(account_code="260"), attrs.evolve(CATALOG, default_account_code="4000"))] == ["260"]
+    assert [l.account_code for l in map_lines(deal, MappingConfig(), attrs.evolve(CATALOG, default_account_code=""))] == [""]

@@ -142,12 +142,12 @@ async def test_commands_follow_the_status_machine(world):
     pipeline, _, acct, _ = world
     record = await pipeline.create_invoice("1", key="c")
     record = await pipeline.command(record.id, "submit")
-    assert record.status is InvoiceStatus.SUBMITTED
+    assert record.status is InvoiceStatus.AWAITING_APPROVAL
     with pytest.raises(IllegalTransition, match="role may not approve"):
         await pipeline.command(record.id, "approve")
     acct.role = "FINANCIALADVISER"
     record = await pipeline.command(record.id, "approve")
-    assert record.status is InvoiceStatus.AUTHORISED
+    assert record.status is InvoiceStatus.AWAITING_PAYMENT
     with pytest.raises(IllegalTransition, match="Awaiting payment"):
         await pipeline.command(record.id, "delete")
 
@@ -171,7 +171,7 @@ async def test_reconciliation_rejects_impossible_changes_and_audits_why(world):
     pipeline, _, acct, _ = world
     record = await pipeline.create_invoice("1", key="r")
     await pipeline.command(record.id, "delete")
-    acct.set_status(record.remote_id, InvoiceStatus.AUTHORISED)  # a deleted invoice cannot come back
+    acct.set_status(record.remote_id, InvoiceStatus.AWAITING_PAYMENT)  # a deleted invoice cannot come back
     report = await pipeline.reconcile()
     assert report.rejected == 1
     assert pipeline.store.get_invoice(record.id).status is InvoiceStatus.DELETED
@@ -180,8 +180,8 @@ async def test_reconciliation_rejects_impossible_changes_and_audits_why(world):
 
 async def test_partial_payment_shows_partly_paid(world):
     pipeline, _, acct, _ = world
-    record = await pipeline.create_invoice("1", key="p", overrides={"status": "AUTHORISED"})
-    acct.set_status(record.remote_id, InvoiceStatus.AUTHORISED, paid="100")
+    record = await pipeline.create_invoice("1", key="p", overrides={"status": "AWAITING_PAYMENT"})
+    acct.set_status(record.remote_id, InvoiceStatus.AWAITING_PAYMENT, paid="100")
     await pipeline.reconcile()
     assert pipeline.store.get_invoice(record.id).status_label == "Partly paid"
 
@@ -306,18 +306,16 @@ async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the
     import anyio
     from anyio import wait_all_tasks_blocked
 
-    from invoicebridge.core.plugins import hookimpl
-
     pipeline, crm, acct, _ = world
     calls, gate = [], anyio.Event()
+    add_note = crm.add_note
 
-    class SlowWriteback:
-        @hookimpl(tryfirst=True)
-        async def crm_add_note(self, runtime, connection, deal_id, content, dedupe_key):
-            calls.append(dedupe_key)
-            await gate.wait()  # then the CRM's own hook adds it
+    async def slow_note(deal_id, content, dedupe_key):
+        calls.append(dedupe_key)
+        await gate.wait()  # then the CRM adds it
+        return add_note(deal_id, content, dedupe_key)
 
-    pipeline.plugins.register(SlowWriteback())
+    crm.add_note = slow_note
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: pipeline.create_invoice("1", key="slow"))
         await wait_all_tasks_blocked()
@@ -333,24 +331,14 @@ async def test_dashboard_deal_list_is_a_snapshot_dropped_by_crm_webhooks(world):
     pipeline, crm, _, clock = world
 
     calls = []
-    original = crm.crm_get_deals
+    original = crm.get_deals
 
-    async def counting(runtime, connection, deal_ids):
+    async def counting(deal_ids):
         calls.append(list(deal_ids))
-        return await original(runtime, connection, deal_ids)
+        return await original(deal_ids)
 
-    from invoicebridge.core import hookimpl
-
-    class FindAll:
-        @hookimpl
-        def crm_find_deals(self, runtime, connection, query):
-            return sorted(crm.deals) if connection.backend == "memcrm" else None
-
-        @hookimpl(tryfirst=True)
-        async def crm_get_deals(self, runtime, connection, deal_ids):
-            return await counting(runtime, connection, deal_ids) if connection.backend == "memcrm" else None
-
-    pipeline.plugins.register(FindAll())
+    crm.find_deals = lambda query: sorted(crm.deals)
+    crm.get_deals = counting
     first = await pipeline.recent_deals()
     await pipeline.recent_deals()
     assert [d.id for d in first] == ["1", "2", "3"] and len(calls) == 1

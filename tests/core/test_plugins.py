@@ -6,7 +6,7 @@ import pytest
 
 from invoicebridge.core import Role
 from invoicebridge.core.errors import NotConnected
-from invoicebridge.core.plugins import Plugins, hookimpl, make_plugin_manager
+from invoicebridge.core.plugins import Plugins, builtin_plugins, hookimpl, make_plugin_manager
 
 
 def test_builtin_plugins_are_found_through_the_entry_point_group():
@@ -27,21 +27,70 @@ def test_a_misspelt_hook_fails_loudly():
         make_plugin_manager(load_entry_points=False, extra=[Bad()])
 
 
+def test_without_entry_points_the_manager_holds_only_what_it_is_given():
+    """``load_entry_points=False`` used to fall back to the built-in plugins; it must load nothing else."""
+    class Mine:
+        @hookimpl
+        def on_deal_won(self, runtime, deal_id):
+            return None
+
+    mine = Mine()
+    assert make_plugin_manager(load_entry_points=False).get_plugins() == set()
+    assert make_plugin_manager(load_entry_points=False, extra=[mine]).get_plugins() == {mine}
+    assert Plugins(make_plugin_manager(load_entry_points=False)).backends() == []
+
+
+def _backend(name, role="accounting", **methods):
+    """A backend factory registered the public way, with the given instance methods."""
+    from invoicebridge.core import BackendInfo
+
+    cls = type(f"Backend_{name}", (), {
+        "info": BackendInfo(name=name, role=role),
+        "__init__": lambda self, connection, context: setattr(self, "connection", connection),
+        "open": classmethod(lambda cls, connection, context: cls(connection, context)),
+        **methods,
+    })
+
+    class Plugin:
+        @hookimpl
+        def invoicebridge_register_backends(self, register):
+            register(cls)
+
+    return Plugin()
+
+
 @pytest.mark.anyio
-async def test_hooks_may_be_async_and_unanswered_calls_name_the_backend(store):
+async def test_backend_methods_may_be_async_and_missing_ones_name_the_backend(store):
     from invoicebridge.core.runtime import Runtime
 
-    class Async:
-        @hookimpl
-        async def accounting_deep_link(self, runtime, connection, remote_id):
-            return f"https://books.example/{remote_id}" if connection.backend == "async" else None
+    async def deep_link(self, remote_id):
+        return f"https://books.example/{remote_id}"
 
-    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[Async()]))
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[_backend("async", deep_link=deep_link)]))
     conn = store.add_connection(backend="async", role="accounting")
     runtime = Runtime(store=store)
     assert await plugins.deep_link(runtime, connection=conn, remote_id="7") == "https://books.example/7"
     with pytest.raises(NotConnected, match="'async' plugin does not support PDFs"):
         await plugins.invoice_pdf(runtime, connection=conn, remote_id="7")
+
+
+def test_two_plugins_registering_one_backend_name_is_refused():
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[_backend("twin"), _backend("twin")]))
+    with pytest.raises(ValueError, match="twin"):
+        plugins.backends()
+
+
+@pytest.mark.anyio
+async def test_backend_calls_go_through_the_hook_caller_so_tracing_sees_registration(store):
+    """Registration is a pluggy hook called through ``pm.hook``: hook-call monitoring (tracing) sees it."""
+    pm = make_plugin_manager(load_entry_points=False, extra=[_backend("traced")])
+    seen = []
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name), lambda *a: None)
+    try:
+        assert [b.name for b in Plugins(pm).backends()] == ["traced"]
+    finally:
+        undo()
+    assert "invoicebridge_register_backends" in seen
 
 
 def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(tmp_path):
@@ -50,14 +99,22 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
     (src / "ib_quickbooks" / "__init__.py").write_text(textwrap.dedent('''
         from invoicebridge.core import BackendInfo, Role, hookimpl
 
-        @hookimpl
-        def invoicebridge_backends():
-            return [BackendInfo(name="quickbooks", role=Role.ACCOUNTING, label="QuickBooks")]
+        class Books:
+            info = BackendInfo(name="quickbooks", role=Role.ACCOUNTING, label="QuickBooks")
+
+            def __init__(self, connection, context):
+                self.connection = connection
+
+            @classmethod
+            def open(cls, connection, context):
+                return cls(connection, context)
+
+            async def deep_link(self, remote_id):
+                return "https://qbo.example/invoice/" + remote_id
 
         @hookimpl
-        def accounting_deep_link(runtime, connection, remote_id):
-            if connection.backend == "quickbooks":
-                return "https://qbo.example/invoice/" + remote_id
+        def invoicebridge_register_backends(register):
+            register(Books)
     '''))
     (src / "pyproject.toml").write_text(textwrap.dedent('''
         [build-system]
@@ -92,24 +149,22 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
-async def test_async_backend_hooks_answer_for_their_own_connections_whatever_the_order(store, order):
-    """An async hook returns a coroutine even when it will answer None; the facade must still reach the
-    plugin whose backend it is (pluggy's own firstresult would stop at the first coroutine)."""
+async def test_backends_answer_for_their_own_connections_whatever_the_order(store, order):
+    """Core dispatches by ``connection.backend`` to the instance bound to it, whatever the registration order
+    (there are no "not mine" guards any more)."""
     from invoicebridge.core.model import Health
     from invoicebridge.core.runtime import Runtime
 
     def plugin(name):
-        class P:
-            @hookimpl
-            async def backend_check(self, runtime, connection):
-                return Health(ok=True, detail=name) if connection.backend == name else None
-        return P()
+        async def check(self):
+            return Health(ok=True, detail=f"{name}:{self.connection.id}")
+        return _backend(name, role="accounting" if name == "a" else "crm", check=check)
 
     plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[plugin(n) for n in order]))
     runtime = Runtime(store=store)
     for name in ("a", "b"):
         conn = store.add_connection(backend=name, role="accounting" if name == "a" else "crm")
-        assert (await plugins.check(runtime, connection=conn)).detail == name
+        assert (await plugins.check(runtime, connection=conn)).detail == f"{name}:{conn.id}"
 
 
 @pytest.mark.anyio
@@ -146,3 +201,16 @@ async def test_one_plugin_failing_on_an_event_does_not_keep_the_others_from_it(s
     with pytest.raises(RuntimeError, match="third-party plugin broke"):
         await plugins.deal_won(Runtime(store=store), deal_id="7")
     assert sorted(seen) == [("later", "7"), ("writeback", "7")]
+
+
+def test_the_builtin_backends_satisfy_the_typed_protocols(store):
+    """Xero is an AccountingBackend and Pipedrive a CrmSource (runtime-checkable protocols), not the other way."""
+    from invoicebridge.core import AccountingBackend, CrmSource
+    from invoicebridge.core.runtime import Runtime
+
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=builtin_plugins()))
+    runtime = Runtime(store=store)
+    xero = plugins.open(runtime, store.add_connection(backend="xero", role="accounting", settings={"tenant_id": "t"}))
+    pipedrive = plugins.open(runtime, store.add_connection(backend="pipedrive", role="crm"))
+    assert isinstance(xero, AccountingBackend) and not isinstance(xero, CrmSource)
+    assert isinstance(pipedrive, CrmSource) and not isinstance(pipedrive, AccountingBackend)

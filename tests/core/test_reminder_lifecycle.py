@@ -11,7 +11,7 @@ from fakes import MemoryAccounting, MemoryCRM
 from invoicebridge.core import Deal, InvoiceStatus, Organization
 from invoicebridge.core.outbox import ACTIVITY, COMPLETE, NOTE
 from invoicebridge.core.pipeline import Pipeline
-from invoicebridge.core.plugins import Plugins, hookimpl, make_plugin_manager
+from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -57,9 +57,9 @@ async def test_a_draft_gets_no_reminder_until_it_can_be_sent(world):
     pipeline, crm, acct, _ = world
     record = await pipeline.create_invoice("1", key="d1")
     assert record.status is InvoiceStatus.DRAFT and crm.activities == {}
-    await observe(pipeline, acct, record, InvoiceStatus.SUBMITTED)
+    await observe(pipeline, acct, record, InvoiceStatus.AWAITING_APPROVAL)
     assert crm.activities == {}
-    await observe(pipeline, acct, record, InvoiceStatus.AUTHORISED)
+    await observe(pipeline, acct, record, InvoiceStatus.AWAITING_PAYMENT)
     assert list(crm.activities) == [reminder_key(record)]
     assert crm.activities[reminder_key(record)][1] == "Send invoice INV-0001 to Acme Ltd"
     await pipeline.recover()
@@ -68,13 +68,13 @@ async def test_a_draft_gets_no_reminder_until_it_can_be_sent(world):
 
 async def test_an_invoice_created_awaiting_payment_gets_its_reminder_at_once(world):
     pipeline, crm, acct, clock = world
-    record = await pipeline.create_invoice("1", key="a1", overrides={"status": "AUTHORISED"})
+    record = await pipeline.create_invoice("1", key="a1", overrides={"status": "AWAITING_PAYMENT"})
     assert crm.activities[reminder_key(record)] == ("1", "Send invoice INV-0001 to Acme Ltd", NOW.date() + dt.timedelta(days=3))
 
 
 async def test_emailing_through_invoicebridge_marks_the_reminder_done(world):
     pipeline, crm, acct, _ = world
-    record = await pipeline.create_invoice("1", key="e1", overrides={"status": "AUTHORISED"})
+    record = await pipeline.create_invoice("1", key="e1", overrides={"status": "AWAITING_PAYMENT"})
     updated = await pipeline.command(record.id, "email")
     assert updated.sent and crm.completed == [reminder_key(record)]
     await pipeline.command(record.id, "email")  # sent again: nothing more to close
@@ -83,9 +83,9 @@ async def test_emailing_through_invoicebridge_marks_the_reminder_done(world):
 
 async def test_an_invoice_emailed_in_the_accounting_system_marks_the_reminder_done(world):
     pipeline, crm, acct, _ = world
-    record = await pipeline.create_invoice("1", key="s1", overrides={"status": "AUTHORISED"})
+    record = await pipeline.create_invoice("1", key="s1", overrides={"status": "AWAITING_PAYMENT"})
     updated = await observe(pipeline, acct, record, sent=True)
-    assert updated.sent and updated.status is InvoiceStatus.AUTHORISED
+    assert updated.sent and updated.status is InvoiceStatus.AWAITING_PAYMENT
     assert crm.completed == [reminder_key(record)]
     assert "emailed" in [e["kind"] for e in pipeline.store.audit_entries(invoice_id=record.id)]
 
@@ -93,7 +93,7 @@ async def test_an_invoice_emailed_in_the_accounting_system_marks_the_reminder_do
 @pytest.mark.parametrize("status", [InvoiceStatus.PAID, InvoiceStatus.VOIDED])
 async def test_paid_or_voided_marks_the_reminder_done(world, status):
     pipeline, crm, acct, _ = world
-    record = await pipeline.create_invoice("1", key="p1", overrides={"status": "AUTHORISED"})
+    record = await pipeline.create_invoice("1", key="p1", overrides={"status": "AWAITING_PAYMENT"})
     await observe(pipeline, acct, record, status)
     assert crm.completed == [reminder_key(record)]
 
@@ -108,16 +108,15 @@ async def test_a_deleted_draft_never_had_a_reminder_and_gets_no_completion(world
 async def test_a_reminder_not_sent_yet_is_cancelled_when_the_invoice_is_paid(world):
     pipeline, crm, acct, _ = world
 
-    class Down:
-        @hookimpl(tryfirst=True)
-        def crm_add_activity(self, runtime, connection, deal_id, subject, due_date, note, dedupe_key):
-            raise ConnectionError("the CRM is down")
+    add_activity = crm.add_activity
 
-    down = Down()
-    pipeline.plugins.register(down)
-    record = await pipeline.create_invoice("1", key="c1", overrides={"status": "AUTHORISED"})
+    def down(deal_id, subject, due_date, note, dedupe_key):
+        raise ConnectionError("the CRM is down")
+
+    crm.add_activity = down
+    record = await pipeline.create_invoice("1", key="c1", overrides={"status": "AWAITING_PAYMENT"})
     assert [op["state"] for op in rows(pipeline, ACTIVITY)] == ["failed"]
-    pipeline.plugins.unregister(down)
+    crm.add_activity = add_activity
     await observe(pipeline, acct, record, InvoiceStatus.PAID)
     await pipeline.recover()
     assert [op["state"] for op in rows(pipeline, ACTIVITY)] == ["cancelled"]
@@ -140,7 +139,7 @@ async def test_a_crash_after_the_reminder_is_made_but_before_it_is_recorded_make
 
     pipeline.store.finish_operation = crash_on_reminder
     with pytest.raises(Crash):
-        await pipeline.create_invoice("1", key="k1", overrides={"status": "AUTHORISED"})
+        await pipeline.create_invoice("1", key="k1", overrides={"status": "AWAITING_PAYMENT"})
     record = pipeline.store.invoices_for_deal("1")[0]
     assert list(crm.activities) == [reminder_key(record)]
     assert [op["state"] for op in rows(pipeline, ACTIVITY)] == ["in_flight"]
@@ -154,7 +153,7 @@ async def test_a_crash_after_the_reminder_is_made_but_before_it_is_recorded_make
 
 async def test_a_crash_before_the_completion_is_recorded_completes_once(world):
     pipeline, crm, acct, clock = world
-    record = await pipeline.create_invoice("1", key="k2", overrides={"status": "AUTHORISED"})
+    record = await pipeline.create_invoice("1", key="k2", overrides={"status": "AWAITING_PAYMENT"})
     finish = pipeline.store.finish_operation
 
     def crash_on_done(key, **kwargs):
@@ -175,11 +174,11 @@ async def test_a_crash_before_the_completion_is_recorded_completes_once(world):
 async def test_settings_choose_the_reminder_and_notes(world):
     pipeline, crm, acct, _ = world
     pipeline.store.update_settings({"reminder_enabled": False, "note_on_create": False, "note_on_status_change": False})
-    record = await pipeline.create_invoice("1", key="n1", overrides={"status": "AUTHORISED"})
+    record = await pipeline.create_invoice("1", key="n1", overrides={"status": "AWAITING_PAYMENT"})
     await observe(pipeline, acct, record, InvoiceStatus.PAID)
     assert crm.activities == {} and crm.notes == {} and rows(pipeline, NOTE) == []
     pipeline.store.update_settings({"reminder_enabled": True, "reminder_due_days": 7, "note_on_create": True})
-    other = await pipeline.create_invoice("1", key="n2", overrides={"status": "AUTHORISED"})
+    other = await pipeline.create_invoice("1", key="n2", overrides={"status": "AWAITING_PAYMENT"})
     assert crm.activities[reminder_key(other)][2] == NOW.date() + dt.timedelta(days=7)
 
 
@@ -187,7 +186,7 @@ async def test_a_status_change_adds_one_note_with_the_label_in_the_settings_lang
     pipeline, crm, acct, _ = world
     pipeline.store.update_settings({"language": "de"})
     record = await pipeline.create_invoice("1", key="l1")
-    await observe(pipeline, acct, record, InvoiceStatus.AUTHORISED)
+    await observe(pipeline, acct, record, InvoiceStatus.AWAITING_PAYMENT)
     await pipeline.recover()
     status_notes = [content for _deal, content in crm.notes.values() if "(vorher " in content]
     assert len(status_notes) == 1 and "INV-0001" in status_notes[0] and "„Entwurf“" in status_notes[0]

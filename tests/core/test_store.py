@@ -41,9 +41,9 @@ def test_wal_mode_and_migrations_are_recorded(store):
     from invoicebridge.core.store import MIGRATIONS
 
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == len(MIGRATIONS) == 3
+    assert store.schema_version == len(MIGRATIONS) == 4
     store.migrate()  # idempotent
-    assert store.schema_version == 3
+    assert store.schema_version == 4
 
 
 def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_path, monkeypatch):
@@ -57,7 +57,7 @@ def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_
     old.close()
     monkeypatch.undo()
     new = Store.open(tmp_path / "v1.db")
-    assert new.schema_version == 3 and "sessions" in new.db.table_names()
+    assert new.schema_version == 4 and "sessions" in new.db.table_names()
     assert new.check_api_key("ib_v1key")
     assert [(k["label"], k["hint"]) for k in new.list_api_keys()] == [("from v1", None)]
     assert new.list_api_keys()[0]["last_used_at"]
@@ -79,6 +79,32 @@ def test_a_version_2_database_moves_operation_holders_from_kv_onto_the_operation
     assert new.get_operation("k1")["holder"] == "host|ns|42|7"
     assert new.kv_items("operation-holder") == {}
     assert new.get_operation("k1")["next_try_at"] == "" and "sent" in new.db["invoices"].columns_dict
+def test_a_version_2_database_gets_the_neutral_statuses(tmp_path, monkeypatch):
+    """Statuses used to be stored in one backend's words (SUBMITTED, AUTHORISED): invoices, the drafts waiting
+    in operations, the mapping's and the settings' create status all move to the neutral names."""
+    import json
+
+    from invoicebridge.core import store as store_module
+    from invoicebridge.core.status import InvoiceStatus
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
+    old = Store.open(tmp_path / "v2.db")
+    for n, status in enumerate(["DRAFT", "SUBMITTED", "AUTHORISED", "PAID"]):
+        old.db["invoices"].insert({"deal_id": "1", "backend": "b", "remote_id": f"r{n}", "number": f"INV-{n}",
+                                   "status": status, "currency": "GBP", "operation_key": f"op{n}"})
+    old.db["operations"].insert({"key": "op9", "kind": "create", "deal_id": "1",
+                                 "payload": json.dumps({"draft": {"status": "AUTHORISED", "reference": "AUTHORISED"}})})
+    old.db["settings"].insert_all([{"key": "mapping", "value": json.dumps({"status": "SUBMITTED", "account_code": "200"})},
+                                   {"key": "create_status", "value": json.dumps("AUTHORISED")}])
+    old.close()
+    monkeypatch.undo()
+    new = Store.open(tmp_path / "v2.db")
+    assert [new.invoice_by_remote("b", f"r{n}").status for n in range(4)] == [
+        InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL, InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID]
+    payload = json.loads(new.conn.execute("SELECT payload FROM operations WHERE key = 'op9'").fetchone()[0])
+    assert payload == {"draft": {"status": "AWAITING_PAYMENT", "reference": "AUTHORISED"}}  # only statuses change
+    assert new.get_mapping_data() == {"status": "AWAITING_APPROVAL", "account_code": "200"}
+    assert new.get_settings()["create_status"] == "AWAITING_PAYMENT"
     new.close()
 
 

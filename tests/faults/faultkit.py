@@ -505,7 +505,7 @@ async def run_soak(seed: int, operations: int, workdir: Path, *, deals_per_bulk:
     return world, report
 
 
-STATUS = {"DRAFT": InvoiceStatus.DRAFT, "SUBMITTED": InvoiceStatus.SUBMITTED, "AUTHORISED": InvoiceStatus.AUTHORISED,
+STATUS = {"DRAFT": InvoiceStatus.DRAFT, "SUBMITTED": InvoiceStatus.AWAITING_APPROVAL, "AUTHORISED": InvoiceStatus.AWAITING_PAYMENT,
           "PAID": InvoiceStatus.PAID, "VOIDED": InvoiceStatus.VOIDED, "DELETED": InvoiceStatus.DELETED}
 
 
@@ -541,9 +541,9 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
         # one that never could (cancelled when it was settled first); closed once emailed, paid, voided or deleted
         expected = 1 if rows.get(f"crm:invoice:xero:{r.remote_id}:reminder") == "done" else 0
         made += expected
-        must = r.status is InvoiceStatus.AUTHORISED and not r.sent
+        must = r.status is InvoiceStatus.AWAITING_PAYMENT and not r.sent
         still_open = [a for a in found if not a.get("done")]
-        if len(found) != expected or (must and len(found) != 1) or (not must and r.status is not InvoiceStatus.AUTHORISED and still_open):
+        if len(found) != expected or (must and len(found) != 1) or (not must and r.status is not InvoiceStatus.AWAITING_PAYMENT and still_open):
             reminder_problems.append((r.id, len(found)))
     audit = store.audit_entries(limit=1_000_000)
     failed_ops = {e["data"].get("operation") for e in audit if e["kind"] == "create_failed"}

@@ -16,7 +16,7 @@ from invoicebridge.plugins.pipedrive.writeback import marker
 pytestmark = pytest.mark.anyio
 SEED = 20261120
 
-SENDABLE = {"status": "AUTHORISED"}  # an invoice that can be sent gets its reminder at once
+SENDABLE = {"status": "AWAITING_PAYMENT"}  # an invoice that can be sent gets its reminder at once
 
 
 def quiet_world(tmp_path) -> World:
@@ -223,7 +223,7 @@ async def test_crash_between_paid_and_reminder_done_is_completed_once_by_the_nex
     (or just after) the CRM marks the reminder done. The next run completes it, and never a second time."""
     world = quiet_world(tmp_path)
     worker = world.start_worker()
-    record = await worker.create_invoice(world.deals[0], key="k1", overrides={"status": "AUTHORISED"})
+    record = await worker.create_invoice(world.deals[0], key="k1", overrides={"status": "AWAITING_PAYMENT"})
     [activity] = reminders(world, record)
     assert activity["done"] is False
     world.xero.state.add_payment(record.remote_id, None)  # paid in full in Xero
@@ -251,7 +251,7 @@ async def test_a_reminder_for_an_invoice_paid_before_its_write_back_is_made_then
                             and request.url.path.endswith("/activities"))
     worker = world.start_worker()
     with pytest.raises(Crash):
-        await worker.create_invoice(world.deals[0], key="k1", overrides={"status": "AUTHORISED"})
+        await worker.create_invoice(world.deals[0], key="k1", overrides={"status": "AWAITING_PAYMENT"})
     world.stop_worker(worker)
     world.plan.rules.clear()
     world.clock.advance(121)

@@ -31,13 +31,13 @@ async def test_a_stale_read_finishing_after_a_newer_one_does_not_undo_a_payment(
     after = await worker.apply_remote(record, stale, source="reconciliation")
     assert after.status is InvoiceStatus.PAID and worker.store.get_invoice(record.id).status is InvoiceStatus.PAID
     [why] = [e for e in worker.store.audit_entries(invoice_id=record.id) if e["kind"] == "status_stale"]
-    assert "older than the Paid already applied" in why["message"] and why["data"]["observed"] == "AUTHORISED"
+    assert "older than the Paid already applied" in why["message"] and why["data"]["observed"] == "AWAITING_PAYMENT"
     # a payment really removed later (a newer observation) is applied
     world.clock.advance(5)
     payment = next(iter(xero.payments))
     xero.remove_payment(payment)
     await worker.sync_invoices([record.remote_id], source="webhook")
-    assert worker.store.get_invoice(record.id).status is InvoiceStatus.AUTHORISED
+    assert worker.store.get_invoice(record.id).status is InvoiceStatus.AWAITING_PAYMENT
 
 
 async def test_an_impossible_transition_is_refused_and_the_timeline_says_why(tmp_path):
@@ -51,6 +51,6 @@ async def test_an_impossible_transition_is_refused_and_the_timeline_says_why(tmp
     world.xero.state.invoices[record.remote_id].updated = world.clock.now()
     world.clock.advance(5)
     await worker.sync_invoices([record.remote_id])
-    assert worker.store.get_invoice(record.id).status is InvoiceStatus.AUTHORISED
+    assert worker.store.get_invoice(record.id).status is InvoiceStatus.AWAITING_PAYMENT
     [why] = [e for e in worker.store.audit_entries(invoice_id=record.id) if e["kind"] == "status_rejected"]
     assert why["data"]["observed"] == "DRAFT" and "Draft" in why["message"]

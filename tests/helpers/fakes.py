@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from invoicebridge.core import (
     BackendInfo,
+    Capabilities,
     Catalog,
     CatalogItem,
     CreateResult,
@@ -40,62 +41,46 @@ class MemoryCRM:
         self.won = []
         self.reads = 0
 
-    def _mine(self, connection):
-        return connection.backend == self.name
+    @property
+    def info(self):
+        return BackendInfo(name=self.name, role=Role.CRM, label="Memory CRM", auth_methods=("token",),
+                           capabilities=Capabilities(webhooks=True, default_account_code="200"))
 
     @hookimpl
-    def invoicebridge_backends(self):
-        return [BackendInfo(name=self.name, role=Role.CRM, label="Memory CRM", auth_methods=("token",))]
+    def invoicebridge_register_backends(self, register):
+        register(self)
 
-    @hookimpl
-    def crm_get_deal(self, runtime, connection, deal_id):
-        if not self._mine(connection):
-            return None
+    def open(self, connection, context):
+        return self  # one in-memory CRM, whatever the connection
+
+    def get_deal(self, deal_id):
         self.reads += 1
         if deal_id not in self.deals:
             raise RemoteNotFound(f"Deal {deal_id} does not exist in the CRM", backend=self.name, status=404)
         return self.deals[deal_id]
 
-    @hookimpl
-    async def crm_get_deals(self, runtime, connection, deal_ids):
-        if not self._mine(connection):
-            return None
+    async def get_deals(self, deal_ids):
         return [self.deals[d] for d in deal_ids if d in self.deals]
 
-    @hookimpl
-    def crm_list_fields(self, runtime, connection):
-        if not self._mine(connection):
-            return None
+    def list_fields(self):
         return [CrmField(entity="organization", key="name", name="Name"),
                 CrmField(entity="organization", key="v" * 40, name="VAT number", is_custom=True)]
 
-    @hookimpl
-    def crm_add_activity(self, runtime, connection, deal_id, subject, due_date, note, dedupe_key):
-        if not self._mine(connection):
-            return None
+    def add_activity(self, deal_id, subject, due_date, note, dedupe_key):
         self.activities.setdefault(dedupe_key, (deal_id, subject, due_date))
         return dedupe_key
 
-    @hookimpl
-    def crm_add_note(self, runtime, connection, deal_id, content, dedupe_key):
-        if not self._mine(connection):
-            return None
+    def add_note(self, deal_id, content, dedupe_key):
         self.notes.setdefault(dedupe_key, (deal_id, content))
         return dedupe_key
 
-    @hookimpl
-    def crm_complete_activity(self, runtime, connection, deal_id, dedupe_key):
-        if not self._mine(connection):
-            return None
+    def complete_activity(self, deal_id, dedupe_key):
         self.completed = getattr(self, "completed", [])
         if dedupe_key in self.activities and dedupe_key not in self.completed:
             self.completed.append(dedupe_key)
         return dedupe_key if dedupe_key in self.activities else ""
 
-    @hookimpl
-    def crm_verify_webhook(self, runtime, connection, request):
-        if not self._mine(connection):
-            return None
+    def verify_webhook(self, request):
         if request.headers.get("x-secret") != "s3cret":
             raise WebhookRejected("bad credentials")
         import json
@@ -126,38 +111,32 @@ class MemoryAccounting:
             tax_rates=[TaxRate(tax_type="OUTPUT2", name="20%", rate=20), TaxRate(tax_type="NONE", name="None", rate=0)],
             accounts=[Account(code="200", name="Sales")],
             organisation_name="Demo Ltd",
+            default_account_code="200",
         )
 
-    def _mine(self, connection):
-        return connection.backend == self.name
+    @property
+    def info(self):
+        return BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Memory accounting",
+                           capabilities=Capabilities(webhooks=True, default_account_code="200"))
 
     @hookimpl
-    def invoicebridge_backends(self):
-        return [BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Memory accounting")]
+    def invoicebridge_register_backends(self, register):
+        register(self)
 
-    @hookimpl
-    def backend_check(self, runtime, connection):
-        if not self._mine(connection):
-            return None
-        return Health(ok=True, user=self.accounting_current_user(runtime, connection))
+    def open(self, connection, context):
+        return _BoundAccounting(self)
 
-    @hookimpl
-    def accounting_catalog(self, runtime, connection):
-        if not self._mine(connection):
-            return None
+    def check(self):
+        return Health(ok=True, user=self.current_user())
+
+    def read_catalog(self):
         self.calls.append("catalog")
         return self.catalog
 
-    @hookimpl
-    def accounting_current_user(self, runtime, connection):
-        if not self._mine(connection):
-            return None
+    def current_user(self):
         return RemoteUser(name="Ann", role=self.role, may_create=True, may_approve=self.role == "FINANCIALADVISER")
 
-    @hookimpl
-    def accounting_find_or_create_customers(self, runtime, connection, customers):
-        if not self._mine(connection):
-            return None
+    def find_or_create_customers(self, customers):
         self.calls.append("contacts")
         out = []
         for c in customers:
@@ -165,10 +144,7 @@ class MemoryAccounting:
             out.append(self.contacts[c.external_key or c.name])
         return out
 
-    @hookimpl
-    async def accounting_create_invoices(self, runtime, connection, requests):
-        if not self._mine(connection):
-            return None
+    async def create_invoices(self, requests):
         self.calls.append("create")
         if self.fail_next:
             raise self.fail_next.pop(0)
@@ -189,10 +165,7 @@ class MemoryAccounting:
             results.append(CreateResult(operation_key=r.operation_key, invoice=inv))
         return results
 
-    @hookimpl
-    def accounting_find_created(self, runtime, connection, requests):
-        if not self._mine(connection):
-            return None
+    def find_created(self, requests):
         self.calls.append("find")
         return {r.operation_key: self.invoices[r.operation_key] for r in requests if r.operation_key in self.invoices}
 
@@ -208,38 +181,39 @@ class MemoryAccounting:
         self.invoices[key] = attrs.evolve(inv, status=status, amount_paid=paid, amount_due=inv.total - paid)
         return self.invoices[key]
 
-    @hookimpl
-    def accounting_change_status(self, runtime, connection, remote_id, command, operation_key):
-        if not self._mine(connection):
-            return None
-        target = {Command.SUBMIT: InvoiceStatus.SUBMITTED, Command.APPROVE: InvoiceStatus.AUTHORISED,
+    def change_status(self, remote_id, command, operation_key):
+        target = {Command.SUBMIT: InvoiceStatus.AWAITING_APPROVAL, Command.APPROVE: InvoiceStatus.AWAITING_PAYMENT,
                   Command.DELETE: InvoiceStatus.DELETED, Command.VOID: InvoiceStatus.VOIDED}.get(command)
         if target is None:
             return self.invoices[self.by_remote(remote_id)]
         return self.set_status(remote_id, target)
 
-    @hookimpl
-    def accounting_get_invoices(self, runtime, connection, remote_ids):
-        if not self._mine(connection):
-            return None
+    def get_invoices(self, remote_ids):
         self.calls.append("get")
         return [v for v in self.invoices.values() if v.remote_id in remote_ids]
 
-    @hookimpl
-    def accounting_modified_since(self, runtime, connection, since):
-        if not self._mine(connection):
-            return None
+    def modified_since(self, since):
         self.calls.append("modified")
         if self.fail_sync:
             raise self.fail_sync.pop(0)
         return list(self.invoices.values())
 
-    @hookimpl
-    def accounting_verify_webhook(self, runtime, connection, request):
-        if not self._mine(connection):
-            return None
+    def verify_webhook(self, request):
         if request.headers.get("x-sig") != "good":
             raise WebhookRejected("Signature does not match")
         import json
 
         return [WebhookEvent(kind="invoice_changed", object_id=e["id"], event_id=e["event"]) for e in json.loads(request.body)]
+
+
+class _BoundAccounting:
+    """MemoryAccounting as an AccountingBackend (its ``catalog`` attribute is the data, so ``catalog()`` is here)."""
+
+    def __init__(self, fake):
+        self.fake = fake
+
+    def catalog(self):
+        return self.fake.read_catalog()
+
+    def __getattr__(self, name):
+        return getattr(self.fake, name)

@@ -1,6 +1,6 @@
-"""The German catalogue covers every wrapped text and is consistent.
+"""The German catalogues, core's and each plugin's (every gettext domain), cover every wrapped text and are consistent.
 
-The texts are extracted from the sources exactly as ``make i18n-update`` does (babel.cfg), so a string that
+The texts are extracted from the sources exactly as ``make i18n-update`` does (each domain's babel.cfg), so a string that
 another change wraps in ``_()`` and nobody translated fails here, as does an entry left fuzzy or empty, a
 translation whose placeholders differ from its msgid (Babel's checkers), or a compiled ``.mo`` that says
 something else than its ``.po``.
@@ -14,33 +14,44 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
-from babel.messages.pofile import read_po
+import pytest
+from catalogues import ROOT, Domain, domains
 
-ROOT = Path(__file__).resolve().parents[2]
-PO = ROOT / "core/locale/de/LC_MESSAGES/invoicebridge.po"
-
-
-def _german() -> Catalog:
-    with PO.open("rb") as source:
-        return read_po(source, locale="de", domain="invoicebridge")
+CORE = domains()[0]
+DOMAINS = pytest.mark.parametrize("domain", domains(), ids=lambda d: d.name)
 
 
-def _extracted() -> dict:
-    with (ROOT / "babel.cfg").open() as cfg:
+def _german(domain: Domain = CORE) -> Catalog:
+    return domain.catalogue("de")
+
+
+def _extracted(domain: Domain = CORE) -> dict:
+    with domain.cfg.open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "lazy_": None, "lazy_gettext": None}
     found = {}
-    for filename, lineno, message, comments, context in extract_from_dir(str(ROOT), method_map, options_map, keywords=keywords):
+    for filename, lineno, message, comments, context in extract_from_dir(str(domain.root), method_map, options_map, keywords=keywords):
         if (filename.startswith(".") or "/." in filename):
             continue
         found[(context, message if isinstance(message, str) else message[0])] = f"{filename}:{lineno}"
     return found
 
 
-def test_every_wrapped_text_has_a_german_translation():
-    german = _german()
-    extracted = _extracted()
-    assert len(extracted) > 400  # the extraction really ran over the pages, the core and the plugins
+def test_there_is_a_domain_for_core_and_for_each_built_in_plugin():
+    names = [d.name for d in domains()]
+    assert names[0] == "invoicebridge" and {"invoicebridge_xero", "invoicebridge_pipedrive"} <= set(names)
+    for domain in domains()[1:]:  # the plugin's translator reads the catalogue this test checks
+        import importlib
+
+        texts = importlib.import_module(f"invoicebridge.plugins.{domain.root.name}.i18n").TEXTS
+        assert texts.domain == domain.name and texts.localedir == domain.locale_dir
+
+
+@DOMAINS
+def test_every_wrapped_text_has_a_german_translation(domain):
+    german = _german(domain)
+    extracted = _extracted(domain)
+    assert len(extracted) > (400 if domain is CORE else 20)  # the extraction really ran over the domain's sources
     problems = []
     for (context, msgid), where in sorted(extracted.items(), key=lambda kv: kv[1]):
         entry = german.get(msgid, context=context)
@@ -53,8 +64,9 @@ def test_every_wrapped_text_has_a_german_translation():
     assert not problems, "run `make i18n-update` and translate:\n" + "\n".join(problems)
 
 
-def test_the_catalogue_passes_babels_checkers():
-    german = _german()
+@DOMAINS
+def test_the_catalogue_passes_babels_checkers(domain):
+    german = _german(domain)
     errors = [f"{message.id!r}: {error}" for message, found in german.check() for error in found]
     assert not errors, "\n".join(errors)
     assert german.plural_forms == "nplurals=2; plural=(n != 1);"
@@ -63,8 +75,9 @@ def test_the_catalogue_passes_babels_checkers():
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?([sdrif%])")
 
 
-def test_translations_have_exactly_the_placeholders_of_their_msgid():
-    for message in _german():
+@DOMAINS
+def test_translations_have_exactly_the_placeholders_of_their_msgid(domain):
+    for message in _german(domain):
         if not message.id:
             continue
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
@@ -81,8 +94,9 @@ def _same(a, b) -> bool:
     return (tuple(a) if isinstance(a, (list, tuple)) else a) == (tuple(b) if isinstance(b, (list, tuple)) else b)
 
 
-def test_the_compiled_catalogue_says_what_the_po_says():
-    german = _german()
+@DOMAINS
+def test_the_compiled_catalogue_says_what_the_po_says(domain):
+    german = _german(domain)
     buffer = io.BytesIO()
     write_mo(buffer, german)
     buffer.seek(0)
@@ -90,8 +104,8 @@ def test_the_compiled_catalogue_says_what_the_po_says():
     for message in german:
         if message.id:
             assert _same(compiled.get(message.id, context=message.context).string, message.string), message.id
-    mo = PO.with_suffix(".mo")
-    if mo.exists() and mo.stat().st_mtime >= PO.stat().st_mtime:  # `make install` compiled it: it must not be stale
+    mo = domain.po().with_suffix(".mo")
+    if mo.exists() and mo.stat().st_mtime >= domain.po().stat().st_mtime:  # `make install` compiled it: it must not be stale
         with mo.open("rb") as installed:
             on_disk = read_mo(installed)
         for message in german:
@@ -114,8 +128,7 @@ def test_german_messages_that_ask_to_reconnect_say_it_the_way_the_pages_look_for
     every translation of a message that asks to reconnect, or German readers lose the button."""
     from invoicebridge.adapters.display import _RECONNECT
 
-    german = _german()
-    marker = german.get("reconnect").string.lower()
-    missing = [m.id for m in german if isinstance(m.id, str) and m.id.lower() != "reconnect" and _RECONNECT.search(m.id)
-               and m.id not in ("Reconnect", "Connect again") and marker not in m.string.lower()]
+    marker = _german().get("reconnect").string.lower()
+    missing = [m.id for domain in domains() for m in _german(domain) if isinstance(m.id, str) and m.id.lower() != "reconnect"
+               and _RECONNECT.search(m.id) and m.id not in ("Reconnect", "Connect again") and marker not in m.string.lower()]
     assert not missing, missing

@@ -85,11 +85,11 @@ def test_status_labels_in_german_are_the_help_articles():
     with use_locale("de"):
         assert [s.label for s in InvoiceStatus] == ["Entwurf", "Warten auf Bestätigung", "Warten auf Zahlung", "Bezahlt",
                                                     "Ungültig", "Gelöscht"]
-        assert display_label(InvoiceStatus.AUTHORISED, amount_paid=Decimal("1")) == "Teilweise bezahlt"
+        assert display_label(InvoiceStatus.AWAITING_PAYMENT, amount_paid=Decimal("1")) == "Teilweise bezahlt"
         assert Command.VOID.label == "Stornieren"
     with use_locale("en"):
         assert [s.label for s in InvoiceStatus] == ["Draft", "Awaiting approval", "Awaiting payment", "Paid", "Voided", "Deleted"]
-        assert display_label(InvoiceStatus.AUTHORISED, amount_paid=Decimal("1")) == "Partly paid"
+        assert display_label(InvoiceStatus.AWAITING_PAYMENT, amount_paid=Decimal("1")) == "Partly paid"
 
 
 def test_a_lazy_text_is_rendered_in_the_language_of_the_moment_and_survives_the_store():

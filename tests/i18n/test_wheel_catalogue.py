@@ -34,3 +34,11 @@ def test_the_wheel_has_the_compiled_catalogue(tmp_path):
         german = read_po(po, locale="de")
     assert mo.get("Awaiting payment").string == "Warten auf Zahlung"
     assert len([m for m in mo if m.id]) == len([m for m in german if m.id])
+    from catalogues import domains
+
+    for domain in domains()[1:]:  # each plugin's own catalogue, compiled the same way
+        where = f"invoicebridge/{domain.po().relative_to(ROOT)}"
+        with zipfile.ZipFile(wheel) as archive:
+            assert where in archive.namelist()
+            compiled = read_mo(io.BytesIO(archive.read(where[:-3] + ".mo")))
+        assert len([m for m in compiled if m.id]) == len([m for m in domain.catalogue() if m.id]) > 0

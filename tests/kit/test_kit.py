@@ -137,13 +137,13 @@ def test_connections_are_per_user(clock):
     ann, _ = consent(srv, user="ann")
     bob, _ = consent(srv, user="bob")
     a, b = srv.connect(ann, "t1"), srv.connect(bob, "t1")
-    assert a.connection_id != b.connection_id and srv.tenant_allowed(ann, "t1") and srv.tenant_allowed(bob, "t1")
+    assert a.connection_id != b.connection_id and srv.organisation_allowed(ann, "t1") and srv.organisation_allowed(bob, "t1")
     clock.advance(5)
     again, _ = consent(srv, user="ann")
     assert srv.connect(again, "t1") is a and a.grant_id == again.grant_id and a.updated > a.created
-    assert srv.tenant_allowed(ann, "t1")  # the user's earlier grant keeps access
+    assert srv.organisation_allowed(ann, "t1")  # the user's earlier grant keeps access
     assert not srv.disconnect(bob, a.connection_id) and srv.disconnect(ann, a.connection_id)
-    assert srv.connections_of(bob) == [b] and not srv.tenant_allowed(ann, "t1")
+    assert srv.connections_of(bob) == [b] and not srv.organisation_allowed(ann, "t1")
 
 
 # ---- limits -----------------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ import pytest
 
 from invoicebridge.core.errors import AuthError
 from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_token_connect_reads_company_from_users_me(runtime):
-    result = await hooks.backend_connect_with_token(runtime=runtime, backend="pipedrive", token="sandbox-token",
+    result = await PipedriveSource.connect_with_token(runtime, token="sandbox-token",
                                                     settings={})
     assert result.secrets == {"api_token": "sandbox-token"}
     assert {k: result.settings[k] for k in ("api_domain", "company_name", "company_domain", "user_name")} == {
@@ -27,20 +28,27 @@ async def test_token_connect_reads_company_from_users_me(runtime):
 
 async def test_wrong_token_is_refused_with_an_actionable_error(runtime, transport):
     with pytest.raises(AuthError) as info:
-        await hooks.backend_connect_with_token(runtime=runtime, backend="pipedrive", token="nope", settings={})
+        await PipedriveSource.connect_with_token(runtime, token="nope", settings={})
     assert "reconnect Pipedrive" in info.value.message
     request = transport.log[-1][0]
     assert request.headers["x-api-token"] == "nope" and "api_token" not in str(request.url)
 
 
 async def test_other_backends_are_not_answered(runtime):
-    assert await hooks.backend_connect_with_token(runtime=runtime, backend="xero", token="t", settings={}) is None
-    assert hooks.backend_authorize_url(runtime=runtime, backend="xero", redirect_uri="r", state="s",
-                                       code_challenge="c", settings={}) is None
+    """Connecting goes to the registered factory of the backend named; Pipedrive's is never asked for another."""
+    from invoicebridge.core.errors import NotConnected
+    from invoicebridge.core.plugins import Plugins
+
+    plugins = Plugins()
+    assert plugins.registry.factory("pipedrive") is PipedriveSource
+    with pytest.raises(NotConnected, match="OAuth only"):
+        await plugins.connect_with_token(runtime, backend="xero", token="t", settings={})
+    with pytest.raises(NotConnected, match="nosuch"):
+        await plugins.authorize_url(runtime, backend="nosuch", redirect_uri="r", state="s", code_challenge="c", settings={})
 
 
 async def _authorize_and_get_code(runtime, sandbox_app, redirect_uri):
-    url = hooks.backend_authorize_url(runtime=runtime, backend="pipedrive", redirect_uri=redirect_uri,
+    url = PipedriveSource.authorize_url(runtime, redirect_uri=redirect_uri,
                                       state="st-1", code_challenge="", settings={})
     parts = urlsplit(url)
     assert parts.netloc == "oauth.sandbox.test" and parse_qs(parts.query) == {
@@ -56,7 +64,7 @@ async def _authorize_and_get_code(runtime, sandbox_app, redirect_uri):
 async def test_oauth_code_exchange_uses_basic_auth_and_api_domain(runtime, sandbox_app, transport):
     redirect = "https://ib.example/connect/pipedrive/callback"
     code = await _authorize_and_get_code(runtime, sandbox_app, redirect)
-    result = await hooks.backend_complete_oauth(runtime=runtime, backend="pipedrive", code=code,
+    result = await PipedriveSource.complete_oauth(runtime, code=code,
                                                 redirect_uri=redirect, code_verifier="", settings={})
     token_call = next(r for r, _, _ in transport.log if r.url.path == "/oauth/token")
     assert token_call.headers["authorization"] == "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()
@@ -70,21 +78,21 @@ async def test_oauth_code_exchange_uses_basic_auth_and_api_domain(runtime, sandb
 async def test_expired_access_token_is_refreshed_and_saved(runtime, sandbox_app, sandbox, store, clock):
     redirect = "https://ib.example/connect/pipedrive/callback"
     code = await _authorize_and_get_code(runtime, sandbox_app, redirect)
-    result = await hooks.backend_complete_oauth(runtime=runtime, backend="pipedrive", code=code,
+    result = await PipedriveSource.complete_oauth(runtime, code=code,
                                                 redirect_uri=redirect, code_verifier="", settings={})
     conn = store.add_connection(backend="pipedrive", role="crm", settings=dict(result.settings),
                                 secrets=dict(result.secrets))
     clock.advance(3600)
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=conn, deal_id="2")
+    deal = await PipedriveSource.open(conn, runtime).get_deal(deal_id="2")
     assert deal.title.startswith("Nordlicht")
     saved = store.get_secrets(conn.id)
     assert saved["access_token"] != result.secrets["access_token"]
     assert saved["refresh_token"] == result.secrets["refresh_token"]  # Pipedrive returns the same one
 
     sandbox.expire_access_tokens()  # revoked early: the 401 triggers one refresh and a retry
-    health = await hooks.backend_check(runtime=runtime, connection=store.get_connection(conn.id))
+    health = await PipedriveSource.open(store.get_connection(conn.id), runtime).check()
     assert health.ok and health.user.name == "Sam Seller"
 
-    assert await hooks.backend_disconnect(runtime=runtime, connection=conn) is True
+    assert await PipedriveSource.open(conn, runtime).disconnect() is True
     assert saved["refresh_token"] not in sandbox.refresh_tokens
     assert store.get_secrets(conn.id) == {}

@@ -9,19 +9,20 @@ import httpx
 import pytest
 
 from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_every_call_of_a_full_read_and_write_back_validates(runtime, connection, transport):
-    await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
-    await hooks.crm_get_deals(runtime=runtime, connection=connection, deal_ids=["1", "2", "6"])
-    await hooks.crm_list_fields(runtime=runtime, connection=connection)
-    await hooks.crm_add_activity(runtime=runtime, connection=connection, deal_id="1", subject="Send invoice",
+    await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
+    await PipedriveSource.open(connection, runtime).get_deals(deal_ids=["1", "2", "6"])
+    await PipedriveSource.open(connection, runtime).list_fields()
+    await PipedriveSource.open(connection, runtime).add_activity(deal_id="1", subject="Send invoice",
                                  due_date=dt.date(2026, 11, 23), note="Send it", dedupe_key="k1")
-    await hooks.crm_add_note(runtime=runtime, connection=connection, deal_id="1", content="Created", dedupe_key="k2")
-    await hooks.backend_check(runtime=runtime, connection=connection)
+    await PipedriveSource.open(connection, runtime).add_note(deal_id="1", content="Created", dedupe_key="k2")
+    await PipedriveSource.open(connection, runtime).check()
     notes = {note for _, _, note in transport.log}
     assert notes == {"validated"}
     seen = {(r.method, r.url.path) for r, _, _ in transport.log}
@@ -98,7 +99,7 @@ async def test_custom_field_keys_differ_per_company_and_option_labels_can_be_inc
 async def test_completing_the_reminder_is_a_spec_valid_patch_sent_once(runtime, connection, transport):
     from invoicebridge.plugins.pipedrive import writeback
 
-    await hooks.crm_add_activity(runtime=runtime, connection=connection, deal_id="1", subject="Send invoice",
+    await PipedriveSource.open(connection, runtime).add_activity(deal_id="1", subject="Send invoice",
                                  due_date=dt.date(2026, 11, 23), note="Send it", dedupe_key="inv-1:reminder")
     from invoicebridge.plugins.pipedrive.client import PipedriveClient
 

@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 
 from invoicebridge.core.errors import RemoteNotFound
+from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.model import DealQuery, DiscountType, TaxHandling
 from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.converter import line_total, products_total
 from invoicebridge.plugins.pipedrive.errors import FieldNotFound
 from invoicebridge.plugins.pipedrive.fields import find_field
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_deal_reads_title_value_currency_status_and_won_time(runtime, connection, sandbox):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     raw = sandbox.deals[1]
     assert (deal.id, deal.title, deal.currency, deal.status) == ("1", raw["title"], "GBP", "won")
     assert deal.value == Decimal(str(raw["value"]))
@@ -28,7 +30,7 @@ async def test_deal_reads_title_value_currency_status_and_won_time(runtime, conn
 
 
 async def test_deal_reads_organization_address_parts_and_vat_custom_field(runtime, connection, seed):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     org = deal.organization
     assert org.name == "Acme Ltd"
     assert (org.address.line1, org.address.city, org.address.postal_code, org.address.country) == (
@@ -41,7 +43,7 @@ async def test_deal_reads_organization_address_parts_and_vat_custom_field(runtim
 
 
 async def test_person_primary_email_wins_over_first(runtime, connection):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert deal.person.emails == ("jane.doe@personal.example", "accounts@acme.example")
     assert deal.person.email == "accounts@acme.example"
 
@@ -49,12 +51,12 @@ async def test_person_primary_email_wins_over_first(runtime, connection):
 async def test_person_without_primary_falls_back_to_first_email(runtime, connection, sandbox):
     for item in sandbox.persons[2]["emails"]:
         item["primary"] = False
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="2")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="2")
     assert deal.person.email == "j.mueller@nordlicht.example"
 
 
 async def test_deal_products_carry_discounts_tax_method_codes_and_disabled_lines(runtime, connection):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert deal.tax_method is TaxHandling.EXCLUSIVE
     codes = [p.code for p in deal.products]
     assert codes == ["LIC-PRO", "CONSULT-H", "SUPPORT-M"]
@@ -62,13 +64,13 @@ async def test_deal_products_carry_discounts_tax_method_codes_and_disabled_lines
     assert (consult.quantity, consult.discount, consult.discount_type, consult.tax_percent) == (
         Decimal("7.5"), Decimal(10), DiscountType.PERCENTAGE, Decimal(20))
     assert (support.discount, support.discount_type) == (Decimal(100), DiscountType.AMOUNT)
-    globex = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="3")
+    globex = await PipedriveSource.open(connection, runtime).get_deal(deal_id="3")
     assert globex.tax_method is TaxHandling.NO_TAX
     assert [p.enabled for p in globex.products] == [True, False]
 
 
 async def test_deal_level_discounts_and_inclusive_tax(runtime, connection, sandbox):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="2")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="2")
     assert deal.tax_method is TaxHandling.INCLUSIVE
     assert [(d.amount, d.type, d.description) for d in deal.discounts] == [
         (Decimal(5), DiscountType.PERCENTAGE, "Partner discount")]
@@ -78,7 +80,7 @@ async def test_deal_level_discounts_and_inclusive_tax(runtime, connection, sandb
 
 
 async def test_deal_custom_fields_are_readable(runtime, connection, seed):
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     keys = seed["fields"]["deal"]
     assert deal.custom_fields[keys["PO number"]] == "PO-7781"
     assert deal.custom_fields[keys["Sales channels"]] == "Web, Partner"
@@ -86,22 +88,22 @@ async def test_deal_custom_fields_are_readable(runtime, connection, seed):
 
 
 async def test_deal_without_organization_or_person(runtime, connection):
-    walk_in = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="6")
+    walk_in = await PipedriveSource.open(connection, runtime).get_deal(deal_id="6")
     assert walk_in.organization is None and walk_in.person.name == "Hank Scorpio"
-    bare = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="7")
+    bare = await PipedriveSource.open(connection, runtime).get_deal(deal_id="7")
     assert bare.organization is None and bare.person is None and bare.products == ()
 
 
 async def test_deleted_deal_raises_remote_not_found_with_clear_message(runtime, connection, sandbox):
     sandbox.delete_deal(4)
     with pytest.raises(RemoteNotFound) as info:
-        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="4")
+        await PipedriveSource.open(connection, runtime).get_deal(deal_id="4")
     assert "Deal 4 was not found in Pipedrive" in info.value.message
     assert info.value.status == 404
 
 
 async def test_get_deals_is_batched_in_order_and_skips_unknown(runtime, connection, transport):
-    deals = await hooks.crm_get_deals(runtime=runtime, connection=connection, deal_ids=["5", "1", "999", "3"])
+    deals = await PipedriveSource.open(connection, runtime).get_deals(deal_ids=["5", "1", "999", "3"])
     assert [d.id for d in deals] == ["5", "1", "3"]
     paths = [r.url.path for r, _, _ in transport.log]
     assert paths.count("/api/v2/deals") == 1 and paths.count("/api/v2/deals/products") == 1
@@ -112,34 +114,33 @@ async def test_get_deals_is_batched_in_order_and_skips_unknown(runtime, connecti
 
 async def test_find_deals_won_in_date_range(runtime, connection, clock):
     today = clock.now().date()
-    ids = await hooks.crm_find_deals(runtime=runtime, connection=connection, query=DealQuery(
+    ids = await PipedriveSource.open(connection, runtime).find_deals(query=DealQuery(
         won_from=today - dt.timedelta(days=5), won_to=today))
     assert ids == ["1", "2"]  # deal 5 was won 12 days ago
-    older = await hooks.crm_find_deals(runtime=runtime, connection=connection, query=DealQuery(
+    older = await PipedriveSource.open(connection, runtime).find_deals(query=DealQuery(
         won_from=today - dt.timedelta(days=30), won_to=today - dt.timedelta(days=7)))
     assert older == ["5"]
 
 
 async def test_find_deals_by_ids_pipeline_and_stage(runtime, connection, sandbox):
     sandbox.deals[2]["stage_id"] = 4
-    by_ids = await hooks.crm_find_deals(runtime=runtime, connection=connection, query=DealQuery(ids=["3", "42", "1"]))
+    by_ids = await PipedriveSource.open(connection, runtime).find_deals(query=DealQuery(ids=["3", "42", "1"]))
     assert by_ids == ["3", "1"]
-    by_stage = await hooks.crm_find_deals(runtime=runtime, connection=connection,
-                                          query=DealQuery(status="won", pipeline_id="1", stage_id="4"))
+    by_stage = await PipedriveSource.open(connection, runtime).find_deals(query=DealQuery(status="won", pipeline_id="1", stage_id="4"))
     assert by_stage == ["2"]
 
 
 async def test_cursor_paging_reads_every_page(runtime, connection, sandbox, transport):
     for n in range(510):
         sandbox.add_deal(f"Bulk deal {n}", "GBP", status="won")
-    ids = await hooks.crm_find_deals(runtime=runtime, connection=connection, query=DealQuery())
+    ids = await PipedriveSource.open(connection, runtime).find_deals(query=DealQuery())
     assert len(ids) == 3 + 510
     cursors = [r.url.params.get("cursor") for r, _, _ in transport.log if r.url.path == "/api/v2/deals"]
     assert cursors[0] is None and cursors[1]  # the second page was asked for with the cursor
 
 
 async def test_list_fields_has_builtin_and_custom_fields_of_every_entity(runtime, connection, seed):
-    fields = await hooks.crm_list_fields(runtime=runtime, connection=connection)
+    fields = await PipedriveSource.open(connection, runtime).list_fields()
     by_ref = {f.ref: f for f in fields}
     assert {"organization.name", "organization.address", "person.emails", "deal.title", "deal.value"} <= set(by_ref)
     vat = by_ref["organization.custom:" + seed["fields"]["organization"]["VAT number"]]
@@ -159,7 +160,7 @@ async def test_custom_field_resolved_by_name_or_key_and_deleted_field_is_clear(r
     assert find_field(fields, "organization", vat_key).name == "VAT number"
 
     sandbox.delete_field("organization", vat_key)  # deleted in Pipedrive after the mapping was saved
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert vat_key not in deal.organization.custom_fields
     async with PipedriveClient(runtime, connection) as client:
         fresh = await load_fields(client, refresh=True)
@@ -169,16 +170,16 @@ async def test_custom_field_resolved_by_name_or_key_and_deleted_field_is_clear(r
 
 
 async def test_new_custom_key_refreshes_cached_fields(runtime, connection, sandbox):
-    await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     key = sandbox.add_custom_field("deal", "Contract type", "enum", ["Fixed", "T&M"])
     sandbox.deals[1]["custom_fields"][key] = sandbox.option_id("deal", key, "T&M")
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert deal.custom_fields[key] == "T&M"
 
 
 async def test_deal_url_and_other_backends_are_ignored(runtime, connection, store):
-    assert hooks.crm_deal_url(runtime=runtime, connection=connection, deal_id="12") == \
+    assert PipedriveSource.open(connection, runtime).deal_url(deal_id="12") == \
         "https://acme-sandbox.pipedrive.com/deal/12"
     other = store.add_connection(backend="xero", role="accounting", label="x")
-    assert hooks.crm_deal_url(runtime=runtime, connection=other, deal_id="12") is None
-    assert await hooks.crm_get_deal(runtime=runtime, connection=other, deal_id="1") is None
+    assert not isinstance(Plugins().open(runtime, other), PipedriveSource)  # core dispatches; no guard needed
+    assert isinstance(Plugins().open(runtime, connection), PipedriveSource)

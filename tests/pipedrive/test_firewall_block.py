@@ -11,6 +11,7 @@ import pytest
 
 from invoicebridge.core.errors import RateLimited
 from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +32,7 @@ async def test_the_sandbox_blocks_a_client_that_sends_inside_the_429_wait(sandbo
 async def test_our_client_waits_out_a_429_and_is_never_blocked(runtime, connection, sandbox, sleeps):
     sandbox.rate.force_429 = 2
     sandbox.rate.retry_after = 3
-    assert (await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")).id == "1"
+    assert (await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")).id == "1"
     assert sleeps == [3.0, 3.0] and sandbox.rate.blocked == 0
 
 
@@ -39,8 +40,8 @@ async def test_when_blocked_the_client_stops_at_once_and_pauses_the_connection(r
     sandbox.rate.quiet_until = clock.now() + dt.timedelta(seconds=60)  # someone else kept firing on this token
     before = len(sandbox.requests)
     with pytest.raises(RateLimited) as info:
-        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+        await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert info.value.problem == "blocked" and "pauses this connection" in info.value.message
     assert len(sandbox.requests) - before == 1  # not retried
-    assert (await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")).id == "1"
+    assert (await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")).id == "1"
     assert sleeps == [300.0]  # the next call waited out the pause first

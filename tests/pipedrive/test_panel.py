@@ -33,7 +33,7 @@ async def get(runtime, params):
 
 async def test_panel_lists_the_deals_invoices_with_status_labels(runtime, store, clock):
     store.add_connection(backend="pipedrive", role="crm", settings={"company_id": 7001})  # the token's company
-    store.insert_invoice(deal_id="1", backend="xero", remote_id="r1", number="INV-0042", status="AUTHORISED",
+    store.insert_invoice(deal_id="1", backend="xero", remote_id="r1", number="INV-0042", status="AWAITING_PAYMENT",
                          currency="GBP", total=Decimal("1200.00"), amount_paid=Decimal("200.00"),
                          amount_due=Decimal("1000.00"), due_date=dt.date(2026, 12, 1), operation_key="op1")
     store.insert_invoice(deal_id="1", backend="xero", remote_id="r2", number="", status="DRAFT", currency="GBP",

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from invoicebridge.core.model import Role
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
+from invoicebridge.core.plugins import Plugins, builtin_plugins, make_plugin_manager
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.sandboxes import Sandbox
 
@@ -16,13 +16,13 @@ pytestmark = pytest.mark.anyio
 
 
 def test_plugin_registers_the_pipedrive_crm_backend():
-    plugins = Plugins(make_plugin_manager(load_entry_points=False))
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=builtin_plugins()))
     info = plugins.backend("pipedrive")
     assert info.role is Role.CRM and set(info.auth_methods) == {"oauth", "token"}
 
 
 async def test_mounted_sandbox_serves_the_client_under_its_prefix(store, clock, validating):
-    plugins = Plugins(make_plugin_manager(load_entry_points=False))
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=builtin_plugins()))
     boot = Runtime(store=store, now=clock.now)
     sandbox, = [s for s in plugins.sandboxes(boot) if s.name == "pipedrive"]
     prefix, sandbox_app = sandbox.mount_path, sandbox.app

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.store import Store
 from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.converter import line_total, products_total
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox
 
@@ -69,7 +70,7 @@ def test_any_sandbox_deal_maps_with_conserved_totals(validating, spec):
         conn = store.add_connection(backend="pipedrive", role="crm", settings={"company_domain": "acme"},
                                     secrets={"api_token": "sandbox-token"})
         runtime = Runtime(store=store, transports={"pipedrive": transport}, now=lambda: START)
-        deal = asyncio.run(hooks.crm_get_deal(runtime=runtime, connection=conn, deal_id=str(deal_id)))
+        deal = asyncio.run(PipedriveSource.open(conn, runtime).get_deal(deal_id=str(deal_id)))
     finally:
         store.close()
     assert not transport.problems, transport.problems

@@ -8,6 +8,7 @@ import pytest
 from invoicebridge.core.errors import DailyLimitReached, RateLimited, ServerError, TransportError
 from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.client import retry_policy
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 
 
 class _Runtime:
@@ -37,7 +38,7 @@ def test_policy_never_retries_a_spent_day_or_a_failed_post():
 async def test_429_then_success_sleeps_exactly_the_announced_reset(runtime, connection, sandbox, sleeps):
     sandbox.rate.force_429 = 1
     sandbox.rate.retry_after = 7
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert deal.id == "1"
     assert sleeps == [7.0]
     assert [p for _, p, _ in sandbox.requests][:2] == ["/api/v2/deals/1", "/api/v2/deals/1"]
@@ -48,12 +49,12 @@ async def test_after_a_429_every_client_of_the_connection_waits(runtime, connect
 
     sandbox.rate.force_429 = 1
     sandbox.rate.retry_after = 5
-    await hooks.backend_check(runtime=runtime, connection=connection)
+    await PipedriveSource.open(connection, runtime).check()
     assert sleeps == [5.0]
     one, two = PipedriveClient(runtime, connection), PipedriveClient(runtime, connection)
     assert one.limiter is two.limiter  # one limiter per connection, shared through runtime.cache
     one.limiter.pause(4)  # e.g. another task just drew a 429
-    await hooks.crm_list_fields(runtime=runtime, connection=connection)
+    await PipedriveSource.open(connection, runtime).list_fields()
     assert sleeps == [5.0, 4.0]
 
 
@@ -64,7 +65,7 @@ async def test_bursts_are_spread_over_the_window(runtime, connection, sandbox, s
     limiter = PipedriveClient(runtime, connection).limiter
     limiter.windows, limiter.paced = [(3, 2.0)], False  # our own window alone, not the answers' headers
     for _ in range(4):
-        await hooks.backend_check(runtime=runtime, connection=connection)
+        await PipedriveSource.open(connection, runtime).check()
     assert sleeps == [2.0]  # the 4th request waited for the 2 s window instead of drawing a 429
     assert [resp.status_code for _, resp, _ in transport.log] == [200] * 4
 
@@ -72,15 +73,15 @@ async def test_bursts_are_spread_over_the_window(runtime, connection, sandbox, s
 async def test_daily_budget_spent_stops_cleanly_without_more_requests(runtime, connection, sandbox, sleeps):
     sandbox.rate.daily_budget = 5
     with pytest.raises(DailyLimitReached) as info:
-        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+        await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert info.value.retry_after and info.value.retry_after > 0
     assert "daily API budget" in info.value.message
     sent = len(sandbox.requests)
     with pytest.raises(DailyLimitReached):
-        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="2")
+        await PipedriveSource.open(connection, runtime).get_deal(deal_id="2")
     assert len(sandbox.requests) == sent  # the gate refused locally: nothing more was sent
     assert sleeps == []
-    health = await hooks.backend_check(runtime=runtime, connection=connection)
+    health = await PipedriveSource.open(connection, runtime).check()
     assert not health.ok and "daily" in health.detail
 
 
@@ -93,7 +94,7 @@ async def test_ratelimit_reset_as_seconds_or_as_a_unix_time_without_retry_after(
     sandbox.rate.send_retry_after = False
     sandbox.rate.force_429 = 1
     sandbox.rate.retry_after = 7
-    deal = await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+    deal = await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert deal.id == "1" and sleeps == [7.0]
 
 
@@ -104,10 +105,10 @@ async def test_spent_daily_token_budget_stops_before_drawing_a_429(runtime, conn
     """``x-daily-ratelimit-token-remaining: 0`` on a success (other apps share the company's budget): the next
     request is refused here, without being sent, instead of drawing a 429."""
     sandbox.rate.daily_budget = 2  # exactly what GET /users/me costs
-    assert (await hooks.backend_check(runtime=runtime, connection=connection)).ok
+    assert (await PipedriveSource.open(connection, runtime).check()).ok
     sent = len(sandbox.requests)
     with pytest.raises(DailyLimitReached) as info:
-        await hooks.crm_get_deal(runtime=runtime, connection=connection, deal_id="1")
+        await PipedriveSource.open(connection, runtime).get_deal(deal_id="1")
     assert len(sandbox.requests) == sent and sleeps == []
     assert info.value.retry_after and info.value.retry_after > 0
     assert 429 not in [resp.status_code for _, resp, _ in transport.log]

@@ -7,9 +7,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from invoicebridge.core.errors import NotFound
+from invoicebridge.core.errors import NotConnected, NotFound
+from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.model import DealSummary
 from invoicebridge.plugins.pipedrive import hooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 
 pytestmark = pytest.mark.anyio
 TOKEN = {"x-api-token": "sandbox-token"}
@@ -94,7 +96,7 @@ async def test_search_costs_twenty_tokens(sandbox_app, sandbox):
 
 
 async def test_search_hook_finds_deals_by_title(runtime, connection, sandbox):
-    found = await hooks.crm_search_deals(runtime=runtime, connection=connection, term="nordlicht", limit=10)
+    found = await PipedriveSource.open(connection, runtime).search_deals(term="nordlicht", limit=10)
     assert [d.id for d in found] == ["2"]
     deal = found[0]
     assert isinstance(deal, DealSummary)
@@ -105,7 +107,7 @@ async def test_search_hook_finds_deals_by_title(runtime, connection, sandbox):
 
 async def test_search_hook_finds_deals_by_their_organizations_name(runtime, connection, transport):
     # no deal title says "Corporation": the deal is found through its organization, Globex Corporation
-    found = await hooks.crm_search_deals(runtime=runtime, connection=connection, term="Corporation", limit=10)
+    found = await PipedriveSource.open(connection, runtime).search_deals(term="Corporation", limit=10)
     assert [(d.id, d.organization) for d in found] == [("3", "Globex Corporation")]
     assert found[0].value == Decimal("7250") and found[0].currency == "USD"
     paths = [r.url.path for r in transport.api_calls("GET")]
@@ -113,31 +115,32 @@ async def test_search_hook_finds_deals_by_their_organizations_name(runtime, conn
 
 
 async def test_search_hook_with_no_match_is_an_empty_list(runtime, connection):
-    assert await hooks.crm_search_deals(runtime=runtime, connection=connection, term="zzzz nothing", limit=10) == []
+    assert await PipedriveSource.open(connection, runtime).search_deals(term="zzzz nothing", limit=10) == []
 
 
 def test_a_deal_link_of_the_connected_company_gives_its_id(runtime, connection):
     for url in ("https://acme-sandbox.pipedrive.com/deal/5", "acme-sandbox.pipedrive.com/deal/5/",
                 "https://acme-sandbox.pipedrive.com/deal/5?tab=products#notes"):
-        assert hooks.crm_deal_id_from_url(runtime=runtime, connection=connection, url=url) == "5", url
+        assert PipedriveSource.open(connection, runtime).deal_id_from_url(url=url) == "5", url
 
 
 def test_a_deal_link_of_another_company_or_with_a_bad_id_says_what_is_wrong(runtime, connection):
     with pytest.raises(NotFound) as other:
-        hooks.crm_deal_id_from_url(runtime=runtime, connection=connection, url="https://globex.pipedrive.com/deal/5")
+        PipedriveSource.open(connection, runtime).deal_id_from_url(url="https://globex.pipedrive.com/deal/5")
     assert "globex.pipedrive.com" in other.value.message and "acme-sandbox.pipedrive.com" in other.value.message
     with pytest.raises(NotFound) as bad:
-        hooks.crm_deal_id_from_url(runtime=runtime, connection=connection, url="https://acme-sandbox.pipedrive.com/deal/five")
+        PipedriveSource.open(connection, runtime).deal_id_from_url(url="https://acme-sandbox.pipedrive.com/deal/five")
     assert "'five'" in bad.value.message and "number" in bad.value.message
     with pytest.raises(NotFound) as not_a_deal:
-        hooks.crm_deal_id_from_url(runtime=runtime, connection=connection, url="https://acme-sandbox.pipedrive.com/person/5")
+        PipedriveSource.open(connection, runtime).deal_id_from_url(url="https://acme-sandbox.pipedrive.com/person/5")
     assert "not a link to a deal" in not_a_deal.value.message
 
 
 def test_a_link_elsewhere_is_not_the_plugins_business(runtime, connection):
-    assert hooks.crm_deal_id_from_url(runtime=runtime, connection=connection, url="https://example.com/deal/5") is None
-    assert hooks.crm_deal_id_from_url(runtime=runtime, connection=connection.__class__(
-        id=99, backend="other", role=connection.role, label="", settings={}), url="https://acme-sandbox.pipedrive.com/deal/5") is None
+    assert PipedriveSource.open(connection, runtime).deal_id_from_url(url="https://example.com/deal/5") is None
+    other = connection.__class__(id=99, backend="other", role=connection.role, label="", settings={})
+    with pytest.raises(NotConnected, match="other"):  # core dispatches by backend: never Pipedrive's business
+        Plugins().open(runtime, other)
 
 
 async def test_the_search_apis_own_burst_limit_is_emulated(sandbox_app, sandbox):
@@ -153,6 +156,6 @@ async def test_the_search_apis_own_burst_limit_is_emulated(sandbox_app, sandbox)
 
 async def test_the_search_hook_waits_out_the_search_limit(runtime, connection, sandbox, sleeps):
     sandbox.rate.search_burst_limit = 1
-    found = await hooks.crm_search_deals(runtime=runtime, connection=connection, term="Corporation", limit=10)
+    found = await PipedriveSource.open(connection, runtime).search_deals(term="Corporation", limit=10)
     assert [d.id for d in found] == ["3"]
     assert sleeps and sandbox.rate.blocked == 0  # it waited instead of hammering (no firewall block)

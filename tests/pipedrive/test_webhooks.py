@@ -16,6 +16,7 @@ from starlette.routing import Route
 from invoicebridge.core.errors import InvoiceBridgeError, WebhookRejected
 from invoicebridge.core.model import WebhookRequest
 from invoicebridge.plugins.pipedrive import hooks, register_webhooks
+from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.errors import MalformedWebhook
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ def receiver(runtime, connection, seen: list, *, fail_first: int = 0):
             return JSONResponse({"error": "busy"}, status_code=503)
         wr = WebhookRequest(body=await request.body(), headers=dict(request.headers))
         try:
-            events = hooks.crm_verify_webhook(runtime=runtime, connection=connection, request=wr)
+            events = PipedriveSource.open(connection, runtime).verify_webhook(request=wr)
         except InvoiceBridgeError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status_code)
         seen.extend(events)
@@ -75,7 +76,7 @@ async def test_failed_delivery_is_retried_and_the_replay_is_deduplicated(runtime
 
     payload = json.dumps(second[0].payload).encode()
     replay = WebhookRequest(body=payload, headers={"Authorization": basic("hook-user", "hook-pass-1234")})
-    assert hooks.crm_verify_webhook(runtime=runtime, connection=connection, request=replay) == []
+    assert PipedriveSource.open(connection, runtime).verify_webhook(request=replay) == []
 
 
 async def test_wrong_or_missing_credentials_are_rejected(runtime, connection):
@@ -84,9 +85,8 @@ async def test_wrong_or_missing_credentials_are_rejected(runtime, connection):
     for headers in ({"Authorization": basic("hook-user", "wrong")}, {"Authorization": basic("x", "hook-pass-1234")},
                     {"Authorization": "Basic !!!"}, {}):
         with pytest.raises(WebhookRejected):
-            hooks.crm_verify_webhook(runtime=runtime, connection=connection,
-                                     request=WebhookRequest(body=body, headers=headers))
-    ok = hooks.crm_verify_webhook(runtime=runtime, connection=connection, request=WebhookRequest(
+            PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers=headers))
+    ok = PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(
         body=body, headers={"Authorization": basic("hook-user", "hook-pass-1234")}))
     assert [e.kind for e in ok] == ["deal_won"]
 
@@ -95,7 +95,7 @@ async def test_malformed_json_is_a_400_error(runtime, connection):
     headers = {"Authorization": basic("hook-user", "hook-pass-1234")}
     for body in (b"{not json", b"[1, 2]", b'{"data": {}}'):
         with pytest.raises(MalformedWebhook) as info:
-            hooks.crm_verify_webhook(runtime=runtime, connection=connection, request=WebhookRequest(body=body, headers=headers))
+            PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers=headers))
         assert info.value.status_code == 400 and isinstance(info.value, InvoiceBridgeError)
 
 
@@ -103,7 +103,7 @@ async def test_status_unchanged_or_already_won_is_deal_changed(runtime, connecti
     headers = {"Authorization": basic("hook-user", "hook-pass-1234")}
 
     def verify(payload):
-        return hooks.crm_verify_webhook(runtime=runtime, connection=connection, request=WebhookRequest(
+        return PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(
             body=json.dumps(payload).encode(), headers=headers))
 
     title_only = verify({"meta": {"id": "a", "entity": "deal", "entity_id": "9"}, "data": {"status": "won"},

@@ -79,7 +79,7 @@ def value_for(doc: dict, schema: dict | None, rng: random.Random, depth: int = 0
         return rng.random() < 0.5
     if schema.get("format") == "date":
         return rng.choice(["2026-11-20", "2026-13-01", "20/11/2026", "2026-11-20T10:00:00Z"])
-    return rng.choice(["1", "2", "abc", "GBP", "DRAFT", "AUTHORISED", "OUTPUT2", "200", "CONSULT-H", "ʕ•ᴥ•ʔ", ""])
+    return rng.choice(["1", "2", "abc", "GBP", "DRAFT", "AWAITING_PAYMENT", "OUTPUT2", "200", "CONSULT-H", "ʕ•ᴥ•ʔ", ""])
 
 
 def path_value(doc: dict, schema: dict, rng: random.Random) -> str:

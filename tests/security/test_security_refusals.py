@@ -185,7 +185,7 @@ def test_forms_without_a_valid_csrf_token_are_refused_and_change_nothing(demo):
     assert create_one_token
     before = snapshot(app)
     posts = [(f"/deals/{deal}/invoices", {"action": "submit"}),
-             ("/settings", {"reminder_enabled": "", "create_status": "AUTHORISED"}),
+             ("/settings", {"reminder_enabled": "", "create_status": "AWAITING_PAYMENT"}),
              ("/logout", {})]
     for path, data in posts:
         for token in (None, "", "forged-token", create_one_token[:-1]):
@@ -199,7 +199,7 @@ def test_forms_without_a_valid_csrf_token_are_refused_and_change_nothing(demo):
     other = TestClient(app, base_url="http://127.0.0.1:8000")
     login(other, info)
     foreign = csrf(other, "/settings")
-    assert client.post("/settings", data={"csrf_token": foreign, "create_status": "AUTHORISED"}).status_code == 403
+    assert client.post("/settings", data={"csrf_token": foreign, "create_status": "AWAITING_PAYMENT"}).status_code == 403
     assert snapshot(app) == before
 
 

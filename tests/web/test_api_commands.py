@@ -66,13 +66,13 @@ def test_a_command_waiting_behind_the_rate_limit_answers_202_with_a_location_to_
     client.portal.call(released.set)
     client.portal.call(_drain_background, app)
     done = client.get(location).json()
-    assert done["state"] == "finished" and done["invoice"]["status"] == "SUBMITTED", done
-    assert client.get(f"/api/invoices/{invoice_id}").json()["status"] == "SUBMITTED"
+    assert done["state"] == "finished" and done["invoice"]["status"] == "AWAITING_APPROVAL", done
+    assert client.get(f"/api/invoices/{invoice_id}").json()["status"] == "AWAITING_APPROVAL"
     # with nothing to wait for, the answer is the invoice itself (the production wait: approving now also makes the
     # CRM reminder, a few more CRM calls than the 0.2 s above allows on a loaded machine)
     app.state.command_wait = 3
     approved = post_with_deadline(client, app, f"/api/invoices/{invoice_id}/approve")
-    assert approved.status_code == 200 and approved.json()["status"] == "AUTHORISED"
+    assert approved.status_code == 200 and approved.json()["status"] == "AWAITING_PAYMENT"
 
 
 def test_a_command_that_fails_after_its_202_says_why_when_followed(demo):

@@ -23,7 +23,7 @@ def test_sync_doctor_bulk_and_api_key_against_a_live_demo(tmp_path):
         synced = cli("sync", data_dir=tmp_path)
         assert synced.returncode == 0, synced.stderr
         assert "1 changed" in synced.stdout
-        assert api.get(f"/api/invoices/{invoice['id']}").json()["status"] == "AUTHORISED"
+        assert api.get(f"/api/invoices/{invoice['id']}").json()["status"] == "AWAITING_PAYMENT"
 
         doctor = cli("doctor", data_dir=tmp_path)
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr

@@ -71,7 +71,7 @@ def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     console = client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/approve", follow_redirects=False)
     assert console.status_code == 303
     settle(client, app)
-    assert client.get(f"/api/invoices/{invoice['id']}").json()["status"] == "AUTHORISED"
+    assert client.get(f"/api/invoices/{invoice['id']}").json()["status"] == "AWAITING_PAYMENT"
     assert subjects() == [f"Send invoice {invoice['number']} to {invoice['contact_name']}"]
     client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/pay", data={"amount": "100.00"}, follow_redirects=False)
     settle(client, app)
@@ -91,7 +91,7 @@ def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
 
 def test_pdf_share_link_and_deep_link(demo):
     client, app, info = demo
-    invoice = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AUTHORISED"}).json()
+    invoice = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AWAITING_PAYMENT"}).json()
     pdf = client.get(f"/api/invoices/{invoice['id']}/pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     browser_login(client, info)
@@ -168,7 +168,7 @@ def test_email_via_xero_only_for_approved_invoices(demo):
     refused = client.post(f"/api/invoices/{draft['id']}/email")
     assert refused.status_code == 409 and "Draft" in refused.json()["message"]
     approved = client.post(f"/api/invoices/{draft['id']}/approve")
-    assert approved.status_code == 200 and approved.json()["status"] == "AUTHORISED"
+    assert approved.status_code == 200 and approved.json()["status"] == "AWAITING_PAYMENT"
     sent = client.post(f"/api/invoices/{draft['id']}/email")
     assert sent.status_code == 200
     assert len(app.state.sandboxes["xero"][1].state.emails) == 1

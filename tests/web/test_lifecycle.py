@@ -56,7 +56,7 @@ def test_voided_and_deleted_invoices_show_no_amount_due_anywhere(demo):
     deal = info["suggested_deal"]
     deleted = client.post(f"/api/deals/{deal}/invoices", json={}).json()
     assert client.post(f"/api/invoices/{deleted['id']}/delete").status_code == 200
-    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
+    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_PAYMENT", "allow_another": True}).json()
     assert client.post(f"/api/invoices/{voided['id']}/void").status_code == 200
     settle(client, app)
     for inv in (voided, deleted):
@@ -87,7 +87,7 @@ def test_voided_and_deleted_invoices_show_no_amount_due_anywhere(demo):
 def test_email_asks_first_naming_the_recipient_and_sends_only_when_confirmed(demo):
     client, app, info = demo
     deal = info["suggested_deal"]
-    inv = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED"}).json()
+    inv = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_PAYMENT"}).json()
     xero = app.state.sandboxes["xero"][1].state
     remote = xero.invoices[inv["remote_id"]]
     address = xero.contacts[remote.contact_id].email
@@ -161,7 +161,7 @@ def test_needs_attention_lists_old_drafts_after_the_configured_days_and_overdue_
     # overdue: due date past, something due, not dead
     assert client.post(f"/api/invoices/{draft['id']}/delete").status_code == 200
     past = runtime.today() - dt.timedelta(days=30)
-    late = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "date": (past - dt.timedelta(days=14)).isoformat(),
+    late = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_PAYMENT", "date": (past - dt.timedelta(days=14)).isoformat(),
                                                            "due_date": past.isoformat()}).json()
     section = attention_section(client.get("/").text)
     assert f'#invoice-{draft["id"]}' not in section  # deleted: not waiting any more
@@ -185,18 +185,18 @@ def test_the_reminder_is_marked_done_when_the_invoice_is_emailed_paid_voided_or_
     deal = info["suggested_deal"]
     pd = pd_state(app)
     # emailed through the accounting system (our own command)
-    emailed = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED"}).json()
+    emailed = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_PAYMENT"}).json()
     assert reminder(app, emailed)["done"] is False
     assert client.post(f"/api/invoices/{emailed['id']}/email").status_code == 200
     assert reminder(app, emailed)["done"] is True and reminder(app, emailed)["marked_as_done_time"]
     # paid in the accounting system (its webhook)
-    paid = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
+    paid = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_PAYMENT", "allow_another": True}).json()
     client.post(f"/sandbox/xero/console/invoices/{paid['remote_id']}/pay", data={"amount": ""}, follow_redirects=False)
     settle(client, app)
     assert client.get(f"/api/invoices/{paid['id']}").json()["status"] == "PAID"
     assert reminder(app, paid)["done"] is True
     # voided and deleted by our own commands
-    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AUTHORISED", "allow_another": True}).json()
+    voided = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_PAYMENT", "allow_another": True}).json()
     assert client.post(f"/api/invoices/{voided['id']}/void").status_code == 200
     assert reminder(app, voided)["done"] is True
     # a draft cannot be sent yet: it has no reminder, and deleting it has none to close
@@ -216,7 +216,7 @@ def test_the_reminder_is_marked_done_when_the_invoice_is_emailed_paid_voided_or_
 
 def test_the_pipedrive_sandbox_console_shows_whether_each_reminder_is_open_or_done(demo):
     client, app, info = demo
-    inv = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AUTHORISED"}).json()
+    inv = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AWAITING_PAYMENT"}).json()
     activity = reminder(app, inv)
     row = lambda: re.search(rf'<tr id="activity-{activity["id"]}">.*?</tr>', client.get("/sandbox/pipedrive/").text, re.S).group(0)
     assert "open" in row() and f"Send invoice {inv['number']}" in row()
@@ -233,7 +233,7 @@ def test_the_reminder_is_made_when_the_invoice_is_approved_in_the_accounting_sys
     assert not [a for a in pd_state(app).activities.values() if a["subject"].startswith(f"Send invoice {draft['number']} ")]
     client.post(f"/sandbox/xero/console/invoices/{draft['remote_id']}/approve", follow_redirects=False)
     settle(client, app)
-    assert client.get(f"/api/invoices/{draft['id']}").json()["status"] == "AUTHORISED"
+    assert client.get(f"/api/invoices/{draft['id']}").json()["status"] == "AWAITING_PAYMENT"
     approved = client.get(f"/api/invoices/{draft['id']}").json()
     assert reminder(app, approved)["done"] is False
     xero = app.state.sandboxes["xero"][1].state

@@ -18,6 +18,7 @@ from invoicebridge.core.model import Role
 from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.client import XeroClient
 from invoicebridge.plugins.xero.config import GRANULAR_SCOPES, XeroConfig
+from invoicebridge.plugins.xero.backend import XeroBackend
 
 from xero_support import connect
 
@@ -32,7 +33,7 @@ def pkce() -> tuple[str, str]:
 
 
 async def authorize(runtime, transport, *, state: str, challenge: str) -> dict[str, str]:
-    url = hooks.backend_authorize_url(runtime=runtime, backend="xero", redirect_uri=REDIRECT, state=state,
+    url = XeroBackend.authorize_url(runtime, redirect_uri=REDIRECT, state=state,
                                       code_challenge=challenge, settings={})
     async with httpx.AsyncClient(transport=transport) as browser:
         answer = await browser.get(url)
@@ -41,7 +42,7 @@ async def authorize(runtime, transport, *, state: str, challenge: str) -> dict[s
 
 
 async def test_authorize_url_has_state_pkce_and_granular_scopes(runtime):
-    url = hooks.backend_authorize_url(runtime=runtime, backend="xero", redirect_uri=REDIRECT, state="st4te",
+    url = XeroBackend.authorize_url(runtime, redirect_uri=REDIRECT, state="st4te",
                                       code_challenge="ch", settings={})
     parts = urllib.parse.urlsplit(url)
     query = dict(urllib.parse.parse_qsl(parts.query))
@@ -63,14 +64,17 @@ async def test_full_oauth_flow_connects_and_picks_tenant(runtime, transport, san
     verifier, challenge = pkce()
     back = await authorize(runtime, transport, state="abc", challenge=challenge)
     assert back["state"] == "abc"
-    result = await hooks.backend_complete_oauth(runtime=runtime, backend="xero", code=back["code"],
+    result = await XeroBackend.complete_oauth(runtime, code=back["code"],
                                                 redirect_uri=REDIRECT, code_verifier=verifier, settings={})
-    assert result.choices == ((sandbox.tenant_id, "Demo Company (UK)"),)
+    assert [(c.id, c.name) for c in result.choices] == [(sandbox.tenant_id, "Demo Company (UK)")]
+    # the selected organisation comes back from connect, with the settings core stores without reading them
+    assert result.account.id == sandbox.tenant_id and dict(result.account.settings) == {
+        "tenant_id": sandbox.tenant_id, "tenant_name": "Demo Company (UK)"}
     assert result.settings["tenant_id"] == sandbox.tenant_id
     assert result.settings["user_id"] == sandbox.state.users[0]["UserID"]
     assert set(result.secrets) == {"access_token", "refresh_token", "expires_at"}
     conn = store.add_connection(backend="xero", role=Role.ACCOUNTING, settings=result.settings, secrets=result.secrets)
-    health = await hooks.backend_check(runtime=runtime, connection=conn)
+    health = await XeroBackend.open(conn, runtime).check()
     assert health.ok and health.user.role == "FINANCIALADVISER" and health.user.may_approve
     assert "Fiona Finance" in health.detail
 
@@ -79,7 +83,7 @@ async def test_code_exchange_refuses_a_wrong_verifier(runtime, transport):
     _, challenge = pkce()
     back = await authorize(runtime, transport, state="s", challenge=challenge)
     with pytest.raises(AuthError, match="invalid_grant"):
-        await hooks.backend_complete_oauth(runtime=runtime, backend="xero", code=back["code"], redirect_uri=REDIRECT,
+        await XeroBackend.complete_oauth(runtime, code=back["code"], redirect_uri=REDIRECT,
                                            code_verifier="x" * 43, settings={})
 
 
@@ -87,8 +91,8 @@ async def test_code_exchange_refuses_a_wrong_verifier(runtime, transport):
                                                            (2, "INVOICEONLY", False)])
 async def test_check_reports_role_and_what_it_allows(runtime, store, sandbox, clock, index, role, may_create):
     conn = connect(store, sandbox, clock, user_index=index)
-    health = await hooks.backend_check(runtime=runtime, connection=conn)
-    user = await hooks.accounting_current_user(runtime=runtime, connection=conn)
+    health = await XeroBackend.open(conn, runtime).check()
+    user = await XeroBackend.open(conn, runtime).current_user()
     assert (health.ok, user.role, user.may_create, user.may_approve) == (may_create, role, may_create, may_create)
     if not may_create:
         assert "only Standard and Adviser" in health.detail
@@ -106,7 +110,7 @@ async def test_refresh_ahead_of_expiry_saves_rotated_token_before_use(runtime, c
         original(connection_id, secrets)
 
     monkeypatch.setattr(store, "set_secrets", spy)
-    await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    await XeroBackend.open(connection, runtime).current_user()
     after = store.get_secrets(connection.id)
     assert after["refresh_token"] != before["refresh_token"] and after["access_token"] != before["access_token"]
     # the mark "refresh in progress", then the rotated tokens: both saved before any API call used the new token
@@ -123,7 +127,7 @@ async def test_rotated_token_is_stored_even_if_the_next_call_fails(runtime, conn
     clock.advance(1800)
     sandbox.fail_next = [500] * 4
     with pytest.raises(Exception):
-        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+        await XeroBackend.open(connection, runtime).current_user()
     now_stored = store.get_secrets(connection.id)["refresh_token"]
     assert now_stored != before and now_stored in sandbox.identity.refresh_tokens
 
@@ -131,8 +135,8 @@ async def test_rotated_token_is_stored_even_if_the_next_call_fails(runtime, conn
 async def test_two_tasks_racing_refresh_once_and_both_succeed(runtime, connection, sandbox, clock):
     clock.advance(1800)
     users = await asyncio.gather(
-        hooks.accounting_current_user(runtime=runtime, connection=connection),
-        hooks.accounting_current_user(runtime=runtime, connection=connection),
+        XeroBackend.open(connection, runtime).current_user(),
+        XeroBackend.open(connection, runtime).current_user(),
     )
     assert [u.name for u in users] == ["Fiona Finance", "Fiona Finance"]
     assert sandbox.identity.refresh_calls == 1
@@ -142,7 +146,7 @@ async def test_token_expired_answer_triggers_one_refresh_and_retry(runtime, conn
     secrets_now = store.get_secrets(connection.id)
     store.set_secrets(connection.id, {**secrets_now, "expires_at": clock.now().timestamp() + 7200})  # we think valid
     clock.advance(1800)  # but Xero says expired
-    user = await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    user = await XeroBackend.open(connection, runtime).current_user()
     assert user.name == "Fiona Finance" and sandbox.identity.refresh_calls == 1
 
 
@@ -166,19 +170,19 @@ async def test_unknown_tenant_is_an_auth_error(runtime, store, sandbox, clock):
     conn = connect(store, sandbox, clock)
     conn = store.update_connection(conn.id, settings={**conn.settings, "tenant_id": "6f1a0a8e-0000-4000-8000-000000000001"})
     with pytest.raises(AuthError, match="unknown tenant"):
-        await hooks.accounting_catalog(runtime=runtime, connection=conn)
+        await XeroBackend.open(conn, runtime).catalog()
 
 
 async def test_missing_scope_is_an_auth_error(runtime, store, sandbox, clock):
     conn = connect(store, sandbox, clock, scope="offline_access accounting.settings.read")
     with pytest.raises(AuthError, match="scope"):
-        await hooks.accounting_modified_since(runtime=runtime, connection=conn, since=None)
+        await XeroBackend.open(conn, runtime).modified_since(since=None)
 
 
 async def test_disconnect_removes_the_tenant_and_revokes(runtime, connection, sandbox, store):
     refresh = store.get_secrets(connection.id)["refresh_token"]
-    assert await hooks.backend_disconnect(runtime=runtime, connection=connection) is True
+    assert await XeroBackend.open(connection, runtime).disconnect() is True
     assert sandbox.identity.connections == []
     assert refresh not in sandbox.identity.refresh_tokens
     with pytest.raises(AuthError):
-        await hooks.accounting_catalog(runtime=runtime, connection=connection)
+        await XeroBackend.open(connection, runtime).catalog()

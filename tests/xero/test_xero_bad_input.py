@@ -11,6 +11,7 @@ import pytest
 from invoicebridge.core.errors import DuplicateOperation, RemoteValidationError
 from invoicebridge.core.model import CreateRequest, LineItem
 from invoicebridge.plugins.xero import hooks
+from invoicebridge.plugins.xero.backend import XeroBackend
 from invoicebridge.plugins.xero.client import XeroClient
 
 from test_xero_invoices import create, make_draft
@@ -23,10 +24,9 @@ UNKNOWN = "3f0c1d2e-1111-4222-8333-444455556666"
 async def test_invalid_contact_id_fails_only_that_invoice(runtime, connection, sandbox, transport, persist_before_404):
     sandbox.persist_before_404 = persist_before_404  # Xero's behaviour here is not documented: both must work
     good = make_draft("1")
-    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
-                                                           customers=[good.customer])
+    [cid] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[good.customer])
     requests = [CreateRequest("op-good", good, cid), CreateRequest("op-bad", make_draft("2"), UNKNOWN)]
-    ok, bad = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=requests)
+    ok, bad = await XeroBackend.open(connection, runtime).create_invoices(requests=requests)
     assert ok.ok and not bad.ok
     assert bad.operation_key == "op-bad" and "could not find" in bad.error
     assert len(sandbox.state.invoices) == 1
@@ -63,8 +63,7 @@ async def test_more_than_50_are_sent_in_batches_of_50(runtime, connection, trans
 
 async def test_summarised_batch_fails_whole_but_keeps_valid_ones(runtime, connection, sandbox):
     """Xero's default (summarizeErrors absent): 400 for the request, the valid elements still persisted."""
-    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
-                                                           customers=[make_draft().customer])
+    [cid] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[make_draft().customer])
     body = {"Invoices": [
         {"Type": "ACCREC", "Contact": {"ContactID": cid}, "LineItems": [{"Description": "ok", "Quantity": 1,
                                                                           "UnitAmount": 5, "AccountCode": "200"}]},
@@ -94,37 +93,31 @@ async def test_missing_contact_and_approval_fields_are_element_errors(runtime, c
 
 async def test_idempotent_replay_returns_the_first_response(runtime, connection, sandbox, clock):
     draft = make_draft("1")
-    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
-                                                           customers=[draft.customer])
+    [cid] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[draft.customer])
     request = CreateRequest("op-once", draft, cid)
-    [first] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=[request])
+    [first] = await XeroBackend.open(connection, runtime).create_invoices(requests=[request])
     clock.advance(5 * 60)  # within 6 minutes: a retry after a lost answer
-    [again] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=[request])
+    [again] = await XeroBackend.open(connection, runtime).create_invoices(requests=[request])
     assert again.invoice == first.invoice and len(sandbox.state.invoices) == 1
     clock.advance(2 * 60)  # the key is forgotten after 6 minutes: Xero would create a second one
-    [third] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=[request])
+    [third] = await XeroBackend.open(connection, runtime).create_invoices(requests=[request])
     assert third.invoice.remote_id != first.invoice.remote_id and len(sandbox.state.invoices) == 2
 
 
 async def test_idempotency_key_reused_with_a_different_body_is_refused(runtime, connection, sandbox):
     draft = make_draft("1")
-    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
-                                                           customers=[draft.customer])
-    await hooks.accounting_create_invoices(runtime=runtime, connection=connection,
-                                           requests=[CreateRequest("op-k", draft, cid)])
+    [cid] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[draft.customer])
+    await XeroBackend.open(connection, runtime).create_invoices(requests=[CreateRequest("op-k", draft, cid)])
     changed = make_draft("1", reference="Deal 1 (changed)")
     with pytest.raises(DuplicateOperation, match="used with a different request"):
-        await hooks.accounting_create_invoices(runtime=runtime, connection=connection,
-                                               requests=[CreateRequest("op-k", changed, cid)])
+        await XeroBackend.open(connection, runtime).create_invoices(requests=[CreateRequest("op-k", changed, cid)])
     assert len(sandbox.state.invoices) == 1
 
 
 async def test_long_operation_keys_become_a_128_char_digest(runtime, connection, transport):
     draft = make_draft("1")
-    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
-                                                           customers=[draft.customer])
-    [result] = await hooks.accounting_create_invoices(runtime=runtime, connection=connection,
-                                                      requests=[CreateRequest("x" * 300, draft, cid)])
+    [cid] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[draft.customer])
+    [result] = await XeroBackend.open(connection, runtime).create_invoices(requests=[CreateRequest("x" * 300, draft, cid)])
     key = transport.api_calls("PUT", "/Invoices")[0].headers["Idempotency-Key"]
     assert result.ok and len(key) <= 128 and key.startswith("ib-")
 
@@ -133,8 +126,8 @@ async def test_unknown_invoice_is_remote_not_found(runtime, connection):
     from invoicebridge.core.errors import RemoteNotFound
 
     with pytest.raises(RemoteNotFound):
-        await hooks.accounting_invoice_pdf(runtime=runtime, connection=connection, remote_id=UNKNOWN)
-    assert await hooks.accounting_get_invoices(runtime=runtime, connection=connection, remote_ids=[UNKNOWN]) == []
+        await XeroBackend.open(connection, runtime).invoice_pdf(remote_id=UNKNOWN)
+    assert await XeroBackend.open(connection, runtime).get_invoices(remote_ids=[UNKNOWN]) == []
 
 
 async def test_payment_rules_in_the_sandbox(sandbox, clock):

@@ -12,6 +12,7 @@ from invoicebridge.core.model import CreateRequest, Customer, InvoiceDraft, Line
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.status import InvoiceStatus
 from invoicebridge.plugins.xero import hooks
+from invoicebridge.plugins.xero.backend import XeroBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -32,11 +33,10 @@ def make_draft(deal_id: str = "42", *, customer: Customer | None = None, **overr
 
 
 async def create(runtime, connection, *drafts: InvoiceDraft, keys=None):
-    contact_ids = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection,
-                                                                 customers=[d.customer for d in drafts])
+    contact_ids = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[d.customer for d in drafts])
     keys = keys or [f"op-{d.deal_id}" for d in drafts]
     requests = [CreateRequest(operation_key=k, draft=d, contact_id=c) for k, d, c in zip(keys, drafts, contact_ids)]
-    return await hooks.accounting_create_invoices(runtime=runtime, connection=connection, requests=requests)
+    return await XeroBackend.open(connection, runtime).create_invoices(requests=requests)
 
 
 async def test_catalog_reads_the_organisation_lists(runtime, connection):
@@ -95,7 +95,7 @@ async def test_customers_found_by_external_key_then_tax_number_email_name(runtim
                  external_key="pd-org-11"),
         Customer(name="Brand New Ltd", external_key="pd-org-11"),  # same organisation twice: one contact
     ]
-    ids = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection, customers=customers)
+    ids = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=customers)
     assert ids[:4] == [by_key.contact_id, by_tax.contact_id, by_email.contact_id, by_name.contact_id]
     assert ids[4] == ids[5]
     created = state.contacts[ids[4]]
@@ -108,8 +108,7 @@ async def test_customer_name_taken_reuses_existing_contact(runtime, connection, 
     from invoicebridge.plugins.xero import operations
 
     monkeypatch.setattr(operations, "best_contact", lambda customer, found: None)  # as if search missed it
-    [contact_id] = await hooks.accounting_find_or_create_customers(
-        runtime=runtime, connection=connection, customers=[Customer(name="Taken Ltd", external_key="pd-org-3")])
+    [contact_id] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[Customer(name="Taken Ltd", external_key="pd-org-3")])
     assert contact_id == existing.contact_id
     assert len(sandbox.state.contacts) == 1
 
@@ -117,7 +116,7 @@ async def test_customer_name_taken_reuses_existing_contact(runtime, connection, 
 async def test_customer_postal_address_is_sent(runtime, connection, sandbox):
     from invoicebridge.core.model import Address
 
-    [cid] = await hooks.accounting_find_or_create_customers(runtime=runtime, connection=connection, customers=[
+    [cid] = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[
         Customer(name="Addressed Ltd", address=Address(line1="1 High St", city="Leeds", postal_code="LS1 1AA",
                                                       country="United Kingdom"))])
     [postal] = sandbox.state.contacts[cid].addresses
@@ -127,12 +126,12 @@ async def test_customer_postal_address_is_sent(runtime, connection, sandbox):
 async def test_status_commands_follow_xero_rules(runtime, connection, sandbox):
     [result] = await create(runtime, connection, make_draft())
     rid = result.invoice.remote_id
-    change = lambda cmd, key: hooks.accounting_change_status(runtime=runtime, connection=connection,  # noqa: E731
+    change = lambda cmd, key: XeroBackend.open(connection, runtime).change_status(# noqa: E731
                                                              remote_id=rid, command=cmd, operation_key=key)
-    assert (await change("submit", "k1")).status is InvoiceStatus.SUBMITTED
-    assert (await change("approve", "k2")).status is InvoiceStatus.AUTHORISED
+    assert (await change("submit", "k1")).status is InvoiceStatus.AWAITING_APPROVAL
+    assert (await change("approve", "k2")).status is InvoiceStatus.AWAITING_PAYMENT
     emailed = await change("email", "k3")
-    assert emailed.status is InvoiceStatus.AUTHORISED and sandbox.state.emails == [rid]
+    assert emailed.status is InvoiceStatus.AWAITING_PAYMENT and sandbox.state.emails == [rid]
     sandbox.state.add_payment(rid, "10.00")
     with pytest.raises(RemoteValidationError) as refused:
         await change("void", "k4")
@@ -143,40 +142,39 @@ async def test_status_commands_follow_xero_rules(runtime, connection, sandbox):
 async def test_email_of_a_draft_is_refused(runtime, connection):
     [result] = await create(runtime, connection, make_draft())
     with pytest.raises(RemoteValidationError, match="approved"):
-        await hooks.accounting_change_status(runtime=runtime, connection=connection, remote_id=result.invoice.remote_id,
+        await XeroBackend.open(connection, runtime).change_status(remote_id=result.invoice.remote_id,
                                              command="email", operation_key="e1")
 
 
 async def test_delete_and_void(runtime, connection, sandbox):
-    a, b = await create(runtime, connection, make_draft("1"), make_draft("2", status="AUTHORISED"))
-    deleted = await hooks.accounting_change_status(runtime=runtime, connection=connection, remote_id=a.invoice.remote_id,
+    a, b = await create(runtime, connection, make_draft("1"), make_draft("2", status="AWAITING_PAYMENT"))
+    deleted = await XeroBackend.open(connection, runtime).change_status(remote_id=a.invoice.remote_id,
                                                    command="delete", operation_key="d1")
-    voided = await hooks.accounting_change_status(runtime=runtime, connection=connection, remote_id=b.invoice.remote_id,
+    voided = await XeroBackend.open(connection, runtime).change_status(remote_id=b.invoice.remote_id,
                                                   command="void", operation_key="v1")
     assert (deleted.status, voided.status) == (InvoiceStatus.DELETED, InvoiceStatus.VOIDED)
     with pytest.raises(RemoteValidationError, match="not of valid status"):
-        await hooks.accounting_change_status(runtime=runtime, connection=connection, remote_id=b.invoice.remote_id,
+        await XeroBackend.open(connection, runtime).change_status(remote_id=b.invoice.remote_id,
                                              command="delete", operation_key="d2")
 
 
 async def test_reads_by_id_and_modified_since_follow_payments(runtime, connection, sandbox, clock):
-    a, b = await create(runtime, connection, make_draft("1", status="AUTHORISED"), make_draft("2"))
+    a, b = await create(runtime, connection, make_draft("1", status="AWAITING_PAYMENT"), make_draft("2"))
     clock.advance(3600)
     since = clock.now()
     clock.advance(60)
     sandbox.state.add_payment(a.invoice.remote_id, "100.00")  # partial: stays AUTHORISED
-    changed = await hooks.accounting_modified_since(runtime=runtime, connection=connection, since=since)
+    changed = await XeroBackend.open(connection, runtime).modified_since(since=since)
     assert [i.remote_id for i in changed] == [a.invoice.remote_id]
-    assert changed[0].status is InvoiceStatus.AUTHORISED and changed[0].amount_paid == Decimal("100.00")
+    assert changed[0].status is InvoiceStatus.AWAITING_PAYMENT and changed[0].amount_paid == Decimal("100.00")
     payment = sandbox.state.add_payment(a.invoice.remote_id)  # the rest: PAID
-    [paid] = await hooks.accounting_get_invoices(runtime=runtime, connection=connection, remote_ids=[a.invoice.remote_id])
+    [paid] = await XeroBackend.open(connection, runtime).get_invoices(remote_ids=[a.invoice.remote_id])
     assert paid.status is InvoiceStatus.PAID and paid.amount_due == Decimal("0.00")
     sandbox.state.remove_payment(payment.payment_id)
-    got = await hooks.accounting_get_invoices(runtime=runtime, connection=connection,
-                                              remote_ids=[b.invoice.remote_id, a.invoice.remote_id])
+    got = await XeroBackend.open(connection, runtime).get_invoices(remote_ids=[b.invoice.remote_id, a.invoice.remote_id])
     assert [i.remote_id for i in got] == [b.invoice.remote_id, a.invoice.remote_id]
-    assert got[1].status is InvoiceStatus.AUTHORISED and got[1].amount_due == Decimal("293.02")
-    everything = await hooks.accounting_modified_since(runtime=runtime, connection=connection, since=None)
+    assert got[1].status is InvoiceStatus.AWAITING_PAYMENT and got[1].amount_due == Decimal("293.02")
+    everything = await XeroBackend.open(connection, runtime).modified_since(since=None)
     assert len(everything) == 2
 
 
@@ -185,21 +183,21 @@ async def test_modified_since_reads_every_page(runtime, connection, sandbox, tra
 
     monkeypatch.setattr(client, "PAGE_SIZE", 2)  # the sandbox serves the same pages at 1000
     results = await create(runtime, connection, *[make_draft(str(n)) for n in range(5)])
-    everything = await hooks.accounting_modified_since(runtime=runtime, connection=connection, since=None)
+    everything = await XeroBackend.open(connection, runtime).modified_since(since=None)
     assert sorted(i.remote_id for i in everything) == sorted(r.invoice.remote_id for r in results)
     pages = [r.url.params["page"] for r in transport.api_calls("GET", "/Invoices")]
     assert pages == ["1", "2", "3"]
 
 
 async def test_pdf_share_link_and_deep_link(runtime, connection, sandbox):
-    draft_result, approved = await create(runtime, connection, make_draft("1"), make_draft("2", status="AUTHORISED"))
-    pdf = await hooks.accounting_invoice_pdf(runtime=runtime, connection=connection, remote_id=approved.invoice.remote_id)
+    draft_result, approved = await create(runtime, connection, make_draft("1"), make_draft("2", status="AWAITING_PAYMENT"))
+    pdf = await XeroBackend.open(connection, runtime).invoice_pdf(remote_id=approved.invoice.remote_id)
     assert pdf.startswith(b"%PDF") and len(pdf) > 500
-    link = await hooks.accounting_share_link(runtime=runtime, connection=connection, remote_id=approved.invoice.remote_id)
+    link = await XeroBackend.open(connection, runtime).share_link(remote_id=approved.invoice.remote_id)
     assert link.startswith("http://xero.test/in/")
     with pytest.raises(IllegalTransition, match="no online invoice for drafts"):
-        await hooks.accounting_share_link(runtime=runtime, connection=connection, remote_id=draft_result.invoice.remote_id)
-    deep = await hooks.accounting_deep_link(runtime=runtime, connection=connection, remote_id=approved.invoice.remote_id)
+        await XeroBackend.open(connection, runtime).share_link(remote_id=draft_result.invoice.remote_id)
+    deep = await XeroBackend.open(connection, runtime).deep_link(remote_id=approved.invoice.remote_id)
     assert deep == ("http://xero.test/organisationlogin/default.aspx?shortcode=!dEm0k"
                     f"&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={approved.invoice.remote_id}")
 
@@ -212,18 +210,23 @@ async def test_find_created_matches_by_content_after_keys_expired(runtime, conne
     requests = [CreateRequest(operation_key=k, draft=d, contact_id=c)
                 for k, d, c in zip(["op-a", "op-b", "op-c"], drafts, cids)]
     requests.append(CreateRequest(operation_key="op-d", draft=make_draft("3"), contact_id=cids[0]))
-    found = await hooks.accounting_find_created(runtime=runtime, connection=connection, requests=requests)
+    found = await XeroBackend.open(connection, runtime).find_created(requests=requests)
     assert set(found) == {"op-a", "op-b", "op-c"}
     assert {found["op-a"].remote_id, found["op-b"].remote_id} == {results[0].invoice.remote_id,
                                                                   results[1].invoice.remote_id}
     assert found["op-c"].remote_id == results[2].invoice.remote_id
 
 
-async def test_other_backends_are_ignored(runtime, connection):
+async def test_core_dispatches_by_backend_so_xero_never_sees_another_connection(runtime, connection):
+    """No guard in the plugin: the registry opens the backend the connection names, and refuses an unknown one."""
+    from invoicebridge.core.errors import NotConnected
+
+    plugins = Plugins()
+    assert isinstance(plugins.open(runtime, connection), XeroBackend)
     other = type(connection)(id=99, backend="quickbooks", role="accounting")
-    assert await hooks.accounting_catalog(runtime=runtime, connection=other) is None
-    assert hooks.backend_authorize_url(runtime=runtime, backend="pipedrive", redirect_uri="x", state="s",
-                                       code_challenge="c", settings={}) is None
+    with pytest.raises(NotConnected, match="quickbooks"):
+        await plugins.catalog(runtime, connection=other)
+    assert plugins.registry.factory("pipedrive") is not XeroBackend
 
 
 async def test_pages_smaller_than_asked_for_are_all_read(runtime, connection, sandbox, transport, store, clock):
@@ -236,7 +239,7 @@ async def test_pages_smaller_than_asked_for_are_all_read(runtime, connection, sa
     sandbox.max_page_size = 2
     results = await create(runtime, connection, *[make_draft(str(n), customer=Customer(name=f"Buyer {n}"))
                                                   for n in range(5)])
-    everything = await hooks.accounting_modified_since(runtime=runtime, connection=connection, since=None)
+    everything = await XeroBackend.open(connection, runtime).modified_since(since=None)
     assert sorted(i.remote_id for i in everything) == sorted(r.invoice.remote_id for r in results)
     assert [r.url.params["page"] for r in transport.api_calls("GET", "/Invoices")] == ["1", "2", "3"]
     runtime.cache.clear()

@@ -18,6 +18,7 @@ from invoicebridge.core.errors import (
 from invoicebridge.plugins.xero import hooks
 from invoicebridge.core.connector import Limiter, RetryDecision
 from invoicebridge.plugins.xero.client import CONCURRENT, PER_MINUTE, WINDOW, XeroClient, retry_policy
+from invoicebridge.plugins.xero.backend import XeroBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -43,21 +44,21 @@ def test_retry_policy_is_pure_and_exact():
 
 async def test_429_waits_exactly_retry_after_then_succeeds(runtime, connection, sandbox, clock):
     sandbox.force_rate_limit("minute", times=1, retry_after=7)
-    user = await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    user = await XeroBackend.open(connection, runtime).current_user()
     assert user.name == "Fiona Finance"
     assert clock.sleeps == [7.0]
 
 
 async def test_concurrent_limit_429_without_retry_after_waits_the_default(runtime, connection, sandbox, clock):
     sandbox.force_rate_limit("concurrent", times=1, retry_after=None)
-    await hooks.accounting_current_user(runtime=runtime, connection=connection)
+    await XeroBackend.open(connection, runtime).current_user()
     assert clock.sleeps == [60.0]
 
 
 async def test_day_limit_is_not_retried(runtime, connection, sandbox, clock, transport):
     sandbox.force_rate_limit("day", times=5, retry_after=3600)
     with pytest.raises(DailyLimitReached) as caught:
-        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+        await XeroBackend.open(connection, runtime).current_user()
     assert caught.value.retry_after == 3600 and caught.value.problem == "day"
     assert "daily API limit" in caught.value.message
     assert clock.sleeps == [] and len(transport.api_calls("GET", "/Users")) == 1
@@ -131,14 +132,14 @@ async def test_day_limit_stops_every_call_until_xero_s_retry_after(runtime, conn
     once without reaching Xero (it would only answer 429 again and count them), until Retry-After has passed."""
     sandbox.force_rate_limit("day", times=1, retry_after=3600)
     with pytest.raises(DailyLimitReached):
-        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+        await XeroBackend.open(connection, runtime).current_user()
     sent = len(transport.api_calls())
     clock.advance(3599)
     with pytest.raises(DailyLimitReached) as caught:
-        await hooks.accounting_current_user(runtime=runtime, connection=connection)
+        await XeroBackend.open(connection, runtime).current_user()
     assert len(transport.api_calls()) == sent and caught.value.retry_after == pytest.approx(1.0)
     clock.advance(1)
-    assert (await hooks.accounting_current_user(runtime=runtime, connection=connection)).name == "Fiona Finance"
+    assert (await XeroBackend.open(connection, runtime).current_user()).name == "Fiona Finance"
 
 
 # ---- pacing by Xero's remaining-budget headers (issue #14) ----------------------------------------------

@@ -19,7 +19,7 @@ async def test_payments_over_http_move_status_both_ways(runtime, store, sandbox,
     # paying is what a person does in Xero; our app's scopes do not include it, so connect with them here
     connection = connect(store, sandbox, clock, scope="offline_access accounting.invoices accounting.payments "
                                                       "accounting.contacts accounting.settings.read")
-    [result] = await create(runtime, connection, make_draft("1", status="AUTHORISED"))
+    [result] = await create(runtime, connection, make_draft("1", status="AWAITING_PAYMENT"))
     rid = result.invoice.remote_id
     async with XeroClient(runtime, connection) as xero:
         body = {"Payments": [{"Invoice": {"InvoiceID": rid}, "Account": {"Code": "090"}, "Amount": 93.02,

@@ -11,6 +11,7 @@ import pytest
 
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.plugins.xero import hooks
+from invoicebridge.plugins.xero.backend import XeroBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -40,12 +41,12 @@ async def test_two_processes_refreshing_at_once_both_succeed_and_leave_a_working
                     public_url=runtime.public_url, config=runtime.config)  # a second process: its own cache and lock
     clock.advance(1800 + 5)  # the access token has expired
     first, second = await asyncio.gather(
-        hooks.accounting_current_user(runtime=runtime, connection=connection),
-        hooks.accounting_current_user(runtime=other, connection=connection),
+        XeroBackend.open(connection, runtime).current_user(),
+        XeroBackend.open(connection, other).current_user(),
     )
     assert first.name == second.name == "Fiona Finance"
     assert sandbox.identity.refresh_calls == 2  # one per process: the per-process lock cannot stop that
     clock.advance(40 * 60)  # past the grace period of every refresh token used so far
     third = Runtime(store=store, transports={"xero": racing["xero"].inner}, sleep=clock.sleep, now=clock.now,
                     public_url=runtime.public_url, config=runtime.config)
-    assert (await hooks.accounting_current_user(runtime=third, connection=connection)).name == "Fiona Finance"
+    assert (await XeroBackend.open(connection, third).current_user()).name == "Fiona Finance"

@@ -17,6 +17,7 @@ from invoicebridge.core.model import WebhookRequest
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.sandboxes import Sandbox
 from invoicebridge.plugins.xero import hooks
+from invoicebridge.plugins.xero.backend import XeroBackend
 from invoicebridge.plugins.xero.webhooks import sign
 
 from test_xero_invoices import create, make_draft
@@ -30,7 +31,7 @@ def receiver(runtime, connection, seen: list):
     async def endpoint(request: Request) -> Response:
         incoming = WebhookRequest(body=await request.body(), headers=dict(request.headers))
         try:
-            seen.extend(hooks.accounting_verify_webhook(runtime=runtime, connection=connection, request=incoming))
+            seen.extend(XeroBackend.open(connection, runtime).verify_webhook(request=incoming))
         except WebhookRejected:
             return Response(status_code=401)
         return Response(status_code=200)
@@ -53,14 +54,14 @@ def test_verify_accepts_signed_invoice_events_only(runtime, connection, sandbox)
     payload = {"events": [event(sandbox.tenant_id, "inv-1"), event(sandbox.tenant_id, "c-1", "CONTACT"),
                           event("other-tenant", "inv-2")], "firstEventSequence": 1, "lastEventSequence": 3,
                "entropy": "abc"}
-    [only] = hooks.accounting_verify_webhook(runtime=runtime, connection=connection, request=signed(payload))
-    assert (only.kind, only.object_id, only.tenant_id) == ("invoice_changed", "inv-1", sandbox.tenant_id)
+    [only] = XeroBackend.open(connection, runtime).verify_webhook(request=signed(payload))
+    assert (only.kind, only.object_id, only.organisation_id) == ("invoice_changed", "inv-1", sandbox.tenant_id)
     assert only.event_id == f"{sandbox.tenant_id}:inv-1:2026-11-20T09:30:00.000:UPDATE"
 
 
 def test_intent_to_receive_with_good_signature_is_empty(runtime, connection):
     itr = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "x"}
-    assert hooks.accounting_verify_webhook(runtime=runtime, connection=connection, request=signed(itr)) == []
+    assert XeroBackend.open(connection, runtime).verify_webhook(request=signed(itr)) == []
 
 
 @pytest.mark.parametrize("tamper", ["wrong key", "truncated body", "no header", "signature of other body"])
@@ -76,7 +77,7 @@ def test_forged_and_truncated_webhooks_are_rejected(runtime, connection, sandbox
     else:
         request = WebhookRequest(body=good.body, headers={"x-xero-signature": sign(b"{}", "test-webhook-key")})
     with pytest.raises(WebhookRejected):
-        hooks.accounting_verify_webhook(runtime=runtime, connection=connection, request=request)
+        XeroBackend.open(connection, runtime).verify_webhook(request=request)
 
 
 def test_signed_but_unreadable_body_is_refused_as_malformed(runtime, connection):
@@ -85,8 +86,7 @@ def test_signed_but_unreadable_body_is_refused_as_malformed(runtime, connection)
 
     body = b'{"events": [ {"resourceId"'
     with pytest.raises(MalformedPayload, match="not valid JSON"):
-        hooks.accounting_verify_webhook(runtime=runtime, connection=connection,
-                                        request=WebhookRequest(body=body, headers={"x-xero-signature": sign(body, "test-webhook-key")}))
+        XeroBackend.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers={"x-xero-signature": sign(body, "test-webhook-key")}))
 
 
 async def test_sandbox_intent_to_receive_against_our_verifier(runtime, connection, sandbox):
@@ -112,7 +112,7 @@ async def test_sandbox_delivers_signed_events_and_keeps_them_on_failure(runtime,
 
 
 async def test_console_actions_change_state_and_fire_webhooks(runtime, connection, sandbox):
-    approved, = await create(runtime, connection, make_draft("1", status="AUTHORISED"))
+    approved, = await create(runtime, connection, make_draft("1", status="AWAITING_PAYMENT"))
     rid = approved.invoice.remote_id
     seen: list = []
     sandbox.webhook_url = "http://app.test/webhooks/xero"

@@ -23,16 +23,16 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from .errors import IllegalTransition
-from .status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
+from ..errors import IllegalTransition
+from ..status import Command, InvoiceStatus, allowed_commands, apply_command, apply_observed_status
 
 S = InvoiceStatus
 
 
 class SimpleModel:
     """The rules in plain words: drafts and submitted invoices can be deleted or approved, drafts submitted,
-    approved ones voided while unpaid and emailed; payments move AUTHORISED to PAID and back; voided and
-    deleted are final; nothing returns to DRAFT or SUBMITTED once approved."""
+    approved ones voided while unpaid and emailed; payments move AWAITING_PAYMENT to PAID and back; voided and
+    deleted are final; nothing returns to DRAFT or AWAITING_APPROVAL once approved."""
 
     def __init__(self) -> None:
         self.status = S.DRAFT
@@ -43,19 +43,19 @@ class SimpleModel:
         if command is Command.SUBMIT:
             return s is S.DRAFT
         if command is Command.APPROVE:
-            return may_approve and s in (S.DRAFT, S.SUBMITTED)
+            return may_approve and s in (S.DRAFT, S.AWAITING_APPROVAL)
         if command is Command.DELETE:
-            return s in (S.DRAFT, S.SUBMITTED)
+            return s in (S.DRAFT, S.AWAITING_APPROVAL)
         if command is Command.VOID:
-            return s is S.AUTHORISED and self.paid == 0
+            return s is S.AWAITING_PAYMENT and self.paid == 0
         if command is Command.EMAIL:
-            return s in (S.AUTHORISED, S.PAID)
+            return s in (S.AWAITING_PAYMENT, S.PAID)
         return False
 
     def after(self, command: Command) -> InvoiceStatus:
         return {
-            Command.SUBMIT: S.SUBMITTED,
-            Command.APPROVE: S.AUTHORISED,
+            Command.SUBMIT: S.AWAITING_APPROVAL,
+            Command.APPROVE: S.AWAITING_PAYMENT,
             Command.DELETE: S.DELETED,
             Command.VOID: S.VOIDED,
             Command.EMAIL: self.status,
@@ -69,12 +69,12 @@ class SimpleModel:
             return False
         if old is S.DRAFT:
             return True
-        if old is S.SUBMITTED:
+        if old is S.AWAITING_APPROVAL:
             return True  # may be sent back to draft in the backend, or move on
-        if old is S.AUTHORISED:
+        if old is S.AWAITING_PAYMENT:
             return new in (S.PAID, S.VOIDED)
         if old is S.PAID:
-            return new is S.AUTHORISED
+            return new is S.AWAITING_PAYMENT
         return False
 
 
@@ -125,10 +125,10 @@ class StatusMachineTest(RuleBasedStateMachine):
         self.model.status = observed
         if observed is S.PAID:
             self.real_paid = self.model.paid = Decimal(1)
-        elif observed is S.AUTHORISED and self.model.paid:
+        elif observed is S.AWAITING_PAYMENT and self.model.paid:
             self.real_paid = self.model.paid = Decimal(0)  # the payment was removed
 
-    @precondition(lambda self: self.real is S.AUTHORISED)
+    @precondition(lambda self: self.real is S.AWAITING_PAYMENT)
     @rule(amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000"), places=2))
     def part_payment(self, amount: Decimal) -> None:
         self.real_paid = self.model.paid = amount
@@ -140,3 +140,18 @@ class StatusMachineTest(RuleBasedStateMachine):
     @invariant()
     def round_trip(self) -> None:
         assert self.from_backend(self.to_backend(self.real)) is self.real
+
+
+def mapping_machine(factory: object) -> type[StatusMachineTest]:
+    """A :class:`StatusMachineTest` driven through ``factory``'s real status mapping
+    (``status_to_remote``/``status_from_remote``)."""
+
+    class Through(StatusMachineTest):
+        def to_backend(self, status: InvoiceStatus) -> object:
+            return factory.status_to_remote(status)  # type: ignore[attr-defined]
+
+        def from_backend(self, value: object) -> InvoiceStatus:
+            return factory.status_from_remote(value)  # type: ignore[attr-defined]
+
+    Through.__name__ = f"StatusMachineThrough{getattr(getattr(factory, 'info', None), 'name', 'backend').title()}"
+    return Through

@@ -1,0 +1,96 @@
+"""The deal page and its live version, and where a CRM link action lands."""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from invoicebridge.core.errors import InvoiceBridgeError, NotConnected, NotFound
+from invoicebridge.core.model import Role
+from invoicebridge.core.i18n import _
+
+from ..security import crm_scope, is_admin, is_logged_in, login_required
+from .common import error_page, render, state
+
+
+def _deal_id(request: Request) -> str:
+    raw = str(request.path_params["deal_id"])
+    if not raw.isalnum() or len(raw) > 64:
+        raise NotFound(_("There is no deal '%(deal)s'") % {"deal": raw[:64]})
+    return raw
+
+
+@login_required
+@crm_scope("deal")
+async def deal_page(request: Request) -> Response:
+    deal_id = _deal_id(request)
+    pipeline = state(request).pipeline
+    runtime = state(request).runtime
+    deal, deal_error = None, ""
+    try:
+        deal = await pipeline.deal_for_display(deal_id)
+    except NotConnected:
+        raise
+    except InvoiceBridgeError as exc:
+        deal_error = exc.message
+    records = runtime.store.invoices_for_deal(deal_id)
+    if deal is None and not records:
+        return error_page(request, deal_error or _("There is no deal %(deal)s") % {"deal": deal_id}, 404)
+    may_approve = True
+    try:
+        user = await state(request).plugins.current_user(runtime, connection=pipeline.accounting)
+        may_approve = user.may_approve
+    except InvoiceBridgeError:
+        pass
+    invoices = [{"record": r, "commands": pipeline.commands_for(r, may_approve=may_approve),
+                 "timeline": runtime.store.audit_entries(invoice_id=r.id)} for r in records]
+    return render(request, "deal.html", {
+        "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
+        "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
+        "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
+        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities(),
+    })
+
+
+def _deal_version(store, deal_id: str) -> str:
+    parts = [f"{r.id}:{r.status.value}:{r.amount_paid}:{r.updated_at}" for r in store.invoices_for_deal(deal_id)]
+    parts += [f"{o['key']}:{o['state']}" for o in store.operations(deal_id=deal_id, states=("pending", "in_flight", "failed", "dead", "done"))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+async def open_from_crm(request: Request) -> Response:
+    """Where a CRM link action lands (``/deals?selectedIds=42&token=<signed JWT>``). A valid token for the
+    connected company opens a session for that CRM user which reaches only this deal (and others opened the same
+    way), for a short time; it never makes anyone the admin. Without a token, sign in first and then continue to
+    the deal."""
+    raw = str(request.query_params.get("selectedIds") or request.query_params.get("deal") or "").split(",")[0].strip()
+    if not raw.isalnum() or len(raw) > 64:
+        return error_page(request, _("Open this page from a deal: the link carries no deal id."), 400)
+    target = f"/deals/{raw}"
+    runtime = state(request).runtime
+    crm = runtime.maybe_connection(Role.CRM)
+    if crm is not None and request.query_params.get("token"):
+        from invoicebridge.core.errors import WebhookRejected
+
+        try:
+            who = await state(request).plugins.verify_page_token(runtime, connection=crm, params=dict(request.query_params))
+        except WebhookRejected as exc:
+            runtime.store.audit("page_token_rejected", exc.message)
+            return error_page(request, exc.message, 401)
+        if who and not is_admin(request):  # the admin stays the admin
+            user = f"{crm.backend}:{who['user']}" if not str(who["user"]).startswith(f"{crm.backend}:") else str(who["user"])
+            deals = list(request.session.get("deals") or []) if request.session.get("user") == user else []
+            request.session.clear()
+            request.session["user"] = user  # bound to that CRM user; another user's link starts a new session
+            request.session["deals"] = [d for d in deals if d != raw][-19:] + [raw]
+    if not is_logged_in(request):
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    return RedirectResponse(target, status_code=303)
+
+
+@login_required
+@crm_scope("deal")
+async def deal_version(request: Request) -> Response:
+    return JSONResponse({"version": _deal_version(state(request).runtime.store, _deal_id(request))})

@@ -1,0 +1,67 @@
+"""``CrmSourceContract``: the pytest class a CRM plugin subclasses to check its source.
+
+Provide one fixture, ``crm_subject``, returning a :class:`CrmSubject` (a source opened on a test connection,
+a deal id it has, one it has not, and optionally a signed and a forged webhook delivery).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+import pytest
+
+from .._compat import maybe_await
+from ..errors import BackendError, RemoteNotFound
+from .accounting import check_webhooks
+from ..model import Deal, WebhookRequest
+
+
+@attrs.define
+class CrmSubject:
+    factory: Any
+    source: Any  # a CrmSource opened on a test connection
+    deal_id: str  # a deal the CRM has
+    missing_deal_id: str  # one it has not
+    webhook: Callable[[], tuple[WebhookRequest, WebhookRequest]] | None = None
+
+
+class CrmSourceContract:
+    pytestmark = pytest.mark.anyio
+
+    async def test_deals_are_read_and_unknown_ones_are_typed_errors(self, crm_subject: CrmSubject) -> None:
+        s = crm_subject
+        deal = await s.source.get_deal(s.deal_id)
+        assert isinstance(deal, Deal) and deal.id == s.deal_id
+        with pytest.raises(RemoteNotFound):
+            await s.source.get_deal(s.missing_deal_id)
+        many = await s.source.get_deals([s.missing_deal_id, s.deal_id])
+        assert [d.id for d in many] == [s.deal_id]  # in order, unknown ids left out
+
+    async def test_write_backs_are_exactly_once_per_dedupe_key(self, crm_subject: CrmSubject) -> None:
+        s = crm_subject
+        first = await s.source.add_activity(s.deal_id, "Send invoice C-1", None, "contract", "contract-activity")
+        again = await s.source.add_activity(s.deal_id, "Send invoice C-1", None, "contract", "contract-activity")
+        assert first and again == first
+        note = await s.source.add_note(s.deal_id, "Invoice C-1 created", "contract-note")
+        assert note and await s.source.add_note(s.deal_id, "Invoice C-1 created", "contract-note") == note
+        await s.source.complete_activity(s.deal_id, "contract-activity")
+        await s.source.complete_activity(s.deal_id, "contract-activity")  # a second completion is a no-op
+
+    async def test_links_name_the_deal(self, crm_subject: CrmSubject) -> None:
+        s = crm_subject
+        url = await maybe_await(s.source.deal_url(s.deal_id))
+        assert s.deal_id in url
+        if hasattr(s.source, "deal_id_from_url"):
+            assert await maybe_await(s.source.deal_id_from_url(url)) == s.deal_id
+
+    async def test_webhooks_are_verified(self, crm_subject: CrmSubject) -> None:
+        s = crm_subject
+        if s.webhook is None:
+            assert not s.factory.info.capabilities.webhooks, "the source says it takes webhooks: give the subject one"
+            return
+        await check_webhooks(s.source, s.webhook)
+
+    async def test_a_failing_read_raises_a_backend_error(self, crm_subject: CrmSubject) -> None:
+        with pytest.raises(BackendError):
+            await crm_subject.source.get_deal(crm_subject.missing_deal_id)
