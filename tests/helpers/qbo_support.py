@@ -1,0 +1,132 @@
+"""QuickBooks test support shared by tests/quickbooks and other suites: a transport that checks every request body
+our client sends and every answer the sandbox gives against Intuit's XSDs (:mod:`qbo_xsd`), a fake clock and
+helpers that connect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from qbo_xsd import problems
+
+START = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
+BASE = "http://qbo.test"
+CLIENT_ID, CLIENT_SECRET, VERIFIER = "test-client", "test-secret", "test-verifier-token"
+ENTITY_ELEMENTS = {"invoice": "Invoice", "customer": "Customer", "payment": "Payment", "item": "Item",
+                   "account": "Account", "term": "Term", "vendor": "Vendor", "employee": "Employee"}
+
+
+def _api_path(path: str) -> list[str] | None:
+    """The path after ``/v3/company/{realm}/`` split in parts, or None when not an API call."""
+    if "/v3/company/" not in path:
+        return None
+    return path.split("/v3/company/", 1)[1].split("/")[1:]
+
+
+class XsdTransport(httpx.AsyncBaseTransport):
+    """Every exchange checked against the XSDs; problems collected (fixtures fail the test on any), ``log`` keeps
+    (request, response, note)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.problems: list[str] = []
+        self.log: list[tuple[httpx.Request, httpx.Response, str]] = []
+        self.fail_transport: list[Exception] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        if self.fail_transport:
+            raise self.fail_transport.pop(0)
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        self.log.append((request, response, self.validate(request, response)))
+        return response
+
+    def validate(self, request: httpx.Request, response: httpx.Response) -> str:
+        parts = _api_path(request.url.path)
+        if parts is None:
+            return "not an API call"
+        where = f"{request.method} {request.url.path}"
+        if request.method == "POST" and request.content and "json" in request.headers.get("content-type", ""):
+            try:
+                body = json.loads(request.content, parse_float=Decimal)
+            except ValueError:
+                body = None  # a deliberately broken body (the sandbox's own answer is still checked)
+            if body is None:
+                pass
+            elif parts == ["batch"]:
+                self.problems += [f"request {where}: {p}" for p in problems(body, "IntuitBatchRequest")]
+            elif len(parts) == 1 and parts[0] in ENTITY_ELEMENTS:
+                self.problems += [f"request {where}: {p}" for p in problems(body, ENTITY_ELEMENTS[parts[0]])]
+        ctype = response.headers.get("content-type", "")
+        if response.status_code == 401:
+            return "authentication fault (lower-case shape, not in the XSD)"
+        if "json" in ctype:
+            found = problems(response.content)
+            self.problems += [f"response {where} {response.status_code}: {p}" for p in found]
+            return "invalid" if found else "validated"
+        if "xml" in ctype:
+            return "xml"
+        return "not json"
+
+    def api_calls(self, method: str | None = None, contains: str = "") -> list[httpx.Request]:
+        return [req for req, _, note in self.log if note != "not an API call" and (method is None or req.method == method)
+                and contains in req.url.path]
+
+
+class Clock:
+    """One fake time for the client and the sandbox. ``sleep`` records and moves time instead of waiting."""
+
+    def __init__(self, start: dt.datetime = START) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> dt.datetime:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += dt.timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+
+class Raw:
+    """A thin HTTP helper over the sandbox for tests of the sandbox itself (the plugin's client has its own)."""
+
+    def __init__(self, sandbox: Any, transport: httpx.AsyncBaseTransport) -> None:
+        self.sandbox = sandbox
+        self.token = sandbox.issue_tokens()["access_token"]
+        self.http = httpx.AsyncClient(transport=transport, base_url=BASE)
+
+    def url(self, path: str) -> str:
+        return f"/v3/company/{self.sandbox.realm_id}/{path}"
+
+    async def call(self, method: str, path: str, body: Any = None, *, params: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None, content: bytes | None = None) -> httpx.Response:
+        hdrs = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", **(headers or {})}
+        if body is not None:
+            content = json.dumps(body, default=_float).encode()
+            hdrs["Content-Type"] = "application/json"
+        return await self.http.request(method, self.url(path), params={"minorversion": "75", **(params or {})},
+                                       content=content, headers=hdrs)
+
+    async def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> dict[str, Any]:
+        response = await self.call(method, path, body, **kw)
+        assert response.status_code == 200, response.text
+        return json.loads(response.content, parse_float=Decimal)
+
+    async def fault(self, method: str, path: str, body: Any = None, *, status: int = 400, **kw: Any) -> dict[str, Any]:
+        response = await self.call(method, path, body, **kw)
+        assert response.status_code == status, response.text
+        return json.loads(response.content, parse_float=Decimal)["Fault"]["Error"][0]
+
+
+def _float(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(type(value).__name__)
