@@ -343,7 +343,7 @@ class Sales:
         self.s.replace("Invoice", inv)
 
     def create_payment(self, body: dict[str, Any]) -> dict[str, Any]:
-        pay = writable(body)
+        pay = {**writable(body), "TotalAmt": body.get("TotalAmt")}  # a payment's total is the client's to say
         customer = self.s.reference("Customer", pay.get("CustomerRef"), "CustomerRef")
         pay["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
         if pay.get("TotalAmt") is None:

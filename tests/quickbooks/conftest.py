@@ -28,7 +28,7 @@ def transport(sandbox):
 
 
 @pytest.fixture
-async def raw(sandbox, transport):
-    client = Raw(sandbox, transport)
+async def raw(sandbox, transport, clock):
+    client = Raw(sandbox, transport, clock)
     yield client
     await client.http.aclose()
