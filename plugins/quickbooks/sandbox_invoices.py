@@ -137,13 +137,13 @@ class Sales:
         price = _dec(detail["UnitPrice"], f"{where}.UnitPrice") if "UnitPrice" in detail else None
         expected = None
         if qty is not None and price is not None:
-            gross = money(qty * price)
+            gross = qty * price  # rounded once, after the discount (UNCERTAIN: QBO's order of rounding)
             if detail.get("DiscountRate") is not None:
                 expected = money(gross * (HUNDRED - _dec(detail["DiscountRate"], f"{where}.DiscountRate")) / HUNDRED)
             elif detail.get("DiscountAmt") is not None:
                 expected = money(gross - _dec(detail["DiscountAmt"], f"{where}.DiscountAmt"))
             else:
-                expected = gross
+                expected = money(gross)
         code_ref = detail.get("TaxCodeRef") or item.get("SalesTaxCodeRef")
         if mode != "NotApplicable" and not code_ref and not self.s.is_us():
             raise f.business("Make sure all your transactions have a VAT rate before you save.",

@@ -9,6 +9,7 @@ import datetime as dt
 import secrets
 from typing import Any, Callable
 
+import jwt
 from attrs import define, field
 
 ACCESS_TTL = dt.timedelta(hours=1)
@@ -43,6 +44,7 @@ class IntuitOAuth:
     clock: Callable[[], dt.datetime]
     client_id: str
     client_secret: str
+    user_email: str = "finance@demo.example"
     codes: dict[str, tuple[Grant, str, dt.datetime]] = field(factory=dict)  # code -> (grant, redirect_uri, expiry)
     access: dict[str, Issued] = field(factory=dict)
     refresh_tokens: dict[str, Issued] = field(factory=dict)
@@ -67,8 +69,16 @@ class IntuitOAuth:
         access, refresh = secrets.token_urlsafe(40), secrets.token_urlsafe(40)
         self.access[access] = Issued(grant, now + ACCESS_TTL)
         self.refresh_tokens[refresh] = Issued(grant, now + REFRESH_TTL)
-        return {"token_type": "bearer", "access_token": access, "expires_in": int(ACCESS_TTL.total_seconds()),
-                "refresh_token": refresh, "x_refresh_token_expires_in": int(REFRESH_TTL.total_seconds())}
+        answer = {"token_type": "bearer", "access_token": access, "expires_in": int(ACCESS_TTL.total_seconds()),
+                  "refresh_token": refresh, "x_refresh_token_expires_in": int(REFRESH_TTL.total_seconds())}
+        if "openid" in grant.scope.split():
+            # Intuit signs RS256 with keys at its JWKS; the sandbox signs HS256 with the client secret (the client
+            # reads the token from the token endpoint over TLS and does not check the signature either way)
+            claims = {"iss": "https://oauth.platform.intuit.com/op/v1", "aud": [self.client_id],
+                      "sub": grant.grant_id, "realmid": grant.realm_id, "email": self.user_email,
+                      "iat": int(now.timestamp()), "exp": int((now + ACCESS_TTL).timestamp())}
+            answer["id_token"] = jwt.encode(claims, self.client_secret, algorithm="HS256")
+        return answer
 
     def exchange(self, form: dict[str, str]) -> dict[str, Any]:
         found = self.codes.pop(form.get("code", ""), None)

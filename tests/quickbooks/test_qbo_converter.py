@@ -147,3 +147,11 @@ def test_sent_and_amounts():
     assert inv.updated_at == dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
     voided = c.to_invoice(row(TotalAmt=Decimal(0), Balance=Decimal(0), PrivateNote="Voided"), today=TODAY)
     assert voided.amount_due == 0 and voided.amount_paid == 0
+
+
+def test_line_discount_rounds_once_like_the_preview(world):
+    """Found by the property above: the sandbox rounded Qty × UnitPrice before taking the discount off (0.045 ->
+    0.05, less 10 % -> 0.05) where core rounds once (0.0405 -> 0.04) and refused the line with 6070."""
+    draft = simple_draft(lines=(LineItem("Tiny", 1, "0.045", item_code="BOOK", tax_percent=0, discount_rate=10),))
+    stored = world["sandbox"].api.write("Invoice", wire(body_for(world, draft)))
+    assert stored["TotalAmt"] == draft.totals.total == Decimal("0.04")
