@@ -6,6 +6,7 @@ of a refresh or access token (JSON ``{"token": …}`` or a form)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from typing import Any, Callable
 
@@ -72,12 +73,13 @@ class IntuitOAuth:
         answer = {"token_type": "bearer", "access_token": access, "expires_in": int(ACCESS_TTL.total_seconds()),
                   "refresh_token": refresh, "x_refresh_token_expires_in": int(REFRESH_TTL.total_seconds())}
         if "openid" in grant.scope.split():
-            # Intuit signs RS256 with keys at its JWKS; the sandbox signs HS256 with the client secret (the client
+            # Intuit signs RS256 with keys at its JWKS; the sandbox signs HS256 with a key made from the client secret (the client
             # reads the token from the token endpoint over TLS and does not check the signature either way)
             claims = {"iss": "https://oauth.platform.intuit.com/op/v1", "aud": [self.client_id],
                       "sub": grant.grant_id, "realmid": grant.realm_id, "email": self.user_email,
                       "iat": int(now.timestamp()), "exp": int((now + ACCESS_TTL).timestamp())}
-            answer["id_token"] = jwt.encode(claims, self.client_secret, algorithm="HS256")
+            key = hashlib.sha256(self.client_secret.encode()).digest()
+            answer["id_token"] = jwt.encode(claims, key, algorithm="HS256")
         return answer
 
     def exchange(self, form: dict[str, str]) -> dict[str, Any]:

@@ -133,3 +133,17 @@ def _float(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(type(value).__name__)
+
+
+def connect(store, sandbox, clock, *, scope: str = "com.intuit.quickbooks.accounting openid email"):
+    """A stored QuickBooks connection to ``sandbox`` (what the OAuth flow would leave)."""
+    from invoicebridge.core.model import Role
+
+    tokens = sandbox.issue_tokens(scope)
+    return store.add_connection(
+        backend="quickbooks", role=Role.ACCOUNTING, label="QuickBooks: Demo Company (UK)",
+        settings={"realm_id": sandbox.realm_id, "company_name": "Demo Company (UK)", "home_currency": "GBP",
+                  "us": False, "user_email": "finance@demo.example"},
+        secrets={"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+                 "expires_at": clock.now().timestamp() + tokens["expires_in"]},
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from qbo_support import CLIENT_ID, CLIENT_SECRET, VERIFIER, Clock, Raw, XsdTransport
+from qbo_support import BASE, CLIENT_ID, CLIENT_SECRET, VERIFIER, Clock, Raw, XsdTransport, connect
 
+from invoicebridge.core.runtime import Runtime
+from invoicebridge.plugins.quickbooks.config import sandbox_config
 from invoicebridge.plugins.quickbooks.sandbox import create_sandbox
 
 
@@ -32,3 +34,23 @@ async def raw(sandbox, transport, clock):
     client = Raw(sandbox, transport, clock)
     yield client
     await client.http.aclose()
+
+
+@pytest.fixture
+def runtime(store, clock, transport):
+    return Runtime(store=store, transports={"quickbooks": transport}, sleep=clock.sleep, now=clock.now,
+                   public_url="http://app.test",
+                   config={"quickbooks": sandbox_config(BASE, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                                                        verifier_token=VERIFIER)})
+
+
+@pytest.fixture
+def connection(store, sandbox, clock):
+    return connect(store, sandbox, clock)
+
+
+@pytest.fixture
+def backend(runtime, connection):
+    from invoicebridge.plugins.quickbooks.backend import QuickBooksBackend
+
+    return QuickBooksBackend(runtime, connection)
