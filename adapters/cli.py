@@ -43,9 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(serve)
     _add_server_options(serve)
 
-    demo = sub.add_parser("demo", help="run the web app with the Xero and Pipedrive sandboxes, connected and seeded")
+    demo = sub.add_parser("demo", help="run the web app with the accounting and CRM sandboxes, connected and seeded")
     _add_data_dir(demo)
     _add_server_options(demo)
+    demo.add_argument("--accounting", default=None, metavar="BACKEND",
+                      help="the accounting backend whose sandbox to connect, e.g. quickbooks (every sandbox is "
+                           "mounted; default: the usual demo one)")
 
     sync = sub.add_parser("sync", help="reconcile invoice statuses once and finish left-over operations")
     _add_data_dir(sync)
@@ -141,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.data_dir is None and "INVOICEBRIDGE_DATA_DIR" not in os.environ:
         config.data_dir = Path("data/demo")
-    app, info = build_demo(config)  # the sandboxes live in memory, so every demo starts from a fresh database
+    app, info = build_demo(config, accounting=args.accounting)  # the sandboxes live in memory, so every demo starts from a fresh database
     print(demo_banner(info), flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
                 **config.uvicorn_options())
@@ -155,8 +158,11 @@ def demo_banner(info: dict) -> str:
         "  ─────────────────────────────",
         f"  Open        {info['app_url']}/",
         f"  Sign in     password: {info['admin_password']}",
-        f"  Try         {info['app_url']}/deals/{info['suggested_deal']}  → Create invoice → Save as draft",
-        f"  Xero        {info['xero']['console_url']}  (approve, pay, void as the Xero user)",
+        f"  Try         {info['app_url']}/deals/{info['suggested_deal']}  → Create invoice"
+        + ("" if info.get("accounting") == "quickbooks" else " → Save as draft"),
+        (f"  QuickBooks  {info['quickbooks']['console_url']}  (receive payments, void, delete as the QuickBooks user)"
+         if info.get("accounting") == "quickbooks" else
+         f"  Xero        {info['xero']['console_url']}  (approve, pay, void as the Xero user)"),
         f"  Pipedrive   {info['pipedrive']['console_url']}  (win a deal)",
         f"  API         curl -H 'Authorization: Bearer {info['api_key']}' {info['app_url']}/api/deals/{info['suggested_deal']}/invoices",
         f"  Details     {info['demo_json']}",

@@ -26,6 +26,7 @@ from starlette.routing import Mount
 
 from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
+from invoicebridge.core.model import Role
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.store import Store, make_private_dir
 
@@ -35,7 +36,10 @@ from .config import AppConfig
 DEMO_PASSWORD_BYTES = 9
 
 
-def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[Starlette, dict[str, Any]]:
+def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
+               accounting: str | None = None) -> tuple[Starlette, dict[str, Any]]:
+    """``accounting``: the accounting backend whose sandbox the demo connects (every sandbox is mounted; one
+    accounting connection at a time). None: the first whose offer does not ask to be connected only on request."""
     make_private_dir(config.data_dir)
     for suffix in ("", "-wal", "-shm"):  # the sandboxes live in memory: a kept database would point at nothing
         Path(f"{config.db_path}{suffix}").unlink(missing_ok=True)
@@ -60,6 +64,7 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         runtime.transports[sandbox.name] = transport
     app.state.sandboxes = {s.name: (s.mount_path, s) for s in sandboxes}  # name -> (mount path, Sandbox)
     app.state.demo_offers = offers
+    accounting = _chosen_accounting(app.state.plugins, offers, accounting)
 
     api_key = store.create_api_key("demo")
     info: dict[str, Any] = {
@@ -69,11 +74,12 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         "data_dir": str(config.data_dir.resolve()),
         "demo_json": str((config.data_dir / "demo.json").resolve()),
         **{name: dict(offer.info) for name, offer in offers.items()},
+        "accounting": accounting,
         "suggested_deal": next((o.hints["suggested_record"] for o in offers.values() if o.hints.get("suggested_record")), "1"),
     }
 
     async def connect(app: Starlette) -> None:
-        await connect_demo(app, config)
+        await connect_demo(app, config, accounting=accounting)
 
     app.state.startup_hooks.append(connect)
     demo_json = config.data_dir / "demo.json"  # holds the password and keys: never readable by others, not even briefly
@@ -81,6 +87,15 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         fh.write(json.dumps(info, indent=2))
     demo_json.chmod(0o600)
     return app, info
+
+
+def _chosen_accounting(plugins: Plugins, offers: dict[str, Any], wanted: str | None) -> str:
+    names = [n for n in offers if plugins.backend(n).role is Role.ACCOUNTING]
+    if wanted:
+        if wanted not in names:
+            raise ValueError(f"no accounting sandbox named {wanted!r}; installed: {', '.join(names) or 'none'}")
+        return wanted
+    return next((n for n in names if not offers[n].hints.get("on_request")), names[0] if names else "")
 
 
 async def _connect_oauth(runtime: Any, plugins: Plugins, config: AppConfig, backend: str) -> Any:
@@ -99,14 +114,16 @@ async def _connect_oauth(runtime: Any, plugins: Plugins, config: AppConfig, back
                                         code_verifier=verifier, settings={})
 
 
-async def connect_demo(app: Starlette, config: AppConfig) -> None:
-    """Connect every sandbox through the real flows and preset the mapping."""
+async def connect_demo(app: Starlette, config: AppConfig, *, accounting: str | None = None) -> None:
+    """Connect the sandboxes through the real flows (of the accounting ones, only ``accounting``) and preset the
+    mapping."""
     runtime = app.state.runtime
     plugins = app.state.plugins
     store = runtime.store
+    accounting = _chosen_accounting(plugins, app.state.demo_offers, accounting)
     for name, offer in app.state.demo_offers.items():
         info = plugins.backend(name)
-        if store.active_connection(info.role) is not None:
+        if store.active_connection(info.role) is not None or (info.role is Role.ACCOUNTING and name != accounting):
             continue
         if offer.connect == "token":
             result = await plugins.connect_with_token(runtime, backend=name, token=offer.token, settings={})
