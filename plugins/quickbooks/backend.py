@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import jwt
 
 from invoicebridge.core.connector import authorization_url, close_connectors, revoke_token, token_request, token_secrets
-from invoicebridge.core.errors import AuthError, BackendError, IllegalTransition
+from invoicebridge.core.errors import AuthError, BackendError, IllegalTransition, NotConnected
 from invoicebridge.core.i18n import _
 from invoicebridge.core.model import (
     Catalog,
@@ -28,6 +28,7 @@ from invoicebridge.core.model import (
     WebhookEvent,
     WebhookRequest,
 )
+from invoicebridge.core.status import InvoiceStatus
 
 from . import converter as c
 from . import customers as cust
@@ -50,28 +51,57 @@ def id_token_claims(token: str) -> dict[str, Any]:
 
 
 class QuickBooksBackend:
+    """Bound to one connection (``open(connection, context)``); connecting is asked of the class. ``context`` is
+    what core hands a backend: clock, sleep, HTTP clients, the connection's secrets and settings, a key-value
+    space, a cache, the public URL (today's runtime has all of it)."""
+
     name = BACKEND
     label = "QuickBooks Online"
 
-    def __init__(self, runtime: Any, connection: Any = None) -> None:
-        self.runtime = runtime
+    def __init__(self, connection: Any, context: Any) -> None:
         self.connection = connection
-        self.config = QboConfig.from_runtime(runtime)
+        self.context = context
+        self.config = QboConfig.from_runtime(context)
+
+    @classmethod
+    def open(cls, connection: Any, context: Any) -> "QuickBooksBackend":
+        return cls(connection, context)
 
     def client(self) -> QboClient:
-        return QboClient(self.runtime, self.connection)
+        return QboClient(self.context, self.connection)
+
+    # ---- statuses -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def status_from_remote(cls, value: str) -> InvoiceStatus:
+        """QBO's derived states (:func:`converter.status_of`) onto core's neutral statuses."""
+        return c.NEUTRAL[value]
+
+    @classmethod
+    def status_to_remote(cls, status: InvoiceStatus) -> str:
+        return c.REMOTE.get(status, "")
 
     # ---- connecting ---------------------------------------------------------------------------------------
 
-    def authorize_url(self, *, redirect_uri: str, state: str) -> str:
+    @classmethod
+    async def authorize_url(cls, context: Any, *, redirect_uri: str, state: str, code_challenge: str = "",
+                            settings: Any = None) -> str:
         """Intuit documents no PKCE (fact sheet §1.4): the code challenge is not sent."""
-        return authorization_url(oauth_app(self.config), redirect_uri=redirect_uri, state=state,
-                                 scope=self.config.scopes)
+        config = QboConfig.from_runtime(context)
+        return authorization_url(oauth_app(config), redirect_uri=redirect_uri, state=state, scope=config.scopes)
 
-    async def complete_oauth(self, *, code: str, redirect_uri: str, settings: dict[str, Any]) -> ConnectResult:
-        connector = build_connector(self.runtime, None, self.config)
+    @classmethod
+    async def connect_with_token(cls, context: Any, *, token: str, settings: Any = None) -> ConnectResult:
+        raise NotConnected(_("QuickBooks connects by signing in with Intuit (OAuth), not with an API token"))
+
+    @classmethod
+    async def complete_oauth(cls, context: Any, *, code: str, redirect_uri: str, code_verifier: str = "",
+                             settings: Any = None) -> ConnectResult:
+        config = QboConfig.from_runtime(context)
+        settings = dict(settings or {})
+        connector = build_connector(context, None, config)
         try:
-            payload = await token_request(connector, oauth_app(self.config), "authorization_code",
+            payload = await token_request(connector, oauth_app(config), "authorization_code",
                                           reconnect=_("QuickBooks refused the sign-in (%(error)s); connect again"),
                                           code=code, redirect_uri=redirect_uri)
             claims = id_token_claims(str(payload.get("id_token", "")))
@@ -79,10 +109,10 @@ class QuickBooksBackend:
             if not realm:
                 raise AuthError(_("QuickBooks did not say which company was connected; connect again and choose a "
                                   "company"), backend=BACKEND)
-            info, prefs = await first_reads(connector, self.config, realm, str(payload.get("access_token", "")))
+            info, prefs = await first_reads(connector, config, realm, str(payload.get("access_token", "")))
         finally:
             await connector.aclose()
-        secrets = token_secrets(payload, self.runtime.now(), lifetime=3600.0, keep=("x_refresh_token_expires_in",))
+        secrets = token_secrets(payload, context.now(), lifetime=3600.0, keep=("x_refresh_token_expires_in",))
         out = {k: v for k, v in settings.items() if k != "realmId"}
         out.update(realm_id=realm, user_email=claims.get("email", ""), company_name=info.get("CompanyName", ""),
                    us=info.get("Country") in ("US", "USA"),
@@ -94,10 +124,13 @@ class QuickBooksBackend:
             info = await self.client().company_info()
         except BackendError as exc:
             return Health(ok=False, detail=str(exc.message))
-        user = self.current_user()
+        user = await self.current_user()
         return Health(ok=True, user=user, detail=_("Connected to %(company)s") % {"company": info.get("CompanyName", "")})
 
-    def current_user(self) -> RemoteUser:
+    async def connected(self, public_url: str) -> None:
+        """Nothing to subscribe: QBO's webhooks are set per app in Intuit's developer portal (fact sheet §8)."""
+
+    async def current_user(self) -> RemoteUser:
         """QBO's accounting API lists no users; the one who connected (from the id token) may create invoices."""
         email = str(self.connection.settings.get("user_email") or "")
         return RemoteUser(name=email or _("QuickBooks user"), email=email, role="", may_create=True)
@@ -106,12 +139,12 @@ class QuickBooksBackend:
         """Revoke the refresh token (which ends the app's access to the company); False when Intuit could not be
         told (the local connection can still be removed)."""
         try:
-            token = self.runtime.secrets(self.connection).get("refresh_token", "")
+            token = self.context.secrets(self.connection).get("refresh_token", "")
             await revoke_token(self.client().connector, oauth_app(self.config), token)
         except BackendError:
             return False
         finally:
-            await close_connectors(self.runtime, backend=BACKEND, key=self.connection.id)
+            await close_connectors(self.context, backend=BACKEND, key=self.connection.id)
         return True
 
     # ---- catalog --------------------------------------------------------------------------------------------
@@ -119,8 +152,8 @@ class QuickBooksBackend:
     async def lists(self) -> dict[str, Any]:
         """Items, tax codes and rates, accounts, company and preferences; kept five minutes per connection."""
         key = (BACKEND, "lists", self.connection.id)
-        cached = self.runtime.cache.get(key)
-        if cached is not None and self.runtime.now() - cached[0] < CATALOG_TTL:
+        cached = self.context.cache.get(key)
+        if cached is not None and self.context.now() - cached[0] < CATALOG_TTL:
             return cached[1]
         qbo = self.client()
         lists = {
@@ -131,7 +164,7 @@ class QuickBooksBackend:
             "company": await qbo.company_info(),
             "preferences": await qbo.preferences(),
         }
-        self.runtime.cache[key] = (self.runtime.now(), lists)
+        self.context.cache[key] = (self.context.now(), lists)
         return lists
 
     async def catalog(self) -> Catalog:
@@ -196,6 +229,6 @@ class QuickBooksBackend:
     async def deep_link(self, remote_id: str) -> str:
         return f"{self.config.deep_link_base}/app/invoice?txnId={remote_id}"
 
-    def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
+    async def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
         return parse_events(request, self.config.verifier_token,
                             realm_id=str(self.connection.settings.get("realm_id", "")))

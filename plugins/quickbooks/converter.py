@@ -247,6 +247,10 @@ NEUTRAL = {"open": InvoiceStatus.AUTHORISED, "overdue": InvoiceStatus.AUTHORISED
            "deleted": InvoiceStatus.DELETED}
 
 
+REMOTE = {InvoiceStatus.AUTHORISED: "open", InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided",
+          InvoiceStatus.DELETED: "deleted"}  # no drafts, no approval step in QBO
+
+
 def to_invoice(invoice: Mapping[str, Any], *, today: dt.date, backend: str = "quickbooks") -> Invoice:
     view = status_of(invoice, today)
     total = D(invoice.get("TotalAmt"))
