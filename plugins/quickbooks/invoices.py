@@ -23,6 +23,7 @@ from .customers import chunks, quote, request_id
 from .errors import StaleObject
 
 REFUSED_KV = "quickbooks.refused"  # operation key -> how many of its creates QBO refused outright
+MADE_KV = "quickbooks.invoices"  # remote id -> what a deleted invoice still needs (QBO keeps nothing of it)
 CDC_DAYS = 30
 STALE_TRIES = 3
 
@@ -46,6 +47,24 @@ def view(qbo: QboClient, row: dict[str, Any]) -> Invoice:
     return c.to_invoice(row, today=today(qbo))
 
 
+def remember(qbo: QboClient, invoice: Invoice) -> Invoice:
+    """Keep the few facts of an invoice we made that a deletion would lose (number, currency, total)."""
+    qbo.runtime.kv_set(MADE_KV, invoice.remote_id, {"number": invoice.number, "currency": invoice.currency,
+                                                     "total": str(invoice.total), "reference": invoice.reference,
+                                                     "contact_name": invoice.contact_name})
+    return invoice
+
+
+def recorded_operation(qbo: QboClient, remote_id: str) -> str | None:
+    """The operation core recorded for a remote invoice (the backend context's answer; today's runtime has none,
+    so its store is asked)."""
+    ask = getattr(qbo.runtime, "recorded_operation", None)
+    if ask is not None:
+        return ask("quickbooks", remote_id)
+    store = getattr(qbo.runtime, "store", None)
+    return getattr(store.invoice_by_remote("quickbooks", remote_id), "operation_key", None) if store else None
+
+
 async def create(qbo: QboClient, requests: Sequence[CreateRequest], body_for: Any) -> list[CreateResult]:
     """``body_for(draft, contact_id)``: the QBO Invoice JSON (it raises :class:`ConversionError` for a draft QBO
     cannot express, which fails only that deal)."""
@@ -65,7 +84,7 @@ async def create(qbo: QboClient, requests: Sequence[CreateRequest], body_for: An
             answer = answers.get(str(n), {})
             if answer.get("Invoice"):
                 results[request.operation_key] = CreateResult(operation_key=request.operation_key,
-                                                              invoice=view(qbo, answer["Invoice"]))
+                                                              invoice=remember(qbo, view(qbo, answer["Invoice"])))
                 continue
             errors = (answer.get("Fault") or {}).get("Error") or []
             messages = tuple(str(e.get("Detail") or e.get("Message") or "") for e in errors) or (
@@ -85,9 +104,7 @@ async def find_created(qbo: QboClient, requests: Sequence[CreateRequest]) -> dic
     for group in chunks(customer_ids, 50):
         refs = ", ".join(quote(i) for i in group)
         found += await qbo.query(f"select * from Invoice where CustomerRef in ({refs})", "Invoice")
-    store = getattr(qbo.runtime, "store", None)
-    owner = {row["Id"]: getattr(store.invoice_by_remote("quickbooks", row["Id"]), "operation_key", None)
-             for row in found if store is not None}
+    owner = {row["Id"]: recorded_operation(qbo, row["Id"]) for row in found}
     found.sort(key=lambda row: row.get("MetaData", {}).get("CreateTime", ""))
     used: set[str] = set()
     out: dict[str, Invoice] = {}
@@ -102,7 +119,7 @@ async def find_created(qbo: QboClient, requests: Sequence[CreateRequest]) -> dic
                     and (c.D(row.get("TotalAmt")) == d.totals.total or c.is_voided(row)))
             if same and (not d.number or row.get("DocNumber") == d.number):
                 used.add(row["Id"])
-                out[request.operation_key] = view(qbo, row)
+                out[request.operation_key] = remember(qbo, view(qbo, row))
                 break
     return out
 
@@ -150,12 +167,11 @@ async def change_status(qbo: QboClient, remote_id: str, command: Any, operation_
 
 def _deleted(qbo: QboClient, remote_id: str) -> Invoice | None:
     """A deleted invoice as core knows it (QBO keeps nothing to read but the id)."""
-    store = getattr(qbo.runtime, "store", None)
-    record = store.invoice_by_remote("quickbooks", remote_id) if store is not None else None
-    if record is None:
+    made = qbo.runtime.kv_get(MADE_KV, remote_id)
+    if not made:
         return None
-    return Invoice(remote_id=remote_id, number=record.number, status=InvoiceStatus.DELETED, currency=record.currency,
-                   total=record.total, reference=record.reference, contact_name=record.contact_name,
+    return Invoice(remote_id=remote_id, number=made["number"], status=InvoiceStatus.DELETED, currency=made["currency"],
+                   total=made["total"], reference=made.get("reference", ""), contact_name=made.get("contact_name", ""),
                    backend="quickbooks")
 
 
@@ -176,12 +192,11 @@ async def get_invoices(qbo: QboClient, remote_ids: Sequence[str]) -> list[Invoic
 
 async def modified_since(qbo: QboClient, since: dt.datetime | None) -> list[Invoice]:
     """Our invoices changed since ``since``: change data capture within its 30 days (deletions included), else
-    a query on ``MetaData.LastUpdatedTime``. "Ours": the deal marker, or a record in the store."""
+    a query on ``MetaData.LastUpdatedTime``. "Ours": the deal marker, or one we made."""
     now = qbo.runtime.now()
-    store = getattr(qbo.runtime, "store", None)
 
     def ours(row: dict[str, Any]) -> bool:
-        return bool(c.deal_of(row)[0]) or (store is not None and store.invoice_by_remote("quickbooks", row["Id"]) is not None)
+        return bool(c.deal_of(row)[0]) or qbo.runtime.kv_get(MADE_KV, row["Id"]) is not None
 
     if since is not None and now - since < dt.timedelta(days=CDC_DAYS, hours=-1):
         rows = (await qbo.cdc("Invoice", since)).get("Invoice", [])

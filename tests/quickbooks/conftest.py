@@ -53,4 +53,4 @@ def connection(store, sandbox, clock):
 def backend(runtime, connection):
     from invoicebridge.plugins.quickbooks.backend import QuickBooksBackend
 
-    return QuickBooksBackend(runtime, connection)
+    return QuickBooksBackend.open(connection, runtime)

@@ -16,16 +16,17 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_authorize_and_complete_oauth(runtime, sandbox, transport):
-    backend = QuickBooksBackend(runtime)
-    url = backend.authorize_url(redirect_uri="http://app.test/connect/quickbooks/callback", state="st")
+    url = await QuickBooksBackend.authorize_url(runtime, redirect_uri="http://app.test/connect/quickbooks/callback",
+                                                state="st", code_challenge="abc", settings={})
     query = parse_qs(urlsplit(url).query)
     assert query["scope"] == ["com.intuit.quickbooks.accounting openid email"] and "code_challenge" not in query
     async with httpx.AsyncClient(transport=transport) as http:
         answer = await http.get(url)
     back = parse_qs(urlsplit(answer.headers["location"]).query)
     assert back["realmId"] == [sandbox.realm_id] and back["state"] == ["st"]
-    result = await backend.complete_oauth(code=back["code"][0], redirect_uri="http://app.test/connect/quickbooks/callback",
-                                          settings={})
+    result = await QuickBooksBackend.complete_oauth(runtime, code=back["code"][0], code_verifier="",
+                                                    redirect_uri="http://app.test/connect/quickbooks/callback",
+                                                    settings={})
     assert result.settings["realm_id"] == sandbox.realm_id and result.settings["company_name"] == "Demo Company (UK)"
     assert result.settings["home_currency"] == "GBP" and result.settings["us"] is False
     assert result.label == "QuickBooks: Demo Company (UK)" and result.secrets["refresh_token"]

@@ -148,7 +148,10 @@ async def test_get_invoices_and_modified_since(backend, sandbox, clock, runtime)
     [paid] = await backend.get_invoices([one.invoice.remote_id])
     changed = await backend.modified_since(since)
     assert paid.status is InvoiceStatus.PAID and paid.amount_paid == paid.total
-    assert [i.remote_id for i in changed] == [one.invoice.remote_id]  # the deleted one is not in our store here
+    assert {i.remote_id: i.status for i in changed} == {one.invoice.remote_id: InvoiceStatus.PAID,
+                                                       two.invoice.remote_id: InvoiceStatus.DELETED}
+    [gone] = await backend.get_invoices([two.invoice.remote_id])
+    assert gone.status is InvoiceStatus.DELETED and gone.total == two.invoice.total and gone.currency == "GBP"
     assert await backend.modified_since(since - dt.timedelta(days=40))  # beyond CDC's 30 days: a query
 
 
@@ -158,9 +161,9 @@ async def test_webhook_verification(backend, sandbox):
             b'"intuitaccountid":"' + sandbox.realm_id.encode() + b'","data":{}},'
             b'{"specversion":"1.0","id":"e2","type":"qbo.payment.created.v1","intuitentityid":"43",'
             b'"intuitaccountid":"' + sandbox.realm_id.encode() + b'","data":{}}]')
-    events = backend.verify_webhook(WebhookRequest(body, {"intuit-signature": sign(body, VERIFIER)}))
+    events = await backend.verify_webhook(WebhookRequest(body, {"intuit-signature": sign(body, VERIFIER)}))
     assert [(e.kind, e.object_id, e.current) for e in events] == [("invoice_changed", "42", "updated")]
     from invoicebridge.core.errors import WebhookRejected
 
     with pytest.raises(WebhookRejected):
-        backend.verify_webhook(WebhookRequest(body, {"intuit-signature": sign(body + b" ", VERIFIER)}))
+        await backend.verify_webhook(WebhookRequest(body, {"intuit-signature": sign(body + b" ", VERIFIER)}))
