@@ -9,8 +9,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import contract
 import httpx
 from qbo_xsd import problems
+from xero_support import Clock  # noqa: F401  (one fake clock for every sandbox's tests)
 
 START = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
 BASE = "http://qbo.test"
@@ -26,24 +28,12 @@ def _api_path(path: str) -> list[str] | None:
     return path.split("/v3/company/", 1)[1].split("/")[1:]
 
 
-class XsdTransport(httpx.AsyncBaseTransport):
-    """Every exchange checked against the XSDs; problems collected (fixtures fail the test on any), ``log`` keeps
-    (request, response, note)."""
+class XsdTransport(contract.ValidatingTransport):
+    """Every exchange checked against the XSDs instead of an OpenAPI spec; problems collected (fixtures fail the
+    test on any), ``log`` keeps (request, response, note), ``fail_transport`` raises errors before sending."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.problems: list[str] = []
-        self.log: list[tuple[httpx.Request, httpx.Response, str]] = []
-        self.fail_transport: list[Exception] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await request.aread()
-        if self.fail_transport:
-            raise self.fail_transport.pop(0)
-        response = await self.inner.handle_async_request(request)
-        await response.aread()
-        self.log.append((request, response, self.validate(request, response)))
-        return response
+        super().__init__(inner, {}, lambda request: None)
 
     def validate(self, request: httpx.Request, response: httpx.Response) -> str:
         parts = _api_path(request.url.path)
@@ -72,33 +62,11 @@ class XsdTransport(httpx.AsyncBaseTransport):
             return "xml"
         return "not json"
 
-    def api_calls(self, method: str | None = None, contains: str = "") -> list[httpx.Request]:
-        return [req for req, _, note in self.log if note != "not an API call" and (method is None or req.method == method)
-                and contains in req.url.path]
-
-
-class Clock:
-    """One fake time for the client and the sandbox. ``sleep`` records and moves time instead of waiting."""
-
-    def __init__(self, start: dt.datetime = START) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-
-    def now(self) -> dt.datetime:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += dt.timedelta(seconds=seconds)
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.advance(seconds)
-
 
 class Raw:
     """A thin HTTP helper over the sandbox for tests of the sandbox itself (the plugin's client has its own)."""
 
-    def __init__(self, sandbox: Any, transport: httpx.AsyncBaseTransport, clock: "Clock | None" = None) -> None:
+    def __init__(self, sandbox: Any, transport: httpx.AsyncBaseTransport, clock: Any = None) -> None:
         self.sandbox = sandbox
         self.clock = clock  # moved 0.15 s before each call: a paced caller stays under 10 requests a second
         self.token = sandbox.issue_tokens()["access_token"]
