@@ -46,30 +46,30 @@ async def test_hooks_may_be_async_and_unanswered_calls_name_the_backend(store):
 
 def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(tmp_path):
     src = tmp_path / "src"
-    (src / "ib_quickbooks").mkdir(parents=True)
-    (src / "ib_quickbooks" / "__init__.py").write_text(textwrap.dedent('''
+    (src / "ib_freshbooks").mkdir(parents=True)
+    (src / "ib_freshbooks" / "__init__.py").write_text(textwrap.dedent('''
         from invoicebridge.core import BackendInfo, Role, hookimpl
 
         @hookimpl
         def invoicebridge_backends():
-            return [BackendInfo(name="quickbooks", role=Role.ACCOUNTING, label="QuickBooks")]
+            return [BackendInfo(name="freshbooks", role=Role.ACCOUNTING, label="FreshBooks")]
 
         @hookimpl
         def accounting_deep_link(runtime, connection, remote_id):
-            if connection.backend == "quickbooks":
-                return "https://qbo.example/invoice/" + remote_id
+            if connection.backend == "freshbooks":
+                return "https://fb.example/invoice/" + remote_id
     '''))
     (src / "pyproject.toml").write_text(textwrap.dedent('''
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
         [project]
-        name = "ib-quickbooks"
+        name = "ib-freshbooks"
         version = "0.1"
         [project.entry-points.invoicebridge]
-        quickbooks = "ib_quickbooks"
+        freshbooks = "ib_freshbooks"
         [tool.setuptools]
-        packages = ["ib_quickbooks"]
+        packages = ["ib_freshbooks"]
     '''))
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
@@ -81,13 +81,13 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
         from invoicebridge.core.store import Store
         plugins = Plugins()
         store = Store.open(":memory:")
-        conn = store.add_connection(backend="quickbooks", role="accounting")
+        conn = store.add_connection(backend="freshbooks", role="accounting")
         print(sorted(b.name for b in plugins.backends()))
         print(asyncio.run(plugins.deep_link(Runtime(store=store), connection=conn, remote_id="9")))
     ''')
     out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(site), "PATH": ""}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["['pipedrive', 'quickbooks', 'xero']", "https://qbo.example/invoice/9"]
+    assert out.stdout.splitlines() == ["['freshbooks', 'pipedrive', 'quickbooks', 'xero']", "https://fb.example/invoice/9"]
 
 
 @pytest.mark.anyio
