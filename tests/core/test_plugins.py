@@ -13,6 +13,7 @@ def test_builtin_plugins_are_found_through_the_entry_point_group():
     plugins = Plugins(make_plugin_manager())
     names = {b.name: b.role for b in plugins.backends()}
     assert names["xero"] is Role.ACCOUNTING and names["pipedrive"] is Role.CRM
+    assert names["quickbooks"] is Role.ACCOUNTING  # registered by its entry point, like a third party
 
 
 def test_a_misspelt_hook_fails_loudly():
