@@ -77,10 +77,10 @@ async def create(qbo: QboClient, requests: Sequence[CreateRequest], body_for: An
             results[request.operation_key] = CreateResult(operation_key=request.operation_key, error=str(exc),
                                                           errors=(str(exc),))
     for group in chunks(sendable):
-        keys = [attempt_key(qbo, r.operation_key) for r, _ in group]
-        items = [{"bId": str(n), "operation": "create", "Invoice": body} for n, (_, body) in enumerate(group)]
+        keys = [attempt_key(qbo, request.operation_key) for request, _body in group]
+        items = [{"bId": str(n), "operation": "create", "Invoice": body} for n, (_request, body) in enumerate(group)]
         answers = {a.get("bId"): a for a in await qbo.batch(items, request_id=request_id("invoices", *keys))}
-        for n, (request, _) in enumerate(group):
+        for n, (request, _body) in enumerate(group):
             answer = answers.get(str(n), {})
             if answer.get("Invoice"):
                 results[request.operation_key] = CreateResult(operation_key=request.operation_key,
