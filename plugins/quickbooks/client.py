@@ -12,6 +12,7 @@ working 24 hours), kept by the kit's :class:`TokenKeeper`; ``invalid_grant`` mea
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import attrs
@@ -122,13 +123,19 @@ class QboClient:
         params = {"include": include} if include else None
         return (await self.json("GET", f"{entity.lower()}/{entity_id}", params=params))[entity]
 
-    async def query(self, statement: str, entity: str) -> list[dict[str, Any]]:
-        """Every row of ``statement`` (without STARTPOSITION/MAXRESULTS), read in pages of 1,000."""
+    async def query(self, statement: str, entity: str, *, post: bool = False) -> list[dict[str, Any]]:
+        """Every row of ``statement`` (without STARTPOSITION/MAXRESULTS), read in pages of 1,000. ``post``: send
+        the statement as the body (``application/text``), for long ones."""
         rows: list[dict[str, Any]] = []
         start = 1
         while True:
             text = f"{statement} STARTPOSITION {start} MAXRESULTS {PAGE}"
-            page = (await self.json("GET", "query", params={"query": text})).get("QueryResponse", {}).get(entity, [])
+            if post:  # a read: a fresh requestid makes it safe to send again after a server error
+                answer = await self.json("POST", "query", content=text.encode(), request_id=str(uuid.uuid4()),
+                                         headers={"Content-Type": "application/text"})
+            else:
+                answer = await self.json("GET", "query", params={"query": text})
+            page = answer.get("QueryResponse", {}).get(entity, [])
             rows.extend(page)
             if len(page) < PAGE:
                 return rows
