@@ -94,6 +94,37 @@ class QboSandbox:
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)
 
+    # ---- the Sandbox protocol (invoicebridge.core.sandboxes) ------------------------------------------------
+
+    name = "quickbooks"
+    mount_path = "/sandbox/quickbooks"
+
+    def seed(self) -> None:
+        seed_state(self.state, "demo")
+
+    def reset(self) -> None:
+        """Start empty: a new company, no grants, limits, request ids or queued webhooks."""
+        self.__init__(clock=self.clock, client_id=self.oauth.client_id, client_secret=self.oauth.client_secret,
+                      verifier_token=self.outbox.verifier_token, webhook_url=self.outbox.url,
+                      webhook_transport=self.outbox.transport, seed=None, realm_id=self.realm_id)
+
+    def demo_offer(self, *, public_url: str, transport: Any, secrets: dict[str, str]) -> Any:
+        """Point the sandbox at the demo and say how to connect (OAuth) and what demo.json shows."""
+        from invoicebridge.core.sandboxes import DemoOffer
+
+        from .config import sandbox_config
+
+        base = f"{public_url}{self.mount_path}"
+        self.outbox.verifier_token = secrets.setdefault("quickbooks_verifier_token", self.outbox.verifier_token)
+        self.outbox.url = f"{public_url}/webhooks/quickbooks"
+        self.outbox.transport = transport
+        self.api.link_base = base
+        credentials = {"client_id": self.oauth.client_id, "client_secret": self.oauth.client_secret}
+        config = {**sandbox_config(base), **credentials, "verifier_token": self.outbox.verifier_token}
+        return DemoOffer(config=config, connect="oauth", info={
+            "base_url": base, "console_url": f"{base}/", "api_base": config["api_base"], **credentials,
+            "verifier_token": self.outbox.verifier_token, "realm_id": self.realm_id})
+
     # ---- test helpers ----------------------------------------------------------------------------------
 
     @property
