@@ -9,10 +9,8 @@ from typing import Any
 from invoicebridge.core import BackendInfo, Role, hookimpl
 
 from .backend import QuickBooksBackend
-from .config import QboConfig
 
 NAME = "quickbooks"
-SANDBOX_PREFIX = "/sandbox/quickbooks"
 
 
 def _open(runtime: Any, connection: Any) -> QuickBooksBackend:
@@ -30,19 +28,14 @@ def invoicebridge_backends():
 
 @hookimpl
 def invoicebridge_sandboxes(runtime):
-    """The QBO sandbox, one per runtime, mounted at /sandbox/quickbooks with webhooks to our receiver."""
+    """The QBO sandbox (the ``invoicebridge[sandbox]`` extra), one per runtime, seeded with the demo company."""
     key = (NAME, "sandbox")
     sandbox = runtime.cache.get(key)
     if sandbox is None:
         from .sandbox import create_sandbox
 
-        cfg = QboConfig.from_runtime(runtime)
-        sandbox = runtime.cache[key] = create_sandbox(
-            client_id=cfg.client_id or "sandbox-client", client_secret=cfg.client_secret or "sandbox-secret",
-            verifier_token=cfg.verifier_token or "sandbox-verifier",
-            webhook_url=f"{runtime.public_url.rstrip('/')}/webhooks/{NAME}", seed="demo")
-        sandbox.api.link_base = f"{runtime.public_url.rstrip('/')}{SANDBOX_PREFIX}"
-    return [(NAME, SANDBOX_PREFIX, sandbox)]
+        sandbox = runtime.cache[key] = create_sandbox(clock=runtime.now, seed="demo")
+    return [sandbox]
 
 
 @hookimpl

@@ -22,11 +22,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from invoicebridge.sandbox_kit import Faults, OAuthError, RequestLog, basic_credentials
+
 from . import sandbox_faults as f
 from .qbotime import pacific
 from .sandbox_api import Api
 from .sandbox_limits import Limits
-from .sandbox_oauth import GrantError, IntuitOAuth
+from .sandbox_oauth import IntuitOAuth
 from .sandbox_pdf import invoice_pdf
 from .sandbox_seed import seed as seed_state
 from .sandbox_state import QboState
@@ -61,12 +63,14 @@ class QboSandbox:
         if seed:
             seed_state(self.state, seed)
         self.api = Api(self.state)
-        self.oauth = IntuitOAuth(clock=clock, client_id=client_id, client_secret=client_secret)
-        self.limits = Limits(clock)
-        self.outbox = Outbox(self.state, verifier_token=verifier_token, url=webhook_url, transport=webhook_transport)
+        now = lambda: self.clock()  # noqa: E731 (every part reads the sandbox's current clock)
+        self.oauth = IntuitOAuth(clock=now, client_id=client_id, client_secret=client_secret)
+        self.limits = Limits(now)
+        self.outbox = Outbox(self.state, clock=now, verifier_token=verifier_token, url=webhook_url,
+                             transport=webhook_transport)
+        self.faults = Faults()
+        self.log = RequestLog(clock=now)
         self.auto_deliver = True  # after console actions
-        self.fail_next: list[int] = []  # statuses (e.g. 500, 503) to answer before handling the next API calls
-        self.requests: list[tuple[str, str]] = []  # (method, path) of API calls, for tests
         self.request_ids: dict[str, tuple[int, bytes, str]] = {}  # requestid -> (status, body, content type)
         from .sandbox_console import console_routes
 
@@ -121,7 +125,8 @@ class QboSandbox:
         self.api.link_base = base
         credentials = {"client_id": self.oauth.client_id, "client_secret": self.oauth.client_secret}
         config = {**sandbox_config(base), **credentials, "verifier_token": self.outbox.verifier_token}
-        return DemoOffer(config=config, connect="oauth", info={
+        # connected only when the demo is asked for it (one accounting connection at a time)
+        return DemoOffer(config=config, connect="oauth", hints={"on_request": True}, info={
             "base_url": base, "console_url": f"{base}/", "api_base": config["api_base"], **credentials,
             "verifier_token": self.outbox.verifier_token, "realm_id": self.realm_id})
 
@@ -131,11 +136,24 @@ class QboSandbox:
     def realm_id(self) -> str:
         return self.state.realm_id
 
+    @property
+    def fail_next(self) -> list[int]:
+        """Statuses (e.g. 500, 503) to answer before handling the next API calls."""
+        return self.faults.statuses
+
+    @fail_next.setter
+    def fail_next(self, statuses: list[int]) -> None:
+        self.faults.statuses = list(statuses)
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        return [(e.method, e.path) for e in self.log]
+
     def issue_tokens(self, scope: str = "com.intuit.quickbooks.accounting openid") -> dict[str, Any]:
         """Connect without the browser round trip (what authorize + the code exchange produce)."""
         code = self.oauth.issue_code(client_id=self.oauth.client_id, redirect_uri="urn:test", scope=scope,
                                      realm_id=self.realm_id)
-        return self.oauth.exchange({"code": code, "redirect_uri": "urn:test"})
+        return self.oauth.exchange(self.oauth.client_id, {"code": code, "redirect_uri": "urn:test"})
 
     async def deliver_webhooks(self) -> list[int]:
         return await self.outbox.deliver()
@@ -157,41 +175,29 @@ class QboSandbox:
         redirect_uri = q.get("redirect_uri", "")
         try:
             if q.get("response_type") != "code" or not redirect_uri:
-                raise GrantError("invalid_request", "response_type=code and redirect_uri are required")
+                raise OAuthError("invalid_request", "response_type=code and redirect_uri are required")
             code = self.oauth.issue_code(client_id=q.get("client_id", ""), redirect_uri=redirect_uri,
                                          scope=q.get("scope", ""), realm_id=self.realm_id)
-        except GrantError as exc:
+        except OAuthError as exc:
             return HTMLResponse(f"<h1>Sandbox authorize error</h1><p>{exc.error}</p>", status_code=400)
         sep = "&" if "?" in redirect_uri else "?"
         query = urllib.parse.urlencode({"code": code, "state": q.get("state", ""), "realmId": self.realm_id})
         return RedirectResponse(f"{redirect_uri}{sep}{query}", status_code=302)
 
-    @staticmethod
-    def _basic(request: Request) -> tuple[str, str] | None:
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("basic "):
-            return None
-        try:
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-        except ValueError:
-            raise GrantError("invalid_client") from None
-        return urllib.parse.unquote(user), urllib.parse.unquote(password)
-
     async def _token(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         try:
-            self.oauth.authenticate(self._basic(request), form)
+            client_id = self.oauth.authenticate(basic_credentials(request.headers.get("authorization", "")), form)
             grant = form.get("grant_type")
             if grant == "authorization_code":
-                answer = self.oauth.exchange(form)
+                answer = self.oauth.exchange(client_id, form)
             elif grant == "refresh_token":
-                answer = self.oauth.refresh(form)
+                answer = self.oauth.refresh(client_id, form)
             else:
-                raise GrantError("unsupported_grant_type")
-        except GrantError as exc:
+                raise OAuthError("unsupported_grant_type")
+        except OAuthError as exc:
             error = {"error": exc.error, **({"error_description": exc.description} if exc.description else {})}
-            return Response(to_json(error), status_code=401 if exc.error == "invalid_client" else 400,
-                            media_type="application/json")
+            return Response(to_json(error), status_code=exc.status, media_type="application/json")
         return Response(to_json(answer), media_type="application/json",
                         headers={"intuit_tid": f"1-{self.state.next_id('tid')}-sandbox"})
 
@@ -199,8 +205,8 @@ class QboSandbox:
         """JSON ``{"token": …}`` (Intuit's Python client) or ``token=`` form-encoded (the Java SDK)."""
         raw = await request.body()
         try:
-            self.oauth.authenticate(self._basic(request), {})
-        except GrantError:
+            self.oauth.authenticate(basic_credentials(request.headers.get("authorization", "")), {})
+        except OAuthError:
             return Response(to_json({"error": "invalid_client"}), status_code=401, media_type="application/json")
         if "json" in request.headers.get("content-type", ""):
             token = str((json.loads(raw or b"{}") or {}).get("token", ""))
@@ -213,26 +219,26 @@ class QboSandbox:
 
     def _guard(self, handler: Callable) -> Callable:
         async def endpoint(request: Request) -> Response:
-            self.requests.append((request.method, request.url.path))
+            self.log.add(request.method, request.url.path)
             token = request.headers.get("authorization", "")
-            grant = self.oauth.bearer(token[7:]) if token.lower().startswith("bearer ") else None
-            if grant is None:
+            realm = self.oauth.bearer(token[7:]) if token.lower().startswith("bearer ") else None
+            if realm is None:
                 detail = "Token expired: " + token[7:17] if token else "Authorization header missing"
                 body = f.authentication_body(detail, int(self.clock().timestamp() * 1000))
                 return Response(to_json(body), status_code=401, media_type="application/json")
-            if request.path_params.get("realm") != grant.realm_id or grant.realm_id != self.realm_id:
+            if request.path_params.get("realm") != realm or realm != self.realm_id:
                 return self.fault(f.QboFault("3100", "ApplicationAuthorizationFailed",
                                              "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
                                              status=403, type="AuthorizatonFault"))  # sic: the XSD enum's spelling
-            if self.fail_next:
-                status = self.fail_next.pop(0)
+            status = self.faults.take()
+            if status is not None:
                 return self.fault(f.QboFault("10000", "An application error has occurred while processing your "
                                              "request", "System Failure Error", status=status, type="SystemFault"))
             batch = request.url.path.endswith("/batch")
             rejected = self.limits.admit(self.realm_id, batch=batch)
             if rejected:
                 return Response(f.throttle_xml(pacific(self.clock())), status_code=429, media_type="application/xml")
-            try:
+            with self.limits.hold(self.realm_id):
                 request_id = request.query_params.get("requestid", "")
                 if request_id:
                     limit = BATCH_REQUEST_ID_MAX if batch else REQUEST_ID_MAX
@@ -251,8 +257,6 @@ class QboSandbox:
                     self.request_ids[request_id] = (response.status_code, bytes(response.body),
                                                     response.media_type or "application/json")
                 return response
-            finally:
-                self.limits.release(self.realm_id)
         return endpoint
 
     # ---- handlers -------------------------------------------------------------------------------------------

@@ -8,21 +8,19 @@ import html
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import UnreadableNumber, _, install_jinja, parse_decimal
+from invoicebridge.core.i18n import UnreadableNumber, _, parse_decimal
+from invoicebridge.sandbox_kit.console import console_environment
 
 from .sandbox_faults import QboFault
 
 if TYPE_CHECKING:
     from .sandbox import QboSandbox
 
-_env = jinja2.Environment(loader=jinja2.PackageLoader("invoicebridge.plugins.quickbooks", "templates"),
-                          autoescape=True)
-install_jinja(_env)
+_env = console_environment("invoicebridge.plugins.quickbooks")
 ACTIONS = ("pay", "unpay", "void", "delete", "send")
 
 
@@ -46,7 +44,8 @@ def console_routes(sandbox: "QboSandbox") -> list[Route]:
         invoices = sorted(state.table("Invoice").values(), key=lambda i: i["MetaData"]["LastUpdatedTime"], reverse=True)
         html = _env.get_template("qbo_console.html").render(
             company=state.company, currency=state.home_currency(), invoices=invoices, message=message,
-            webhook_url=sandbox.outbox.url, deliveries=sandbox.outbox.deliveries[-5:], status=status_words)
+            webhook_url=sandbox.outbox.url, deliveries=sandbox.outbox.deliveries[-5:], status=status_words,
+            requests=sandbox.log.last(10))
         return HTMLResponse(html, status_code=status)
 
     async def index(request: Request) -> Response:

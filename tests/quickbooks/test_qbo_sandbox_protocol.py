@@ -178,11 +178,17 @@ async def test_webhooks_are_signed_cloudevents(raw, sandbox):
 
 
 async def test_failed_delivery_keeps_events_queued_in_order(raw, sandbox):
-    answers = [500, 200]
+    answers = [500, 200, 200]
+    sent: list[list[str]] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        sent.append([e["intuitentityid"] for e in json.loads(request.content)])
+        return httpx.Response(answers.pop(0))
+
     sandbox.outbox.url = "http://app.test/webhooks/quickbooks"
-    sandbox.outbox.transport = httpx.MockTransport(lambda request: httpx.Response(answers.pop(0)))
-    await customer(raw)
+    sandbox.outbox.transport = httpx.MockTransport(app)
+    first = await customer(raw)
     assert await sandbox.deliver_webhooks() == [500]
-    await customer(raw, "Second")
-    assert await sandbox.deliver_webhooks() == [200]
-    assert [d["events"] for d in sandbox.outbox.deliveries] == [1, 2]
+    second = await customer(raw, "Second")
+    assert await sandbox.deliver_webhooks() == [200, 200]  # the first notification again, then the newer one
+    assert sent == [[first["Id"]], [first["Id"]], [second["Id"]]]
