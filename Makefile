@@ -1,5 +1,7 @@
 # The two commands: `make demo` and `make test`. Both create .venv and install the project when needed.
 PYTHON ?= python3
+# the accounting sandbox `make demo` connects: make demo ACCOUNTING=quickbooks
+ACCOUNTING ?= xero
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	@$(BIN)/invoicebridge demo
+	@$(BIN)/invoicebridge demo --accounting $(ACCOUNTING)
 
 test: $(STAMP)
 	@bash .ci/install-chromium

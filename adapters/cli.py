@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the web app with the installed plugins' sandboxes, connected and seeded")
     _add_data_dir(demo)
     _add_server_options(demo)
+    demo.add_argument("--accounting", default=None, metavar="BACKEND",
+                      help="the accounting backend whose sandbox to connect, e.g. quickbooks (every sandbox is "
+                           "mounted; default: the usual demo one)")
 
     sync = sub.add_parser("sync", help="reconcile invoice statuses once and finish left-over operations")
     _add_data_dir(sync)
@@ -141,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.data_dir is None and "INVOICEBRIDGE_DATA_DIR" not in os.environ:
         config.data_dir = Path("data/demo")
-    app, info = build_demo(config)  # the sandboxes live in memory, so every demo starts from a fresh database
+    app, info = build_demo(config, accounting=args.accounting)  # the sandboxes live in memory, so every demo starts from a fresh database
     print(demo_banner(info), flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
                 **config.uvicorn_options())

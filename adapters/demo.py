@@ -35,7 +35,10 @@ from .config import AppConfig
 DEMO_PASSWORD_BYTES = 9
 
 
-def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[Starlette, dict[str, Any]]:
+def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
+               accounting: str | None = None) -> tuple[Starlette, dict[str, Any]]:
+    """``accounting``: the accounting backend whose sandbox the demo connects (every sandbox is mounted; one
+    accounting connection at a time). None: the first whose offer does not ask to be connected only on request."""
     make_private_dir(config.data_dir)
     for suffix in ("", "-wal", "-shm"):  # the sandboxes live in memory: a kept database would point at nothing
         Path(f"{config.db_path}{suffix}").unlink(missing_ok=True)
@@ -63,6 +66,7 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         runtime.transports[sandbox.name] = transport
     app.state.sandboxes = {s.name: (s.mount_path, s) for s in sandboxes}  # name -> (mount path, Sandbox)
     app.state.demo_offers = offers
+    accounting = _chosen_accounting(app.state.plugins, offers, accounting)
 
     api_key = store.create_api_key("demo")
     info: dict[str, Any] = {
@@ -73,12 +77,14 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
         "demo_json": str((config.data_dir / "demo.json").resolve()),
         **{name: dict(offer.info) for name, offer in offers.items()},
         "backends": [{"name": name, "label": offer.label or name, "console_url": offer.info.get("console_url", ""),
-                      "hint": offer.console_hint} for name, offer in offers.items()],
+                      "hint": offer.console_hint} for name, offer in offers.items()
+                     if app.state.plugins.backend(name).role is not Role.ACCOUNTING or name == accounting],
+        "accounting": accounting,
         "suggested_deal": next((o.hints["suggested_record"] for o in offers.values() if o.hints.get("suggested_record")), "1"),
     }
 
     async def connect(app: Starlette) -> None:
-        await connect_demo(app, config)
+        await connect_demo(app, config, accounting=accounting)
 
     app.state.startup_hooks.append(connect)
     demo_json = config.data_dir / "demo.json"  # holds the password and keys: never readable by others, not even briefly
@@ -88,16 +94,27 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None) -> tuple[St
     return app, info
 
 
-async def connect_demo(app: Starlette, config: AppConfig) -> None:
-    """Connect every sandbox through the real flows (the accounting system first) and preset the mapping."""
+def _chosen_accounting(plugins: Plugins, offers: dict[str, Any], wanted: str | None) -> str:
+    names = [n for n in offers if plugins.backend(n).role is Role.ACCOUNTING]
+    if wanted:
+        if wanted not in names:
+            raise ValueError(f"no accounting sandbox named {wanted!r}; installed: {', '.join(names) or 'none'}")
+        return wanted
+    return next((n for n in names if not offers[n].hints.get("on_request")), names[0] if names else "")
+
+
+async def connect_demo(app: Starlette, config: AppConfig, *, accounting: str | None = None) -> None:
+    """Connect the sandboxes through the real flows (the accounting system first; of the accounting ones, only
+    ``accounting``) and preset the mapping."""
     runtime, plugins = app.state.runtime, app.state.plugins
     store = runtime.store
     flow = ConnectFlow(runtime, plugins, app.state.pipeline.check_connection, config.public_url)
     offers = getattr(app.state, "demo_offers", {})
     roles = {info.name: info.role for info in plugins.backends()}
+    accounting = _chosen_accounting(plugins, offers, accounting)
     for name in sorted(offers, key=lambda n: roles.get(n) is not Role.ACCOUNTING):
         offer, role = offers[name], roles.get(name)
-        if role is None or store.active_connection(role) is not None:
+        if role is None or store.active_connection(role) is not None or (role is Role.ACCOUNTING and name != accounting):
             continue
         if offer.connect == "token":
             await flow.with_token(name, offer.token)
@@ -113,7 +130,8 @@ async def connect_demo(app: Starlette, config: AppConfig) -> None:
             await flow.choose(name, outcome.choices[0][0])
     if store.get_mapping_data() is None:
         presets: dict[str, Any] = {}
-        for offer in offers.values():
-            presets.update(offer.mapping)
+        for name, offer in offers.items():
+            if roles.get(name) is not Role.ACCOUNTING or name == accounting:
+                presets.update(offer.mapping)
         store.set_mapping_data(MappingConfig(**{"due_date": DueDateRule(days=14), **presets}).to_dict())
     store.audit("demo", lazy_("Demo connected to its sandboxes"))

@@ -13,6 +13,7 @@ def test_builtin_plugins_are_found_through_the_entry_point_group():
     plugins = Plugins(make_plugin_manager())
     names = {b.name: b.role for b in plugins.backends()}
     assert names["xero"] is Role.ACCOUNTING and names["pipedrive"] is Role.CRM
+    assert names["quickbooks"] is Role.ACCOUNTING  # registered by its entry point, like a third party
 
 
 def test_a_misspelt_hook_fails_loudly():
@@ -95,12 +96,12 @@ async def test_backend_calls_go_through_the_hook_caller_so_tracing_sees_registra
 
 def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(tmp_path):
     src = tmp_path / "src"
-    (src / "ib_quickbooks").mkdir(parents=True)
-    (src / "ib_quickbooks" / "__init__.py").write_text(textwrap.dedent('''
+    (src / "ib_freshbooks").mkdir(parents=True)
+    (src / "ib_freshbooks" / "__init__.py").write_text(textwrap.dedent('''
         from invoicebridge.core import BackendInfo, Role, hookimpl
 
         class Books:
-            info = BackendInfo(name="quickbooks", role=Role.ACCOUNTING, label="QuickBooks")
+            info = BackendInfo(name="freshbooks", role=Role.ACCOUNTING, label="FreshBooks")
 
             def __init__(self, connection, context):
                 self.connection = connection
@@ -110,7 +111,7 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
                 return cls(connection, context)
 
             async def deep_link(self, remote_id):
-                return "https://qbo.example/invoice/" + remote_id
+                return "https://fb.example/invoice/" + remote_id
 
         @hookimpl
         def invoicebridge_register_backends(register):
@@ -121,12 +122,12 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
         [project]
-        name = "ib-quickbooks"
+        name = "ib-freshbooks"
         version = "0.1"
         [project.entry-points.invoicebridge]
-        quickbooks = "ib_quickbooks"
+        freshbooks = "ib_freshbooks"
         [tool.setuptools]
-        packages = ["ib_quickbooks"]
+        packages = ["ib_freshbooks"]
     '''))
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
@@ -138,13 +139,13 @@ def test_third_party_plugin_installed_as_a_separate_distribution_is_discovered(t
         from invoicebridge.core.store import Store
         plugins = Plugins()
         store = Store.open(":memory:")
-        conn = store.add_connection(backend="quickbooks", role="accounting")
+        conn = store.add_connection(backend="freshbooks", role="accounting")
         print(sorted(b.name for b in plugins.backends()))
         print(asyncio.run(plugins.deep_link(Runtime(store=store), connection=conn, remote_id="9")))
     ''')
     out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(site), "PATH": ""}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["['pipedrive', 'quickbooks', 'xero']", "https://qbo.example/invoice/9"]
+    assert out.stdout.splitlines() == ["['freshbooks', 'pipedrive', 'quickbooks', 'xero']", "https://fb.example/invoice/9"]
 
 
 @pytest.mark.anyio

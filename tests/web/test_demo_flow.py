@@ -51,7 +51,8 @@ def test_the_demo_connects_every_sandbox_through_oauth_and_follows_api_domain(de
     assert {"access_token", "refresh_token"} <= set(store.get_secrets(crm.id))
     assert {"access_token", "refresh_token"} <= set(store.get_secrets(accounting.id))
     assert client.get(f"/api/deals/{info['suggested_deal']}/invoices").status_code == 200
-    assert set(app.state.sandboxes) == {"xero", "pipedrive"}
+    assert set(app.state.sandboxes) == {"xero", "pipedrive", "quickbooks"}  # every sandbox is mounted ...
+    assert accounting.backend == "xero" and info["accounting"] == "xero"  # ... one accounting one connected
 
 
 def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):

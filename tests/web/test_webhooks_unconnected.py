@@ -19,7 +19,7 @@ def test_xero_intent_to_receive_is_answered_before_any_organisation_is_connected
     with TestClient(app) as client:
         good = client.post("/webhooks/xero", content=body, headers={"x-xero-signature": sign(body, "portal-key")})
         bad = client.post("/webhooks/xero", content=body, headers={"x-xero-signature": sign(body, "other-key")})
-        unknown = client.post("/webhooks/quickbooks", content=body)
+        unknown = client.post("/webhooks/freshbooks", content=body)  # no plugin of that name
     assert (good.status_code, good.content) == (200, b"")
     assert bad.status_code == 401 and unknown.status_code == 404
     assert store.list_connections() == [] and store.count_invoices() == 0
