@@ -9,10 +9,11 @@ Connection settings: ``realm_id`` (the company; from the callback or the id toke
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import jwt
 
+from invoicebridge.core import BackendInfo, Capabilities, ConnectionBound, Role
 from invoicebridge.core.connector import authorization_url, close_connectors, revoke_token, token_request, token_secrets
 from invoicebridge.core.errors import AuthError, BackendError, IllegalTransition, NotConnected
 from invoicebridge.core.i18n import _
@@ -50,22 +51,26 @@ def id_token_claims(token: str) -> dict[str, Any]:
         return {}
 
 
-class QuickBooksBackend:
-    """Bound to one connection (``open(connection, context)``); connecting is asked of the class. ``context`` is
-    what core hands a backend: clock, sleep, HTTP clients, the connection's secrets and settings, a key-value
-    space, a cache, the public URL (today's runtime has all of it)."""
+S = InvoiceStatus
+CAPABILITIES = Capabilities(
+    drafts=False, approval_step=False,  # an invoice is posted when created (fact sheet §4.1)
+    batch_size=30, share_link_statuses={S.AWAITING_PAYMENT}, email=True, email_statuses={S.AWAITING_PAYMENT, S.PAID},
+    void=True, pdf=True, online_link=True, payments=True,
+    idempotency=True, idempotency_window=dt.timedelta(hours=1),  # requestid retention is UNCERTAIN (§2.3): assume little
+    change_feed=True, webhooks=True, find_created=True, approval_roles=False,
+    default_account_code="", default_tax_handling="Exclusive",  # lines take the item's income account
+)
 
-    name = BACKEND
-    label = "QuickBooks Online"
 
-    def __init__(self, connection: Any, context: Any) -> None:
-        self.connection = connection
-        self.context = context
-        self.config = QboConfig.from_runtime(context)
+class QuickBooksBackend(ConnectionBound):
+    """Bound to one connection (``open(connection, context)``); connecting is asked of the class."""
 
-    @classmethod
-    def open(cls, connection: Any, context: Any) -> "QuickBooksBackend":
-        return cls(connection, context)
+    info: ClassVar[BackendInfo] = BackendInfo(name=BACKEND, role=Role.ACCOUNTING, label="QuickBooks Online",
+                                              capabilities=CAPABILITIES)
+
+    @property
+    def config(self) -> QboConfig:
+        return QboConfig.from_runtime(self.context)
 
     def client(self) -> QboClient:
         return QboClient(self.context, self.connection)
@@ -79,7 +84,7 @@ class QuickBooksBackend:
 
     @classmethod
     def status_to_remote(cls, status: InvoiceStatus) -> str:
-        return c.REMOTE.get(status, "")
+        return c.REMOTE[status]  # KeyError: a status QBO never has (no drafts, no approval step)
 
     # ---- connecting ---------------------------------------------------------------------------------------
 

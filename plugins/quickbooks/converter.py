@@ -242,12 +242,12 @@ def status_of(invoice: Mapping[str, Any], today: dt.date) -> QboStatus:
     return QboStatus("open", sent)
 
 
-NEUTRAL = {"open": InvoiceStatus.AUTHORISED, "overdue": InvoiceStatus.AUTHORISED,
-           "partly_paid": InvoiceStatus.AUTHORISED, "paid": InvoiceStatus.PAID, "voided": InvoiceStatus.VOIDED,
+NEUTRAL = {"open": InvoiceStatus.AWAITING_PAYMENT, "overdue": InvoiceStatus.AWAITING_PAYMENT,
+           "partly_paid": InvoiceStatus.AWAITING_PAYMENT, "paid": InvoiceStatus.PAID, "voided": InvoiceStatus.VOIDED,
            "deleted": InvoiceStatus.DELETED}
 
 
-REMOTE = {InvoiceStatus.AUTHORISED: "open", InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided",
+REMOTE = {InvoiceStatus.AWAITING_PAYMENT: "open", InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided",
           InvoiceStatus.DELETED: "deleted"}  # no drafts, no approval step in QBO
 
 
@@ -267,4 +267,4 @@ def to_invoice(invoice: Mapping[str, Any], *, today: dt.date, backend: str = "qu
         date=invoice.get("TxnDate"), due_date=invoice.get("DueDate"),
         reference=(invoice.get("CustomerMemo") or {}).get("value", ""),
         contact_name=(invoice.get("CustomerRef") or {}).get("name", ""),
-        updated_at=parse_timestamp(updated) if updated else None, url=url, backend=backend)
+        updated_at=parse_timestamp(updated) if updated else None, url=url, backend=backend, sent=view.sent)

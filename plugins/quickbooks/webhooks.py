@@ -80,6 +80,6 @@ def parse_events(request: WebhookRequest, key: str, *, realm_id: str = "") -> li
     for entity, operation, entity_id, realm, event_id in events:
         if entity != "invoice" or not entity_id or (realm_id and realm != realm_id):
             continue
-        out.append(WebhookEvent(kind="invoice_changed", object_id=entity_id, event_id=event_id, tenant_id=realm,
+        out.append(WebhookEvent(kind="invoice_changed", object_id=entity_id, event_id=event_id, organisation_id=realm,
                                 current=operation))
     return out

@@ -57,7 +57,7 @@ async def test_create_in_batches_of_30_with_totals(backend, sandbox, transport):
     results = await create(backend, *[draft(str(n), name=f"Customer {n % 3}") for n in range(35)])
     assert all(r.ok for r in results) and len({r.invoice.remote_id for r in results}) == 35
     first = results[0].invoice
-    assert (first.total, first.tax, first.status) == (Decimal("1114.50"), Decimal("104.50"), InvoiceStatus.AUTHORISED)
+    assert (first.total, first.tax, first.status) == (Decimal("1114.50"), Decimal("104.50"), InvoiceStatus.AWAITING_PAYMENT)
     batches = [req for req in transport.api_calls("POST", "/batch") if b'"operation":"create","Invoice"' in req.content]
     assert len(batches) == 2 and all(len(req.url.params["requestid"]) == 36 for req in batches)
 

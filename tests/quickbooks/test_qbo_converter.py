@@ -126,12 +126,12 @@ def row(**kw):
 
 
 @pytest.mark.parametrize("kw, today, state, neutral", [
-    ({}, TODAY, "open", InvoiceStatus.AUTHORISED),
-    ({}, dt.date(2026, 12, 1), "overdue", InvoiceStatus.AUTHORISED),
-    ({"Balance": Decimal(40), "LinkedTxn": [{"TxnId": "9", "TxnType": "Payment"}]}, TODAY, "partly_paid", InvoiceStatus.AUTHORISED),
+    ({}, TODAY, "open", InvoiceStatus.AWAITING_PAYMENT),
+    ({}, dt.date(2026, 12, 1), "overdue", InvoiceStatus.AWAITING_PAYMENT),
+    ({"Balance": Decimal(40), "LinkedTxn": [{"TxnId": "9", "TxnType": "Payment"}]}, TODAY, "partly_paid", InvoiceStatus.AWAITING_PAYMENT),
     ({"Balance": Decimal(0), "LinkedTxn": [{"TxnId": "9", "TxnType": "Payment"}]}, TODAY, "paid", InvoiceStatus.PAID),
     ({"TotalAmt": Decimal(0), "Balance": Decimal(0), "PrivateNote": "Voided - crm-deal:1"}, TODAY, "voided", InvoiceStatus.VOIDED),
-    ({"TotalAmt": Decimal(0), "Balance": Decimal(0)}, TODAY, "open", InvoiceStatus.AUTHORISED),  # zero total, unpaid
+    ({"TotalAmt": Decimal(0), "Balance": Decimal(0)}, TODAY, "open", InvoiceStatus.AWAITING_PAYMENT),  # zero total, unpaid
     ({"status": "Deleted"}, TODAY, "deleted", InvoiceStatus.DELETED),
 ])
 def test_status_as_qbo_users_see_it(kw, today, state, neutral):

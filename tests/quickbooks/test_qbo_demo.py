@@ -53,7 +53,7 @@ def test_create_receive_payment_in_qbo_and_see_it_on_the_deal(demo):
     sandbox = app.state.sandboxes["quickbooks"][1]
     remote = sandbox.state.get("Invoice", invoice["remote_id"])
     assert Decimal(str(remote["TotalAmt"])) == Decimal(invoice["total"]) == Decimal(preview["totals"]["total"])
-    assert invoice["status"] == "AUTHORISED" and "void" in invoice["allowed_commands"]
+    assert invoice["status"] == "AWAITING_PAYMENT" and "void" in invoice["allowed_commands"]
     paid = client.post(f"/sandbox/quickbooks/console/invoices/{invoice['remote_id']}/pay", data={"amount": "100"},
                        follow_redirects=False)
     assert paid.status_code == 303
