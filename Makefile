@@ -35,7 +35,7 @@ i18n-update: $(STAMP)
 	@$(EXTRACT) -F babel.cfg --project=invoicebridge -o core/locale/invoicebridge.pot .
 	@$(BIN)/pybabel --quiet update -i core/locale/invoicebridge.pot -d core/locale -D invoicebridge --ignore-obsolete --ignore-pot-creation-date
 	@for cfg in plugins/*/babel.cfg; do \
-		dir=$${cfg%/babel.cfg}; domain=invoicebridge_$${dir##*/}; \
+		dir=$${cfg%/babel.cfg}; domain=invoicebridge_$${dir##*/}; mkdir -p $$dir/locale; \
 		$(EXTRACT) -F $$cfg --project=$$domain -o $$dir/locale/$$domain.pot $$dir || exit 1; \
 		for lang in $(I18N_LANGUAGES); do test -f $$dir/locale/$$lang/LC_MESSAGES/$$domain.po || \
 			$(BIN)/pybabel --quiet init -i $$dir/locale/$$domain.pot -d $$dir/locale -D $$domain -l $$lang || exit 1; done; \

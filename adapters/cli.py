@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(demo)
     _add_server_options(demo)
     demo.add_argument("--accounting", default=None, metavar="BACKEND",
-                      help="the accounting backend whose sandbox to connect, e.g. quickbooks (every sandbox is "
-                           "mounted; default: the usual demo one)")
+                      help="the name of the accounting backend whose sandbox to connect (every sandbox is mounted; "
+                           "default: the first not offered only on request)")
 
     sync = sub.add_parser("sync", help="reconcile invoice statuses once and finish left-over operations")
     _add_data_dir(sync)

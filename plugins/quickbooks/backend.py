@@ -16,7 +16,7 @@ import jwt
 from invoicebridge.core import BackendInfo, Capabilities, ConnectionBound, Role
 from invoicebridge.core.connector import authorization_url, close_connectors, revoke_token, token_request, token_secrets
 from invoicebridge.core.errors import AuthError, BackendError, IllegalTransition, NotConnected
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.model import (
     Catalog,
     ConnectResult,

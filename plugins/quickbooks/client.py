@@ -19,7 +19,7 @@ import attrs
 import httpx
 
 from invoicebridge.core.connector import Connector, Dialect, Limiter, OAuthApp, RetryPolicy, TokenKeeper, connector_for
-from invoicebridge.core.i18n import _
+from .i18n import _
 
 from .config import QboConfig
 from .errors import BACKEND, error_for_response, loads

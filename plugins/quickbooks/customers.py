@@ -12,7 +12,7 @@ import uuid
 from typing import Any, Sequence
 
 from invoicebridge.core.errors import RemoteValidationError
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.model import Customer
 
 from . import converter as c

@@ -23,7 +23,7 @@ from invoicebridge.core.errors import (
     RemoteValidationError,
     ServerError,
 )
-from invoicebridge.core.i18n import _
+from .i18n import _
 
 BACKEND = "quickbooks"
 THROTTLE_WAIT = 60.0  # "wait 60 seconds before retrying" when no Retry-After (fact sheet §7)

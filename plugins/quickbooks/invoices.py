@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any, Sequence
 
 from invoicebridge.core.errors import IllegalTransition
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.model import CreateRequest, CreateResult, Invoice
 from invoicebridge.core.status import Command, InvoiceStatus
 

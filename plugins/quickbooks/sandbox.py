@@ -128,7 +128,9 @@ class QboSandbox:
         # connected only when the demo is asked for it (one accounting connection at a time)
         return DemoOffer(config=config, connect="oauth", hints={"on_request": True}, info={
             "base_url": base, "console_url": f"{base}/", "api_base": config["api_base"], **credentials,
-            "verifier_token": self.outbox.verifier_token, "realm_id": self.realm_id})
+            "verifier_token": self.outbox.verifier_token, "realm_id": self.realm_id},
+            mapping={"account_code": "200"},  # the demo company's Sales income account
+            label="QuickBooks", console_hint="receive payments, void, delete as the QuickBooks user")
 
     # ---- test helpers ----------------------------------------------------------------------------------
 

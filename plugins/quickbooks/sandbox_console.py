@@ -12,15 +12,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.i18n import UnreadableNumber, _, parse_decimal
+from invoicebridge.core.i18n import UnreadableNumber, parse_decimal
 from invoicebridge.sandbox_kit.console import console_environment
 
+from .i18n import TEXTS, _
 from .sandbox_faults import QboFault
 
 if TYPE_CHECKING:
     from .sandbox import QboSandbox
 
-_env = console_environment("invoicebridge.plugins.quickbooks")
+_env = console_environment("invoicebridge.plugins.quickbooks", texts=TEXTS)
 ACTIONS = ("pay", "unpay", "void", "delete", "send")
 
 

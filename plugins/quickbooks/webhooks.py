@@ -16,7 +16,7 @@ from typing import Any
 
 from invoicebridge.core import payloads as P
 from invoicebridge.core.errors import WebhookRejected
-from invoicebridge.core.i18n import _
+from .i18n import _
 from invoicebridge.core.model import WebhookEvent, WebhookRequest
 
 SIGNATURE_HEADER = "intuit-signature"
