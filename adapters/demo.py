@@ -67,6 +67,7 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
     app.state.sandboxes = {s.name: (s.mount_path, s) for s in sandboxes}  # name -> (mount path, Sandbox)
     app.state.demo_offers = offers
     accounting = _chosen_accounting(app.state.plugins, offers, accounting)
+    accounting_names = {i.name for i in app.state.plugins.backends() if i.role is Role.ACCOUNTING}
 
     api_key = store.create_api_key("demo")
     info: dict[str, Any] = {
@@ -78,7 +79,7 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
         **{name: dict(offer.info) for name, offer in offers.items()},
         "backends": [{"name": name, "label": offer.label or name, "console_url": offer.info.get("console_url", ""),
                       "hint": offer.console_hint} for name, offer in offers.items()
-                     if app.state.plugins.backend(name).role is not Role.ACCOUNTING or name == accounting],
+                     if name not in accounting_names or name == accounting],
         "accounting": accounting,
         "suggested_deal": next((o.hints["suggested_record"] for o in offers.values() if o.hints.get("suggested_record")), "1"),
     }
@@ -95,7 +96,8 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
 
 
 def _chosen_accounting(plugins: Plugins, offers: dict[str, Any], wanted: str | None) -> str:
-    names = [n for n in offers if plugins.backend(n).role is Role.ACCOUNTING]
+    roles = {info.name: info.role for info in plugins.backends()}  # a sandbox whose backend is not registered is skipped
+    names = [n for n in offers if roles.get(n) is Role.ACCOUNTING]
     if wanted:
         if wanted not in names:
             raise ValueError(f"no accounting sandbox named {wanted!r}; installed: {', '.join(names) or 'none'}")
