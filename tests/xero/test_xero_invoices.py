@@ -223,8 +223,8 @@ async def test_core_dispatches_by_backend_so_xero_never_sees_another_connection(
 
     plugins = Plugins()
     assert isinstance(plugins.open(runtime, connection), XeroBackend)
-    other = type(connection)(id=99, backend="quickbooks", role="accounting")
-    with pytest.raises(NotConnected, match="quickbooks"):
+    other = type(connection)(id=99, backend="freshbooks", role="accounting")
+    with pytest.raises(NotConnected, match="freshbooks"):
         await plugins.catalog(runtime, connection=other)
     assert plugins.registry.factory("pipedrive") is not XeroBackend
 
