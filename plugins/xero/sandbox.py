@@ -188,6 +188,9 @@ class XeroSandbox(XeroFrame):
             if since:
                 moment = self._parse_since(since)
                 rows = [c for c in rows if c.updated and c.updated >= moment]
+            if q.get("order"):
+                by_id = {c.contact_id: c for c in rows}
+                rows = [by_id[row["ContactID"]] for row in order_rows([self._contact_row(c) for c in rows], q["order"])]
             rows, extra = self._page(q, rows)
             return self._envelope("Contacts", [r.contact(c, full=q.get("summaryOnly") != "true") for c in rows], **extra)
         self._need(request, WRITE_CONTACTS)

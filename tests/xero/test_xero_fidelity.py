@@ -175,3 +175,13 @@ async def test_an_operation_the_sandbox_does_not_emulate_answers_501(api, sandbo
     assert response.status_code == 501 and json.loads(response.text)["Title"] == "Not Implemented"
     async with plain_client(sandbox, api) as plain:  # a method the spec does not give at all
         assert (await plain.delete("Invoices")).status_code == 405
+
+
+async def test_contacts_and_settings_lists_follow_order(api, sandbox):
+    """spec parameters.order on getContacts, getAccounts, getUsers (``Name ASC|DESC``)."""
+    for name in ("Beta Ltd", "Alpha Ltd", "Gamma Ltd"):
+        sandbox.state.create_contact({"Name": name})
+    names = [c["Name"] for c in (await api.get("Contacts", params={"order": "Name DESC"})).json()["Contacts"]]
+    assert names == ["Gamma Ltd", "Beta Ltd", "Alpha Ltd"]
+    codes = [a["Code"] for a in (await api.get("Accounts", params={"order": "Code ASC"})).json()["Accounts"]]
+    assert codes == sorted(codes) and codes != [a["Code"] for a in sandbox.state.accounts]
