@@ -59,8 +59,6 @@ NOT_EMULATED: list[tuple[str, str, str]] = [
     ("*", r"/deals/(installments|\{id\}/installments(/.*)?)", _DEAL_EXTRAS),
     ("POST|PATCH|DELETE", r"/deals/\{id\}/discounts(/.*)?", _DEAL_EXTRAS),
     ("DELETE", r"/deals/\{id\}/products", _DEAL_EXTRAS),
-    ("PATCH|DELETE", r"/deals/\{id\}/products/\{product_attachment_id\}", "invoicebridge reads a deal's lines; "
-     "editing them happens in the CRM's UI."),
     ("POST", r"/deals/\{id\}/products/bulk", _DEAL_EXTRAS),
     ("POST|PUT|PATCH", r"/(deal|organization|person|product|activity)Fields(/.*)?", _FIELD_ADMIN),
     ("DELETE", r"/(deal|organization|person|product|activity)Fields(/\{id\}|/\{field_code\}/options)?", _FIELD_ADMIN),
@@ -241,6 +239,56 @@ def v2_field(entity: str):
     return handler
 
 
+LINE_NUMBERS = ("quantity", "item_price", "discount", "tax")
+
+
+def _line(request: Request, s: SandboxState) -> dict:
+    deal = s.require("deal", request.path_params["id"])
+    line = s.deal_products.get(request.path_params["line"])
+    if line is None or line["deal_id"] != deal["id"]:
+        raise SandboxError(404, "Product attachment not found", "Object was not found.")
+    return line
+
+
+async def patch_deal_product(request: Request, s: SandboxState) -> dict:
+    """``updateDealProduct`` PATCH /api/v2/deals/{id}/products/{product_attachment_id}: the given fields change,
+    numbers must be numbers (v2 does not coerce strings: fact sheet §2.3), the deal's value follows."""
+    from .sandbox import _json_body
+
+    line = _line(request, s)
+    body = await _json_body(request)
+    changes = {}
+    for key in LINE_NUMBERS:
+        if key in body:
+            if isinstance(body[key], bool) or not isinstance(body[key], (int, float)):
+                raise SandboxError(400, f"Validation failed: {key}: must be a number")
+            changes[key] = body[key]
+    if "discount_type" in body:
+        if body["discount_type"] not in ("percentage", "amount"):
+            raise SandboxError(400, "Validation failed: discount_type: must be one of percentage, amount")
+        changes["discount_type"] = body["discount_type"]
+    if "tax_method" in body:
+        if body["tax_method"] not in ("exclusive", "inclusive", "none"):
+            raise SandboxError(400, "Validation failed: tax_method: must be one of exclusive, inclusive, none")
+        for other in s.lines_of(line["deal_id"]):  # shared by all lines of a deal
+            s._set_line(other, tax_method=body["tax_method"])
+    for key in ("is_enabled", "comments", "name"):
+        if key in body:
+            line[key] = body[key]
+    s._set_line(line, **changes)
+    s._stamp(line)
+    s.recompute_value(line["deal_id"])
+    return {"success": True, "data": line}
+
+
+async def delete_deal_product(request: Request, s: SandboxState) -> dict:
+    """``deleteDealProduct``: the line goes, the deal's value follows."""
+    line = _line(request, s)
+    del s.deal_products[line["id"]]
+    s.recompute_value(line["deal_id"])
+    return {"success": True, "data": {"id": line["id"]}}
+
+
 async def users(request: Request, s: SandboxState) -> dict:
     """``getUsers`` GET /v1/users: the sandbox's one user, as ``users/me`` describes it."""
     from .sandbox import users_me
@@ -261,4 +309,7 @@ def resource_routes(wrap) -> list[Route]:
         routes.append(Route(f"{prefix}/users", wrap("getUsers", users)))
     for entity in ("deal", "organization", "person"):
         routes.append(Route(f"/api/v2/{entity}Fields/{{code}}", wrap("getField", v2_field(entity))))
+    line = "/api/v2/deals/{id:int}/products/{line:int}"
+    routes.append(Route(line, wrap("updateDealProduct", patch_deal_product), methods=["PATCH"]))
+    routes.append(Route(line, wrap("deleteDealProduct", delete_deal_product), methods=["DELETE"]))
     return routes

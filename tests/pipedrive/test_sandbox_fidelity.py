@@ -116,3 +116,23 @@ def test_every_operation_is_served_or_listed_as_not_emulated(sandbox_app):
     assert unaccounted == [], unaccounted
     assert both == [], both
     assert all(reason for _, _, reason in NOT_EMULATED)
+
+
+async def test_deal_product_update_and_delete(api, sandbox, sandbox_app):
+    """v2 spec updateDealProduct / deleteDealProduct: the line changes or goes and the deal's value follows."""
+    deal_id = next(d for d in sorted(sandbox.deals) if len(sandbox.lines_of(d)) >= 2)
+    first, second = sandbox.lines_of(deal_id)[:2]
+    patched = await api.patch(f"/api/v2/deals/{deal_id}/products/{first['id']}",
+                              json={"quantity": 7, "item_price": 10, "discount": 0})
+    assert patched.status_code == 200 and patched.json()["data"]["quantity"] == 7
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://pd.test",
+                                 headers=TOKEN) as plain:  # a body the spec refuses: not sent through it
+        refused = await plain.patch(f"/api/v2/deals/{deal_id}/products/{first['id']}", json={"quantity": True})
+    assert refused.status_code == 400 and refused.json()["success"] is False
+    value_before = sandbox.deals[deal_id]["value"]
+    deleted = await api.delete(f"/api/v2/deals/{deal_id}/products/{second['id']}")
+    assert deleted.json() == {"success": True, "data": {"id": second["id"]}}
+    assert [line["id"] for line in sandbox.lines_of(deal_id)].count(second["id"]) == 0
+    assert sandbox.deals[deal_id]["value"] < value_before
+    missing = await api.delete(f"/api/v2/deals/{deal_id}/products/{second['id']}")
+    assert missing.status_code == 404
