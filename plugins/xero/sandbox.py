@@ -90,7 +90,6 @@ class XeroSandbox(XeroFrame):
             Route("/api.xro/2.0/Invoices/{invoice_id}", self._invoice, methods=["GET", "POST"]),
             Route("/api.xro/2.0/Invoices/{invoice_id}/OnlineInvoice", self._online, methods=["GET"]),
             Route("/api.xro/2.0/Invoices/{invoice_id}/Email", self._email, methods=["POST"]),
-            Route("/api.xro/2.0/Invoices/{invoice_id}/History", self._history, methods=["GET", "PUT"]),
             Route("/api.xro/2.0/Payments", self._payments, methods=["PUT"]),
             Route("/api.xro/2.0/Payments/{payment_id}", self._payment, methods=["POST"]),
             *resource_routes(self),
@@ -380,17 +379,6 @@ class XeroSandbox(XeroFrame):
         self.state.emails.append(invoice.invoice_id)
         self.state.touch(invoice, "Emailed", f"Invoice {invoice.number} emailed to {contact.email}")
         return Response(status_code=204)
-
-    async def _history(self, request: Request) -> Response:
-        invoice = self._get_invoice(request.path_params["invoice_id"])
-        if request.method == "PUT":
-            self._need(request, WRITE_INVOICES)
-            for record in await self._body(request, "HistoryRecords"):
-                invoice.history.append({"Changes": "Note", "DateUTC": self.clock(), "User": "API",
-                                        "Details": str(record.get("Details") or "")})
-        else:
-            self._need(request, READ_INVOICES)
-        return self._envelope("HistoryRecords", r.history(invoice.history))
 
     # ---- payments -------------------------------------------------------------------------------------------
 

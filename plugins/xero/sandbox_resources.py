@@ -3,7 +3,8 @@
 Served here (spec operation ids in brackets): single reads of the settings resources [getAccount, getBrandingTheme,
 getItem, getTaxRateByTaxType, getUser], [getOrganisationActions], a single payment [createPayment = POST /Payments],
 payment reads [getPayments, getPayment] and history [getPaymentHistory, createPaymentHistory], a contact's update and
-history [updateContact, getContactHistory, createContactHistory]. The operations of the emulated resources that the
+history [updateContact, getContactHistory, createContactHistory], and the invoice history [getInvoiceHistory,
+createInvoiceHistory] through the same history handler. The operations of the emulated resources that the
 sandbox does not emulate are listed in :data:`NOT_EMULATED` with the reason; they answer 501 with Xero's problem
 shape, so a client never mistakes them for a success. Paths match whatever their casing (:func:`ignore_case`).
 """
@@ -85,7 +86,7 @@ def order_rows(rows: list[dict[str, Any]], text: str | None) -> list[dict[str, A
 
 def resource_routes(sb: "XeroSandbox") -> list[Route]:
     """The extra routes, unwrapped (the sandbox puts its API frame around each)."""
-    from .sandbox import XeroError
+    from .sandbox import READ_INVOICES, WRITE_INVOICES, XeroError
 
     state = sb.state
 
@@ -120,11 +121,15 @@ def resource_routes(sb: "XeroSandbox") -> list[Route]:
             raise XeroError(400, r.validation_error([r.failed_element(elements[0], exc.messages, "PaymentID")]))
         return sb._envelope("Payments", [r.payment(state, payment)])
 
-    def get_payment_or_404(payment_id: str):
-        payment = state.payments.get(payment_id.lower())
-        if payment is None:
-            raise XeroError(404, None, content_type="text/html")
-        return payment
+    def found(table: dict[str, Any]) -> Callable[[str], Any]:
+        """A lookup by id in ``table`` that answers 404 (no JSON, fact sheet §13.33) when it is unknown."""
+        def find(wanted: str) -> Any:
+            if wanted.lower() not in table:
+                raise XeroError(404, None, content_type="text/html")
+            return table[wanted.lower()]
+        return find
+
+    get_payment_or_404, contact_or_404 = found(state.payments), found(state.contacts)
 
     async def payments(request: Request) -> Response:
         sb._need(request, READ_PAYMENTS)
@@ -158,12 +163,6 @@ def resource_routes(sb: "XeroSandbox") -> list[Route]:
             return sb._envelope("HistoryRecords", r.history(target.history))
         return handler
 
-    def contact_or_404(contact_id: str):
-        contact = state.contacts.get(contact_id.lower())
-        if contact is None:
-            raise XeroError(404, None, content_type="text/html")
-        return contact
-
     async def update_contact(request: Request) -> Response:
         sb._need(request, WRITE_CONTACTS)
         contact = contact_or_404(request.path_params["id"])
@@ -190,6 +189,8 @@ def resource_routes(sb: "XeroSandbox") -> list[Route]:
               methods=["GET", "PUT"]),
         Route(f"{API}/Contacts/{{id}}", update_contact, methods=["POST"]),
         Route(f"{API}/Contacts/{{id}}/History", history(contact_or_404, READ_CONTACTS, WRITE_CONTACTS),
+              methods=["GET", "PUT"]),
+        Route(f"{API}/Invoices/{{id}}/History", history(sb._get_invoice, READ_INVOICES, WRITE_INVOICES),
               methods=["GET", "PUT"]),
     ]
     for method, path in NOT_EMULATED:
