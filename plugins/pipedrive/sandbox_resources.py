@@ -97,7 +97,9 @@ def _fail(status: int, message: str) -> JSONResponse:
 async def http_error(request: Request, exc: HTTPException) -> Response:
     """Router-level 404/405 in Pipedrive's error envelope (fact sheet §8) instead of Starlette's plain text. The
     exact 404 wording of the live API is not documented [?]."""
-    path = request.scope.get("path", "")
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    if root and path.startswith(root):  # mounted (the demo's /sandbox/pipedrive): the path below the mount
+        path = path[len(root):]
     version = re.match(r"/(api/v1|v1|api/v2)(/.*)", path)
     if version is None:
         return Response(exc.detail, status_code=exc.status_code)

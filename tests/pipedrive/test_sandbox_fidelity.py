@@ -136,3 +136,17 @@ async def test_deal_product_update_and_delete(api, sandbox, sandbox_app):
     assert sandbox.deals[deal_id]["value"] < value_before
     missing = await api.delete(f"/api/v2/deals/{deal_id}/products/{second['id']}")
     assert missing.status_code == 404
+
+
+async def test_error_envelope_also_when_mounted(sandbox_app):
+    """The demo mounts the sandbox at /sandbox/pipedrive: the envelope must not depend on the mount."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    outer = Starlette(routes=[Mount("/sandbox/pipedrive", app=sandbox_app)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=outer), base_url="http://pd.test",
+                                 headers=TOKEN) as plain:
+        unknown = await plain.get("/sandbox/pipedrive/api/v2/nothing-here")
+        not_emulated = await plain.post("/sandbox/pipedrive/api/v2/deals", json={})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "Unknown method or resource"
+    assert not_emulated.status_code == 501 and not_emulated.json()["success"] is False
