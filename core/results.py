@@ -13,7 +13,7 @@ from .model import WebhookEvent
 from .payloads import MalformedPayload, is_ident
 from .totals import live_invoices
 from .i18n import _, lazy_
-from .status import COMMAND_LABELS, LABELS, Command, InvoiceStatus
+from .status import COMMAND_LABELS, Command
 
 @attrs.frozen
 class Preview:
@@ -81,11 +81,9 @@ def source_text(source: str) -> Any:
 
 def status_text(record: InvoiceRecord) -> Any:
     """The record's label as a lazy text ("Partly paid" for an approved invoice with a payment)."""
-    from .status import PARTLY_PAID_LABEL, _positive
+    from .status import display_text
 
-    if record.status is InvoiceStatus.AWAITING_PAYMENT and _positive(record.amount_paid):
-        return PARTLY_PAID_LABEL
-    return LABELS[record.status]
+    return display_text(record.status, amount_paid=record.amount_paid)
 
 
 class OperationInProgress(InvoiceBridgeError):

@@ -16,6 +16,7 @@ a backend offers at all comes from its :class:`Capabilities` (``allowed_commands
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from .errors import IllegalTransition
 from .i18n import _, lazy_
@@ -221,8 +222,14 @@ def apply_observed_status(current: InvoiceStatus, observed: InvoiceStatus, *, in
     raise IllegalTransition(invoice=invoice, status=current, command=f"observe {observed.value}", reason=reason)
 
 
-def display_label(status: InvoiceStatus, *, amount_paid: object = 0) -> str:
-    """The label to show: "Partly paid" is AWAITING_PAYMENT with a payment."""
+def display_text(status: InvoiceStatus, *, amount_paid: object = 0) -> Any:
+    """The label to show, as a lazy text (kept in audit entries, shown in the reader's language): "Partly paid" is
+    AWAITING_PAYMENT with a payment."""
     if status is S.AWAITING_PAYMENT and _positive(amount_paid):
-        return str(PARTLY_PAID_LABEL)
-    return status.label
+        return PARTLY_PAID_LABEL
+    return LABELS[status]
+
+
+def display_label(status: InvoiceStatus, *, amount_paid: object = 0) -> str:
+    """:func:`display_text` in the current language."""
+    return str(display_text(status, amount_paid=amount_paid))

@@ -148,20 +148,6 @@ async def _json_body(request: Request) -> dict:
 # ---- v2 ----------------------------------------------------------------------------------------------
 
 
-async def get_deals(request: Request, s: SandboxState) -> dict:
-    status = request.query_params.get("status")
-    statuses = status.split(",") if status else None
-    items = [d for d in s.deals.values()
-             if (d["status"] in statuses if statuses else not d["is_deleted"]) and not d["is_archived"]]
-    items = _filtered(items, request, "owner_id", "person_id", "org_id", "pipeline_id", "stage_id")
-    since = request.query_params.get("updated_since")
-    if since:
-        items = [d for d in items if d["update_time"] >= since]
-    body = page(request, items)
-    body["data"] = [_custom_view(d, "deal", s, request) for d in body["data"]]
-    return body
-
-
 async def get_deal(request: Request, s: SandboxState) -> dict:
     return {"success": True, "data": _custom_view(s.require("deal", request.path_params["id"]), "deal", s, request)}
 
@@ -357,6 +343,8 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
                    company_name: str = "Acme Sandbox Ltd", api_tokens: tuple[str, ...] = ("sandbox-token",),
                    oauth_clients: dict[str, str] | None = None, seed: bool = False) -> Starlette:
     """A Pipedrive emulator app; its state is ``app.state.sandbox``. ``seed=True`` loads the demo data."""
+    from . import sandbox_resources
+
     state = SandboxState(clock=clock or _utcnow, company_domain=company_domain, company_name=company_name,
                          api_tokens=set(api_tokens),
                          oauth_clients=dict(oauth_clients or {"sandbox-client": "sandbox-secret"}))
@@ -364,7 +352,7 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
         Route("/", console, name="sandbox_console"),
         Route("/console/deals/{id:int}/win", console_win, methods=["POST"], name="sandbox_win"),
         *oauth_routes(),
-        Route("/api/v2/deals", _api("getDeals", get_deals)),
+        Route("/api/v2/deals", _api("getDeals", sandbox_resources.get_deals)),
         Route("/api/v2/deals/search", _api("searchDeals", sandbox_search.search_deals)),
         Route("/api/v2/organizations/search", _api("searchOrganization", sandbox_search.search_organizations)),
         Route("/api/v2/deals/products", _api("getDealsProducts", get_deals_products)),
@@ -399,7 +387,9 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
             Route(f"{prefix}/webhooks", _api("addWebhook", post_webhook), methods=["POST"]),
             Route(f"{prefix}/webhooks/{{id:int}}", _api("deleteWebhook", delete_webhook), methods=["DELETE"]),
         ]
-    app = Starlette(routes=routes)
+    routes += sandbox_resources.resource_routes(_api)
+    app = Starlette(routes=routes, exception_handlers={404: sandbox_resources.http_error,
+                                                       405: sandbox_resources.http_error})
     app.state.sandbox = state
     app.state.log = RequestLog(clock=state.now)  # for the console (``state.requests`` stays the tests' list)
     if seed:

@@ -32,6 +32,7 @@ from .msdate import parse_date
 from .sandbox_frame import XeroError, XeroFrame
 from .sandbox_frame import json_response as _json
 from .sandbox_identity import Identity
+from .sandbox_resources import ignore_case, item_view, order_rows, resource_routes, unitdp
 from .sandbox_state import InvoiceProblem, SandboxState, UnknownContact, new_id
 from .sandbox_where import WhereError, compile_where
 
@@ -70,6 +71,9 @@ class XeroSandbox(XeroFrame):
         self.persist_before_404 = False
         # The largest page served, whatever pageSize asks for: 1,000 is second-hand (fact sheet §5.1, §14.5 [?]).
         self.max_page_size = 1000
+        # Which invoices POST …/Email sends: "Type ACCREC and a valid Status for sending (SUBMITTED, AUTHORISED
+        # or PAID)" (Xero's emailInvoice documentation as quoted by integrators; not in the spec [?]).
+        self.email_statuses = {"SUBMITTED", "AUTHORISED", "PAID"}
         from .sandbox_console import console_routes
 
         api = [
@@ -86,15 +90,16 @@ class XeroSandbox(XeroFrame):
             Route("/api.xro/2.0/Invoices/{invoice_id}", self._invoice, methods=["GET", "POST"]),
             Route("/api.xro/2.0/Invoices/{invoice_id}/OnlineInvoice", self._online, methods=["GET"]),
             Route("/api.xro/2.0/Invoices/{invoice_id}/Email", self._email, methods=["POST"]),
-            Route("/api.xro/2.0/Invoices/{invoice_id}/History", self._history, methods=["GET", "PUT"]),
             Route("/api.xro/2.0/Payments", self._payments, methods=["PUT"]),
             Route("/api.xro/2.0/Payments/{payment_id}", self._payment, methods=["POST"]),
+            *resource_routes(self),
         ]
         routes = [
             *self.frame_routes(),
             *[Route(rt.path, self.api(rt.endpoint), methods=list(rt.methods or [])) for rt in api],
             *console_routes(self),
         ]
+        ignore_case(routes)  # Xero's resource paths take any casing (/api.xro/2.0/invoices)
         self.app = Starlette(routes=routes)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -139,6 +144,13 @@ class XeroSandbox(XeroFrame):
             where = request.query_params.get("where")
             if where:
                 rows = [row for row in rows if self._where(where)(row)]
+            since = request.headers.get("if-modified-since")
+            if since:  # the rows that carry UpdatedDateUTC (Users); the others have no modification time
+                moment = self._parse_since(since)
+                rows = [row for row in rows if row.get("UpdatedDateUTC") is None or row["UpdatedDateUTC"] >= moment]
+            rows = order_rows(rows, request.query_params.get("order"))
+            if key == "Items":
+                rows = [item_view(row, unitdp(request)) for row in rows]
             return self._envelope(key, rows)
 
         return handler
@@ -175,10 +187,16 @@ class XeroSandbox(XeroFrame):
             if since:
                 moment = self._parse_since(since)
                 rows = [c for c in rows if c.updated and c.updated >= moment]
+            if q.get("order"):
+                by_id = {c.contact_id: c for c in rows}
+                rows = [by_id[row["ContactID"]] for row in order_rows([self._contact_row(c) for c in rows], q["order"])]
             rows, extra = self._page(q, rows)
             return self._envelope("Contacts", [r.contact(c, full=q.get("summaryOnly") != "true") for c in rows], **extra)
         self._need(request, WRITE_CONTACTS)
-        elements = await self._body(request, "Contacts")
+        return self.save_contacts(request, await self._body(request, "Contacts"))
+
+    def save_contacts(self, request: Request, elements: list[dict[str, Any]]) -> Response:
+        """PUT creates; POST updates an element whose ContactID exists and creates the others."""
         out, failed = [], False
         for element in elements:
             try:
@@ -269,7 +287,9 @@ class XeroSandbox(XeroFrame):
                 rows.sort(key=field, reverse=len(order) > 1 and order[1].upper() == "DESC")
         rows, extra = self._page(q, rows)
         summary = q.get("summaryOnly", "").lower() == "true"
-        return self._envelope("Invoices", [r.invoice(self.state, i, summary=summary) for i in rows], **extra)
+        # line items only on a paged read (spec getInvoices `page`: "... with line items shown for each invoice")
+        return self._envelope("Invoices", [r.invoice(self.state, i, summary=summary, lines=bool(extra),
+                                                     unitdp=unitdp(request)) for i in rows], **extra)
 
     def _page(self, q: Any, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
         """``page`` (1-based) of ``pageSize`` rows (default 100, at most :attr:`max_page_size`) with the
@@ -308,10 +328,12 @@ class XeroSandbox(XeroFrame):
                 invoice_id = str(element.get("InvoiceID") or "").lower()
                 if invoice_id and request.method == "POST":
                     self._get_invoice(invoice_id)
-                    invoice = self.state.update_invoice(invoice_id, element, parse_date=parse_date)
+                    invoice = self.state.update_invoice(invoice_id, element, parse_date=parse_date,
+                                                        unit_dp=unitdp(request))
                 else:
-                    invoice = self.state.create_invoice(element, app=request.state.app, parse_date=parse_date)
-                out.append({**r.invoice(self.state, invoice), "StatusAttributeString": "OK"})
+                    invoice = self.state.create_invoice(element, app=request.state.app, parse_date=parse_date,
+                                                        unit_dp=unitdp(request))
+                out.append({**r.invoice(self.state, invoice, unitdp=unitdp(request)), "StatusAttributeString": "OK"})
             except UnknownContact:
                 raise XeroError(404, None, content_type="text/html") from None
             except InvoiceProblem as exc:
@@ -333,7 +355,7 @@ class XeroSandbox(XeroFrame):
 
             pdf = invoice_pdf(self.state, invoice)
             return Response(pdf, media_type="application/pdf")
-        return self._envelope("Invoices", [r.invoice(self.state, invoice)])
+        return self._envelope("Invoices", [r.invoice(self.state, invoice, unitdp=unitdp(request))])
 
     async def _online(self, request: Request) -> Response:
         self._need(request, READ_INVOICES)
@@ -342,13 +364,14 @@ class XeroSandbox(XeroFrame):
             raise XeroError(400, r.validation_error(
                 [], f"An online invoice is not available for an invoice with status {invoice.status}."))
         url = str(request.url).split("/api.xro/2.0/", 1)[0] + f"/in/{invoice.online_token}"
-        return _json(200, {"OnlineInvoices": [{"OnlineInvoiceUrl": url}]})
+        return self._envelope("OnlineInvoices", [{"OnlineInvoiceUrl": url}])
 
     async def _email(self, request: Request) -> Response:
         self._need(request, WRITE_INVOICES)
         invoice = self._get_invoice(request.path_params["invoice_id"])
-        if invoice.status not in ("AUTHORISED", "PAID") or invoice.type != "ACCREC":
-            raise XeroError(400, r.validation_error([], "Only approved sales invoices can be emailed."))
+        if invoice.status not in self.email_statuses or invoice.type != "ACCREC":
+            raise XeroError(400, r.validation_error([], "The invoice must be of Type ACCREC and a valid Status for "
+                                                        "sending (SUBMITTED, AUTHORISED or PAID)."))
         contact = self.state.contacts[invoice.contact_id]
         if not contact.email:
             raise XeroError(400, r.validation_error([], f"The contact {contact.name} has no email address."))
@@ -357,35 +380,28 @@ class XeroSandbox(XeroFrame):
         self.state.touch(invoice, "Emailed", f"Invoice {invoice.number} emailed to {contact.email}")
         return Response(status_code=204)
 
-    async def _history(self, request: Request) -> Response:
-        invoice = self._get_invoice(request.path_params["invoice_id"])
-        if request.method == "PUT":
-            self._need(request, WRITE_INVOICES)
-            for record in await self._body(request, "HistoryRecords"):
-                invoice.history.append({"Changes": "Note", "DateUTC": self.clock(), "User": "API",
-                                        "Details": str(record.get("Details") or "")})
-        else:
-            self._need(request, READ_INVOICES)
-        records = [{**h, "DateUTCString": h["DateUTC"].strftime("%Y-%m-%dT%H:%M:%S")} for h in invoice.history]
-        return self._envelope("HistoryRecords", records)
-
     # ---- payments -------------------------------------------------------------------------------------------
 
     async def _payments(self, request: Request) -> Response:
         self._need(request, WRITE_PAYMENTS)
         out, failed = [], False
         for element in await self._body(request, "Payments"):
-            invoice_id = str((element.get("Invoice") or {}).get("InvoiceID") or "").lower()
             try:
-                self._get_invoice(invoice_id)
-                payment = self.state.add_payment(invoice_id, element.get("Amount"),
-                                                 date=parse_date(element["Date"]) if element.get("Date") else None,
-                                                 account_code=str((element.get("Account") or {}).get("Code") or "090"))
-                out.append({**r.payment(self.state, payment), "StatusAttributeString": "OK"})
+                out.append({**r.payment(self.state, self.pay(element)), "StatusAttributeString": "OK"})
             except InvoiceProblem as exc:
                 failed = True
                 out.append(r.failed_element(element, exc.messages, "PaymentID"))
         return self._batch_response("Payments", out, failed, request)
+
+    def pay(self, element: dict[str, Any]):
+        """One payment element: its invoice (404 when unknown), its account (which must accept payments) and
+        amount; raises InvoiceProblem for an element error."""
+        invoice_id = str((element.get("Invoice") or {}).get("InvoiceID") or "").lower()
+        self._get_invoice(invoice_id)
+        account = self.state.payment_account(element.get("Account"))
+        return self.state.add_payment(invoice_id, element.get("Amount"),
+                                      date=parse_date(element["Date"]) if element.get("Date") else None,
+                                      account_code=account["Code"])
 
     async def _payment(self, request: Request) -> Response:
         self._need(request, WRITE_PAYMENTS)

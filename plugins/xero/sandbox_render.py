@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .msdate import format_date_string, format_iso_utc, format_ms
@@ -19,8 +19,8 @@ _MARK = "\u0000D:"
 def _encode(value: Any) -> Any:
     if isinstance(value, Decimal):
         return f"{_MARK}{value}"
-    if isinstance(value, dt.datetime):
-        return format_ms(value, offset=False)
+    if isinstance(value, dt.datetime):  # UpdatedDateUTC, CreatedDateUTC: with the offset the spec's examples carry
+        return format_ms(value)
     if isinstance(value, dt.date):
         return format_ms(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
@@ -38,8 +38,9 @@ def to_json(payload: Any) -> bytes:
 
 
 def envelope(clock_now: dt.datetime, key: str, items: list[Any], **extra: Any) -> dict[str, Any]:
-    return {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": PROVIDER, "DateTimeUTC": clock_now,
-            key: items, **extra}
+    """The response envelope; ``DateTimeUTC`` has no offset (spec examples: ``/Date(1552326816230)/``)."""
+    return {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": PROVIDER,
+            "DateTimeUTC": format_ms(clock_now, offset=False), key: items, **extra}
 
 
 def money2(value: Decimal) -> Decimal:
@@ -62,7 +63,13 @@ def contact(c: Contact, *, full: bool = True) -> dict[str, Any]:
     return out
 
 
-def invoice(state: SandboxState, inv: Invoice, *, summary: bool = False) -> dict[str, Any]:
+def unit(value: Decimal, unitdp: int) -> Decimal:
+    """A unit amount as served: 2 decimals unless the request asked for ``unitdp=4`` (spec: parameters.unitdp)."""
+    return value.quantize(Decimal(1).scaleb(-unitdp), rounding=ROUND_HALF_UP)
+
+
+def invoice(state: SandboxState, inv: Invoice, *, summary: bool = False, lines: bool = True,
+            unitdp: int = 4) -> dict[str, Any]:
     c = state.contacts[inv.contact_id]
     out: dict[str, Any] = {
         "Type": inv.type, "InvoiceID": inv.invoice_id, "InvoiceNumber": inv.number, "Reference": inv.reference,
@@ -87,16 +94,17 @@ def invoice(state: SandboxState, inv: Invoice, *, summary: bool = False) -> dict
         out["FullyPaidOnDate"] = inv.fully_paid_on
     if summary:
         return out
-    out["LineItems"] = [line_item(line) for line in inv.lines]
+    if lines:
+        out["LineItems"] = [line_item(line, unitdp) for line in inv.lines]
     out["Payments"] = [{"PaymentID": p.payment_id, "Date": p.date, "Amount": p.amount, "Reference": ""}
                        for p in state.live_payments(inv.invoice_id)]
     out["CreditNotes"], out["Prepayments"], out["Overpayments"] = [], [], []
     return out
 
 
-def line_item(line: Any) -> dict[str, Any]:
+def line_item(line: Any, unitdp: int = 4) -> dict[str, Any]:
     out = {"LineItemID": line.line_item_id, "Description": line.description, "Quantity": line.quantity,
-           "UnitAmount": line.unit_amount, "TaxType": line.tax_type, "TaxAmount": line.tax_amount,
+           "UnitAmount": unit(line.unit_amount, unitdp), "TaxType": line.tax_type, "TaxAmount": line.tax_amount,
            "LineAmount": line.line_amount, "Tracking": []}
     if line.account_code:
         out["AccountCode"] = line.account_code
@@ -122,10 +130,21 @@ def payment(state: SandboxState, p: Payment) -> dict[str, Any]:
     inv = state.invoices[p.invoice_id]
     return {"PaymentID": p.payment_id, "Date": p.date, "Amount": p.amount, "Status": p.status,
             "PaymentType": "ACCRECPAYMENT", "UpdatedDateUTC": p.updated, "HasAccount": True,
-            "Account": {"Code": p.account_code},
+            "Account": _account_ref(state, p.account_code),
             "Invoice": {"InvoiceID": inv.invoice_id, "InvoiceNumber": inv.number, "Type": inv.type,
                         "Status": inv.status, "Contact": {"ContactID": inv.contact_id,
                                                           "Name": state.contacts[inv.contact_id].name}}}
+
+
+def _account_ref(state: SandboxState, code: str) -> dict[str, Any]:
+    account = next((a for a in state.accounts if a["Code"] == code), None)
+    return {"AccountID": account["AccountID"], "Code": code, "Name": account["Name"]} if account else {"Code": code}
+
+
+def history(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History records: ``DateUTC`` without an offset, as the spec's HistoryRecords examples write it."""
+    return [{**h, "DateUTC": format_ms(h["DateUTC"], offset=False),
+             "DateUTCString": h["DateUTC"].strftime("%Y-%m-%dT%H:%M:%S")} for h in records]
 
 
 def validation_error(elements: list[dict[str, Any]], message: str = "A validation exception occurred") -> dict[str, Any]:

@@ -28,6 +28,9 @@ M = {  # validation messages (first-party wording where the fact sheet has it, p
     "edit_paid": "This document cannot be edited as it has a payment or credit note allocated to it.",
     "overpay": "Payment amount exceeds the amount outstanding on this document",
     "name_taken": "The contact name {name} is already assigned to another contact. The contact name must be unique across all active contacts.",
+    "no_account": "Account must be specified: an AccountID or a Code.",
+    "bad_account": "Account '{ref}' is not a valid account for this organisation.",
+    "no_payments_account": "Account type is invalid for making a payment to/from",
     "archived": "The specified contact details matched an archived contact. Archived contacts cannot currently be edited via the API.",
 }
 
@@ -51,6 +54,7 @@ class Contact:
     status: str = "ACTIVE"
     is_customer: bool = False
     updated: dt.datetime | None = None
+    history: list[dict[str, Any]] = field(factory=list)
 
 
 @define
@@ -77,6 +81,7 @@ class Payment:
     account_code: str = "090"
     status: str = "AUTHORISED"
     updated: dt.datetime | None = None
+    history: list[dict[str, Any]] = field(factory=list)
 
 
 @define
@@ -167,7 +172,7 @@ class SandboxState:
 
         def account(code, name, typ, cls, tax):
             return {"AccountID": new_id(), "Code": code, "Name": name, "Type": typ, "Class": cls,
-                    "Status": "ACTIVE", "TaxType": tax}
+                    "Status": "ACTIVE", "TaxType": tax, "EnablePaymentsToAccount": code == "970"}
 
         def item(code, name, desc, price, acct="200", tax="OUTPUT2"):
             return {"ItemID": new_id(), "Code": code, "Name": name, "Description": desc, "IsSold": True,
@@ -187,6 +192,7 @@ class SandboxState:
                       account("260", "Other Revenue", "OTHERINCOME", "REVENUE", "OUTPUT2"),
                       account("270", "Interest Income", "OTHERINCOME", "REVENUE", "NONE"),
                       account("090", "Business Bank Account", "BANK", "ASSET", "NONE"),
+                      account("970", "Owner A Funds Introduced", "EQUITY", "EQUITY", "NONE"),
                       account("400", "Advertising", "OVERHEADS", "EXPENSE", "INPUT2")],
             items=[item("CONSULT-H", "Consulting (hour)", "Consulting services, per hour", "120.00"),
                    item("CONSULT-D", "Consulting (day)", "Consulting services, per day", "850.00"),
@@ -274,6 +280,8 @@ class SandboxState:
                           tax_number=str(data.get("TaxNumber") or ""), addresses=list(data.get("Addresses") or []),
                           updated=self.clock())
         self.contacts[contact.contact_id] = contact
+        contact.history.append({"Changes": "Created", "DateUTC": contact.updated, "User": "System Generated",
+                                "Details": f"Contact {name} created"})
         self.queue_event("CONTACT", contact.contact_id, "CREATE")
         return contact
 
@@ -293,7 +301,10 @@ class SandboxState:
         found = self.find_contact(number=str(ref.get("ContactNumber") or ""), name=str(ref.get("Name") or ""))
         return found or self.create_contact(ref)
 
-    def _lines(self, raw_lines: Any, handling: str, problems: list[str]) -> list[Line]:
+    def _lines(self, raw_lines: Any, handling: str, problems: list[str], unit_dp: int = 4) -> list[Line]:
+        """Lines with their amounts; unit amounts keep ``unit_dp`` decimals (2 unless the request sent
+        ``unitdp=4``: spec parameters.unitdp, fact sheet §2 "Money")."""
+        places = Decimal(1).scaleb(-unit_dp)
         lines = []
         for raw in raw_lines or []:
             item = self.item(raw["ItemCode"]) if raw.get("ItemCode") else None
@@ -316,7 +327,7 @@ class SandboxState:
             if len(raw.get("Tracking") or []) > 2:
                 problems.append("A maximum of 2 tracking categories can be applied to a line item.")
             quantity = Decimal(str(raw.get("Quantity", 1))).quantize(UNIT4)
-            unit = Decimal(str(raw.get("UnitAmount", sales.get("UnitPrice", 0)))).quantize(UNIT4)
+            unit = Decimal(str(raw.get("UnitAmount", sales.get("UnitPrice", 0)))).quantize(places, rounding=ROUND_HALF_UP)
             gross = quantity * unit
             rate_pct = Decimal(str((rate or {}).get("EffectiveRate", 0)))
             discount_rate = Decimal(str(raw["DiscountRate"])) if raw.get("DiscountRate") is not None else None
@@ -357,7 +368,8 @@ class SandboxState:
             problems.append("Account code must be specified for each line item to approve an invoice.")
         return problems
 
-    def create_invoice(self, data: dict[str, Any], *, app: str, parse_date: Callable[[Any], dt.date]) -> Invoice:
+    def create_invoice(self, data: dict[str, Any], *, app: str, parse_date: Callable[[Any], dt.date],
+                       unit_dp: int = 4) -> Invoice:
         """Validate and store a new invoice, or raise InvoiceProblem / UnknownContact."""
         problems: list[str] = []
         kind = str(data.get("Type") or "")
@@ -369,7 +381,7 @@ class SandboxState:
             problems.extend(exc.messages)
             contact = None
         handling = str(data.get("LineAmountTypes") or "Exclusive")
-        lines = self._lines(data.get("LineItems"), handling, problems)
+        lines = self._lines(data.get("LineItems"), handling, problems, unit_dp)
         status = str(data.get("Status") or "DRAFT")
         if status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
             problems.append(f"Invoices cannot be created with status {status}.")
@@ -426,7 +438,8 @@ class SandboxState:
                 self.numbers_counted = len(self.invoices) + 1
                 return number
 
-    def update_invoice(self, invoice_id: str, data: dict[str, Any], *, parse_date: Callable[[Any], dt.date]) -> Invoice:
+    def update_invoice(self, invoice_id: str, data: dict[str, Any], *, parse_date: Callable[[Any], dt.date],
+                       unit_dp: int = 4) -> Invoice:
         invoice = self.invoices[invoice_id]
         target = str(data.get("Status") or invoice.status)
         edits = {k for k in data if k not in ("InvoiceID", "Status", "Type", "Contact")}
@@ -449,7 +462,7 @@ class SandboxState:
         lines = invoice.lines
         handling = str(data.get("LineAmountTypes") or invoice.line_amount_types)
         if "LineItems" in data:
-            lines = self._lines(data["LineItems"], handling, problems)
+            lines = self._lines(data["LineItems"], handling, problems, unit_dp)
         due = parse_date(data["DueDate"]) if data.get("DueDate") else invoice.due_date
         if target == "AUTHORISED" and current != "AUTHORISED":
             problems.extend(self._approval_problems(lines, invoice.date, due))
@@ -474,6 +487,22 @@ class SandboxState:
 
     # ---- payments --------------------------------------------------------------------------------------
 
+    def payment_account(self, ref: Any) -> dict[str, Any]:
+        """The account a payment goes to, named by ``AccountID`` or ``Code``: it must exist and accept payments
+        (a BANK account, or one with ``EnablePaymentsToAccount``: spec schemas.Account). The messages are
+        plausible, not first-party [?]."""
+        ref = ref if isinstance(ref, dict) else {}
+        wanted_id, code = str(ref.get("AccountID") or "").lower(), str(ref.get("Code") or "")
+        if not wanted_id and not code:
+            raise InvoiceProblem(M["no_account"])
+        account = next((a for a in self.accounts if a.get("Status") == "ACTIVE" and (
+            a["AccountID"].lower() == wanted_id if wanted_id else a["Code"] == code)), None)
+        if account is None:
+            raise InvoiceProblem(M["bad_account"].format(ref=ref.get("AccountID") or code))
+        if account.get("Type") != "BANK" and not account.get("EnablePaymentsToAccount"):
+            raise InvoiceProblem(M["no_payments_account"])
+        return account
+
     def add_payment(self, invoice_id: str, amount: Any = None, *, date: dt.date | None = None,
                     account_code: str = "090") -> Payment:
         invoice = self.invoices[invoice_id]
@@ -487,6 +516,8 @@ class SandboxState:
         payment = Payment(payment_id=new_id(), invoice_id=invoice_id, amount=value,
                           date=date or self.clock().date(), account_code=account_code, updated=self.clock())
         self.payments[payment.payment_id] = payment
+        payment.history.append({"Changes": "Created", "DateUTC": payment.updated, "User": "System Generated",
+                                "Details": f"Payment of {value} {invoice.currency} on invoice {invoice.number}"})
         invoice.amount_paid = money(invoice.amount_paid + value)
         if invoice.amount_due == 0:
             invoice.status = "PAID"
@@ -502,6 +533,8 @@ class SandboxState:
         invoice = self.invoices[payment.invoice_id]
         payment.status = "DELETED"
         payment.updated = self.clock()
+        payment.history.append({"Changes": "Deleted", "DateUTC": payment.updated, "User": "System Generated",
+                                "Details": f"Payment of {payment.amount} {invoice.currency} deleted"})
         invoice.amount_paid = money(invoice.amount_paid - payment.amount)
         if invoice.status == "PAID":
             invoice.status = "AUTHORISED"

@@ -250,12 +250,13 @@ def test_faults_log_clock_and_console(clock):
 
 
 def test_both_sandboxes_follow_the_protocol_and_reset(store):
-    from invoicebridge.core.plugins import Plugins, make_plugin_manager
+    from invoicebridge.core.plugins import Plugins, builtin_plugins, make_plugin_manager
     from invoicebridge.core.runtime import Runtime
     from invoicebridge.core.sandboxes import Sandbox
 
     runtime = Runtime(store=store, now=lambda: T0)
-    sandboxes = {s.name: s for s in Plugins(make_plugin_manager(load_entry_points=False)).sandboxes(runtime)}
+    pm = make_plugin_manager(load_entry_points=False, extra=builtin_plugins())
+    sandboxes = {s.name: s for s in Plugins(pm).sandboxes(runtime)}
     assert set(sandboxes) >= {"xero", "pipedrive"} and all(isinstance(s, Sandbox) for s in sandboxes.values())
     xero, pipedrive = sandboxes["xero"], sandboxes["pipedrive"]
     xero.issue_tokens()

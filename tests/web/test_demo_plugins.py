@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 from invoicebridge.adapters.cli import demo_banner
 from invoicebridge.adapters.config import AppConfig
 from invoicebridge.adapters.demo import build_demo
-from invoicebridge.core import BackendInfo, ConnectResult, Health, RemoteUser, Role, hookimpl
+from invoicebridge.core import BackendInfo, ConnectionBound, ConnectResult, Health, RemoteUser, Role, hookimpl
 from invoicebridge.core.plugins import Plugins, make_plugin_manager
 from invoicebridge.core.sandboxes import DemoOffer, Sandbox
 
@@ -32,6 +32,17 @@ class LedgerSandbox:
                          label="Ledger", console_hint="close the books")
 
 
+class LedgerBackend(ConnectionBound):
+    info = BackendInfo(name="ledger", role=Role.ACCOUNTING, label="Ledger", auth_methods=("token",))
+
+    @classmethod
+    def connect_with_token(cls, context, *, token, settings):
+        return ConnectResult(secrets={"token": token}, settings={"auth": "token"}, label="Ledger books")
+
+    def check(self):
+        return Health(ok=True, user=RemoteUser(name="Ann", role="ADMIN"))
+
+
 class Ledger:
     """A third-party accounting plugin with a sandbox, connected with an API token."""
 
@@ -40,21 +51,12 @@ class Ledger:
         assert isinstance(self.sandbox, Sandbox)
 
     @hookimpl
-    def invoicebridge_backends(self):
-        return [BackendInfo(name="ledger", role=Role.ACCOUNTING, label="Ledger", auth_methods=("token",))]
+    def invoicebridge_register_backends(self, register):
+        register(LedgerBackend)
 
     @hookimpl
     def invoicebridge_sandboxes(self, runtime):
         return [self.sandbox]
-
-    @hookimpl
-    def backend_connect_with_token(self, runtime, backend, token, settings):
-        return ConnectResult(secrets={"token": token}, settings={"auth": "token"}, label="Ledger books") \
-            if backend == "ledger" else None
-
-    @hookimpl
-    def backend_check(self, runtime, connection):
-        return Health(ok=True, user=RemoteUser(name="Ann", role="ADMIN")) if connection.backend == "ledger" else None
 
 
 def test_the_demo_connects_the_sandboxes_the_plugins_describe(tmp_path):

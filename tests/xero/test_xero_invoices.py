@@ -141,7 +141,7 @@ async def test_status_commands_follow_xero_rules(runtime, connection, sandbox):
 
 async def test_email_of_a_draft_is_refused(runtime, connection):
     [result] = await create(runtime, connection, make_draft())
-    with pytest.raises(RemoteValidationError, match="approved"):
+    with pytest.raises(RemoteValidationError, match="valid Status for sending"):
         await XeroBackend.open(connection, runtime).change_status(remote_id=result.invoice.remote_id,
                                              command="email", operation_key="e1")
 
