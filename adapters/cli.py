@@ -158,7 +158,7 @@ def demo_banner(info: dict) -> str:
         "  ─────────────────────────────",
         f"  Open        {info['app_url']}/",
         f"  Sign in     password: {info['admin_password']}",
-        f"  Try         {info['app_url']}/deals/{info['suggested_deal']}  → Create invoice → Save as draft",
+        f"  Try         {info['app_url']}/deals/{info['suggested_deal']}  → Create invoice → {info.get('save_action', 'Save as draft')}",
         *(f"  {b['label']:<11} {b['console_url']}" + (f"  ({b['hint']})" if b["hint"] else "") for b in info.get("backends", [])),
         f"  API         curl -H 'Authorization: Bearer {info['api_key']}' {info['app_url']}/api/deals/{info['suggested_deal']}/invoices",
         f"  Details     {info['demo_json']}",

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from invoicebridge.core.connect import ConnectFlow
+from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.i18n import lazy_
 from invoicebridge.core.mapping import DueDateRule, MappingConfig
 from invoicebridge.core.model import Role
@@ -81,6 +82,8 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
                       "hint": offer.console_hint} for name, offer in offers.items()
                      if name not in accounting_names or name == accounting],
         "accounting": accounting,
+        # the create form's main button for that backend (no drafts: the invoice is created as it is saved)
+        "save_action": "Save as draft" if _drafts(app.state.plugins, accounting) else "Create invoice",
         "suggested_deal": next((o.hints["suggested_record"] for o in offers.values() if o.hints.get("suggested_record")), "1"),
     }
 
@@ -93,6 +96,13 @@ def build_demo(config: AppConfig, *, plugins: Plugins | None = None,
         fh.write(json.dumps(info, indent=2))
     demo_json.chmod(0o600)
     return app, info
+
+
+def _drafts(plugins: Plugins, accounting: str) -> bool:
+    try:
+        return plugins.backend(accounting).capabilities.drafts
+    except InvoiceBridgeError:
+        return True
 
 
 def _chosen_accounting(plugins: Plugins, offers: dict[str, Any], wanted: str | None) -> str:

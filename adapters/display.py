@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import attrs
+from jinja2 import pass_context
 
 from invoicebridge.core.i18n import _
 
@@ -68,6 +69,15 @@ def reconnect_href(request: Any, text: Any = "", backend: str = "") -> str:
     return f"/reconnect/{failing[0]}" if len(failing) == 1 else "/connections"
 
 
+@pass_context
+def backend_label(context: Any, name: str) -> str:
+    """The registered label of a backend (``QuickBooks Online``, not ``Quickbooks``) for the page's app."""
+    request = context.get("request")
+    plugins = getattr(getattr(getattr(request, "app", None), "state", None), "plugins", None)
+    return plugins.label(name) if plugins is not None else name.title()
+
+
 def install(env: Any) -> None:
+    env.globals["backend_label"] = backend_label
     env.filters["split_error"] = split_error
     env.globals["reconnect_href"] = reconnect_href

@@ -87,7 +87,7 @@ class ConnectFlow:
         """The callback: ``pending`` is what :meth:`begin` kept, ``params`` the callback's query."""
         if params.get("error"):
             raise ConnectProblem(_("%(backend)s did not connect: %(error)s") % {
-                "backend": backend.title(), "error": params.get("error_description") or params.get("error")}, 400)
+                "backend": self.plugins.label(backend), "error": params.get("error_description") or params.get("error")}, 400)
         if not pending or pending.get("backend") != backend or \
                 not secrets.compare_digest(str(pending.get("state")), str(params.get("state", ""))):
             self.runtime.store.audit("oauth_state_mismatch", lazy_("An OAuth callback for %(backend)s had a wrong or missing state",
@@ -134,7 +134,7 @@ class ConnectFlow:
             raise ConnectProblem(_("Paste the API token first."), 422)
         self.plugins.backend(backend)
         result: ConnectResult = await self.plugins.connect_with_token(self.runtime, backend=backend, token=token, settings={})
-        return await self.finish(backend, result.label or backend.title(), dict(result.settings), dict(result.secrets))
+        return await self.finish(backend, result.label or self.plugins.label(backend), dict(result.settings), dict(result.secrets))
 
     # ---- recording ------------------------------------------------------------------------------------------
 

@@ -103,6 +103,11 @@ class Plugins:
     def backend(self, name: str) -> BackendInfo:
         return self.registry.factory(name).info
 
+    def label(self, name: str) -> str:
+        """The name people know a backend by (its registered label; the name itself when it is not registered)."""
+        factory = self.registry.get(name)
+        return getattr(getattr(factory, "info", None), "label", "") or name.title()
+
     def open(self, runtime, connection: Connection) -> Any:
         """The backend instance bound to ``connection`` (an AccountingBackend or a CrmSource)."""
         return self.registry.open(connection, context_for(runtime))

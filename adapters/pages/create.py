@@ -99,7 +99,7 @@ async def create_submit(request: Request) -> Response:
         overrides["status"] = "AWAITING_APPROVAL"
     elif action == "draft":
         overrides["status"] = "DRAFT"
-    elif action == "create":  # a backend without drafts: created ready for payment
+    elif action in ("create", "create_email"):  # a backend without drafts: created ready for payment
         overrides["status"] = "AWAITING_PAYMENT"
     nonce = str(form.get("nonce") or "") or secrets.token_urlsafe(16)
     allow_another = form.get("allow_another") == "on"
@@ -131,7 +131,9 @@ async def create_submit(request: Request) -> Response:
     except InvoiceBridgeError as exc:
         return render(request, "create.html", dict(context, errors=[exc.message]), status_code=exc.status_code if exc.status_code < 500 else 502)
     flash(request, _("Invoice %(number)s created in %(backend)s as %(status)s.") % {
-        "number": record.number or record.id, "backend": record.backend.title(), "status": record.status_label})
+        "number": record.number or record.id, "backend": request.app.state.plugins.label(record.backend), "status": record.status_label})
+    if action == "create_email":  # then the question that names the recipient, as the deal page's Email asks it
+        return RedirectResponse(f"/invoices/{record.id}/email", status_code=303)
     return RedirectResponse(f"/deals/{deal_id}#invoice-{record.id}", status_code=303)
 
 

@@ -50,7 +50,7 @@ class Outbox:
 
     @property
     def deliveries(self) -> list[dict[str, Any]]:
-        return [{"status": outcome, "events": len(item.payload())} for item in self.kit.items
+        return [{"status": outcome, "events": len(item.payload)} for item in self.kit.items
                 for _, outcome in item.results]
 
     def pending(self) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ Every exchange with the QBO sandbox is checked against Intuit's XSDs."""
 from __future__ import annotations
 
 import json
+import re
+from html.parser import HTMLParser
 from decimal import Decimal
 
 import httpx
@@ -14,6 +16,7 @@ from qbo_support import XsdTransport
 from starlette.testclient import TestClient
 
 from invoicebridge.adapters.app import _drain_background
+from invoicebridge.adapters.cli import demo_banner
 from invoicebridge.adapters.config import AppConfig
 from invoicebridge.adapters.demo import build_demo
 
@@ -64,3 +67,60 @@ def test_create_receive_payment_in_qbo_and_see_it_on_the_deal(demo):
                 follow_redirects=False)
     settle(client, app)
     assert client.get(f"/api/invoices/{invoice['id']}").json()["status"] == "PAID"
+
+
+def sign_in(client, info):
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    signed = client.post("/login", data={"password": info["admin_password"], "csrf_token": token, "next": "/"},
+                         follow_redirects=False)
+    assert signed.status_code == 303
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The create form as the page filled it (inputs' values, selects' selected options)."""
+    class Fields(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.values: dict[str, str] = {}
+            self.select = ""
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "input" and a.get("name") and a.get("type") not in ("checkbox", "radio"):
+                self.values[a["name"]] = a.get("value") or ""
+            elif tag == "select":
+                self.select = a.get("name") or ""
+            elif tag == "option" and self.select and "selected" in a:
+                self.values[self.select] = a.get("value") or ""
+
+    parser = Fields()
+    parser.feed(html)
+    return parser.values
+
+
+def test_without_drafts_the_pages_offer_create_and_create_and_email_and_the_api_refuses_a_draft(demo):
+    client, app, info = demo
+    deal = info["suggested_deal"]
+    assert info["save_action"] == "Create invoice" and "→ Create invoice → Create invoice" in demo_banner(info)
+    draft = client.post(f"/api/deals/{deal}/invoices", json={"status": "DRAFT"})
+    assert draft.status_code == 422 and "keeps no drafts" in draft.text
+    asked = client.post(f"/api/deals/{deal}/invoices", json={"status": "AWAITING_APPROVAL"})
+    assert asked.status_code == 422 and "no approval step" in asked.text
+
+    pages = TestClient(app, base_url="http://127.0.0.1:8000")
+    sign_in(pages, info)
+    form = pages.get(f"/deals/{deal}/invoices/new")
+    assert form.status_code == 200, form.text
+    assert 'value="create"' in form.text and 'value="create_email"' in form.text
+    assert "Save as draft" not in form.text and "Submit for approval" not in form.text
+    created = pages.post(f"/deals/{deal}/invoices", data={**form_fields(form.text), "action": "create_email"},
+                         follow_redirects=False)
+    assert created.status_code == 303 and re.fullmatch(r"/invoices/\d+/email", created.headers["location"])
+    question = pages.get(created.headers["location"])
+    assert "created in QuickBooks Online as Awaiting payment" in question.text
+    assert "Send it to" in question.text  # the recipient is named before anything is emailed
+    invoice_id = created.headers["location"].split("/")[2]
+    record = client.get(f"/api/invoices/{invoice_id}").json()
+    remote = app.state.sandboxes["quickbooks"][1].state.get("Invoice", record["remote_id"])
+    assert remote.get("EmailStatus") != "EmailSent"  # not yet: only the question's answer sends it

@@ -192,3 +192,17 @@ async def test_failed_delivery_keeps_events_queued_in_order(raw, sandbox):
     second = await customer(raw, "Second")
     assert await sandbox.deliver_webhooks() == [200, 200]  # the first notification again, then the newer one
     assert sent == [[first["Id"]], [first["Id"]], [second["Id"]]]
+
+
+async def test_the_console_lists_the_webhook_deliveries_after_one(raw, sandbox):
+    """The console's delivery list called the kit's payload property (a list of CloudEvents) as a method:
+    after the first webhook the console answered 500 (found in the browser flow test)."""
+    sandbox.outbox.url = "http://app.test/webhooks/quickbooks"
+    sandbox.outbox.transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    inv = await make_invoice(raw)
+    sandbox.api.sales.pay_in_full(inv["Id"])
+    assert await sandbox.deliver_webhooks() == [200]
+    assert sandbox.outbox.deliveries == [{"status": 200, "events": 4}]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox), base_url="http://qbo.test") as http:
+        page = await http.get("/")
+    assert page.status_code == 200 and "HTTP 200" in page.text
