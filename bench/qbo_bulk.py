@@ -30,7 +30,7 @@ from invoicebridge.core.store import Store
 from invoicebridge.plugins.quickbooks.backend import QuickBooksBackend
 from invoicebridge.plugins.quickbooks.config import sandbox_config
 from invoicebridge.plugins.quickbooks.sandbox import create_sandbox
-from invoicebridge.plugins.xero.sandbox_clock import SimulatedClock
+from invoicebridge.sandbox_kit import SimulatedClock
 
 CEILING = 40 * 30
 BASE = "http://qbo.bench"

@@ -112,6 +112,8 @@ def test_the_invoice_qbo_stores_equals_the_preview(world, deal):
     for sent, kept, line in zip(body["Line"], lines, draft.line_items):
         amount = kept.get("SalesItemLineDetail", {}).get("TaxInclusiveAmt", kept["Amount"])
         assert amount == abs(line.line_amount) and kept["DetailType"] == sent["DetailType"]
+        for discount in ("DiscountRate", "DiscountAmt"):  # a line's discount is kept as QBO expresses it
+            assert kept.get("SalesItemLineDetail", {}).get(discount) == sent.get("SalesItemLineDetail", {}).get(discount)
     back = c.to_invoice(stored, today=TODAY)
     assert (back.subtotal, back.tax, back.total, back.amount_due) == (totals.subtotal, totals.tax, totals.total, totals.total)
     assert back.url == draft.url and back.reference == draft.reference
