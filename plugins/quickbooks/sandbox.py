@@ -25,6 +25,7 @@ from starlette.routing import Route
 from invoicebridge.sandbox_kit import Faults, OAuthError, RequestLog, basic_credentials
 
 from . import sandbox_faults as f
+from .sandbox_coverage import NOT_EMULATED, NOT_EMULATED_ROUTES
 from .qbotime import pacific
 from .sandbox_api import Api
 from .sandbox_limits import Limits
@@ -83,8 +84,10 @@ class QboSandbox:
             Route(f"{base}/cdc", self._cdc, methods=["GET"]),
             Route(f"{base}/invoice/{{entity_id}}/pdf", self._pdf, methods=["GET"]),
             Route(f"{base}/invoice/{{entity_id}}/send", self._send, methods=["POST"]),
+            *[Route(f"{base}{path}", self._not_emulated(key), methods=[method]) for method, path, key in NOT_EMULATED_ROUTES],
             Route(f"{base}/{{entity}}/{{entity_id}}", self._read, methods=["GET"]),
             Route(f"{base}/{{entity}}", self._write, methods=["POST"]),
+            Route(f"{base}/{{rest:path}}", self._unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),  # a Fault
         ]
         routes = [
             Route("/connect/oauth2", self._authorize, methods=["GET"]),
@@ -276,12 +279,18 @@ class QboSandbox:
     async def _company_info(self, request: Request) -> Response:
         if request.path_params["entity_id"] != self.realm_id:
             raise f.not_found("CompanyInfo", request.path_params["entity_id"])
-        info = {"Id": "1", "SyncToken": "1", "domain": "QBO", "sparse": False, **self.state.company}
-        return self.respond(200, {"CompanyInfo": info})
+        return self.respond(200, {"CompanyInfo": self.api.company_info()})
 
     async def _preferences(self, request: Request) -> Response:
-        return self.respond(200, {"Preferences": {"Id": "1", "SyncToken": "1", "domain": "QBO", "sparse": False,
-                                                  **self.state.preferences}})
+        return self.respond(200, {"Preferences": self.api.preferences()})
+
+    def _not_emulated(self, key: tuple[str, str]) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            raise f.not_emulated(f"{key[0]} {key[1]}", NOT_EMULATED[key])
+        return endpoint
+
+    async def _unknown(self, request: Request) -> Response:
+        raise f.unsupported(f"Unsupported operation: {request.method} {request.url.path}")
 
     async def _read(self, request: Request) -> Response:
         entity = self.api.entity(request.path_params["entity"])

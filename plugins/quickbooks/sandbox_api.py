@@ -15,6 +15,7 @@ from typing import Any
 from . import sandbox_faults as f
 from . import sandbox_query as q
 from .qbotime import parse_timestamp
+from .sandbox_coverage import NOT_EMULATED
 from .sandbox_invoices import Sales
 from .sandbox_state import DISPLAY_NAMED, NAME_LISTS, QboState
 
@@ -70,7 +71,7 @@ class Api:
                     else self.sales.create_invoice(body, allow_duplicate=allow_dup))
         if entity == "Payment":
             if op == "update":
-                raise f.unsupported("Payment updates other than void are not emulated")
+                raise f.not_emulated("Payment update", NOT_EMULATED[("Payment", "update")])
             return self.sales.create_payment(body)
         if entity in DISPLAY_NAMED:
             return self.s.save_person(entity, body)
@@ -95,6 +96,12 @@ class Api:
             row["Type"] = "STANDARD" if row.get("DueDays") is not None else "DATE_DRIVEN"
         return self.s.replace(entity, row) if op == "update" else self.s.insert(entity, row)
 
+    def company_info(self) -> dict[str, Any]:
+        return {"Id": "1", "SyncToken": "1", "domain": "QBO", "sparse": False, **self.s.company}
+
+    def preferences(self) -> dict[str, Any]:
+        return {"Id": "1", "SyncToken": "1", "domain": "QBO", "sparse": False, **self.s.preferences}
+
     def read(self, entity: str, entity_id: str, *, include: str = "") -> dict[str, Any]:
         row = self.s.read(entity, entity_id)
         if entity == "Invoice" and "invoicelink" in include.lower():
@@ -118,9 +125,13 @@ class Api:
 
     def query(self, text: str, tables: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
         parsed = q.parse(text)
-        if parsed.entity not in ENTITIES.values():
+        settings = {"CompanyInfo": self.company_info, "Preferences": self.preferences}
+        if parsed.entity not in ENTITIES.values() and parsed.entity not in settings:
             raise f.query_error(f"Invalid context declaration : {parsed.entity}")
-        rows = list((tables if tables is not None else self.s.tables).get(parsed.entity, {}).values())
+        if parsed.entity in settings:
+            rows = [settings[parsed.entity]()]
+        else:
+            rows = list((tables if tables is not None else self.s.tables).get(parsed.entity, {}).values())
         return q.run(parsed, copy.deepcopy(rows), name_list=parsed.entity in NAME_LISTS)
 
     def batch(self, body: Any) -> list[dict[str, Any]]:

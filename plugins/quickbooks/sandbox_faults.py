@@ -63,6 +63,12 @@ def business(detail: str, *, element: str = "") -> QboFault:
                     f"Business Validation Error: {detail}", element=element)
 
 
+def not_emulated(operation: str, reason: str) -> QboFault:
+    """The sandbox's own answer for an operation QBO performs but the sandbox does not (sandbox_coverage.py)."""
+    return QboFault("501", "Not emulated by the sandbox", f"{operation} is not emulated: {reason}".rstrip(": "),
+                    status=501, type="SystemFault")
+
+
 def unsupported(detail: str) -> QboFault:
     return QboFault("2010", "Request has invalid or unsupported property", detail)
 
