@@ -35,8 +35,12 @@ class BadRequest(InvoiceBridgeError):
     status_code = 400
 
 
-def invoice_json(record: InvoiceRecord, *, may_approve: bool = True) -> dict[str, Any]:
+def invoice_json(record: InvoiceRecord, *, may_approve: bool = True, pipeline: Any = None) -> dict[str, Any]:
+    """``pipeline``: the commands offered follow the connected backend's capabilities (else the status alone)."""
     from invoicebridge.core.status import allowed_commands
+
+    commands = (pipeline.commands_for(record, may_approve=may_approve) if pipeline is not None else
+                allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve))
 
     return {
         "id": record.id,
@@ -56,7 +60,7 @@ def invoice_json(record: InvoiceRecord, *, may_approve: bool = True) -> dict[str
         "reference": record.reference,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-        "allowed_commands": [c.value for c in allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve)],
+        "allowed_commands": [c.value for c in commands],
         "links": {"pdf": f"/api/invoices/{record.id}/pdf", "page": f"/invoices/{record.id}"},
     }
 
@@ -135,7 +139,7 @@ def _allow_another(body: dict[str, Any]) -> bool:
 async def list_deal_invoices(request: Request) -> Response:
     deal_id = _deal_id(request)
     records = request.app.state.runtime.store.invoices_for_deal(deal_id)
-    return JSONResponse({"deal_id": deal_id, "invoices": [invoice_json(r) for r in records]})
+    return JSONResponse({"deal_id": deal_id, "invoices": [invoice_json(r, pipeline=request.app.state.pipeline) for r in records]})
 
 
 IDEMPOTENCY_KEY_MAX = 100
@@ -168,7 +172,7 @@ async def create_deal_invoice(request: Request) -> Response:
                                                allow_another=allow_another)
     except AnotherInvoice as exc:
         raise AnotherInvoice(f'{exc.message} To create another one, send "allow_another": true.', **exc.context) from None
-    return JSONResponse(invoice_json(record), status_code=201)
+    return JSONResponse(invoice_json(record, pipeline=pipeline), status_code=201)
 
 
 @api_auth
@@ -205,7 +209,7 @@ async def preview_deal_invoice(request: Request) -> Response:
 @api_auth
 async def get_invoice(request: Request) -> Response:
     record = request.app.state.runtime.store.get_invoice(_invoice_id(request))
-    return JSONResponse(invoice_json(record))
+    return JSONResponse(invoice_json(record, pipeline=request.app.state.pipeline))
 
 
 @api_auth

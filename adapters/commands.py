@@ -81,7 +81,7 @@ async def run(request: Request, invoice_id: int, command: Command) -> Response:
     task.add_done_callback(app.state.background.discard)
     done, _pending = await asyncio.wait({task}, timeout=getattr(app.state, "command_wait", COMMAND_WAIT))
     if done:
-        return JSONResponse(invoice_json(task.result()))  # an error is raised here, and answered as usual
+        return JSONResponse(invoice_json(task.result(), pipeline=app.state.pipeline))  # an error is raised here, and answered as usual
     runs = _runs(app)
     job = CommandRun(id=secrets.token_urlsafe(12), invoice_id=invoice_id, command=command.value)
     runs[job.id] = job

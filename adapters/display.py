@@ -71,7 +71,7 @@ def reconnect_href(request: Any, text: Any = "", backend: str = "") -> str:
 
 @pass_context
 def backend_label(context: Any, name: str) -> str:
-    """The registered label of a backend (``QuickBooks Online``, not ``Quickbooks``) for the page's app."""
+    """The registered label of a backend (as its plugin spells it, not the name title-cased) for the page's app."""
     request = context.get("request")
     plugins = getattr(getattr(getattr(request, "app", None), "state", None), "plugins", None)
     return plugins.label(name) if plugins is not None else name.title()

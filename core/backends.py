@@ -121,6 +121,9 @@ class BackendFactory(Protocol):
     @classmethod
     async def complete_oauth(cls, context: BackendContext, *, code: str, redirect_uri: str, code_verifier: str,
                              settings: Mapping[str, Any]) -> ConnectResult: ...
+    # Optional keyword ``callback: Mapping[str, str]``: the OAuth callback's query parameters other than code and
+    # state (a service that says there which account was authorised, e.g. a company id). Core passes it only to a
+    # complete_oauth that declares it.
     @classmethod
     async def connect_with_token(cls, context: BackendContext, *, token: str,
                                  settings: Mapping[str, Any]) -> ConnectResult: ...

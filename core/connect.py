@@ -96,7 +96,8 @@ class ConnectFlow:
                                    "Start again from Connections."), 400)
         result = await self.plugins.complete_oauth(self.runtime, backend=backend, code=str(params.get("code", "")),
                                                    redirect_uri=self.redirect_uri(backend), code_verifier=pending["verifier"],
-                                                   settings={})
+                                                   settings={}, callback={k: str(v) for k, v in params.items()
+                                                                          if k not in ("code", "state")})
         if len(result.choices) > 1 and result.account is None:
             # Keep the tokens server-side (sealed) until the organisation is chosen.
             self.runtime.store.set_app_secret(PENDING.format(backend=backend), {

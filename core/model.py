@@ -456,6 +456,9 @@ class Capabilities:
     email_statuses: frozenset[InvoiceStatus] = field(
         default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID}), converter=_statuses)
     void: bool = True  # an approved, unpaid invoice can be voided
+    # statuses in which the delete command is offered (an awaiting-payment one only while unpaid); drafts need `drafts`
+    delete_statuses: frozenset[InvoiceStatus] = field(
+        default=frozenset({InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL}), converter=_statuses)
     pdf: bool = True
     online_link: bool = True  # deep_link opens the invoice in the backend's web app
     payments: bool = True  # amount_paid is reported (partly paid is derived from it)

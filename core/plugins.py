@@ -10,7 +10,7 @@ sees a call for another's connection. Discovery, routes, sandboxes and events st
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pluggy
 
@@ -164,9 +164,13 @@ class Plugins:
         return await self._connect(runtime, backend, "authorize_url", "OAuth", redirect_uri=redirect_uri, state=state,
                                    code_challenge=code_challenge, settings=settings)
 
-    async def complete_oauth(self, runtime, *, backend: str, code: str, redirect_uri: str, code_verifier: str, settings: dict):
+    async def complete_oauth(self, runtime, *, backend: str, code: str, redirect_uri: str, code_verifier: str, settings: dict,
+                             callback: Mapping[str, str] | None = None):
+        """``callback``: the callback's other query parameters (an account the service chose there), given to a
+        backend whose ``complete_oauth`` takes a ``callback`` keyword (older backends are called without it)."""
+        extra = {"callback": dict(callback or {})} if _takes(self.registry.get(backend), "complete_oauth", "callback") else {}
         return await self._connect(runtime, backend, "complete_oauth", "OAuth", code=code, redirect_uri=redirect_uri,
-                                   code_verifier=code_verifier, settings=settings)
+                                   code_verifier=code_verifier, settings=settings, **extra)
 
     async def connect_with_token(self, runtime, *, backend: str, token: str, settings: dict):
         return await self._connect(runtime, backend, "connect_with_token", "API tokens", token=token, settings=settings)
@@ -271,3 +275,13 @@ class Plugins:
 
     async def deal_won(self, runtime, *, deal_id: str) -> list:
         return await self._all("on_deal_won", runtime=runtime, deal_id=deal_id)
+
+
+def _takes(factory: Any, method: str, keyword: str) -> bool:
+    """Whether ``factory.method`` accepts ``keyword`` (by name or through ``**kwargs``)."""
+    func = getattr(factory, method, None)
+    try:
+        params = inspect.signature(func).parameters.values() if func is not None else ()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)

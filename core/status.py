@@ -85,7 +85,7 @@ PARTLY_PAID_LABEL = lazy_("Partly paid")
 COMMAND_LABELS = {
     Command.SUBMIT: lazy_("Submit for approval"),
     Command.APPROVE: lazy_("Approve"),
-    Command.DELETE: lazy_("Delete draft"),
+    Command.DELETE: lazy_("Delete"),
     Command.VOID: lazy_("Void"),
     Command.EMAIL: lazy_("Email to the customer"),
 }
@@ -98,6 +98,9 @@ COLOURS = {  # for panels and badges
     S.DELETED: "red",
 }
 TERMINAL = frozenset({S.VOIDED, S.DELETED})
+# What a backend can delete unless its Capabilities.delete_statuses says otherwise (a backend whose invoices are
+# posted when created may delete those too, while unpaid)
+DEFAULT_DELETE_STATUSES = frozenset({S.DRAFT, S.AWAITING_APPROVAL})
 
 # The one table. For each (from, to): which user command produces it (None: only observed), and whether a
 # sync may observe it. A pair that is absent is impossible in every way. Self-loops are implicit no-ops for
@@ -115,6 +118,7 @@ TRANSITIONS: tuple[tuple[InvoiceStatus, InvoiceStatus, Command | None, bool], ..
     (S.AWAITING_APPROVAL, S.PAID, None, True),
     (S.AWAITING_APPROVAL, S.VOIDED, None, True),
     (S.AWAITING_PAYMENT, S.VOIDED, Command.VOID, True),  # only with nothing paid: see `may_issue`
+    (S.AWAITING_PAYMENT, S.DELETED, Command.DELETE, True),  # only where Capabilities.delete_statuses has it, unpaid
     (S.AWAITING_PAYMENT, S.PAID, None, True),  # payments bring AmountDue to 0
     (S.PAID, S.AWAITING_PAYMENT, None, True),  # a payment removed
 )
@@ -150,6 +154,9 @@ def allowed_commands(current: InvoiceStatus, *, amount_paid: object = 0, may_app
 
 def unsupported(current: InvoiceStatus, command: Command, capabilities: object) -> bool:
     """Whether the backend's capabilities rule ``command`` out for an invoice in ``current``."""
+    if command is Command.DELETE:  # without capabilities: what every backend can delete (drafts, submitted)
+        if current not in getattr(capabilities, "delete_statuses", DEFAULT_DELETE_STATUSES):
+            return True
     if capabilities is None:
         return False
     if command is Command.SUBMIT:
@@ -172,7 +179,7 @@ def _allowed(current: InvoiceStatus, command: Command, *, amount_paid: object, m
     if target_of(current, command) is None:
         return _("'%(command)s' is not possible for an invoice that is %(status)s") % {
             "command": command.label, "status": current.label}
-    if command is Command.VOID and _positive(amount_paid):
+    if command in (Command.VOID, Command.DELETE) and current is S.AWAITING_PAYMENT and _positive(amount_paid):
         return _("it has payments allocated; remove them in the accounting system first")
     if command is Command.APPROVE and not may_approve:
         return _("the connected accounting user's role may not approve invoices")

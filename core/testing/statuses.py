@@ -44,7 +44,7 @@ class SimpleModel:
             return s is S.DRAFT
         if command is Command.APPROVE:
             return may_approve and s in (S.DRAFT, S.AWAITING_APPROVAL)
-        if command is Command.DELETE:
+        if command is Command.DELETE:  # the default Capabilities.delete_statuses
             return s in (S.DRAFT, S.AWAITING_APPROVAL)
         if command is Command.VOID:
             return s is S.AWAITING_PAYMENT and self.paid == 0
@@ -72,7 +72,7 @@ class SimpleModel:
         if old is S.AWAITING_APPROVAL:
             return True  # may be sent back to draft in the backend, or move on
         if old is S.AWAITING_PAYMENT:
-            return new in (S.PAID, S.VOIDED)
+            return new in (S.PAID, S.VOIDED, S.DELETED)  # deleted: in a backend that deletes posted invoices
         if old is S.PAID:
             return new is S.AWAITING_PAYMENT
         return False

@@ -56,6 +56,7 @@ CAPABILITIES = Capabilities(
     drafts=False, approval_step=False,  # an invoice is posted when created (fact sheet §4.1)
     batch_size=30, share_link_statuses={S.AWAITING_PAYMENT}, email=True, email_statuses={S.AWAITING_PAYMENT, S.PAID},
     void=True, pdf=True, online_link=True, payments=True,
+    delete_statuses={S.AWAITING_PAYMENT},  # posted invoices are deleted while nothing is linked (fact sheet §4.2)
     idempotency=True, idempotency_window=dt.timedelta(hours=1),  # requestid retention is UNCERTAIN (§2.3): assume little
     change_feed=True, webhooks=True, find_created=True, approval_roles=False,
     default_account_code="", default_tax_handling="Exclusive",  # lines take the item's income account
@@ -101,9 +102,13 @@ class QuickBooksBackend(ConnectionBound):
 
     @classmethod
     async def complete_oauth(cls, context: Any, *, code: str, redirect_uri: str, code_verifier: str = "",
-                             settings: Any = None) -> ConnectResult:
+                             settings: Any = None, callback: Any = None) -> ConnectResult:
+        """The company is the redirect's ``realmId`` (fact sheet §1.2; core hands the callback's query over as
+        ``callback``), else a ``realm_id`` setting, else the id token's ``realmid`` claim."""
         config = QboConfig.from_runtime(context)
         settings = dict(settings or {})
+        if (callback or {}).get("realmId"):
+            settings["realm_id"] = str(callback["realmId"])
         connector = build_connector(context, None, config)
         try:
             payload = await token_request(connector, oauth_app(config), "authorization_code",

@@ -78,3 +78,30 @@ async def test_throttle_that_persists_is_an_error(backend, sandbox, clock):
 async def test_server_error_on_a_read_is_retried(backend, sandbox, clock):
     sandbox.fail_next = [503]
     assert (await backend.catalog()).items
+
+
+async def test_the_company_comes_from_the_redirects_realm_id_through_core(runtime, sandbox, transport):
+    """Core handed the backend only the code: without an id token (no ``openid`` scope) the company named in the
+    redirect's ``realmId`` was lost and connecting failed. Core now gives the callback's other parameters to a
+    backend that takes ``callback`` (a neutral contract addition)."""
+    from invoicebridge.core.connect import ConnectFlow
+    from invoicebridge.core.model import Health
+    from invoicebridge.core.plugins import Plugins, make_plugin_manager
+
+    runtime.config["quickbooks"]["scopes"] = "com.intuit.quickbooks.accounting"  # no id token in the answer
+
+    async def check(connection):
+        return Health(ok=True)
+
+    flow = ConnectFlow(runtime, Plugins(make_plugin_manager()), check, "http://app.test")
+    started = await flow.begin("quickbooks")
+    async with httpx.AsyncClient(transport=transport) as http:
+        answer = await http.get(started.url)
+    back = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+    assert "id_token" not in sandbox.oauth.exchange(sandbox.oauth.client_id, {
+        "code": sandbox.oauth.issue_code(client_id=sandbox.oauth.client_id, redirect_uri="urn:t",
+                                         scope="com.intuit.quickbooks.accounting", realm_id=sandbox.realm_id),
+        "redirect_uri": "urn:t"})
+    outcome = await flow.complete("quickbooks", started.pending, back)
+    assert outcome.connection is not None and outcome.connection.settings["realm_id"] == sandbox.realm_id
+    assert outcome.connection.settings["company_name"] == "Demo Company (UK)"

@@ -124,3 +124,31 @@ def test_without_drafts_the_pages_offer_create_and_create_and_email_and_the_api_
     record = client.get(f"/api/invoices/{invoice_id}").json()
     remote = app.state.sandboxes["quickbooks"][1].state.get("Invoice", record["remote_id"])
     assert remote.get("EmailStatus") != "EmailSent"  # not yet: only the question's answer sends it
+
+
+def test_a_posted_invoice_is_deleted_from_the_app_or_in_qbo_while_unpaid(demo):
+    """QBO deletes posted invoices (nothing linked): core offered delete for drafts only and refused to see an
+    awaiting-payment invoice become deleted. Capabilities.delete_statuses now says which statuses a backend deletes."""
+    client, app, info = demo
+    sandbox = app.state.sandboxes["quickbooks"][1]
+    first = client.post("/api/deals/1/invoices", json={}).json()
+    assert {"void", "delete"} <= set(first["allowed_commands"]) and "submit" not in first["allowed_commands"]
+    deleted = client.post(f"/api/invoices/{first['id']}/delete")
+    assert deleted.status_code == 200 and deleted.json()["status"] == "DELETED"
+    assert sandbox.state.get("Invoice", first["remote_id"]) is None or \
+        sandbox.state.get("Invoice", first["remote_id"]).get("status") == "Deleted"
+
+    second = client.post("/api/deals/2/invoices", json={"currency": "GBP"}).json()  # the demo company is GBP only
+    gone = client.post(f"/sandbox/quickbooks/console/invoices/{second['remote_id']}/delete", follow_redirects=False)
+    assert gone.status_code == 303
+    settle(client, app)
+    assert client.get(f"/api/invoices/{second['id']}").json()["status"] == "DELETED"
+
+    third = client.post("/api/deals/3/invoices", json={"currency": "GBP"}).json()
+    client.post(f"/sandbox/quickbooks/console/invoices/{third['remote_id']}/pay", data={"amount": "10"},
+                follow_redirects=False)
+    settle(client, app)
+    now = client.get(f"/api/invoices/{third['id']}").json()
+    assert now["status_label"] == "Partly paid" and not {"void", "delete"} & set(now["allowed_commands"])
+    refused = client.post(f"/api/invoices/{third['id']}/delete")
+    assert refused.status_code == 409 and "payments" in refused.json()["message"]
