@@ -117,7 +117,7 @@ def _backend_config(store: Store, config: AppConfig) -> dict[str, dict[str, Any]
 
 async def _start_up(pipeline: Pipeline) -> None:
     try:
-        pipeline.accounting, pipeline.crm
+        pipeline.accounting, pipeline.crm  # noqa: B018 (the properties raise NotConnected)
     except NotConnected:
         return
     try:
@@ -143,7 +143,7 @@ async def _reconcile_forever(pipeline: Pipeline, interval: float) -> None:
     while True:
         await pipeline.runtime.sleep(interval)
         try:
-            pipeline.accounting, pipeline.crm
+            pipeline.accounting, pipeline.crm  # noqa: B018 (the properties raise NotConnected)
             await pipeline.reconcile()
         except NotConnected:
             continue

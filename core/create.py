@@ -208,7 +208,7 @@ class CreateMixin:
             for start in range(0, len(todo), BULK_CHUNK):
                 chunk = todo[start:start + BULK_CHUNK]
                 done_items = await self._run_creates([k for _, k in chunk], deals=by_id)
-                for (deal_id, _key), item in zip(chunk, done_items):
+                for (deal_id, _key), item in zip(chunk, done_items, strict=True):
                     results[deal_id] = item
                     if item.record is not None:
                         made.append(item.record.id)
@@ -256,7 +256,7 @@ class CreateMixin:
         conn = self.accounting
         customers = list(dict.fromkeys(d.customer for _, d in ops))
         contact_ids = await self.plugins.find_or_create_customers(self.runtime, connection=conn, customers=customers)
-        contact_for = dict(zip(customers, contact_ids))
+        contact_for = dict(zip(customers, contact_ids, strict=True))
         requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d in ops]
         found = await self.plugins.find_created(self.runtime, connection=conn, requests=requests)
         for key, invoice in (found or {}).items():
@@ -275,7 +275,7 @@ class CreateMixin:
         except BackendError as exc:
             self._fail_all(claimed, str(exc), exc.retryable, results)
             return
-        contact_for = dict(zip(customers, contact_ids))
+        contact_for = dict(zip(customers, contact_ids, strict=True))
         batch = self.capabilities(conn).batch_size
         for start in range(0, len(claimed), batch):
             # Renew each lease just before sending: one still ours cannot run out before this batch's call

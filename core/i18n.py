@@ -93,7 +93,7 @@ def set_locale(code: str | None) -> str:
     return _current.get()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None) -> NullTranslations:
     """One domain's catalogue in one language (core's by default); English is the msgids themselves."""
     if code == DEFAULT:
@@ -113,7 +113,7 @@ def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None)
     return NullTranslations()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _with_core_fallback(code: str, domain: str, localedir: Path) -> NullTranslations:
     """A plugin domain's catalogue that falls back to core's: a plugin page built on core's pieces (the sandbox
     kit's console, core's filters) shows core's texts translated too."""
@@ -320,7 +320,7 @@ lazy_ = lazy_gettext
 
 # ---- numbers, money and dates (core/i18n_format.py) ------------------------------------------------------------
 
-from .i18n_format import (UnreadableNumber, babel_locale, format_date, format_datetime, format_input_number,  # noqa: E402
+from .i18n_format import (UnreadableNumber, babel_locale, format_date, format_datetime, format_input_number,  # noqa: E402, F401 (re-exported)
                           format_money, format_number, number_symbols, parse_decimal)
 
 

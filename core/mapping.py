@@ -210,7 +210,7 @@ def render_reference(template: str, deal: Deal) -> str:
         "person.name": deal.person.name if deal.person else "",
     }
     out = []
-    for literal, name, spec, conv in string.Formatter().parse(template):
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
         out.append(literal)
         if name is not None:
             out.append(values.get(name, ""))

@@ -748,7 +748,7 @@ def _digest(key: str) -> str:
 
 
 def _row_dict(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    out = dict(zip((d[0] for d in cursor.description), row))
+    out = dict(zip((d[0] for d in cursor.description), row, strict=True))
     if "payload" in out:
         out["payload"] = json.loads(out["payload"] or "{}")
     return out

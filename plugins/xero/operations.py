@@ -201,8 +201,8 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
             pending.setdefault(customer.external_key or norm(customer.name), []).append(index)
     batches = list(chunks(list(pending.values())))
     created = await together(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
-    for batch, contact_ids in zip(batches, created):
-        for group, contact_id in zip(batch, contact_ids):
+    for batch, contact_ids in zip(batches, created, strict=True):
+        for group, contact_id in zip(batch, contact_ids, strict=True):
             for index in group:
                 ids[index] = contact_id
     if batches:
@@ -216,7 +216,7 @@ async def _create_contact_batch(xero: XeroClient, cache: ContactCache, customers
     key = t.idempotency_key("contacts", w.dumps([w.unstructure(c) for c in wires]).decode())
     created = await xero.create_contacts(wires, key)
     out: list[str] = []
-    for group, element in zip(batch, created):
+    for group, element in zip(batch, created, strict=True):
         customer = customers[group[0]]
         contact_id = element.contact_id if not t.element_failed(element) else None
         if contact_id is not None:
@@ -273,7 +273,7 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
         raise
     if len(created) != len(batch):
         raise RemoteValidationError(_("Xero answered %(got)s invoices for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
-    results = [_result(r, el) for r, el in zip(batch, created)]
+    results = [_result(r, el) for r, el in zip(batch, created, strict=True)]
     for result in results:
         if not result.ok:  # an ERROR element: Xero created nothing for it
             _note_refused(xero, result.operation_key)
@@ -350,13 +350,10 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
     used: set[str] = set()
     out: dict[str, Invoice] = {}
     for request in requests:
-        if request.draft.number:
-            test = lambda x: x.invoice_number == request.draft.number  # noqa: E731
-        else:
-            wanted = _fingerprint_draft(request)
-            test = lambda x: _fingerprint_wire(x) == wanted  # noqa: E731
+        number = request.draft.number
+        wanted = None if number else _fingerprint_draft(request)
         match = next((x for x in candidates if x.invoice_id not in used and owner.get(x.invoice_id) in (None, request.operation_key)
-                      and test(x)), None)
+                      and (x.invoice_number == number if number else _fingerprint_wire(x) == wanted)), None)
         if match:
             used.add(match.invoice_id)
             out[request.operation_key] = t.invoice_from_wire(match)

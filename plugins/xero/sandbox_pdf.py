@@ -25,13 +25,13 @@ def invoice_pdf(state: SandboxState, invoice: Invoice) -> bytes:
         pdf.cell(0, 6, _t(line), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "B", 10)
     widths = (90, 20, 30, 40)
-    for width, head in zip(widths, ("Description", "Qty", "Unit price", f"Amount {invoice.currency}")):
+    for width, head in zip(widths, ("Description", "Qty", "Unit price", f"Amount {invoice.currency}"), strict=True):
         pdf.cell(width, 7, head, border=1)
     pdf.ln()
     pdf.set_font("Helvetica", "", 10)
     for item in invoice.lines:
         values = (item.description[:50], f"{item.quantity.normalize():f}", f"{item.unit_amount:.2f}", f"{item.line_amount:.2f}")
-        for width, value in zip(widths, values):
+        for width, value in zip(widths, values, strict=True):
             pdf.cell(width, 7, _t(value), border=1)
         pdf.ln()
     pdf.ln(3)

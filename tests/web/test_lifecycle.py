@@ -218,7 +218,8 @@ def test_the_pipedrive_sandbox_console_shows_whether_each_reminder_is_open_or_do
     client, app, info = demo
     inv = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AWAITING_PAYMENT"}).json()
     activity = reminder(app, inv)
-    row = lambda: re.search(rf'<tr id="activity-{activity["id"]}">.*?</tr>', client.get("/sandbox/pipedrive/").text, re.S).group(0)
+    def row() -> str:
+        return re.search(rf'<tr id="activity-{activity["id"]}">.*?</tr>', client.get("/sandbox/pipedrive/").text, re.S).group(0)
     assert "open" in row() and f"Send invoice {inv['number']}" in row()
     assert client.post(f"/api/invoices/{inv['id']}/void").status_code == 200
     assert "done" in row()

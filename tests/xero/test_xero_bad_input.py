@@ -10,7 +10,6 @@ import pytest
 
 from invoicebridge.core.errors import DuplicateOperation, RemoteValidationError
 from invoicebridge.core.model import CreateRequest, LineItem
-from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.backend import XeroBackend
 from invoicebridge.plugins.xero.client import XeroClient
 
