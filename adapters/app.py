@@ -184,9 +184,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
     # A remote API's refusal keeps its request note (folded away on the page); an expired or revoked login
     # offers Reconnect.
-    reconnect = isinstance(exc, AuthError) and not isinstance(exc, PermissionDenied)
+    reconnect = exc.backend if isinstance(exc, AuthError) and not isinstance(exc, PermissionDenied) else ""
     return pages.error_page(request, str(exc) if isinstance(exc, BackendError) else exc.message, exc.status_code,
-                            backend=exc.backend if reconnect else "")
+                            backend=reconnect)
 
 
 def _http_message(request: Request, exc: HTTPException) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Mapping, Sequence
+from .host import UseCaseBase
 from .errors import BackendError, DuplicateOperation, MappingError, NotFound, ValidationProblem
 from .opkeys import LEGACY_SOURCES, legacy_operation_keys, operation_key
 from .model import CreateRequest, CreateResult, Deal, Invoice, InvoiceDraft, InvoiceRecord
@@ -29,7 +30,7 @@ LEASE_SECONDS = 300
 BULK_CHUNK = 250  # deals per step of a bulk run (create calls of the backend's Capabilities.batch_size)
 
 
-class CreateMixin:
+class CreateMixin(UseCaseBase):
     # ---- create --------------------------------------------------------------------------------------
 
     async def create_invoice(
@@ -301,7 +302,7 @@ class CreateMixin:
             by_key = {r.operation_key: r for r in created}
             for key, draft, _deal in chunk:
                 result = by_key.get(key)
-                if result is None or not result.ok:
+                if result is None or result.invoice is None:  # not result.ok
                     error = (result.error or "; ".join(result.errors)) if result else _("the backend returned no result")
                     retryable = bool(result and result.retryable)
                     self._failed(key, draft.deal_id, error, retryable=retryable)

@@ -145,7 +145,7 @@ class Translator:
         return self.translations().ngettext(singular, plural, n)
 
     def pgettext(self, context: str, message: str) -> str:
-        return self.translations().pgettext(context, message)
+        return str(self.translations().pgettext(context, message))  # Babel annotates it `str | object`
 
     def lazy_gettext(self, message: str, **params: Any) -> "LazyText":
         """Translated each time it is shown (and kept in the store with its domain, see :class:`LazyText`)."""
@@ -186,7 +186,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def pgettext(context: str, message: str) -> str:
-    return translations(current_locale()).pgettext(context, message)
+    return str(translations(current_locale()).pgettext(context, message))  # Babel annotates it `str | object`
 
 
 def _render(msgid: str, params: dict[str, Any], domain: str | None = None) -> str:

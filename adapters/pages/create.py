@@ -44,11 +44,11 @@ def _form_overrides(form) -> tuple[dict[str, Any], list[dict[str, str]], list[st
         line = dict(row)
         for name, label in LINE_NUMBERS.items():
             try:
-                value = parse_decimal(row[name], field=_("Line %(n)s, %(field)s") % {"n": i + 1, "field": label})
+                number = parse_decimal(row[name], field=_("Line %(n)s, %(field)s") % {"n": i + 1, "field": label})
             except UnreadableNumber as exc:
                 errors.append(str(exc))
                 continue
-            line[name] = "" if value is None else str(value)
+            line[name] = "" if number is None else str(number)
         lines.append(line)
     overrides["line_items"] = lines
     return overrides, rows, errors

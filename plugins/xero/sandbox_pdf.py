@@ -35,8 +35,8 @@ def invoice_pdf(state: SandboxState, invoice: Invoice) -> bytes:
             pdf.cell(width, 7, _t(value), border=1)
         pdf.ln()
     pdf.ln(3)
-    for label, value in (("Subtotal", invoice.sub_total), ("Total tax", invoice.total_tax), ("Total", invoice.total),
+    for label, amount in (("Subtotal", invoice.sub_total), ("Total tax", invoice.total_tax), ("Total", invoice.total),
                          ("Amount paid", invoice.amount_paid), ("Amount due", invoice.amount_due)):
         pdf.cell(140, 6, _t(label), align="R")
-        pdf.cell(40, 6, _t(f"{value:.2f}"), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(40, 6, _t(f"{amount:.2f}"), align="R", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
