@@ -215,6 +215,8 @@ async def _create_contact_batch(xero: XeroClient, cache: ContactCache, customers
     wires = [t.customer_to_wire(customers[group[0]]) for group in batch]
     key = t.idempotency_key("contacts", w.dumps([w.unstructure(c) for c in wires]).decode())
     created = await xero.create_contacts(wires, key)
+    if len(created) != len(batch):  # else a customer would be left without a contact (its id "None")
+        raise RemoteValidationError(_("Xero answered %(got)s contacts for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
     out: list[str] = []
     for group, element in zip(batch, created, strict=True):
         customer = customers[group[0]]
@@ -344,10 +346,10 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
     found: list[w.Invoice] = []
     for group in chunks(contact_ids, 40):
         found.extend(await xero.invoices(params={"ContactIDs": ",".join(group), "createdByMyApp": "true"}))
-    owner = {x.invoice_id: xero.runtime.recorded_operation("xero", x.invoice_id) for x in found if x.invoice_id}
+    owner: dict[str | None, str | None] = {x.invoice_id: xero.runtime.recorded_operation("xero", x.invoice_id) for x in found if x.invoice_id}
     candidates = [x for x in found if x.invoice_id]
     candidates.sort(key=lambda x: (x.updated_date_utc or dt.datetime.min.replace(tzinfo=dt.timezone.utc)))
-    used: set[str] = set()
+    used: set[str | None] = set()
     out: dict[str, Invoice] = {}
     for request in requests:
         number = request.draft.number
