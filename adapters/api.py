@@ -102,7 +102,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(schema_name: str) -> jsonschema.protocols.Validator:
     root = {"$ref": f"#/components/schemas/{schema_name}", "components": OPENAPI["components"]}
     return jsonschema.Draft202012Validator(root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -194,11 +194,11 @@ async def preview_deal_invoice(request: Request) -> Response:
                      "address": draft.customer.address.one_line()},
         "date": draft.date.isoformat(), "due_date": draft.due_date.isoformat(), "currency": draft.currency,
         "tax_handling": draft.tax_handling.value, "reference": draft.reference, "status": draft.status.value,
-        "line_items": [{"description": l.description, "quantity": str(l.quantity), "unit_amount": str(l.unit_amount),
-                        "discount_rate": str(l.discount_rate) if l.discount_rate is not None else None,
-                        "discount_amount": str(l.discount_amount) if l.discount_amount is not None else None,
-                        "item_code": l.item_code, "account_code": l.account_code, "tax_type": l.tax_type,
-                        "line_amount": str(l.line_amount), "tax_amount": str(tax)} for l, tax in zip(draft.line_items, taxes)],
+        "line_items": [{"description": line.description, "quantity": str(line.quantity), "unit_amount": str(line.unit_amount),
+                        "discount_rate": str(line.discount_rate) if line.discount_rate is not None else None,
+                        "discount_amount": str(line.discount_amount) if line.discount_amount is not None else None,
+                        "item_code": line.item_code, "account_code": line.account_code, "tax_type": line.tax_type,
+                        "line_amount": str(line.line_amount), "tax_amount": str(tax)} for line, tax in zip(draft.line_items, taxes, strict=True)],
         "totals": {"subtotal": str(totals.subtotal), "tax": str(totals.tax), "total": str(totals.total)},
         "deal_value": {"amount": str(preview.deal.value), "currency": preview.deal.currency},
         "live_invoices": [{"id": r.id, "number": r.number, "status": r.status.value, "status_label": r.status_label,

@@ -117,7 +117,7 @@ def _backend_config(store: Store, config: AppConfig) -> dict[str, dict[str, Any]
 
 async def _start_up(pipeline: Pipeline) -> None:
     try:
-        pipeline.accounting, pipeline.crm
+        pipeline.accounting, pipeline.crm  # noqa: B018 (the properties raise NotConnected)
     except NotConnected:
         return
     try:
@@ -143,7 +143,7 @@ async def _reconcile_forever(pipeline: Pipeline, interval: float) -> None:
     while True:
         await pipeline.runtime.sleep(interval)
         try:
-            pipeline.accounting, pipeline.crm
+            pipeline.accounting, pipeline.crm  # noqa: B018 (the properties raise NotConnected)
             await pipeline.reconcile()
         except NotConnected:
             continue
@@ -184,9 +184,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
     # A remote API's refusal keeps its request note (folded away on the page); an expired or revoked login
     # offers Reconnect.
-    reconnect = isinstance(exc, AuthError) and not isinstance(exc, PermissionDenied)
+    reconnect = exc.backend if isinstance(exc, AuthError) and not isinstance(exc, PermissionDenied) else ""
     return pages.error_page(request, str(exc) if isinstance(exc, BackendError) else exc.message, exc.status_code,
-                            backend=exc.backend if reconnect else "")
+                            backend=reconnect)
 
 
 def _http_message(request: Request, exc: HTTPException) -> str:

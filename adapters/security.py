@@ -172,7 +172,7 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, submitted: Any) -> bool:
     expected = request.session.get("csrf")
-    return bool(expected) and isinstance(submitted, str) and hmac.compare_digest(expected, submitted)
+    return isinstance(expected, str) and bool(expected) and isinstance(submitted, str) and hmac.compare_digest(expected, submitted)
 
 
 def is_logged_in(request: Request) -> bool:

@@ -58,7 +58,7 @@ async def run(minutes: float, *, new_customers: bool, chunk: int = 250) -> dict:
                             else existing[n % len(existing)])
                 drafts.append(draft(n, customer))
             customers = list(dict.fromkeys(d.customer for d in drafts))
-            ids = dict(zip(customers, await plugins.find_or_create_customers(runtime, connection=conn, customers=customers)))
+            ids = dict(zip(customers, await plugins.find_or_create_customers(runtime, connection=conn, customers=customers), strict=True))
             requests = [CreateRequest(operation_key=f"tp-{d.deal_id}", draft=d, contact_id=ids[d.customer]) for d in drafts]
             results = await plugins.create_invoices(runtime, connection=conn, requests=requests)
             created += sum(1 for r in results if r.ok)

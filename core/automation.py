@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from .host import UseCaseBase
 from .errors import BackendError, InvoiceBridgeError, NotConnected
 from .model import InvoiceRecord, WebhookRequest
 from .i18n import lazy_
 from .results import OperationInProgress, _checked_events
 
 
-class AutomationMixin:
+class AutomationMixin(UseCaseBase):
     # ---- webhooks -----------------------------------------------------------------------------------
 
     async def accounting_webhook(self, request: WebhookRequest) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Mapping, Sequence
+from .host import UseCaseBase
 from .errors import BackendError, DuplicateOperation, MappingError, NotFound, ValidationProblem
 from .opkeys import LEGACY_SOURCES, legacy_operation_keys, operation_key
 from .model import CreateRequest, CreateResult, Deal, Invoice, InvoiceDraft, InvoiceRecord
@@ -29,7 +30,7 @@ LEASE_SECONDS = 300
 BULK_CHUNK = 250  # deals per step of a bulk run (create calls of the backend's Capabilities.batch_size)
 
 
-class CreateMixin:
+class CreateMixin(UseCaseBase):
     # ---- create --------------------------------------------------------------------------------------
 
     async def create_invoice(
@@ -208,7 +209,7 @@ class CreateMixin:
             for start in range(0, len(todo), BULK_CHUNK):
                 chunk = todo[start:start + BULK_CHUNK]
                 done_items = await self._run_creates([k for _, k in chunk], deals=by_id)
-                for (deal_id, _key), item in zip(chunk, done_items):
+                for (deal_id, _key), item in zip(chunk, done_items, strict=True):
                     results[deal_id] = item
                     if item.record is not None:
                         made.append(item.record.id)
@@ -256,7 +257,7 @@ class CreateMixin:
         conn = self.accounting
         customers = list(dict.fromkeys(d.customer for _, d in ops))
         contact_ids = await self.plugins.find_or_create_customers(self.runtime, connection=conn, customers=customers)
-        contact_for = dict(zip(customers, contact_ids))
+        contact_for = dict(zip(customers, contact_ids, strict=True))
         requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d in ops]
         found = await self.plugins.find_created(self.runtime, connection=conn, requests=requests)
         for key, invoice in (found or {}).items():
@@ -275,7 +276,7 @@ class CreateMixin:
         except BackendError as exc:
             self._fail_all(claimed, str(exc), exc.retryable, results)
             return
-        contact_for = dict(zip(customers, contact_ids))
+        contact_for = dict(zip(customers, contact_ids, strict=True))
         batch = self.capabilities(conn).batch_size
         for start in range(0, len(claimed), batch):
             # Renew each lease just before sending: one still ours cannot run out before this batch's call
@@ -301,7 +302,7 @@ class CreateMixin:
             by_key = {r.operation_key: r for r in created}
             for key, draft, _deal in chunk:
                 result = by_key.get(key)
-                if result is None or not result.ok:
+                if result is None or result.invoice is None:  # not result.ok
                     error = (result.error or "; ".join(result.errors)) if result else _("the backend returned no result")
                     retryable = bool(result and result.retryable)
                     self._failed(key, draft.deal_id, error, retryable=retryable)

@@ -93,7 +93,7 @@ def set_locale(code: str | None) -> str:
     return _current.get()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None) -> NullTranslations:
     """One domain's catalogue in one language (core's by default); English is the msgids themselves."""
     if code == DEFAULT:
@@ -113,7 +113,7 @@ def translations(code: str, domain: str = DOMAIN, localedir: Path | None = None)
     return NullTranslations()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _with_core_fallback(code: str, domain: str, localedir: Path) -> NullTranslations:
     """A plugin domain's catalogue that falls back to core's: a plugin page built on core's pieces (the sandbox
     kit's console, core's filters) shows core's texts translated too."""
@@ -145,7 +145,7 @@ class Translator:
         return self.translations().ngettext(singular, plural, n)
 
     def pgettext(self, context: str, message: str) -> str:
-        return self.translations().pgettext(context, message)
+        return str(self.translations().pgettext(context, message))  # Babel annotates it `str | object`
 
     def lazy_gettext(self, message: str, **params: Any) -> "LazyText":
         """Translated each time it is shown (and kept in the store with its domain, see :class:`LazyText`)."""
@@ -186,7 +186,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def pgettext(context: str, message: str) -> str:
-    return translations(current_locale()).pgettext(context, message)
+    return str(translations(current_locale()).pgettext(context, message))  # Babel annotates it `str | object`
 
 
 def _render(msgid: str, params: dict[str, Any], domain: str | None = None) -> str:
@@ -320,7 +320,7 @@ lazy_ = lazy_gettext
 
 # ---- numbers, money and dates (core/i18n_format.py) ------------------------------------------------------------
 
-from .i18n_format import (UnreadableNumber, babel_locale, format_date, format_datetime, format_input_number,  # noqa: E402
+from .i18n_format import (UnreadableNumber, babel_locale, format_date, format_datetime, format_input_number,  # noqa: E402, F401 (re-exported)
                           format_money, format_number, number_symbols, parse_decimal)
 
 

@@ -38,7 +38,7 @@ def apply_overrides(draft: InvoiceDraft, overrides: Mapping[str, Any], catalog: 
         problems.append(_("Customer: expected an object with only name, email and tax_number"))
     elif isinstance(customer, Mapping):
         try:
-            cust_changes = {k: str(v) for k, v in customer.items() if k in ("name", "email", "tax_number") and v is not None}
+            cust_changes: dict[str, Any] = {k: str(v) for k, v in customer.items() if k in ("name", "email", "tax_number") and v is not None}
             changes["customer"] = attrs.evolve(draft.customer, **cust_changes)
         except (ValueError, TypeError) as exc:
             problems.append(_("Customer: %(problem)s") % {"problem": exc})

@@ -35,7 +35,7 @@ from .model import (
     LineItem,
     TaxHandling,
 )
-from .status import InvoiceStatus
+from .status import InvoiceStatus, parse_status
 
 ENTITIES = ("deal", "organization", "person")
 INVOICE_FIELDS = {"to": lazy_("To"), "address": lazy_("Address"), "email": lazy_("Email"), "tax_number": lazy_("Tax number")}
@@ -148,7 +148,7 @@ class MappingConfig:
     branding_theme_id: str = ""
     reference_template: str = field(default="Deal {deal.id}: {deal.title}")
     use_products: bool = True  # lines from deal products; one line for the deal value when there are none
-    status: InvoiceStatus = field(default=InvoiceStatus.DRAFT, converter=InvoiceStatus.parse)
+    status: InvoiceStatus = field(default=InvoiceStatus.DRAFT, converter=parse_status)
 
     @tax_handling.validator
     def _check_tax(self, attribute: attrs.Attribute, value: str) -> None:
@@ -210,7 +210,7 @@ def render_reference(template: str, deal: Deal) -> str:
         "person.name": deal.person.name if deal.person else "",
     }
     out = []
-    for literal, name, spec, conv in string.Formatter().parse(template):
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
         out.append(literal)
         if name is not None:
             out.append(values.get(name, ""))

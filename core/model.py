@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import attrs
 from attrs import field, frozen
 
 from . import money as m
-from .i18n import _, format_date, format_number
-from .status import InvoiceStatus
+from .i18n import LazyText, _, format_date, format_number
+from .status import InvoiceStatus, parse_status
 
 
 class TaxHandling(enum.Enum):
@@ -62,8 +62,33 @@ def _percent(instance: Any, attribute: attrs.Attribute, value: Decimal | None) -
         raise ValueError(_("%(field)s is a percentage between 0 and 100, got %(value)s") % {"field": attribute.name, "value": format_number(value)})
 
 
-def _opt(conv):
-    return lambda v: None if v is None or v == "" else conv(v)
+# Converters are named functions so the type checker's attrs support can read them (it can't a call or a classmethod).
+def _blank(v: Any) -> bool:
+    return v is None or v == ""
+
+
+def _opt_decimal(v: Any) -> Decimal | None:
+    return None if _blank(v) else m.to_decimal(v)
+
+
+def _opt_money(v: Any) -> Decimal | None:
+    return None if _blank(v) else m.money(v)
+
+
+def _opt_unit_price(v: Any) -> Decimal | None:
+    return None if _blank(v) else m.unit_price(v)
+
+
+def _opt_date(v: Any) -> dt.date | None:
+    return None if _blank(v) else _date(v)
+
+
+def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(values)
+
+
+def _tax_handling(value: str | TaxHandling) -> TaxHandling:
+    return TaxHandling.parse(value)
 
 
 def _str(v: Any) -> str:
@@ -114,7 +139,7 @@ class Organization:
 class Person:
     id: str = field(converter=str)
     name: str = field(converter=_str)
-    emails: tuple[str, ...] = field(default=(), converter=tuple)
+    emails: tuple[str, ...] = field(default=(), converter=_tuple)
     primary_email: str = field(default="", converter=_str)
     phone: str = field(default="", converter=_str)
     custom_fields: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
@@ -168,9 +193,9 @@ class Deal:
     won_time: dt.datetime | None = None
     organization: Organization | None = None
     person: Person | None = None
-    products: tuple[DealProduct, ...] = field(default=(), converter=tuple)
-    tax_method: TaxHandling = field(default=TaxHandling.EXCLUSIVE, converter=TaxHandling.parse)
-    discounts: tuple[DealDiscount, ...] = field(default=(), converter=tuple)
+    products: tuple[DealProduct, ...] = field(default=(), converter=_tuple)
+    tax_method: TaxHandling = field(default=TaxHandling.EXCLUSIVE, converter=_tax_handling)
+    discounts: tuple[DealDiscount, ...] = field(default=(), converter=_tuple)
     custom_fields: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     url: str = field(default="", converter=_str)
     owner_name: str = field(default="", converter=_str)
@@ -205,8 +230,8 @@ class LineItem:
     description: str = field(converter=_str)
     quantity: Decimal = field(default=Decimal(1), converter=m.quantity, validator=_non_negative)
     unit_amount: Decimal = field(default=Decimal(0), converter=m.unit_price)
-    discount_rate: Decimal | None = field(default=None, converter=_opt(m.to_decimal), validator=_percent)
-    discount_amount: Decimal | None = field(default=None, converter=_opt(m.money))
+    discount_rate: Decimal | None = field(default=None, converter=_opt_decimal, validator=_percent)
+    discount_amount: Decimal | None = field(default=None, converter=_opt_money)
     item_code: str = field(default="", converter=_str)
     account_code: str = field(default="", converter=_str)
     tax_type: str = field(default="", converter=_str)
@@ -260,15 +285,15 @@ class InvoiceDraft:
 
     deal_id: str = field(converter=str)
     customer: Customer
-    line_items: tuple[LineItem, ...] = field(converter=tuple)
+    line_items: tuple[LineItem, ...] = field(converter=_tuple)
     date: dt.date = field(converter=_date)
     due_date: dt.date = field(converter=_date)
     currency: str = field(converter=m.currency_code)
-    tax_handling: TaxHandling = field(default=TaxHandling.EXCLUSIVE, converter=TaxHandling.parse)
+    tax_handling: TaxHandling = field(default=TaxHandling.EXCLUSIVE, converter=_tax_handling)
     reference: str = field(default="", converter=_str)
     branding_theme_id: str = field(default="", converter=_str)
     url: str = field(default="", converter=_str)
-    status: InvoiceStatus = field(default=InvoiceStatus.DRAFT, converter=InvoiceStatus.parse)
+    status: InvoiceStatus = field(default=InvoiceStatus.DRAFT, converter=parse_status)
     number: str = field(default="", converter=_str)
 
     @line_items.validator
@@ -299,15 +324,15 @@ class Invoice:
 
     remote_id: str = field(converter=str)
     number: str = field(converter=_str)
-    status: InvoiceStatus = field(converter=InvoiceStatus.parse)
+    status: InvoiceStatus = field(converter=parse_status)
     currency: str = field(converter=m.currency_code)
     subtotal: Decimal = field(default=Decimal(0), converter=m.money)
     tax: Decimal = field(default=Decimal(0), converter=m.money)
     total: Decimal = field(default=Decimal(0), converter=m.money)
     amount_paid: Decimal = field(default=Decimal(0), converter=m.money)
     amount_due: Decimal = field(default=Decimal(0), converter=m.money)
-    date: dt.date | None = field(default=None, converter=_opt(_date))
-    due_date: dt.date | None = field(default=None, converter=_opt(_date))
+    date: dt.date | None = field(default=None, converter=_opt_date)
+    due_date: dt.date | None = field(default=None, converter=_opt_date)
     reference: str = field(default="", converter=_str)
     contact_name: str = field(default="", converter=_str)
     updated_at: dt.datetime | None = None
@@ -325,13 +350,13 @@ class InvoiceRecord:
     backend: str = field(converter=_str)
     remote_id: str = field(converter=_str)
     number: str = field(converter=_str)
-    status: InvoiceStatus = field(converter=InvoiceStatus.parse)
+    status: InvoiceStatus = field(converter=parse_status)
     currency: str = field(converter=m.currency_code)
     total: Decimal = field(default=Decimal(0), converter=m.money)
     amount_paid: Decimal = field(default=Decimal(0), converter=m.money)
     amount_due: Decimal = field(default=Decimal(0), converter=m.money)
-    date: dt.date | None = field(default=None, converter=_opt(_date))
-    due_date: dt.date | None = field(default=None, converter=_opt(_date))
+    date: dt.date | None = field(default=None, converter=_opt_date)
+    due_date: dt.date | None = field(default=None, converter=_opt_date)
     contact_name: str = field(default="", converter=_str)
     reference: str = field(default="", converter=_str)
     operation_key: str = field(default="", converter=_str)
@@ -368,7 +393,7 @@ class CatalogItem:
     code: str = field(converter=_str)
     name: str = field(default="", converter=_str)
     description: str = field(default="", converter=_str)
-    unit_price: Decimal | None = field(default=None, converter=_opt(m.unit_price))
+    unit_price: Decimal | None = field(default=None, converter=_opt_unit_price)
     account_code: str = field(default="", converter=_str)
     tax_type: str = field(default="", converter=_str)
 
@@ -399,10 +424,10 @@ class Catalog:
 
     base_currency: str = field(default="USD", converter=m.currency_code)
     currencies: tuple[str, ...] = field(default=(), converter=lambda v: tuple(m.currency_code(c) for c in v))
-    items: tuple[CatalogItem, ...] = field(default=(), converter=tuple)
-    tax_rates: tuple[TaxRate, ...] = field(default=(), converter=tuple)
-    accounts: tuple[Account, ...] = field(default=(), converter=tuple)
-    branding_themes: tuple[BrandingTheme, ...] = field(default=(), converter=tuple)
+    items: tuple[CatalogItem, ...] = field(default=(), converter=_tuple)
+    tax_rates: tuple[TaxRate, ...] = field(default=(), converter=_tuple)
+    accounts: tuple[Account, ...] = field(default=(), converter=_tuple)
+    branding_themes: tuple[BrandingTheme, ...] = field(default=(), converter=_tuple)
     organisation_name: str = field(default="", converter=_str)
     default_account_code: str = field(default="", converter=_str)  # the usual sales account, for lines without one
 
@@ -490,12 +515,12 @@ class BackendInfo:
     role: Role = field(converter=Role)
     label: str = ""
     capabilities: Capabilities = field(factory=Capabilities)
-    auth_methods: tuple[str, ...] = field(default=("oauth",), converter=tuple)  # "oauth", "token"
+    auth_methods: tuple[str, ...] = field(default=("oauth",), converter=_tuple)  # "oauth", "token"
     # A CRM's ids (deals, pipelines, stages): a regular expression every id matches in full, and what it means in
     # words ("a positive whole number"). Core refuses other ids with a 400 before asking the plugin. Empty: the
     # default rule, 1 to 64 letters and digits (invoicebridge.core.crm_ids).
     id_pattern: str = ""
-    id_description: str = ""
+    id_description: str | LazyText = ""
 
 
 @frozen
@@ -564,7 +589,7 @@ class CreateResult:
     operation_key: str
     invoice: Invoice | None = None
     error: str = ""
-    errors: tuple[str, ...] = field(default=(), converter=tuple)
+    errors: tuple[str, ...] = field(default=(), converter=_tuple)
     retryable: bool = False
 
     @property

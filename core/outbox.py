@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from typing import Any, Iterable, Mapping
 
+from .host import UseCaseBase
 from . import crm_texts, workers
 from .errors import BackendError
 from .i18n import lazy_
@@ -41,7 +42,7 @@ def _op_key(dedupe_key: str) -> str:
     return f"crm:{dedupe_key}"
 
 
-class OutboxMixin:
+class OutboxMixin(UseCaseBase):
     # ---- composing: rows written with the change that calls for them (call inside its transaction) --------
 
     def _enqueue_created(self, record: InvoiceRecord, deal: Deal | None) -> None:

@@ -18,12 +18,12 @@ def migrate_outbox(db: sqlite_utils.Database) -> None:
     removed), and whether an invoice was sent to its customer."""
     columns = db["operations"].columns_dict
     if "holder" not in columns:
-        db["operations"].add_column("holder", str, not_null_default="")
+        db.table("operations").add_column("holder", str, not_null_default="")
     if "next_try_at" not in columns:
-        db["operations"].add_column("next_try_at", str, not_null_default="")
-    db["operations"].create_index(["kind", "state"], if_not_exists=True)
+        db.table("operations").add_column("next_try_at", str, not_null_default="")
+    db.table("operations").create_index(["kind", "state"], if_not_exists=True)
     if "sent" not in db["invoices"].columns_dict:
-        db["invoices"].add_column("sent", int, not_null_default=0)
+        db.table("invoices").add_column("sent", int, not_null_default=0)
     conn = db.conn
     conn.execute("UPDATE operations SET holder = (SELECT json_extract(kv.value, '$') FROM kv WHERE kv.namespace = "
                  "'operation-holder' AND kv.key = operations.key) WHERE key IN (SELECT key FROM kv WHERE namespace = "

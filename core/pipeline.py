@@ -32,7 +32,6 @@ from .results import (
     status_text,
 )
 from .runtime import Runtime
-from .status import InvoiceStatus
 from .sync import SyncMixin
 
 __all__ = [

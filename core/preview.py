@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import attrs
 
+from .host import UseCaseBase
 from .errors import InvoiceBridgeError, NotFound
 from .mapping import MappingConfig, empty_optional_fields, map_deal
 
@@ -24,7 +25,7 @@ SEARCH_LIMIT = 50
 _LINK = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)+/)", re.I)  # a pasted address
 
 
-class PreviewMixin:
+class PreviewMixin(UseCaseBase):
     # ---- configuration and catalog -------------------------------------------------------------------
 
     def mapping(self) -> MappingConfig:

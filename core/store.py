@@ -94,8 +94,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _m1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["connections"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("connections").create(
         {
             "id": int,
             "backend": str,
@@ -115,13 +115,13 @@ def _m1(db: sqlite_utils.Database) -> None:
         defaults={"status": "active", "active": 1, "last_error": "", "last_sync_at": "", "settings": "{}"},
         if_not_exists=True,
     )
-    db["settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["app_secrets"].create({"name": str, "value": str}, pk="name", if_not_exists=True)
-    db["api_keys"].create(
+    db.table("settings").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("app_secrets").create({"name": str, "value": str}, pk="name", if_not_exists=True)
+    db.table("api_keys").create(
         {"id": int, "digest": str, "label": str, "created_at": str}, pk="id", if_not_exists=True
     )
-    db["api_keys"].create_index(["digest"], unique=True, if_not_exists=True)
-    db["operations"].create(
+    db.table("api_keys").create_index(["digest"], unique=True, if_not_exists=True)
+    db.table("operations").create(
         {
             "key": str,
             "kind": str,
@@ -140,9 +140,9 @@ def _m1(db: sqlite_utils.Database) -> None:
         defaults={"state": "pending", "attempts": 0, "last_error": "", "lease_until": ""},
         if_not_exists=True,
     )
-    db["operations"].create_index(["state"], if_not_exists=True)
-    db["operations"].create_index(["deal_id"], if_not_exists=True)
-    db["invoices"].create(
+    db.table("operations").create_index(["state"], if_not_exists=True)
+    db.table("operations").create_index(["deal_id"], if_not_exists=True)
+    db.table("invoices").create(
         {
             "id": int,
             "deal_id": str,
@@ -165,10 +165,10 @@ def _m1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["invoices"].create_index(["backend", "remote_id"], unique=True, if_not_exists=True)
-    db["invoices"].create_index(["operation_key"], unique=True, if_not_exists=True)
-    db["invoices"].create_index(["deal_id"], if_not_exists=True)
-    db["audit"].create(
+    db.table("invoices").create_index(["backend", "remote_id"], unique=True, if_not_exists=True)
+    db.table("invoices").create_index(["operation_key"], unique=True, if_not_exists=True)
+    db.table("invoices").create_index(["deal_id"], if_not_exists=True)
+    db.table("audit").create(
         {
             "id": int,
             "at": str,
@@ -181,29 +181,29 @@ def _m1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["audit"].create_index(["invoice_id"], if_not_exists=True)
-    db["audit"].create_index(["deal_id"], if_not_exists=True)
-    db["webhook_receipts"].create(
+    db.table("audit").create_index(["invoice_id"], if_not_exists=True)
+    db.table("audit").create_index(["deal_id"], if_not_exists=True)
+    db.table("webhook_receipts").create(
         {"source": str, "event_id": str, "received_at": str}, pk=("source", "event_id"), if_not_exists=True
     )
-    db["kv"].create({"namespace": str, "key": str, "value": str}, pk=("namespace", "key"), if_not_exists=True)
+    db.table("kv").create({"namespace": str, "key": str, "value": str}, pk=("namespace", "key"), if_not_exists=True)
 
 
 def _m2_sessions_and_key_use(db: sqlite_utils.Database) -> None:
     """Server-side sign-in sessions (the cookie carries only a random id; we keep its SHA-256 digest), and
     when each API key was last used."""
-    db["sessions"].create(
+    db.table("sessions").create(
         {"digest": str, "user": str, "kind": str, "data": str, "created_at": float, "last_seen": float, "expires_at": float},
         pk="digest",
         if_not_exists=True,
     )
-    db["sessions"].create_index(["user"], if_not_exists=True)
-    db["sessions"].create_index(["expires_at"], if_not_exists=True)
+    db.table("sessions").create_index(["user"], if_not_exists=True)
+    db.table("sessions").create_index(["expires_at"], if_not_exists=True)
     columns = db["api_keys"].columns_dict
     if "last_used_at" not in columns:
-        db["api_keys"].add_column("last_used_at", str)
+        db.table("api_keys").add_column("last_used_at", str)
     if "hint" not in columns:
-        db["api_keys"].add_column("hint", str)
+        db.table("api_keys").add_column("hint", str)
 
 
 # The status values stored before core's statuses were neutral (they were one backend's words).
@@ -260,7 +260,7 @@ class Store(OutboxStore):
             # SQLite gives the -wal and -shm files the database file's mode: create it 0600 before it opens it
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         key = load_or_create_key(Path(data_dir) if data_dir else None)
-        if path != ":memory:":
+        if path != ":memory:" and data_dir:  # data_dir is always set above for a file
             for name in PRIVATE_FILES:
                 make_private_file(Path(data_dir) / name)
             for suffix in ("", "-wal", "-shm"):
@@ -290,7 +290,7 @@ class Store(OutboxStore):
             for number, step in enumerate(MIGRATIONS, start=1):
                 if number > current:
                     step(self.db)
-                    self.db["meta"].upsert({"key": "schema_version", "value": str(number)}, pk="key")
+                    self.db.table("meta").upsert({"key": "schema_version", "value": str(number)}, pk="key")
 
     def transaction(self) -> "_Tx":
         return _Tx(self.conn)
@@ -329,7 +329,7 @@ class Store(OutboxStore):
 
     def _connection_row(self, connection_id: int) -> dict[str, Any]:
         try:
-            return self.db["connections"].get(connection_id)
+            return self.db.table("connections").get(connection_id)
         except sqlite_utils.db.NotFoundError:
             raise NotFound(_("Connection %(id)s does not exist") % {"id": connection_id}) from None
 
@@ -356,12 +356,12 @@ class Store(OutboxStore):
             merged.update(settings)
             changes["settings"] = _json(merged)
         changes["updated_at"] = now_iso()
-        self.db["connections"].update(connection_id, changes)
+        self.db.table("connections").update(connection_id, changes)
         return self.get_connection(connection_id)
 
     def deactivate_connection(self, connection_id: int) -> None:
         self._connection_row(connection_id)
-        self.db["connections"].update(
+        self.db.table("connections").update(
             connection_id, {"active": 0, "status": "disconnected", "secrets": self.box.seal({}), "updated_at": now_iso()}
         )
 
@@ -370,7 +370,7 @@ class Store(OutboxStore):
 
     def set_secrets(self, connection_id: int, secrets: Mapping[str, Any]) -> None:
         self._connection_row(connection_id)
-        self.db["connections"].update(connection_id, {"secrets": self.box.seal(dict(secrets)), "updated_at": now_iso()})
+        self.db.table("connections").update(connection_id, {"secrets": self.box.seal(dict(secrets)), "updated_at": now_iso()})
 
     # -- app-level secrets (session key, backend app credentials)
     def get_app_secret(self, name: str, default: Any = None) -> Any:
@@ -378,7 +378,7 @@ class Store(OutboxStore):
         return self.box.open(row[0]) if row else default
 
     def set_app_secret(self, name: str, value: Any) -> None:
-        self.db["app_secrets"].upsert({"name": name, "value": self.box.seal(value)}, pk="name")
+        self.db.table("app_secrets").upsert({"name": name, "value": self.box.seal(value)}, pk="name")
 
     def app_secret_or_create(self, name: str, factory: Callable[[], Any]) -> Any:
         with self.transaction():
@@ -391,7 +391,7 @@ class Store(OutboxStore):
     # -- API keys (stored as SHA-256 digests of random 256-bit keys)
     def create_api_key(self, label: str = "") -> str:
         key = "ib_" + pysecrets.token_urlsafe(32)
-        self.db["api_keys"].insert({"digest": _digest(key), "label": label, "created_at": now_iso(), "hint": key[:7]})
+        self.db.table("api_keys").insert({"digest": _digest(key), "label": label, "created_at": now_iso(), "hint": key[:7]})
         return key
 
     def check_api_key(self, key: str, *, now: dt.datetime | None = None) -> bool:
@@ -493,7 +493,7 @@ class Store(OutboxStore):
     def update_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:
         with self.transaction():
             for key, value in values.items():
-                self.db["settings"].upsert({"key": key, "value": _json(value)}, pk="key")
+                self.db.table("settings").upsert({"key": key, "value": _json(value)}, pk="key")
         return self.get_settings()
 
     def get_mapping_data(self) -> dict[str, Any] | None:
@@ -501,7 +501,7 @@ class Store(OutboxStore):
         return json.loads(row[0]) if row else None
 
     def set_mapping_data(self, data: Mapping[str, Any]) -> None:
-        self.db["settings"].upsert({"key": "mapping", "value": _json(dict(data))}, pk="key")
+        self.db.table("settings").upsert({"key": "mapping", "value": _json(dict(data))}, pk="key")
 
     # -- operations (the outbox)
     def put_operation(self, key: str, *, kind: str, deal_id: str, payload: Mapping[str, Any], request_hash: str = "") -> tuple[dict[str, Any], bool]:
@@ -605,12 +605,12 @@ class Store(OutboxStore):
     def update_invoice(self, invoice_id: int, **fields: Any) -> InvoiceRecord:
         changes = {k: _column(v) for k, v in fields.items()}
         changes["updated_at"] = now_iso()
-        self.db["invoices"].update(invoice_id, changes)
+        self.db.table("invoices").update(invoice_id, changes)
         return self.get_invoice(invoice_id)
 
     def get_invoice(self, invoice_id: int) -> InvoiceRecord:
         try:
-            row = self.db["invoices"].get(invoice_id)
+            row = self.db.table("invoices").get(invoice_id)
         except (sqlite_utils.db.NotFoundError, OverflowError):  # OverflowError: an id past SQLite's 64 bits
             raise NotFound(_("Invoice %(id)s does not exist here") % {"id": invoice_id}) from None
         return _record(row)
@@ -653,7 +653,7 @@ class Store(OutboxStore):
         if isinstance(message, LazyText):
             data["i18n"] = message.to_json()
             message = message.english()
-        self.db["audit"].insert(
+        self.db.table("audit").insert(
             {
                 "at": now_iso(),
                 "invoice_id": invoice_id,
@@ -748,7 +748,7 @@ def _digest(key: str) -> str:
 
 
 def _row_dict(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    out = dict(zip((d[0] for d in cursor.description), row))
+    out = dict(zip((d[0] for d in cursor.description), row, strict=True))
     if "payload" in out:
         out["payload"] = json.loads(out["payload"] or "{}")
     return out

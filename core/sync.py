@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Mapping
 import attrs
+from .host import UseCaseBase
 from .errors import BackendError, IllegalTransition
 from .opkeys import operation_key
 from .model import Invoice, InvoiceRecord
@@ -13,7 +14,7 @@ from .status import LABELS, Command, allowed_commands, apply_command, apply_obse
 from .results import SyncReport, source_text, status_text
 from .outbox import SETTLED_REASONS
 
-class SyncMixin:
+class SyncMixin(UseCaseBase):
     # ---- status commands ----------------------------------------------------------------------------
 
     async def command(self, invoice_id: int, command: Command | str) -> InvoiceRecord:

@@ -60,7 +60,7 @@ def tax_rate_changes(deal: Deal, mapped: InvoiceDraft, catalog: Catalog) -> list
         return []
     out = []
     products = [p for p in deal.products if p.enabled]
-    for product, line in zip(products, mapped.line_items):
+    for product, line in zip(products, mapped.line_items, strict=False):  # deal-discount lines follow the products
         if product.tax_percent == line.tax_percent:
             continue
         rate = catalog.tax_rate(line.tax_type)

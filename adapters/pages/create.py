@@ -44,11 +44,11 @@ def _form_overrides(form) -> tuple[dict[str, Any], list[dict[str, str]], list[st
         line = dict(row)
         for name, label in LINE_NUMBERS.items():
             try:
-                value = parse_decimal(row[name], field=_("Line %(n)s, %(field)s") % {"n": i + 1, "field": label})
+                number = parse_decimal(row[name], field=_("Line %(n)s, %(field)s") % {"n": i + 1, "field": label})
             except UnreadableNumber as exc:
                 errors.append(str(exc))
                 continue
-            line[name] = "" if value is None else str(value)
+            line[name] = "" if number is None else str(number)
         lines.append(line)
     overrides["line_items"] = lines
     return overrides, rows, errors
@@ -58,9 +58,9 @@ def _rows_from_draft(draft) -> list[dict[str, str]]:
     def num(value) -> str:
         return "" if value is None else format_number(value)
 
-    return [{"description": l.description, "quantity": num(l.quantity), "unit_amount": num(l.unit_amount),
-             "discount_rate": num(l.discount_rate), "discount_amount": num(l.discount_amount), "item_code": l.item_code,
-             "account_code": l.account_code, "tax_type": l.tax_type} for l in draft.line_items]
+    return [{"description": line.description, "quantity": num(line.quantity), "unit_amount": num(line.unit_amount),
+             "discount_rate": num(line.discount_rate), "discount_amount": num(line.discount_amount), "item_code": line.item_code,
+             "account_code": line.account_code, "tax_type": line.tax_type} for line in draft.line_items]
 
 
 def _create_context(deal_id: str, catalog, **extra: Any) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def _create_context(deal_id: str, catalog, **extra: Any) -> dict[str, Any]:
 
 def _with_preview(context: dict[str, Any], preview) -> dict[str, Any]:
     return dict(context, preview=preview, draft=preview.draft, rows=_rows_from_draft(preview.draft),
-                amounts=[l.line_amount for l in preview.draft.line_items])
+                amounts=[line.line_amount for line in preview.draft.line_items])
 
 
 @login_required
@@ -162,6 +162,6 @@ async def create_preview(request: Request) -> Response:
                   totals={"subtotal": str(totals.subtotal), "tax": str(totals.tax), "total": str(totals.total)},
                   display={k: format_number(v, places=2) for k, v in
                            (("subtotal", totals.subtotal), ("tax", totals.tax), ("total", totals.total))},
-                  lines=[{"amount": str(l.line_amount), "tax": str(t), "tax_type": l.tax_type,
-                          "display": format_number(l.line_amount, places=2)} for l, t in zip(draft.line_items, taxes)])
+                  lines=[{"amount": str(line.line_amount), "tax": str(t), "tax_type": line.tax_type,
+                          "display": format_number(line.line_amount, places=2)} for line, t in zip(draft.line_items, taxes, strict=True)])
     return JSONResponse(answer)

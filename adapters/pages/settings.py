@@ -31,7 +31,7 @@ async def settings_page(request: Request) -> Response:
         problems.append(_("Accounting lists: %(error)s") % {"error": exc.message})
     mapping = pipeline.mapping()
     shown = {name: canonical_ref(getattr(mapping, name), fields) for name in ("to", "address", "email", "tax_number")}
-    choices = []  # (entity, ref, label) for every field the mapping can read, built-in and custom
+    choices: list[tuple[str, str, str]] = []  # (entity, ref, label) for every field the mapping can read, built-in and custom
     for f in fields:
         ref = mappable_ref(f)
         if ref and ref not in [c[1] for c in choices]:
@@ -65,13 +65,13 @@ def _whole_number(raw: Any, default: int, field: Any, errors: list[str]) -> int 
 async def save_settings(request: Request) -> Response:
     form = request.state.form
     pipeline = state(request).pipeline
-    errors = []
+    errors: list[str] = []
     config, days = None, _whole_number(form.get("due_days"), 14, _("Due date"), errors)
     try:
         config = MappingConfig(
             to=str(form.get("to") or ""), address=str(form.get("address") or ""), email=str(form.get("email") or ""),
             tax_number=str(form.get("tax_number") or ""),
-            due_date=DueDateRule(kind=str(form.get("due_kind") or "days_after_invoice"), days=days),
+            due_date=DueDateRule(kind=str(form.get("due_kind") or "days_after_invoice"), days=14 if days is None else days),
             currency=str(form.get("currency") or ""), tax_handling=str(form.get("tax_handling") or "deal"),
             account_code=str(form.get("account_code") or ""), tax_type=str(form.get("tax_type") or ""),
             branding_theme_id=str(form.get("branding_theme_id") or ""),
@@ -79,8 +79,7 @@ async def save_settings(request: Request) -> Response:
             status=str(form.get("status") or "DRAFT"),
         )
     except (ValueError, TypeError) as exc:
-        if days is not None:
-            errors.append(str(exc))
+        errors.append(str(exc))
     reminder_days = _whole_number(form.get("reminder_due_days"), 3, _("Reminder"), errors)
     if reminder_days is not None and not 0 <= reminder_days <= 365:
         errors.append(_("The reminder is due in 0 to 365 days"))

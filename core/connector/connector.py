@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import httpx
 
-from ..errors import BackendError, DailyLimitReached, RateLimited, TransportError
+from ..errors import BackendError, DailyLimitReached, InvoiceBridgeError, RateLimited, TransportError
 from ..i18n import _
 from .limiter import Budget, Limiter
 from .retry import RetryPolicy
@@ -30,7 +30,7 @@ class Dialect:
 
     backend = ""
 
-    def error_for(self, response: httpx.Response) -> BackendError | None:
+    def error_for(self, response: httpx.Response) -> InvoiceBridgeError | None:
         """The typed error for an answer (None for a success)."""
         if response.status_code < 400:
             return None
@@ -137,7 +137,7 @@ class Connector:
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
             response = await self.http.request(method, url, headers=headers, **kwargs)
-            if token is not None and self.dialect.token_rejected(response):
+            if keeper is not None and token is not None and self.dialect.token_rejected(response):
                 token = await keeper.token(stale=token)
                 headers["Authorization"] = f"Bearer {token}"
                 response = await self.http.request(method, url, headers=headers, **kwargs)

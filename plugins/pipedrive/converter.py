@@ -207,7 +207,7 @@ def to_deal(raw: dict, *, organization: Organization | None, person: Person | No
             discounts: Iterable[dict], codes: dict[int, str], fields: FieldSet, url: str) -> Deal:
     w = structure(raw, WireDeal, f"deal {raw.get('id', '?') if isinstance(raw, dict) else '?'}")
     lines = sorted(products, key=lambda p: (p.get("order_nr") is None, p.get("order_nr") or 0, p.get("id", 0)))
-    methods = {p.get("tax_method") for p in lines if p.get("tax_method")}
+    methods = {str(p["tax_method"]) for p in lines if p.get("tax_method")}
     tax_method = TAX_METHODS.get(methods.pop() if len(methods) == 1 else "exclusive", TaxHandling.EXCLUSIVE)
     return Deal(
         id=w.id, title=w.title, value=w.value, currency=w.currency, status=w.status,

@@ -108,7 +108,7 @@ def may_have_discounts(raw_deal: dict, lines: list[dict]) -> bool:
     if not enabled:
         return False
     try:
-        total = sum(Decimal(str(line.get("sum") or 0)) for line in enabled)
+        total = sum((Decimal(str(line.get("sum") or 0)) for line in enabled), Decimal(0))
         value = Decimal(str(raw_deal.get("value") or 0))
     except ArithmeticError:
         return True

@@ -91,7 +91,7 @@ def error_for_response(response: httpx.Response, *, what: str = "", now: dt.date
     a reset given as a Unix time."""
     status = response.status_code
     data, message = _body(response)
-    ctx = dict(backend=BACKEND, method=response.request.method, url=str(response.request.url), status=status,
+    ctx: dict[str, Any] = dict(backend=BACKEND, method=response.request.method, url=str(response.request.url), status=status,
                detail=message)
     if status == 401:
         return AuthError(

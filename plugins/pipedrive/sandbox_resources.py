@@ -94,9 +94,10 @@ def _fail(status: int, message: str) -> JSONResponse:
                          "data": None, "additional_data": None}, status_code=status)
 
 
-async def http_error(request: Request, exc: HTTPException) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     """Router-level 404/405 in Pipedrive's error envelope (fact sheet §8) instead of Starlette's plain text. The
     exact 404 wording of the live API is not documented [?]."""
+    assert isinstance(exc, HTTPException)  # registered for 404 and 405 only
     path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
     if root and path.startswith(root):  # mounted (the demo's /sandbox/pipedrive): the path below the mount
         path = path[len(root):]

@@ -254,7 +254,7 @@ class SandboxState:
             "is_deleted": False, "visible_to": 3, "label_ids": [], "custom_fields": dict(custom or {})})
         return pid
 
-    def add_product(self, name: str, code: str, price: Decimal | str, currency: str = "GBP", tax: Decimal | str = 0) -> int:
+    def add_product(self, name: str, code: str, price: Decimal | str | int, currency: str = "GBP", tax: Decimal | str | int = 0) -> int:
         pid = self.next_id("product")
         self.products[pid] = self._stamp({
             "id": pid, "name": name, "code": code, "unit": "", "tax": number(Decimal(str(tax))), "is_deleted": False,
@@ -264,7 +264,7 @@ class SandboxState:
                         "direct_cost": None, "notes": ""}]})
         return pid
 
-    def add_deal(self, title: str, currency: str, *, value: Decimal | str = 0, org_id: int | None = None,
+    def add_deal(self, title: str, currency: str, *, value: Decimal | str | int = 0, org_id: int | None = None,
                  person_id: int | None = None, status: str = "open", won_time: dt.datetime | None = None,
                  pipeline_id: int = 1, stage_id: int = 1, custom: dict | None = None) -> int:
         did = self.next_id("deal")
@@ -285,8 +285,8 @@ class SandboxState:
         self.discounts[did] = []
         return did
 
-    def attach_product(self, deal_id: int, product_id: int, quantity: Decimal | str, item_price: Decimal | str, *,
-                       discount: Decimal | str = 0, discount_type: str = "percentage", tax: Decimal | str = 0,
+    def attach_product(self, deal_id: int, product_id: int, quantity: Decimal | str | int, item_price: Decimal | str | int, *,
+                       discount: Decimal | str | int = 0, discount_type: str = "percentage", tax: Decimal | str | int = 0,
                        tax_method: str | None = None, is_enabled: bool = True, name: str | None = None) -> int:
         deal = self.require("deal", deal_id)
         product = self.require("product", product_id)
@@ -313,7 +313,7 @@ class SandboxState:
                                       Decimal(str(line["discount"])), line["discount_type"],
                                       Decimal(str(line["tax"])), line["tax_method"]))
 
-    def add_discount(self, deal_id: int, amount: Decimal | str, type_: str = "amount", description: str = "Discount") -> str:
+    def add_discount(self, deal_id: int, amount: Decimal | str | int, type_: str = "amount", description: str = "Discount") -> str:
         self.require("deal", deal_id)
         now = rfc3339(self.now())
         did = str(uuid.UUID(int=self.next_id("discount")))
@@ -532,12 +532,12 @@ class SandboxState:
             if rate.send_retry_after:
                 headers["retry-after"] = str(reset)
         if status:
-            reset = headers.get("x-ratelimit-reset")
+            reset_header = headers.get("x-ratelimit-reset")
             if headers.get("retry-after"):
                 rate.quiet_until = now + dt.timedelta(seconds=float(headers["retry-after"]))
-            elif reset:
-                rate.quiet_until = (dt.datetime.fromtimestamp(int(reset), dt.timezone.utc) if rate.reset_style == "epoch"
-                                    else now + dt.timedelta(seconds=float(reset)))
+            elif reset_header:
+                rate.quiet_until = (dt.datetime.fromtimestamp(int(reset_header), dt.timezone.utc) if rate.reset_style == "epoch"
+                                    else now + dt.timedelta(seconds=float(reset_header)))
             return status, headers
         rate.starts.append(now)
         if searching:

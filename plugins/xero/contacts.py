@@ -41,7 +41,7 @@ class ContactCache:
         self.contacts: dict[str, w.Contact] = {}
         self._index: dict[str, dict[str, set[str]]] = {"number": {}, "tax": {}, "email": {}, "name": {}}
         for row in saved.get("contacts", []):
-            self._put(w.Contact(**dict(zip(FIELDS, row))))
+            self._put(w.Contact(**dict(zip(FIELDS, row, strict=True))))
 
     @classmethod
     def for_tenant(cls, runtime: Any, tenant_id: str) -> "ContactCache":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 import cattrs
@@ -40,6 +40,7 @@ def wire_name(cls: type, name: str) -> str:
     return {"pascal": pascal, "camel": camel, "snake": lambda n: n}[style](name)
 
 
+@dataclass_transform(kw_only_default=True, field_specifiers=(attrs.field,))  # what define(kw_only=True) makes
 def _wire(cls: type[T]) -> type[T]:
     return define(kw_only=True)(cls)
 
@@ -214,7 +215,7 @@ class TokenSet:
     id_token: str | None = None
 
 
-_RENAMES = {(Account, "account_class"): "Class"}
+_RENAMES: dict[tuple[type, str], str] = {(Account, "account_class"): "Class"}
 
 
 def _decimal(value: Any, _: type) -> Decimal:

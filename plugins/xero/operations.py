@@ -201,8 +201,8 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
             pending.setdefault(customer.external_key or norm(customer.name), []).append(index)
     batches = list(chunks(list(pending.values())))
     created = await together(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
-    for batch, contact_ids in zip(batches, created):
-        for group, contact_id in zip(batch, contact_ids):
+    for batch, contact_ids in zip(batches, created, strict=True):
+        for group, contact_id in zip(batch, contact_ids, strict=True):
             for index in group:
                 ids[index] = contact_id
     if batches:
@@ -215,8 +215,10 @@ async def _create_contact_batch(xero: XeroClient, cache: ContactCache, customers
     wires = [t.customer_to_wire(customers[group[0]]) for group in batch]
     key = t.idempotency_key("contacts", w.dumps([w.unstructure(c) for c in wires]).decode())
     created = await xero.create_contacts(wires, key)
+    if len(created) != len(batch):  # else a customer would be left without a contact (its id "None")
+        raise RemoteValidationError(_("Xero answered %(got)s contacts for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
     out: list[str] = []
-    for group, element in zip(batch, created):
+    for group, element in zip(batch, created, strict=True):
         customer = customers[group[0]]
         contact_id = element.contact_id if not t.element_failed(element) else None
         if contact_id is not None:
@@ -273,7 +275,7 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
         raise
     if len(created) != len(batch):
         raise RemoteValidationError(_("Xero answered %(got)s invoices for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
-    results = [_result(r, el) for r, el in zip(batch, created)]
+    results = [_result(r, el) for r, el in zip(batch, created, strict=True)]
     for result in results:
         if not result.ok:  # an ERROR element: Xero created nothing for it
             _note_refused(xero, result.operation_key)
@@ -344,19 +346,16 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
     found: list[w.Invoice] = []
     for group in chunks(contact_ids, 40):
         found.extend(await xero.invoices(params={"ContactIDs": ",".join(group), "createdByMyApp": "true"}))
-    owner = {x.invoice_id: xero.runtime.recorded_operation("xero", x.invoice_id) for x in found if x.invoice_id}
+    owner: dict[str | None, str | None] = {x.invoice_id: xero.runtime.recorded_operation("xero", x.invoice_id) for x in found if x.invoice_id}
     candidates = [x for x in found if x.invoice_id]
     candidates.sort(key=lambda x: (x.updated_date_utc or dt.datetime.min.replace(tzinfo=dt.timezone.utc)))
-    used: set[str] = set()
+    used: set[str | None] = set()
     out: dict[str, Invoice] = {}
     for request in requests:
-        if request.draft.number:
-            test = lambda x: x.invoice_number == request.draft.number  # noqa: E731
-        else:
-            wanted = _fingerprint_draft(request)
-            test = lambda x: _fingerprint_wire(x) == wanted  # noqa: E731
+        number = request.draft.number
+        wanted = None if number else _fingerprint_draft(request)
         match = next((x for x in candidates if x.invoice_id not in used and owner.get(x.invoice_id) in (None, request.operation_key)
-                      and test(x)), None)
+                      and (x.invoice_number == number if number else _fingerprint_wire(x) == wanted)), None)
         if match:
             used.add(match.invoice_id)
             out[request.operation_key] = t.invoice_from_wire(match)

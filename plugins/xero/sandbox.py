@@ -414,7 +414,7 @@ class XeroSandbox(XeroFrame):
         try:
             payment = self.state.remove_payment(payment_id)
         except InvoiceProblem as exc:
-            raise XeroError(400, r.validation_error([{"ValidationErrors": [{"Message": m} for m in exc.messages]}]))
+            raise XeroError(400, r.validation_error([{"ValidationErrors": [{"Message": m} for m in exc.messages]}])) from exc
         return self._envelope("Payments", [r.payment(self.state, payment)])
 
 def create_sandbox(**options: Any) -> XeroSandbox:

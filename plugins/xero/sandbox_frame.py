@@ -12,7 +12,7 @@ import hmac
 import json
 import secrets
 import urllib.parse
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -22,6 +22,10 @@ from invoicebridge.sandbox_kit import (Concurrency, DemoOffer, Faults, Idempoten
                                        RequestLog, Window, basic_credentials)
 
 from . import sandbox_render as r
+
+if TYPE_CHECKING:
+    from .sandbox_identity import Identity
+    from .sandbox_state import SandboxState
 
 IDEMPOTENCY_WINDOW = dt.timedelta(minutes=6)
 # fact sheet §10: per tenant 60 a minute, 5,000 a day, 5 at once; app-wide across all tenants 10,000 a minute
@@ -50,10 +54,13 @@ class XeroFrame:
     """Mixed into :class:`~.sandbox.XeroSandbox`, which provides ``clock``, ``state`` and ``identity``."""
 
     clock: Callable[[], dt.datetime]
+    state: SandboxState
+    identity: Identity
 
     def _init_frame(self, webhook_key: str, webhook_url: str, webhook_transport) -> None:
         now = lambda: self.clock()  # noqa: E731 (tests swap ``clock``: every part reads the current one)
-        self.limiter = Limiter(clock=now, concurrency=Concurrency(CONCURRENT_LIMIT), count_rejected=True)
+        self.concurrency = Concurrency(CONCURRENT_LIMIT)
+        self.limiter = Limiter(clock=now, concurrency=self.concurrency, count_rejected=True)
         self.limiter.add("day", Window(DAY_LIMIT, 86400))
         self.limiter.add("minute", Window(MINUTE_LIMIT, 60))
         # X-AppMinLimit-Remaining counts the app's calls to every organisation (fact sheet §10), not one tenant's
@@ -92,7 +99,7 @@ class XeroFrame:
         """Start empty: a new organisation, no grants, limits, log or queued webhooks."""
         keep = (self.identity.client_id, self.identity.clients[self.identity.client_id], self.webhook_key,
                 self.webhook_url, self.webhook_transport, self.clock)
-        self.__init__(client_id=keep[0], client_secret=keep[1], webhook_key=keep[2], webhook_url=keep[3],
+        self.__init__(client_id=keep[0], client_secret=keep[1], webhook_key=keep[2], webhook_url=keep[3],  # type: ignore[misc]  # XeroSandbox's __init__ again
                       webhook_transport=keep[4], clock=keep[5], seed=None)
 
     def demo_offer(self, *, public_url: str, transport, secrets: dict[str, str]) -> DemoOffer:
@@ -229,7 +236,7 @@ class XeroFrame:
                 if status is not None:
                     return json_response(status, {"Title": "An error occurred", "Status": status,
                                                   "Detail": "An unhandled error with the Xero API"}, self._limit_headers(tenant))
-                with self.limiter.concurrency.hold(tenant):
+                with self.concurrency.hold(tenant):
                     response = await self._idempotent(request, handler)
             except XeroError as exc:
                 response = exc.response()

@@ -25,18 +25,18 @@ def invoice_pdf(state: SandboxState, invoice: Invoice) -> bytes:
         pdf.cell(0, 6, _t(line), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "B", 10)
     widths = (90, 20, 30, 40)
-    for width, head in zip(widths, ("Description", "Qty", "Unit price", f"Amount {invoice.currency}")):
+    for width, head in zip(widths, ("Description", "Qty", "Unit price", f"Amount {invoice.currency}"), strict=True):
         pdf.cell(width, 7, head, border=1)
     pdf.ln()
     pdf.set_font("Helvetica", "", 10)
     for item in invoice.lines:
         values = (item.description[:50], f"{item.quantity.normalize():f}", f"{item.unit_amount:.2f}", f"{item.line_amount:.2f}")
-        for width, value in zip(widths, values):
+        for width, value in zip(widths, values, strict=True):
             pdf.cell(width, 7, _t(value), border=1)
         pdf.ln()
     pdf.ln(3)
-    for label, value in (("Subtotal", invoice.sub_total), ("Total tax", invoice.total_tax), ("Total", invoice.total),
+    for label, amount in (("Subtotal", invoice.sub_total), ("Total tax", invoice.total_tax), ("Total", invoice.total),
                          ("Amount paid", invoice.amount_paid), ("Amount due", invoice.amount_due)):
         pdf.cell(140, 6, _t(label), align="R")
-        pdf.cell(40, 6, _t(f"{value:.2f}"), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(40, 6, _t(f"{amount:.2f}"), align="R", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -118,7 +118,7 @@ def resource_routes(sb: "XeroSandbox") -> list[Route]:
         try:
             payment = sb.pay(elements[0])
         except InvoiceProblem as exc:
-            raise XeroError(400, r.validation_error([r.failed_element(elements[0], exc.messages, "PaymentID")]))
+            raise XeroError(400, r.validation_error([r.failed_element(elements[0], exc.messages, "PaymentID")])) from exc
         return sb._envelope("Payments", [r.payment(state, payment)])
 
     def found(table: dict[str, Any]) -> Callable[[str], Any]:

@@ -73,7 +73,7 @@ def compile_where(text: str) -> Callable[[dict[str, Any]], bool]:
             if upper == "DATETIME":
                 take("(")
                 parts = [int(literal())]
-                while peek() and peek()[1] == ",":
+                while (nxt := peek()) and nxt[1] == ",":
                     take(",")
                     parts.append(int(literal()))
                 take(")")
@@ -81,16 +81,16 @@ def compile_where(text: str) -> Callable[[dict[str, Any]], bool]:
         raise WhereError(f"unexpected {value!r} in where clause")
 
     def comparison() -> Callable[[dict[str, Any]], bool]:
-        if peek() and peek()[1] == "(":
+        if (nxt := peek()) and nxt[1] == "(":
             take("(")
             inner = expr()
             take(")")
             return inner
         path = [take()[1]]
-        while peek() and peek()[1] == "." and pos + 1 < len(tokens) and tokens[pos + 1][0] == "word":
+        while (nxt := peek()) and nxt[1] == "." and pos + 1 < len(tokens) and tokens[pos + 1][0] == "word":
             take(".")
             name = take()[1]
-            if name in ("Contains", "StartsWith", "EndsWith") and peek() and peek()[1] == "(":
+            if name in ("Contains", "StartsWith", "EndsWith") and (nxt := peek()) and nxt[1] == "(":
                 take("(")
                 arg = str(literal()).lower()
                 take(")")
@@ -105,14 +105,14 @@ def compile_where(text: str) -> Callable[[dict[str, Any]], bool]:
 
     def term() -> Callable[[dict[str, Any]], bool]:
         parts = [comparison()]
-        while peek() and peek()[1] == "&&":
+        while (nxt := peek()) and nxt[1] == "&&":
             take("&&")
             parts.append(comparison())
         return lambda row: all(p(row) for p in parts)
 
     def expr() -> Callable[[dict[str, Any]], bool]:
         parts = [term()]
-        while peek() and peek()[1] == "||":
+        while (nxt := peek()) and nxt[1] == "||":
             take("||")
             parts.append(term())
         return lambda row: any(p(row) for p in parts)

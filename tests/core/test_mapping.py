@@ -137,7 +137,7 @@ def test_disabled_products_are_skipped_and_no_products_give_one_value_line():
     deal = Deal(id="8", title="Retainer", value="1500", currency="EUR", organization=Organization(id="1", name="Acme"),
                 products=[DealProduct(name="Old", quantity=1, item_price=99, enabled=False)])
     draft = map_deal(deal, MappingConfig(), CATALOG, TODAY)
-    assert [(l.description, l.unit_amount) for l in draft.line_items] == [("Retainer", Decimal("1500.0000"))]
+    assert [(line.description, line.unit_amount) for line in draft.line_items] == [("Retainer", Decimal("1500.0000"))]
 
 
 def test_reference_template_is_restricted_to_known_fields():
@@ -167,6 +167,6 @@ def test_lines_without_an_account_go_to_the_accounting_systems_usual_one_not_a_c
 
     deal = Deal(id="7", title="Retainer", value=Decimal("100"), currency="GBP")
     assert MappingConfig().account_code == ""
-    assert [l.account_code for l in map_lines(deal, MappingConfig(), attrs.evolve(CATALOG, default_account_code="4000"))] == ["4000"]
-    assert [l.account_code for l in map_lines(deal, MappingConfig(account_code="260"), attrs.evolve(CATALOG, default_account_code="4000"))] == ["260"]
-    assert [l.account_code for l in map_lines(deal, MappingConfig(), attrs.evolve(CATALOG, default_account_code=""))] == [""]
+    assert [line.account_code for line in map_lines(deal, MappingConfig(), attrs.evolve(CATALOG, default_account_code="4000"))] == ["4000"]
+    assert [line.account_code for line in map_lines(deal, MappingConfig(account_code="260"), attrs.evolve(CATALOG, default_account_code="4000"))] == ["260"]
+    assert [line.account_code for line in map_lines(deal, MappingConfig(), attrs.evolve(CATALOG, default_account_code=""))] == [""]

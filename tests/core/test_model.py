@@ -69,7 +69,7 @@ def test_totals_add_up_for_every_tax_handling(rows, handling):
     lines = [LineItem(description="x", quantity=q, unit_amount=p, tax_percent=t) for q, p, t in rows]
     totals = compute_totals(lines, handling)
     assert totals.subtotal + totals.tax == totals.total
-    amounts = sum((l.line_amount for l in lines), Decimal(0))
+    amounts = sum((line.line_amount for line in lines), Decimal(0))
     assert totals.total == (amounts if handling is not TaxHandling.EXCLUSIVE else amounts + totals.tax)
     if handling is TaxHandling.NO_TAX:
         assert totals.tax == 0

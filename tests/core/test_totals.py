@@ -1,6 +1,5 @@
 """core.totals: the accounting system's default tax on lines that name none, the deal-value check, live invoices."""
 
-import datetime as dt
 from decimal import Decimal
 
 from hypothesis import given

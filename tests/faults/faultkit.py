@@ -282,7 +282,7 @@ class Report:
             f"seed {self.seed}: {self.operations} operations asked for ({self.requests} requests incl. repeats/races; "
             f"{self.already_invoiced} bulk deals already invoiced)",
             f"faults injected: {sum(self.faults.values())} " + ", ".join(f"{k}={v}" for k, v in sorted(by_kind.items())),
-            f"  by backend: " + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
+            "  by backend: " + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
             f"crashes: {self.crashes} (" + ", ".join(f"{k}={v}" for k, v in sorted(self.crash_points.items())) + f"), restarts: {self.restarts}",
             f"webhooks: forged={self.webhooks_forged} (accepted {self.forged_accepted}), replayed={self.webhooks_replayed}, "
             f"reordered={self.webhooks_reordered}; remote status changes: {self.remote_changes}",

@@ -8,14 +8,13 @@ something else than its ``.po``.
 
 import io
 import re
-from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
 import pytest
-from catalogues import ROOT, Domain, domains
+from catalogues import Domain, domains
 
 CORE = domains()[0]
 DOMAINS = pytest.mark.parametrize("domain", domains(), ids=lambda d: d.name)
@@ -30,7 +29,7 @@ def _extracted(domain: Domain = CORE) -> dict:
         method_map, options_map = parse_mapping_cfg(cfg)
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "lazy_": None, "lazy_gettext": None}
     found = {}
-    for filename, lineno, message, comments, context in extract_from_dir(str(domain.root), method_map, options_map, keywords=keywords):
+    for filename, lineno, message, _comments, context in extract_from_dir(str(domain.root), method_map, options_map, keywords=keywords):
         if (filename.startswith(".") or "/." in filename):
             continue
         found[(context, message if isinstance(message, str) else message[0])] = f"{filename}:{lineno}"

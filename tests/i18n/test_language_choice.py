@@ -36,7 +36,7 @@ def request(method: str, url: str, **headers: str):
 def test_the_switch_links_to_the_same_page_keeping_its_query():
     with use_locale("de"):
         links = language_links(request("GET", "http://x/deals/7?tab=2&lang=de"))
-    assert [(l["code"], l["href"], l["current"]) for l in links] == [("en", "/deals/7?tab=2&lang=en", False),
+    assert [(link["code"], link["href"], link["current"]) for link in links] == [("en", "/deals/7?tab=2&lang=en", False),
                                                                     ("de", "/deals/7?tab=2&lang=de", True)]
     after_post = language_links(request("POST", "http://x/deals/7/invoices", referer="http://x/deals/7/invoices/new", host="x"))
     assert after_post[0]["href"] == "/deals/7/invoices/new?lang=en"  # a form's answer switches back to the form's page

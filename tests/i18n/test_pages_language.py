@@ -161,7 +161,7 @@ def test_no_english_text_of_ours_is_left_on_a_german_page(demo):
     for m in (m for domain in domains() for m in domain.catalogue("de")):  # core's texts and the plugins'
         ids = m.id if isinstance(m.id, tuple) else (m.id,)
         strings = m.string if isinstance(m.string, tuple) else (m.string,)
-        for text, translated in zip(ids, strings):
+        for text, translated in zip(ids, strings, strict=True):
             for part in re.split(r"%\(\w+\)[sdr]|%%|<[^>]+>", text or ""):
                 part = part.strip(" .,:;()–—-“”'\"…")
                 if len(part) >= 12 and part not in translated and " " in part:

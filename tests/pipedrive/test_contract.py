@@ -8,7 +8,6 @@ import json
 import httpx
 import pytest
 
-from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox
 

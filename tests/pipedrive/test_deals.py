@@ -10,7 +10,6 @@ import pytest
 from invoicebridge.core.errors import RemoteNotFound
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.model import DealQuery, DiscountType, TaxHandling
-from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.converter import line_total, products_total
 from invoicebridge.plugins.pipedrive.errors import FieldNotFound
@@ -75,7 +74,7 @@ async def test_deal_level_discounts_and_inclusive_tax(runtime, connection, sandb
     assert [(d.amount, d.type, d.description) for d in deal.discounts] == [
         (Decimal(5), DiscountType.PERCENTAGE, "Partner discount")]
     assert products_total(deal) == deal.value == Decimal(str(sandbox.deals[2]["value"]))
-    for product, raw in zip(deal.products, sandbox.lines_of(2)):
+    for product, raw in zip(deal.products, sandbox.lines_of(2), strict=True):
         assert line_total(product, deal.tax_method) == Decimal(str(raw["sum"]))
 
 

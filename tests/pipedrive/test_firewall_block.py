@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from invoicebridge.core.errors import RateLimited
-from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.store import Store
-from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.converter import line_total, products_total
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox
@@ -82,7 +81,7 @@ def test_any_sandbox_deal_maps_with_conserved_totals(validating, spec):
         assert deal.person.email == (spec["emails"][0] if spec["emails"] else "")
     raw_lines = s.lines_of(deal_id)
     assert len(deal.products) == len(raw_lines)
-    for product, raw in zip(deal.products, raw_lines):
+    for product, raw in zip(deal.products, raw_lines, strict=True):
         assert line_total(product, deal.tax_method) == Decimal(str(raw["sum"]))
         assert product.enabled == raw["is_enabled"] and product.name == raw["name"]
     enabled = sum((line_total(p, deal.tax_method) for p in deal.products if p.enabled), Decimal("0.00"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from invoicebridge.core.errors import DailyLimitReached, RateLimited, ServerError, TransportError
-from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.client import retry_policy
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 

@@ -10,7 +10,6 @@ import pytest
 from invoicebridge.core.errors import NotConnected, NotFound
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.model import DealSummary
-from invoicebridge.plugins.pipedrive import hooks
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 
 pytestmark = pytest.mark.anyio

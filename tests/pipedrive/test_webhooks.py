@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, WebhookRejected
 from invoicebridge.core.model import WebhookRequest
-from invoicebridge.plugins.pipedrive import hooks, register_webhooks
+from invoicebridge.plugins.pipedrive import register_webhooks
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.errors import MalformedWebhook
 

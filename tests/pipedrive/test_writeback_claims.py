@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.plugins.pipedrive.client import PipedriveClient
 from invoicebridge.plugins.pipedrive.writeback import WritebackBusy, add_activity_once
@@ -40,7 +41,7 @@ async def test_a_claim_left_by_a_crashed_worker_is_taken_over_after_its_ttl(runt
 async def test_a_failed_create_frees_the_claim_for_an_immediate_retry(runtime, connection, sandbox):
     sandbox.rate.force_429 = 0
     async with PipedriveClient(runtime, connection) as client:
-        with pytest.raises(Exception):
+        with pytest.raises(InvoiceBridgeError):
             await add_activity_once(client, "999999", "Send invoice INV-3 to Nobody", None, "", "k3")  # no such deal
         with pytest.raises(Exception) as again:
             await add_activity_once(client, "999999", "Send invoice INV-3 to Nobody", None, "", "k3")

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import stat
 from pathlib import Path
 

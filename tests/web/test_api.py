@@ -232,14 +232,14 @@ def test_idempotency_keys_are_compared_exactly_so_distinct_keys_never_share_an_i
     for deal in ("3", "4", "5", "6"):
         crm.deals[deal] = attrs.evolve(crm.deals["1"], id=deal)
     made = {}
-    for deal, key in zip(("1", "3", "4", "5", "6"), ("ord 42", "ord/42", "ord#42", "ord-42", "!!!")):
+    for deal, key in zip(("1", "3", "4", "5", "6"), ("ord 42", "ord/42", "ord#42", "ord-42", "!!!"), strict=True):
         response = client.post(f"/api/deals/{deal}/invoices", json={}, headers={"Idempotency-Key": key})
         assert response.status_code == 201, (key, response.text)
         assert response.json()["deal_id"] == deal
         made[key] = response.json()["id"]
     assert len(set(made.values())) == 5 and len(acct.invoices) == 5
     for key, invoice_id in made.items():  # each key still answers with its own invoice
-        deal = next(d for d, k in zip(("1", "3", "4", "5", "6"), made) if k == key)
+        deal = next(d for d, k in zip(("1", "3", "4", "5", "6"), made, strict=True) if k == key)
         again = client.post(f"/api/deals/{deal}/invoices", json={}, headers={"Idempotency-Key": key})
         assert again.status_code == 201 and again.json()["id"] == invoice_id
     assert len(acct.invoices) == 5

@@ -66,7 +66,8 @@ def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     assert str(remote.total) == invoice["total"]
     # The note landed on the Pipedrive deal; a draft gets no reminder, since it cannot be sent yet.
     pd = app.state.sandboxes["pipedrive"][1].state.sandbox
-    subjects = lambda: [a["subject"] for a in pd.activities.values() if str(a.get("deal_id")) == deal]
+    def subjects() -> list[str]:
+        return [a["subject"] for a in pd.activities.values() if str(a.get("deal_id")) == deal]
     assert subjects() == [] and [n for n in pd.notes.values() if str(n.get("deal_id")) == deal]
     # Act as the Xero user in the sandbox console: approve (now it gets its reminder), then pay in full.
     console = client.post(f"/sandbox/xero/console/invoices/{invoice['remote_id']}/approve", follow_redirects=False)
@@ -84,7 +85,7 @@ def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     browser_login(client, info)
     page = client.get(f"/deals/{deal}")
     # "Paid" alone is on every invoice card (the amounts' label): the badge must say it
-    assert f'data-status="PAID">Paid</span>' in page.text and invoice["number"] in page.text
+    assert 'data-status="PAID">Paid</span>' in page.text and invoice["number"] in page.text
     notes = [n["content"] for n in pd.notes.values() if str(n.get("deal_id")) == deal]
     assert any("Paid" in n for n in notes)
     assert [a["done"] for a in pd.activities.values() if str(a.get("deal_id")) == deal] == [True]  # paid: closed

@@ -173,6 +173,20 @@ def test_needs_attention_lists_old_drafts_after_the_configured_days_and_overdue_
 # ---- D: the reminder is completed once the invoice needs no more sending ------------------------------------
 
 
+def test_settings_refused_for_the_due_days_also_name_the_other_problems(demo):
+    """An unreadable number of due days hid every other refusal of the mapping (a bad status here): the form
+    was answered one problem at a time."""
+    client, app, info = demo
+    browser_login(client, info)
+    settings = client.get("/settings")
+    form = {"csrf_token": csrf(settings), "to": "organization.name", "due_days": "soon", "due_kind": "days_after_invoice",
+            "account_code": "200", "tax_handling": "deal", "status": "BOGUS", "reminder_due_days": "3"}
+    answer = client.post("/settings", data=form, follow_redirects=True)
+    assert "Settings not saved" in answer.text
+    flash = re.search(r"Settings not saved: (.*?)<", answer.text).group(1)
+    assert "Due date" in flash and "unknown invoice status" in flash, flash
+
+
 def reminder(app, invoice):
     found = [a for a in pd_state(app).activities.values()
              if str(a.get("deal_id")) == str(invoice["deal_id"]) and a["subject"].startswith(f"Send invoice {invoice['number']} ")]
@@ -218,7 +232,8 @@ def test_the_pipedrive_sandbox_console_shows_whether_each_reminder_is_open_or_do
     client, app, info = demo
     inv = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={"status": "AWAITING_PAYMENT"}).json()
     activity = reminder(app, inv)
-    row = lambda: re.search(rf'<tr id="activity-{activity["id"]}">.*?</tr>', client.get("/sandbox/pipedrive/").text, re.S).group(0)
+    def row() -> str:
+        return re.search(rf'<tr id="activity-{activity["id"]}">.*?</tr>', client.get("/sandbox/pipedrive/").text, re.S).group(0)
     assert "open" in row() and f"Send invoice {inv['number']}" in row()
     assert client.post(f"/api/invoices/{inv['id']}/void").status_code == 200
     assert "done" in row()

@@ -13,9 +13,8 @@ import urllib.parse
 import httpx
 import pytest
 
-from invoicebridge.core.errors import AuthError
+from invoicebridge.core.errors import AuthError, InvoiceBridgeError
 from invoicebridge.core.model import Role
-from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.client import XeroClient
 from invoicebridge.plugins.xero.config import GRANULAR_SCOPES, XeroConfig
 from invoicebridge.plugins.xero.backend import XeroBackend
@@ -126,7 +125,7 @@ async def test_rotated_token_is_stored_even_if_the_next_call_fails(runtime, conn
     before = store.get_secrets(connection.id)["refresh_token"]
     clock.advance(1800)
     sandbox.fail_next = [500] * 4
-    with pytest.raises(Exception):
+    with pytest.raises(InvoiceBridgeError):
         await XeroBackend.open(connection, runtime).current_user()
     now_stored = store.get_secrets(connection.id)["refresh_token"]
     assert now_stored != before and now_stored in sandbox.identity.refresh_tokens

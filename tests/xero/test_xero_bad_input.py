@@ -9,8 +9,7 @@ from decimal import Decimal
 import pytest
 
 from invoicebridge.core.errors import DuplicateOperation, RemoteValidationError
-from invoicebridge.core.model import CreateRequest, LineItem
-from invoicebridge.plugins.xero import hooks
+from invoicebridge.core.model import CreateRequest, Customer, LineItem
 from invoicebridge.plugins.xero.backend import XeroBackend
 from invoicebridge.plugins.xero.client import XeroClient
 
@@ -171,3 +170,17 @@ async def test_retry_after_a_refusal_is_not_answered_from_xero_s_idempotency_cac
     assert not refused.ok and fixed.ok
     keys = [r.headers["Idempotency-Key"] for r in transport.api_calls("PUT", "/Invoices")]
     assert len(set(keys)) == len(keys) == 4
+
+
+async def test_an_answer_with_fewer_contacts_than_sent_is_refused(runtime, connection, monkeypatch):
+    """Xero answering fewer contacts than were sent must not leave a customer without one: the ids were
+    str(None) ("None"), sent as a ContactID with the invoice."""
+    create_contacts = XeroClient.create_contacts
+
+    async def one_short(self, contacts, key):
+        return (await create_contacts(self, contacts, key))[:-1]
+
+    monkeypatch.setattr(XeroClient, "create_contacts", one_short)
+    customers = [Customer(name="Acme Ltd", external_key="pd-org-1"), Customer(name="Bolt plc", external_key="pd-org-2")]
+    with pytest.raises(RemoteValidationError, match="2 sent"):
+        await XeroBackend.open(connection, runtime).find_or_create_customers(customers=customers)

@@ -75,7 +75,7 @@ def assert_no_loss(original: dict, parsed: Any, path: str) -> int:
         assert value is not None, f"{here} was dropped"
         if isinstance(value, list):
             assert len(value) == len(original[name]), here
-            for i, (o, p) in enumerate(zip(original[name], value)):
+            for i, (o, p) in enumerate(zip(original[name], value, strict=True)):
                 checked += assert_no_loss(o, p, f"{here}[{i}]") if w.attrs.has(type(p)) else int(same(o, p))
         elif w.attrs.has(type(value)):
             checked += assert_no_loss(original[name], value, here)
@@ -95,7 +95,7 @@ def test_spec_examples_parse_without_loss(examples, operation):
     payload = w.loads(json.dumps(examples[operation]))  # through JSON, with decimals, like a real response
     elements = payload[key]
     parsed = w.structure_list(elements, cls)
-    checked = sum(assert_no_loss(o, p, f"{operation}.{key}[{i}]") for i, (o, p) in enumerate(zip(elements, parsed)))
+    checked = sum(assert_no_loss(o, p, f"{operation}.{key}[{i}]") for i, (o, p) in enumerate(zip(elements, parsed, strict=True)))
     assert checked > 0
 
 

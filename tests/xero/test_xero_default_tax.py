@@ -34,11 +34,11 @@ async def test_lines_without_a_tax_type_are_stored_with_the_default_the_preview_
     # What core computes once the defaults are settled; then sent with no TaxType on any line.
     draft = make_draft("7", line_items=lines, tax_handling=handling)
     settled = settle(draft, catalog)
-    assert [l.tax_type for l in settled.line_items] == ["OUTPUT2", "RROUTPUT", "NONE", "ZERORATEDOUTPUT"]
+    assert [line.tax_type for line in settled.line_items] == ["OUTPUT2", "RROUTPUT", "NONE", "ZERORATEDOUTPUT"]
     [result] = await create(runtime, connection, draft)
     stored = sandbox.state.invoices[result.invoice.remote_id]
-    assert [l.tax_type for l in stored.lines] == ["OUTPUT2", "RROUTPUT", "NONE", "ZERORATEDOUTPUT"]
-    assert [l.tax_amount for l in stored.lines] == line_taxes(settled)
+    assert [line.tax_type for line in stored.lines] == ["OUTPUT2", "RROUTPUT", "NONE", "ZERORATEDOUTPUT"]
+    assert [line.tax_amount for line in stored.lines] == line_taxes(settled)
     assert (stored.sub_total, stored.total_tax, stored.total) == (settled.totals.subtotal, settled.totals.tax, settled.totals.total)
     if handling == "Exclusive":
         assert stored.total == Decimal("1601.91")  # 148.14 + 1,338.75 (5 %) + 10.00 (none) + 105.02 (zero rated)

@@ -11,7 +11,6 @@ from invoicebridge.core.errors import IllegalTransition, RemoteValidationError
 from invoicebridge.core.model import CreateRequest, Customer, InvoiceDraft, LineItem, TaxHandling
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.status import InvoiceStatus
-from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.backend import XeroBackend
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +34,7 @@ def make_draft(deal_id: str = "42", *, customer: Customer | None = None, **overr
 async def create(runtime, connection, *drafts: InvoiceDraft, keys=None):
     contact_ids = await XeroBackend.open(connection, runtime).find_or_create_customers(customers=[d.customer for d in drafts])
     keys = keys or [f"op-{d.deal_id}" for d in drafts]
-    requests = [CreateRequest(operation_key=k, draft=d, contact_id=c) for k, d, c in zip(keys, drafts, contact_ids)]
+    requests = [CreateRequest(operation_key=k, draft=d, contact_id=c) for k, d, c in zip(keys, drafts, contact_ids, strict=True)]
     return await XeroBackend.open(connection, runtime).create_invoices(requests=requests)
 
 
@@ -208,7 +207,7 @@ async def test_find_created_matches_by_content_after_keys_expired(runtime, conne
     clock.advance(3600)  # idempotency keys long expired
     cids = [r.invoice and sandbox.state.invoices[r.invoice.remote_id].contact_id for r in results]
     requests = [CreateRequest(operation_key=k, draft=d, contact_id=c)
-                for k, d, c in zip(["op-a", "op-b", "op-c"], drafts, cids)]
+                for k, d, c in zip(["op-a", "op-b", "op-c"], drafts, cids, strict=True)]
     requests.append(CreateRequest(operation_key="op-d", draft=make_draft("3"), contact_id=cids[0]))
     found = await XeroBackend.open(connection, runtime).find_created(requests=requests)
     assert set(found) == {"op-a", "op-b", "op-c"}

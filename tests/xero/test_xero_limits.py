@@ -15,7 +15,6 @@ from invoicebridge.core.errors import (
     ServerError,
     TransportError,
 )
-from invoicebridge.plugins.xero import hooks
 from invoicebridge.core.connector import Limiter, RetryDecision
 from invoicebridge.plugins.xero.client import CONCURRENT, PER_MINUTE, WINDOW, XeroClient, retry_policy
 from invoicebridge.plugins.xero.backend import XeroBackend

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from invoicebridge.core.runtime import Runtime
-from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.backend import XeroBackend
 
 pytestmark = pytest.mark.anyio
