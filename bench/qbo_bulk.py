@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import sys
 import tempfile
 import time
 from decimal import Decimal
@@ -84,7 +83,7 @@ async def run(minutes: float, *, new_customers: bool, chunk: int = 300) -> dict:
                 n += 1
                 drafts.append(draft(n, Customer(name=f"New {n:07d} Ltd") if new_customers else existing[n % len(existing)]))
             customers = list(dict.fromkeys(d.customer for d in drafts))
-            ids = dict(zip(customers, await backend.find_or_create_customers(customers)))
+            ids = dict(zip(customers, await backend.find_or_create_customers(customers), strict=True))
             requests = [CreateRequest(operation_key=f"qb-{d.deal_id}", draft=d, contact_id=ids[d.customer]) for d in drafts]
             results = await backend.create_invoices(requests)
             created += sum(1 for r in results if r.ok)

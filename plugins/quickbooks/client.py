@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from typing import Any
 
 import attrs
@@ -26,6 +27,8 @@ from .errors import BACKEND, error_for_response, loads
 from .qbotime import pacific
 
 CONCURRENT, PER_MINUTE, PER_SECOND, BATCH_PER_MINUTE = 10, 500, 10, 40
+# one batch-call limiter per connector (per connection): QBO's 40 batch calls a minute, beside the kit's limits
+BATCH_LIMITERS: weakref.WeakKeyDictionary[Connector, Limiter] = weakref.WeakKeyDictionary()
 PAGE = 1000  # MAXRESULTS ceiling
 ACCESS_LIFETIME, REFRESH_GRACE = 3600.0, 24 * 3600.0
 
@@ -53,7 +56,7 @@ def build_connector(runtime: Any, connection: Any, config: QboConfig) -> Connect
             runtime, connection, connector, oauth_app(config), lifetime=ACCESS_LIFETIME, grace=REFRESH_GRACE,
             reconnect=_("QuickBooks refused the stored sign-in (%(error)s); reconnect QuickBooks"),
             keep=("x_refresh_token_expires_in",))
-    connector.batch_limiter = Limiter(now=runtime.now, sleep=runtime.sleep, windows=[(BATCH_PER_MINUTE, 60.0)])
+    BATCH_LIMITERS[connector] = Limiter(now=runtime.now, sleep=runtime.sleep, windows=[(BATCH_PER_MINUTE, 60.0)])
     return connector
 
 
@@ -103,7 +106,7 @@ class QboClient:
         retry = attrs.evolve(self.connector.retry, retry_methods=None) if request_id else None
         url = self.config.company_url(self.realm_id, path)
         if path == "batch":
-            async with self.connector.batch_limiter:
+            async with BATCH_LIMITERS[self.connector]:
                 return await self.connector.request(method, url, params=query, content=content, headers=hdrs,
                                                     retry=retry)
         return await self.connector.request(method, url, params=query, content=content, headers=hdrs, retry=retry)

@@ -9,7 +9,6 @@ webhook. Behaviour follows the fact sheet §10; state is :attr:`QboSandbox.state
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import urllib.parse
@@ -111,9 +110,9 @@ class QboSandbox:
 
     def reset(self) -> None:
         """Start empty: a new company, no grants, limits, request ids or queued webhooks."""
-        self.__init__(clock=self.clock, client_id=self.oauth.client_id, client_secret=self.oauth.client_secret,
-                      verifier_token=self.outbox.verifier_token, webhook_url=self.outbox.url,
-                      webhook_transport=self.outbox.transport, seed=None, realm_id=self.realm_id)
+        QboSandbox.__init__(self, clock=self.clock, client_id=self.oauth.client_id, client_secret=self.oauth.client_secret,
+                             verifier_token=self.outbox.verifier_token, webhook_url=self.outbox.url,
+                             webhook_transport=self.outbox.transport, seed=None, realm_id=self.realm_id)
 
     def demo_offer(self, *, public_url: str, transport: Any, secrets: dict[str, str]) -> Any:
         """Point the sandbox at the demo and say how to connect (OAuth) and what demo.json shows."""
@@ -160,7 +159,7 @@ class QboSandbox:
                                      realm_id=self.realm_id)
         return self.oauth.exchange(self.oauth.client_id, {"code": code, "redirect_uri": "urn:test"})
 
-    async def deliver_webhooks(self) -> list[int]:
+    async def deliver_webhooks(self) -> list[int | str]:
         return await self.outbox.deliver()
 
     # ---- envelope ------------------------------------------------------------------------------------------
@@ -252,8 +251,8 @@ class QboSandbox:
                             f"You cannot enter more than {limit} characters in the request_id field. You tried "
                             f"entering {request_id}, which is {len(request_id)} characters."))
                     if request_id in self.request_ids:  # replay the first answer (fact sheet §2.3)
-                        status, body, ctype = self.request_ids[request_id]
-                        return Response(body, status_code=status, media_type=ctype)
+                        status, first, ctype = self.request_ids[request_id]
+                        return Response(first, status_code=status, media_type=ctype)
                 try:
                     response = await handler(request)
                 except f.QboFault as fault:

@@ -43,4 +43,6 @@ class Limits:
         return refusal.problem if refusal is not None else ""
 
     def hold(self, realm: str) -> Any:
-        return self.limiter.concurrency.hold(realm)
+        concurrency = self.limiter.concurrency
+        assert concurrency is not None  # built with max_in_flight
+        return concurrency.hold(realm)

@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import uuid
 from typing import Any, Callable
 
@@ -55,7 +54,7 @@ class Outbox:
 
     def pending(self) -> list[dict[str, Any]]:
         """The events of the changes not yet queued (at most 100, oldest first); moves the cursor past them."""
-        events = []
+        events: list[dict[str, Any]] = []
         while self.cursor < len(self.state.changes) and len(events) < MAX_EVENTS:
             change = self.state.changes[self.cursor]
             self.cursor += 1

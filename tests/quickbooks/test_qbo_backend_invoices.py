@@ -30,7 +30,7 @@ def draft(deal_id="1", name="Acme Ltd", **kw):
 
 async def create(backend, *drafts):
     ids = await backend.find_or_create_customers([d.customer for d in drafts])
-    requests = [CreateRequest(operation_key=f"op-{d.deal_id}", draft=d, contact_id=i) for d, i in zip(drafts, ids)]
+    requests = [CreateRequest(operation_key=f"op-{d.deal_id}", draft=d, contact_id=i) for d, i in zip(drafts, ids, strict=True)]
     return await backend.create_invoices(requests)
 
 

@@ -11,7 +11,6 @@ from decimal import Decimal
 import attrs
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from qbo_support import START, Clock
 from qbo_xsd import problems
 
@@ -109,7 +108,7 @@ def test_the_invoice_qbo_stores_equals_the_preview(world, deal):
     assert stored["TxnTaxDetail"]["TotalTax"] == totals.tax
     lines = [ln for ln in stored["Line"] if ln["DetailType"] != "SubTotalLineDetail"]
     assert len(lines) == len(draft.line_items)
-    for sent, kept, line in zip(body["Line"], lines, draft.line_items):
+    for sent, kept, line in zip(body["Line"], lines, draft.line_items, strict=True):
         amount = kept.get("SalesItemLineDetail", {}).get("TaxInclusiveAmt", kept["Amount"])
         assert amount == abs(line.line_amount) and kept["DetailType"] == sent["DetailType"]
         for discount in ("DiscountRate", "DiscountAmt"):  # a line's discount is kept as QBO expresses it
