@@ -10,10 +10,10 @@ gettext ``.po`` files under ``core/locale/<lang>/LC_MESSAGES/invoicebridge.po``,
 a missing ``.mo`` is compiled from its ``.po`` in memory, so an editable checkout always shows current text.
 
 A plugin keeps its texts in its own gettext domain and catalogue (``<plugin>/locale/<lang>/LC_MESSAGES/<domain>.po``)
-and gets its ``_``/``lazy_`` from :func:`translator`, bound to the same request locale::
+and gets its ``_``/``lazy_`` from :func:`plugin_texts` (a :func:`translator` for its package), bound to the same
+request locale; its whole ``i18n.py``::
 
-    texts = translator("invoicebridge_myplugin", Path(__file__).parent / "locale")
-    _, lazy_ = texts.gettext, texts.lazy_gettext
+    TEXTS, _, lazy_, ngettext, pgettext = plugin_texts(__package__)  # domain invoicebridge_<package>
 
 Numbers typed by a user are read in the user's locale (``1,5`` is 1.5 in German, 15 nowhere):
 :func:`parse_decimal` refuses what it cannot read, naming the field.
@@ -27,7 +27,7 @@ import functools
 import io
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -167,6 +167,27 @@ def translator(domain: str, localedir: str | Path) -> Translator:
     if known is None or known.localedir != Path(localedir):
         known = _TRANSLATORS[domain] = Translator(domain, Path(localedir))
     return known
+
+
+class PluginTexts(NamedTuple):
+    """What a plugin's ``i18n.py`` exports (see :func:`plugin_texts`); unpacks in this order."""
+
+    texts: Translator
+    gettext: Callable[[str], str]
+    lazy_gettext: Callable[..., LazyText]
+    ngettext: Callable[[str, str, int], str]
+    pgettext: Callable[[str, str], str]
+
+
+def plugin_texts(package: str, domain: str = "") -> PluginTexts:
+    """The texts of the plugin package ``package`` (pass ``__package__``): domain ``invoicebridge_<last part of
+    the package name>`` unless ``domain`` is given, catalogues in the package's ``locale/`` folder. A plugin's
+    whole ``i18n.py`` is ``TEXTS, _, lazy_, ngettext, pgettext = plugin_texts(__package__)``."""
+    import importlib
+
+    folder = Path(next(iter(importlib.import_module(package).__path__)))
+    texts = translator(domain or f"invoicebridge_{package.rsplit('.', 1)[-1]}", folder / "locale")
+    return PluginTexts(texts, texts.gettext, texts.lazy_gettext, texts.ngettext, texts.pgettext)
 
 
 def _translator_of(domain: str | None) -> Translator:

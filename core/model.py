@@ -11,13 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import attrs
 from attrs import field, frozen
 
 from . import money as m
-from .i18n import LazyText, _, format_date, format_number
+
+# The catalog and the plugin-exchange classes live in their own modules; plugins and the README import them from
+# here, so this stays their public path (see __all__).
+from .catalog import Account, BrandingTheme, Catalog, CatalogItem, TaxRate
+from .converters import (
+    _date, _freeze_mapping, _non_negative, _opt_date, _opt_decimal, _opt_money, _percent, _str, _tuple,
+)
+from .exchange import (
+    AccountChoice, BackendInfo, Capabilities, ConnectResult, Connection, CrmField, DealQuery, DealSummary, Health,
+    RemoteUser, Role, WebhookEvent, WebhookRequest,
+)
+from .i18n import _, format_date, format_number
 from .status import InvoiceStatus, parse_status
 
 
@@ -41,68 +52,13 @@ class TaxHandling(enum.Enum):
         raise ValueError(_("unknown tax handling %(value)r; expected Exclusive, Inclusive or NoTax") % {"value": value})
 
 
-class DiscountType(enum.Enum):
-    PERCENTAGE = "percentage"
-    AMOUNT = "amount"
-
-
-def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    from types import MappingProxyType
-
-    return MappingProxyType(dict(value or {}))
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Decimal) -> None:
-    if value < 0:
-        raise ValueError(_("%(field)s must not be negative, got %(value)s") % {"field": attribute.name, "value": format_number(value)})
-
-
-def _percent(instance: Any, attribute: attrs.Attribute, value: Decimal | None) -> None:
-    if value is not None and not (Decimal(0) <= value <= Decimal(100)):
-        raise ValueError(_("%(field)s is a percentage between 0 and 100, got %(value)s") % {"field": attribute.name, "value": format_number(value)})
-
-
-# Converters are named functions so the type checker's attrs support can read them (it can't a call or a classmethod).
-def _blank(v: Any) -> bool:
-    return v is None or v == ""
-
-
-def _opt_decimal(v: Any) -> Decimal | None:
-    return None if _blank(v) else m.to_decimal(v)
-
-
-def _opt_money(v: Any) -> Decimal | None:
-    return None if _blank(v) else m.money(v)
-
-
-def _opt_unit_price(v: Any) -> Decimal | None:
-    return None if _blank(v) else m.unit_price(v)
-
-
-def _opt_date(v: Any) -> dt.date | None:
-    return None if _blank(v) else _date(v)
-
-
-def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(values)
-
-
 def _tax_handling(value: str | TaxHandling) -> TaxHandling:
     return TaxHandling.parse(value)
 
 
-def _str(v: Any) -> str:
-    return "" if v is None else str(v)
-
-
-def _date(v: Any) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, str):
-        return dt.date.fromisoformat(v.strip()[:10])
-    raise TypeError(_("%(value)r is not a date") % {"value": v})
+class DiscountType(enum.Enum):
+    PERCENTAGE = "percentage"
+    AMOUNT = "amount"
 
 
 @frozen
@@ -382,197 +338,7 @@ class InvoiceRecord:
         return m.money(0) if self.is_dead else self.amount_due
 
 
-# ---- catalog: what the accounting backend offers, used by mapping and preview -------------------------
-
-
-@frozen
-class CatalogItem:
-    """A product or service the accounting system sells. ``account_code`` and ``tax_type`` are its defaults: what
-    the backend applies to a line with this item that names no account or tax."""
-
-    code: str = field(converter=_str)
-    name: str = field(default="", converter=_str)
-    description: str = field(default="", converter=_str)
-    unit_price: Decimal | None = field(default=None, converter=_opt_unit_price)
-    account_code: str = field(default="", converter=_str)
-    tax_type: str = field(default="", converter=_str)
-
-
-@frozen
-class TaxRate:
-    tax_type: str = field(converter=_str)
-    name: str = field(converter=_str)
-    rate: Decimal = field(converter=m.to_decimal)
-
-
-@frozen
-class Account:
-    code: str = field(converter=_str)
-    name: str = field(converter=_str)
-    tax_type: str = field(default="", converter=_str)  # the default tax of a line on this account naming none
-
-
-@frozen
-class BrandingTheme:
-    id: str = field(converter=_str)
-    name: str = field(converter=_str)
-
-
-@frozen
-class Catalog:
-    """The accounting organisation's lists, as the mapping and the preview need them."""
-
-    base_currency: str = field(default="USD", converter=m.currency_code)
-    currencies: tuple[str, ...] = field(default=(), converter=lambda v: tuple(m.currency_code(c) for c in v))
-    items: tuple[CatalogItem, ...] = field(default=(), converter=_tuple)
-    tax_rates: tuple[TaxRate, ...] = field(default=(), converter=_tuple)
-    accounts: tuple[Account, ...] = field(default=(), converter=_tuple)
-    branding_themes: tuple[BrandingTheme, ...] = field(default=(), converter=_tuple)
-    organisation_name: str = field(default="", converter=_str)
-    default_account_code: str = field(default="", converter=_str)  # the usual sales account, for lines without one
-
-    def item(self, code: str) -> CatalogItem | None:
-        return next((i for i in self.items if i.code.lower() == code.lower()), None) if code else None
-
-    def tax_rate(self, tax_type: str) -> TaxRate | None:
-        return next((t for t in self.tax_rates if t.tax_type == tax_type), None)
-
-    def tax_type_for_percent(self, percent: Decimal) -> TaxRate | None:
-        """The revenue tax rate with this percentage (the first one, as listed by the backend)."""
-        return next((t for t in self.tax_rates if t.rate == percent), None)
-
-    def account(self, code: str) -> Account | None:
-        return next((a for a in self.accounts if a.code == code), None)
-
-    def default_tax_type(self, item_code: str = "", account_code: str = "") -> str:
-        """The tax the backend applies to a line that names none: the item's default, else the account's (the
-        line's account, else the item's); "" when neither has one."""
-        item = self.item(item_code) if item_code else None
-        if item is not None and item.tax_type:
-            return item.tax_type
-        account = self.account(account_code or (item.account_code if item is not None else ""))
-        return account.tax_type if account is not None else ""
-
-
-# ---- what plugins exchange with the core -------------------------------------------------------------
-
-
-class Role(enum.Enum):
-    CRM = "crm"
-    ACCOUNTING = "accounting"
-
-
-def _statuses(values: Any) -> frozenset[InvoiceStatus]:
-    return frozenset(InvoiceStatus.parse(v) for v in values)
-
-
-@frozen
-class Capabilities:
-    """What a backend can do. Core, pages and API adapt to it (no "Save as draft" without ``drafts``, no
-    "Submit for approval" without ``approval_step``, batches of ``batch_size``). The defaults describe a full
-    accounting backend; a CRM source ignores the invoice ones."""
-
-    drafts: bool = True  # invoices can be created and kept as drafts (and deleted while draft)
-    approval_step: bool = True  # a draft can be submitted for approval before it is approved
-    batch_size: int = field(default=50, validator=attrs.validators.ge(1))  # invoices (and contacts) per create call
-    share_link_statuses: frozenset[InvoiceStatus] = field(
-        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceStatus.VOIDED}), converter=_statuses)
-    email: bool = True  # the backend sends the invoice to the customer (the email command)
-    email_statuses: frozenset[InvoiceStatus] = field(
-        default=frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID}), converter=_statuses)
-    void: bool = True  # an approved, unpaid invoice can be voided
-    # statuses in which the delete command is offered (an awaiting-payment one only while unpaid); drafts need `drafts`
-    delete_statuses: frozenset[InvoiceStatus] = field(
-        default=frozenset({InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_APPROVAL}), converter=_statuses)
-    pdf: bool = True
-    online_link: bool = True  # deep_link opens the invoice in the backend's web app
-    payments: bool = True  # amount_paid is reported (partly paid is derived from it)
-    idempotency: bool = True  # create_invoices honours the operation key as an idempotency key …
-    idempotency_window: dt.timedelta | None = None  # … for this long (None: forever)
-    change_feed: bool = True  # modified_since answers; without it sync reads the open invoices by id
-    webhooks: bool = False  # verify_webhook receives change events
-    find_created: bool = True  # find_created can recover creates after a crash
-    approval_roles: bool = False  # current_user's may_approve is meaningful (else everyone may)
-    default_account_code: str = ""  # the revenue account a line uses when the mapping names none
-    default_tax_handling: str = "Exclusive"  # TaxHandling of a draft whose deal names none
-
-
-@frozen
-class AccountChoice:
-    """One remote account/organisation a connect may select; ``settings`` is what the backend wants stored on
-    the connection when it is chosen (core stores it without reading it)."""
-
-    id: str = field(converter=str)
-    name: str = field(default="", converter=_str)
-    settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
-
-
-@frozen
-class BackendInfo:
-    """A plugin announces each backend it provides (``invoicebridge_register_backends``)."""
-
-    name: str  # short id used everywhere (URLs, settings, the environment): lower-case letters
-    role: Role = field(converter=Role)
-    label: str = ""
-    capabilities: Capabilities = field(factory=Capabilities)
-    auth_methods: tuple[str, ...] = field(default=("oauth",), converter=_tuple)  # "oauth", "token"
-    # A CRM's ids (deals, pipelines, stages): a regular expression every id matches in full, and what it means in
-    # words ("a positive whole number"). Core refuses other ids with a 400 before asking the plugin. Empty: the
-    # default rule, 1 to 64 letters and digits (invoicebridge.core.crm_ids).
-    id_pattern: str = ""
-    id_description: str | LazyText = ""
-
-
-@frozen
-class Connection:
-    """A configured link to one remote account. Secrets are *not* here: ask the runtime for them."""
-
-    id: int
-    backend: str
-    role: Role = field(converter=Role)
-    label: str = ""
-    settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
-    status: str = "active"
-
-
-@frozen
-class CrmField:
-    """A field a mapping can use. ``ref`` is what a MappingConfig stores, e.g. ``organization.custom:<key>``."""
-
-    entity: str  # "deal", "organization", "person"
-    key: str
-    name: str
-    type: str = "varchar"
-    is_custom: bool = False
-    options: Mapping[str, str] = field(factory=dict, converter=_freeze_mapping, eq=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.entity}.custom:{self.key}" if self.is_custom else f"{self.entity}.{self.key}"
-
-
-@frozen
-class DealQuery:
-    """Which deals a bulk run takes: won in a date range, in a pipeline or stage, or a list of ids."""
-
-    ids: tuple[str, ...] = field(default=(), converter=lambda v: tuple(str(i) for i in v))
-    status: str = "won"
-    won_from: dt.date | None = None
-    won_to: dt.date | None = None
-    pipeline_id: str = ""
-    stage_id: str = ""
-    limit: int | None = None
-
-
-@frozen
-class RemoteUser:
-    """The accounting user behind a connection and what the role allows."""
-
-    name: str
-    email: str = ""
-    role: str = ""
-    may_create: bool = True
-    may_approve: bool = False
+# ---- what a create asks of the accounting backend, and its answer ------------------------------------
 
 
 @frozen
@@ -597,58 +363,10 @@ class CreateResult:
         return self.invoice is not None
 
 
-@frozen
-class WebhookRequest:
-    """A received webhook: raw body bytes and lower-cased headers."""
-
-    body: bytes
-    headers: Mapping[str, str] = field(
-        factory=dict, converter=lambda h: _freeze_mapping({k.lower(): v for k, v in dict(h).items()}), eq=False
-    )
-
-
-@frozen
-class WebhookEvent:
-    """What a verified webhook told us. ``kind``: "invoice_changed", "deal_won", "deal_changed"."""
-
-    kind: str
-    object_id: str
-    event_id: str = ""
-    organisation_id: str = ""  # the remote organisation the event is about, where the backend has several
-    previous: str = ""
-    current: str = ""
-
-
-@frozen
-class ConnectResult:
-    """The outcome of an OAuth code exchange or token connect: what to store, and the choices to offer
-    (the accounts the credentials reach)."""
-
-    secrets: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
-    settings: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
-    label: str = ""
-    # the accounts/organisations the credentials reach: core stores the one chosen (the only one, or the one a
-    # person picks) by merging its ``settings`` into the connection's; ``account`` is set when the backend chose
-    choices: tuple[AccountChoice, ...] = field(default=(), converter=lambda v: tuple(
-        c if isinstance(c, AccountChoice) else AccountChoice(*c) for c in v))
-    account: AccountChoice | None = None
-
-
-@frozen
-class Health:
-    ok: bool
-    detail: str = ""
-    user: RemoteUser | None = None
-
-
-@frozen
-class DealSummary:
-    """A deal as a search lists it (``crm_search_deals``): enough to recognise it and open it."""
-
-    id: str = field(converter=str)
-    title: str = ""
-    organization: str = ""
-    person: str = ""
-    value: Decimal | None = field(default=None, converter=lambda v: None if v is None or v == "" else Decimal(str(v)))
-    currency: str = ""
-    status: str = ""  # the CRM's own word: open, won, lost …
+__all__ = [
+    "Account", "AccountChoice", "Address", "BackendInfo", "BrandingTheme", "Capabilities", "Catalog", "CatalogItem",
+    "ConnectResult", "Connection", "CreateRequest", "CreateResult", "CrmField", "Customer", "Deal", "DealDiscount",
+    "DealProduct", "DealQuery", "DealSummary", "DiscountType", "Health", "Invoice", "InvoiceDraft", "InvoiceRecord",
+    "LineItem", "Organization", "Person", "RemoteUser", "Role", "TaxHandling", "TaxRate", "Totals", "WebhookEvent",
+    "WebhookRequest", "compute_totals", "line_tax",
+]

@@ -4,13 +4,15 @@ Built-in plugins are found exactly like third-party ones, through the ``invoiceb
 (our own ``pyproject.toml`` declares the built-in ones there). Each registers its backends through
 ``invoicebridge_register_backends``; :class:`Plugins` keeps the :class:`BackendRegistry` and dispatches every
 backend call to the instance bound to the connection (``registry.open(connection, context)``), so no plugin
-sees a call for another's connection. Discovery, routes, sandboxes and events stay pluggy hooks.
+sees a call for another's connection. Discovery, routes, sandboxes and events stay pluggy hooks, all called
+through ``pm.hook`` (so hook wrappers and pluggy's tracing see them).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
@@ -43,6 +45,43 @@ async def await_me_maybe(value: Any) -> Any:
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+_ISOLATED = "_invoicebridge_isolated"
+
+
+class _Failed:
+    """What an isolated event implementation returns instead of raising (see :meth:`Plugins._event`)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _isolated(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (an event implementation) returning its ``Exception`` as a :class:`_Failed` rather than
+    raising it, now or when its awaitable is awaited. ``BaseException`` (a cancelled task, an exit) still
+    propagates."""
+
+    async def settle(value: Any) -> Any:
+        try:
+            return await await_me_maybe(value)
+        except Exception as exc:
+            return _Failed(exc)
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            value = function(*args)
+        except Exception as exc:
+            return _Failed(exc)
+        if inspect.isawaitable(value) or (callable(value) and not inspect.isclass(value)):
+            return settle(value)
+        return value
+
+    setattr(call, _ISOLATED, True)
+    return call
 
 
 def make_plugin_manager(*, load_entry_points: bool = True, extra: Iterable[object] = ()) -> pluggy.PluginManager:
@@ -139,22 +178,24 @@ class Plugins:
             raise NotConnected(f"The {backend!r} plugin does not support {what}")
         return await await_me_maybe(func(context_for(runtime), **kwargs))
 
-    async def _all(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Every implementation, awaited one by one in pluggy's order. One that raises does not keep the
-        others from the event (pluggy's own call would stop there, leaving started coroutines un-awaited);
-        the first error is raised once all have run."""
+    async def _event(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call the event through ``pm.hook`` (so hook wrappers and pluggy's tracing see it), then await what the
+        implementations returned, one by one in pluggy's order. One that raises does not keep the others from the
+        event (each implementation is wrapped by :func:`_isolated` first, so pluggy's call goes on and no started
+        coroutine is left un-awaited); the first error is raised once all have run."""
+        caller = getattr(self.pm.hook, hook)
+        for impl in caller.get_hookimpls():
+            if not (impl.hookwrapper or impl.wrapper) and not getattr(impl.function, _ISOLATED, False):
+                impl.function = _isolated(impl.function)
         results: list[Any] = []
         errors: list[Exception] = []
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            try:
-                result = await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
-            except Exception as exc:
-                errors.append(exc)
-                continue
-            if result is not None:
-                results.append(result)
+        for outcome in caller(**kwargs):
+            if inspect.isawaitable(outcome):
+                outcome = await outcome
+            if isinstance(outcome, _Failed):
+                errors.append(outcome.error)
+            elif outcome is not None:
+                results.append(outcome)
         if errors:
             raise errors[0]
         return results
@@ -265,16 +306,16 @@ class Plugins:
 
     # -- events
     async def invoice_created(self, runtime, *, record, deal, invoice) -> list:
-        return await self._all("on_invoice_created", runtime=runtime, record=record, deal=deal, invoice=invoice)
+        return await self._event("on_invoice_created", runtime=runtime, record=record, deal=deal, invoice=invoice)
 
     async def invoice_status_changed(self, runtime, *, record, previous, current) -> list:
-        return await self._all("on_invoice_status_changed", runtime=runtime, record=record, previous=previous, current=current)
+        return await self._event("on_invoice_status_changed", runtime=runtime, record=record, previous=previous, current=current)
 
     async def invoice_settled(self, runtime, *, record, reason: str) -> list:
-        return await self._all("on_invoice_settled", runtime=runtime, record=record, reason=reason)
+        return await self._event("on_invoice_settled", runtime=runtime, record=record, reason=reason)
 
     async def deal_won(self, runtime, *, deal_id: str) -> list:
-        return await self._all("on_deal_won", runtime=runtime, deal_id=deal_id)
+        return await self._event("on_deal_won", runtime=runtime, deal_id=deal_id)
 
 
 def _takes(factory: Any, method: str, keyword: str) -> bool:

@@ -126,11 +126,7 @@ class PreviewMixin(UseCaseBase):
 
     def capabilities(self, connection=None) -> Capabilities:
         """What the (accounting) backend can do; the defaults when no plugin provides it any more."""
-        connection = connection or self.runtime.maybe_connection(Role.ACCOUNTING)
-        try:
-            return self.plugins.backend(connection.backend).capabilities if connection else Capabilities()
-        except InvoiceBridgeError:
-            return Capabilities()
+        return self.plugins.registry.capabilities(connection or self.runtime.maybe_connection(Role.ACCOUNTING))
 
     def _for_backend(self, config: MappingConfig) -> MappingConfig:
         """The mapping as the connected backend can take it: its default revenue account when the mapping names

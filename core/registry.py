@@ -6,12 +6,13 @@ from typing import Any
 
 from .errors import NotConnected
 from .i18n import _
-from .model import BackendInfo, Connection
+from .model import BackendInfo, Capabilities, Connection
 
 
 class BackendRegistry:
     def __init__(self) -> None:
         self._factories: dict[str, Any] = {}
+        self._capabilities: dict[tuple[int, str] | None, Capabilities] = {}
 
     def register(self, factory: Any) -> None:
         """Add a backend (a :class:`invoicebridge.core.backends.BackendFactory`). A second backend with the
@@ -22,6 +23,7 @@ class BackendRegistry:
         if info.name in self._factories and self._factories[info.name] is not factory:
             raise ValueError(f"Two plugins register the backend {info.name!r}")
         self._factories[info.name] = factory
+        self._capabilities.clear()
 
     def names(self) -> list[str]:
         return list(self._factories)
@@ -37,6 +39,17 @@ class BackendRegistry:
         if factory is None:
             raise NotConnected(_("No plugin provides the backend %(name)r; install it or check the name") % {"name": name})
         return factory
+
+    def capabilities(self, connection: Connection | None) -> Capabilities:
+        """What the backend bound to ``connection`` can do: the defaults without a connection or when no plugin
+        provides its backend any more. Kept per connection (id and backend), so another connection is looked up
+        afresh, and for the registry's life (the facade builds a new registry whenever plugins change)."""
+        key = (connection.id, connection.backend) if connection is not None else None
+        caps = self._capabilities.get(key)
+        if caps is None:
+            factory = self._factories.get(connection.backend) if connection is not None else None
+            caps = self._capabilities[key] = factory.info.capabilities if factory is not None else Capabilities()
+        return caps
 
     def open(self, connection: Connection, context: Any) -> Any:
         """The backend instance bound to ``connection``."""

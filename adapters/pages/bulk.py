@@ -59,7 +59,7 @@ async def bulk_run_status(request: Request) -> Response:
     return JSONResponse(bulk_jobs.get(request.app, request.path_params["run_id"]).as_json(with_items=False))
 
 
-routes_bulk = [
+routes = [
     Route("/bulk", bulk_page),
     Route("/bulk", bulk_start, methods=["POST"]),
     Route("/bulk/{run_id}", bulk_run),

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.connect import ConnectFlow, ConnectProblem, Outcome
 from invoicebridge.core.errors import InvoiceBridgeError
@@ -166,3 +167,16 @@ def _connected(request: Request, outcome: Outcome) -> Response:
     else:
         flash(request, _("Connected to %(label)s.") % {"label": outcome.label})
     return RedirectResponse("/connections", status_code=303)
+
+
+routes = [
+    Route("/connections", connections),
+    Route("/connections/{connection_id:int}/check", check_connection, methods=["POST"]),
+    Route("/connections/{connection_id:int}/disconnect", disconnect, methods=["POST"]),
+    Route("/connect/{backend}/credentials", save_credentials, methods=["POST"]),
+    Route("/connect/{backend}/token", connect_token, methods=["POST"]),
+    Route("/connect/{backend}/choose", connect_choose, methods=["POST"]),
+    Route("/connect/{backend}/callback", connect_callback),
+    Route("/connect/{backend}", connect_start),
+    Route("/reconnect/{backend}", reconnect),
+]

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, MappingError, ValidationProblem
 from invoicebridge.core.model import TaxHandling
@@ -165,3 +166,10 @@ async def create_preview(request: Request) -> Response:
                   lines=[{"amount": str(line.line_amount), "tax": str(t), "tax_type": line.tax_type,
                           "display": format_number(line.line_amount, places=2)} for line, t in zip(draft.line_items, taxes, strict=True)])
     return JSONResponse(answer)
+
+
+routes = [
+    Route("/deals/{deal_id}/invoices/new", create_form),
+    Route("/deals/{deal_id}/invoices", create_submit, methods=["POST"]),
+    Route("/deals/{deal_id}/invoices/preview", create_preview, methods=["POST"]),
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core import attention
 from invoicebridge.core.errors import InvoiceBridgeError
@@ -66,3 +67,10 @@ async def retry_operation(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return JSONResponse({"ok": True})
+
+
+routes = [
+    Route("/", dashboard, name="dashboard"),
+    Route("/health", health),
+    Route("/operations/{key}/retry", retry_operation, methods=["POST"]),
+]

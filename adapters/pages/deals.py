@@ -6,6 +6,7 @@ import hashlib
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, NotConnected, NotFound
 from invoicebridge.core.model import Role
@@ -94,3 +95,10 @@ async def open_from_crm(request: Request) -> Response:
 @crm_scope("deal")
 async def deal_version(request: Request) -> Response:
     return JSONResponse({"version": _deal_version(state(request).runtime.store, _deal_id(request))})
+
+
+routes = [
+    Route("/deals", open_from_crm),
+    Route("/deals/{deal_id}", deal_page),
+    Route("/deals/{deal_id}/version", deal_version),
+]

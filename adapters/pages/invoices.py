@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError, NotFound
 from invoicebridge.core.i18n import _
@@ -83,3 +84,13 @@ async def invoice_share(request: Request) -> Response:
 async def invoice_open(request: Request) -> Response:
     link = await state(request).pipeline.deep_link(_int(request.path_params["invoice_id"]))
     return RedirectResponse(link, status_code=303)
+
+
+routes = [
+    Route("/invoices/{invoice_id}", invoice_page),
+    Route("/invoices/{invoice_id}/pdf", invoice_pdf),
+    Route("/invoices/{invoice_id}/share", invoice_share),
+    Route("/invoices/{invoice_id}/open", invoice_open),
+    Route("/invoices/{invoice_id}/email", invoice_email_confirm),
+    Route("/invoices/{invoice_id}/{command}", invoice_command, methods=["POST"]),
+]

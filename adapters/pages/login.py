@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.i18n import _, lazy_
 
@@ -74,3 +75,9 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     request.session.clear()  # the server-side session is deleted: its cookie opens nothing any more
     return RedirectResponse("/login", status_code=303)
+
+
+routes = [
+    Route("/login", login, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"]),
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.errors import NotConnected
 from invoicebridge.core.i18n import _
@@ -30,3 +31,8 @@ async def search_page(request: Request) -> Response:
     return render(request, "search.html", {"query": " ".join(query.split())[:300], "problem": problem,
                                            "deals": list(found.deals) if found else []},
                   status_code=422 if problem and query.strip() else 200)
+
+
+routes = [
+    Route("/search", search_page),
+]

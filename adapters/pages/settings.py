@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.mapping import (BUILTIN_FIELD_LABELS, DUE_DATE_KIND_LABELS, DueDateRule, MappingConfig,
@@ -107,3 +108,9 @@ async def save_settings(request: Request) -> Response:
     with use_locale(language):  # said in the language just chosen
         flash(request, _("Settings saved."))
     return RedirectResponse("/settings", status_code=303)
+
+
+routes = [
+    Route("/settings", settings_page),
+    Route("/settings", save_settings, methods=["POST"]),
+]

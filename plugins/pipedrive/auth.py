@@ -26,18 +26,18 @@ LIFETIME = 3599.0
 
 def authorize_url(cfg: PipedriveConfig, redirect_uri: str, state: str) -> str:
     """Pipedrive's authorize URL takes only these three parameters (fact sheet §1.3)."""
-    if not cfg.client_id:
+    if not cfg.oauth.client_id:
         raise ConfigurationError(_("Pipedrive OAuth needs client_id and client_secret in the pipedrive config; "
                                    "create an app in Pipedrive's Developer Hub (see plugins/pipedrive/README.md)"))
-    return f"{cfg.authorize_url}?{urlencode({'client_id': cfg.client_id, 'redirect_uri': redirect_uri, 'state': state})}"
+    app = cfg.oauth
+    return f"{app.authorize_url}?{urlencode({'client_id': app.client_id, 'redirect_uri': redirect_uri, 'state': state})}"
 
 
 def oauth_app(cfg: PipedriveConfig) -> OAuthApp:
-    if not (cfg.client_id and cfg.client_secret):
+    """The config's OAuth app, once it has the credentials the token endpoint needs."""
+    if not (cfg.oauth.client_id and cfg.oauth.client_secret):
         raise ConfigurationError(_("Pipedrive OAuth needs client_id and client_secret in the pipedrive config"))
-    return OAuthApp(client_id=cfg.client_id, client_secret=cfg.client_secret, token_url=cfg.token_url,
-                    authorize_url=cfg.authorize_url, revoke_url=cfg.effective_revoke_url,
-                    auth_method="client_secret_basic")
+    return cfg.oauth
 
 
 RECONNECT = "Pipedrive refused the connection's credentials (%(error)s); reconnect Pipedrive on the Connections page"

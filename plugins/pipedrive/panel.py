@@ -127,9 +127,9 @@ def routes(runtime: Any) -> list[Route]:
             user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             user = password = ""
-        ok = (scheme.lower() == "basic" and bool(cfg.client_id)
-              and hmac.compare_digest(user.encode(), cfg.client_id.encode())
-              and hmac.compare_digest(password.encode(), cfg.client_secret.encode()))
+        ok = (scheme.lower() == "basic" and bool(cfg.oauth.client_id)
+              and hmac.compare_digest(user.encode(), cfg.oauth.client_id.encode())
+              and hmac.compare_digest(password.encode(), cfg.oauth.client_secret.encode()))
         if not ok:
             return JSONResponse({"success": False, "error": "unauthorized"}, status_code=401)
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import secrets
 from typing import Any, Callable
 
 import httpx
@@ -53,7 +54,7 @@ class XeroSandbox(XeroFrame):
         clock: Callable[[], dt.datetime] = utcnow,
         client_id: str = "sandbox-client",
         client_secret: str = "sandbox-secret",
-        webhook_key: str = "sandbox-webhook-key",
+        webhook_key: str = "",  # the key webhooks are signed with: random unless a test fixes it
         webhook_url: str = "",
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         seed: str | None = "demo",
@@ -65,7 +66,7 @@ class XeroSandbox(XeroFrame):
         self.identity = Identity(clock=clock, client_id=client_id, client_secret=client_secret,
                                  tenant_id=self.state.tenant_id,
                                  tenant_name=self.state.organisation.get("Name", "Sandbox organisation"))
-        self._init_frame(webhook_key, webhook_url, webhook_transport)
+        self._init_frame(webhook_key or secrets.token_urlsafe(32), webhook_url, webhook_transport)
         # An unknown ContactID fails the whole request with 404 (fact sheet §13.10). Whether the elements
         # before it were already saved is not known [?]: by default nothing is saved; True saves them.
         self.persist_before_404 = False

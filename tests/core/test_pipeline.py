@@ -348,3 +348,17 @@ async def test_dashboard_deal_list_is_a_snapshot_dropped_by_crm_webhooks(world):
     clock["now"] = NOW + dt.timedelta(seconds=31)
     await pipeline.recent_deals()
     assert len(calls) == 3
+
+
+async def test_capabilities_are_kept_by_the_registry_until_the_connection_changes(world, monkeypatch):
+    """Pages ask for the accounting backend's capabilities several times a request: the registry keeps them per
+    connection instead of asking the plugin each time, and another connection is looked up afresh."""
+    pipeline, _, acct, _ = world
+    reads = []
+    real = type(acct).info
+    monkeypatch.setattr(type(acct), "info", property(lambda self: reads.append(1) or real.fget(self)))
+    first = pipeline.capabilities()
+    reads.clear()
+    assert pipeline.capabilities() is first and pipeline.capabilities() is first and reads == []
+    pipeline.store.add_connection(backend="memacct", role="accounting", label="Other books")
+    assert pipeline.capabilities() == first and len(reads) == 1

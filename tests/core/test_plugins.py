@@ -215,3 +215,51 @@ def test_the_builtin_backends_satisfy_the_typed_protocols(store):
     pipedrive = plugins.open(runtime, store.add_connection(backend="pipedrive", role="crm"))
     assert isinstance(xero, AccountingBackend) and not isinstance(xero, CrmSource)
     assert isinstance(pipedrive, CrmSource) and not isinstance(pipedrive, AccountingBackend)
+
+
+@pytest.mark.anyio
+async def test_events_go_through_pm_hook_so_a_wrapper_sees_them(store):
+    """Events are called as ``pm.hook.<name>(...)``, not by walking the implementations: a hook wrapper around
+    one sees the call and its arguments, and what the (still un-awaited) implementations returned."""
+    from invoicebridge.core.runtime import Runtime
+
+    seen = []
+
+    class Listener:
+        @hookimpl
+        async def on_deal_won(self, runtime, deal_id):
+            seen.append(("listener", deal_id))
+            return "listened"
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def on_deal_won(self, runtime, deal_id):
+            seen.append(("before", deal_id))
+            results = yield
+            seen.append(("after", len(results)))
+            return results
+
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[Listener(), Wrapper()]))
+    assert await plugins.deal_won(Runtime(store=store), deal_id="7") == ["listened"]
+    assert seen == [("before", "7"), ("after", 1), ("listener", "7")]
+
+
+@pytest.mark.anyio
+async def test_pluggys_tracing_records_an_event(store):
+    from invoicebridge.core.runtime import Runtime
+
+    class Listener:
+        @hookimpl
+        def on_invoice_settled(self, runtime, record, reason):
+            return None
+
+    pm = make_plugin_manager(load_entry_points=False, extra=[Listener()])
+    written: list[str] = []
+    pm.trace.root.setwriter(written.append)
+    undo = pm.enable_tracing()
+    try:
+        await Plugins(pm).invoice_settled(Runtime(store=store), record=None, reason="paid")
+    finally:
+        undo()
+    trace = "".join(written)
+    assert "on_invoice_settled [hook]" in trace and "reason: paid" in trace and "finish on_invoice_settled" in trace

@@ -73,3 +73,29 @@ def test_the_built_in_plugins_texts_left_cores_catalogue_with_their_translations
         # texts that core also uses may be in both; the plugin-only ones are gone from core's
         only_plugin = [m.id for m in own if "sandbox" in str(m.id).lower() or domain.root.name in str(m.id).lower()]
         assert only_plugin and not core_ids & set(only_plugin), sorted(core_ids & set(only_plugin))[:5]
+
+
+def test_plugin_texts_gives_a_package_its_domain_from_its_name(tmp_path, monkeypatch):
+    """A plugin's i18n.py is one line: ``plugin_texts(__package__)`` finds ``locale/`` in the package's folder and
+    names the domain after the package."""
+    package = tmp_path / "ledgerplug"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    _domain(package / "locale", "invoicebridge_ledgerplug", {"Ledger closed": "Hauptbuch geschlossen"})
+    (package / "i18n.py").write_text("from invoicebridge.core.i18n import plugin_texts\n"
+                                     "TEXTS, _, lazy_, ngettext, pgettext = plugin_texts(__package__)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    texts = importlib.import_module("ledgerplug.i18n")
+    assert texts.TEXTS.domain == "invoicebridge_ledgerplug" and texts.TEXTS.localedir == package / "locale"
+    with i18n.use_locale("de"):
+        assert texts._("Ledger closed") == "Hauptbuch geschlossen" and str(texts.lazy_("Ledger closed")) == "Hauptbuch geschlossen"
+
+
+def test_the_built_in_plugins_texts_come_from_plugin_texts():
+    from invoicebridge.plugins.pipedrive import i18n as pipedrive
+    from invoicebridge.plugins.xero import i18n as xero
+
+    assert (xero.TEXTS.domain, pipedrive.TEXTS.domain) == ("invoicebridge_xero", "invoicebridge_pipedrive")
+    assert xero.TEXTS.localedir == Path(xero.__file__).parent / "locale"

@@ -95,3 +95,17 @@ async def test_expired_access_token_is_refreshed_and_saved(runtime, sandbox_app,
     assert await PipedriveSource.open(conn, runtime).disconnect() is True
     assert saved["refresh_token"] not in sandbox.refresh_tokens
     assert store.get_secrets(conn.id) == {}
+
+
+def test_the_config_holds_one_oauth_app_and_every_oauth_call_uses_it(runtime):
+    """The authorize URL, the token and revocation endpoints and the client credentials live in one OAuthApp
+    (core's), built once from the config; the revocation endpoint defaults to the token endpoint's neighbour."""
+    from invoicebridge.plugins.pipedrive import auth
+    from invoicebridge.plugins.pipedrive.config import PipedriveConfig
+
+    cfg = PipedriveConfig.from_runtime(runtime)
+    assert auth.oauth_app(cfg) is cfg.oauth
+    assert (cfg.oauth.authorize_url, cfg.oauth.token_url, cfg.oauth.revoke_url) == (
+        "https://oauth.sandbox.test/oauth/authorize", "https://oauth.sandbox.test/oauth/token",
+        "https://oauth.sandbox.test/oauth/revoke")
+    assert auth.authorize_url(cfg, "https://ib.example/cb", "s").startswith(cfg.oauth.authorize_url + "?")

@@ -18,6 +18,7 @@ from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.sandboxes import Sandbox
 from invoicebridge.plugins.xero import hooks
 from invoicebridge.plugins.xero.backend import XeroBackend
+from invoicebridge.plugins.xero.sandbox import create_sandbox
 from invoicebridge.plugins.xero.webhooks import sign
 
 from test_xero_invoices import create, make_draft
@@ -155,3 +156,18 @@ async def test_sandboxes_hook_mounts_one_instance(store):
     assert offer.config["token_url"] == "http://demo.test/sandbox/xero/identity/connect/token"
     assert hooks.invoicebridge_sandboxes(runtime=runtime)[0] is app
     assert len(app.state.items) == 8  # seeded with the demo organisation
+
+
+async def test_each_demo_gets_its_own_random_webhook_key_and_keeps_it():
+    """The demo's webhook key was the constant "sandbox-webhook-key": it is random per sandbox now and goes into the
+    demo's keys (stored encrypted with the other app secrets); a key already there is the one used."""
+    transport = httpx.MockTransport(lambda r: httpx.Response(200))
+    first, second = {}, {}
+    key_one = create_sandbox(seed=None).demo_offer(public_url="http://demo.test", transport=transport,
+                                                   secrets=first).config["webhook_key"]
+    key_two = create_sandbox(seed=None).demo_offer(public_url="http://demo.test", transport=transport,
+                                                   secrets=second).config["webhook_key"]
+    assert key_one != key_two and len(key_one) >= 32 and first == {"xero_webhook_key": key_one}
+    again = create_sandbox(seed=None)
+    assert again.demo_offer(public_url="http://demo.test", transport=transport,
+                            secrets=first).config["webhook_key"] == key_one == again.webhook_key
