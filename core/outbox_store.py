@@ -11,6 +11,13 @@ from typing import Any, Mapping
 import sqlite_utils
 
 STATES = ("pending", "in_flight", "done", "failed", "dead", "cancelled")
+FREE_RETRIES = 5  # a failed row is tried again on every pass this often, then with growing pauses
+
+
+def retry_wait(attempts: int) -> int:
+    """Seconds before the next try of a row that failed ``attempts`` times: at once for the first
+    :data:`FREE_RETRIES`, then doubling from two minutes up to an hour."""
+    return 0 if attempts <= FREE_RETRIES else min(60 * 2 ** (attempts - FREE_RETRIES), 3600)
 
 
 def migrate_outbox(db: sqlite_utils.Database) -> None:
@@ -71,6 +78,15 @@ class OutboxStore:
 
         cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, updated_at = ?"
                                 " WHERE key = ? AND state IN ('pending', 'failed')", (reason, now_iso(), key))
+        return cur.rowcount == 1
+
+    def rearm_operation(self, key: str) -> bool:
+        """Make an ended row (done, dead, cancelled) pending again with its attempts reset; True when it was."""
+        from .store import now_iso
+
+        cur = self.conn.execute("UPDATE operations SET state = 'pending', attempts = 0, last_error = '', next_try_at = '',"
+                                " holder = '', updated_at = ? WHERE key = ? AND state IN ('done', 'dead', 'cancelled')",
+                                (now_iso(), key))
         return cur.rowcount == 1
 
     def retry_later(self, key: str, error: str, *, next_try_at: str) -> None:

@@ -559,16 +559,12 @@ class Store(OutboxStore):
 
     def operations(self, *, states: tuple[str, ...] = ("pending", "in_flight", "failed", "dead"), deal_id: str | None = None,
                    limit: int = 200, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        """Operations in ``states`` of ``kinds``, newest first; by default all but the CRM write-backs (the
-        outbox's ``crm_*`` rows, which are retried by themselves), i.e. the ones a person retries."""
+        """Operations in ``states`` of ``kinds``, newest first; by default the invoice creates, the ones a person
+        retries (the outbox's other kinds, write-backs, automation runs and status commands, retry by themselves)."""
         marks = ",".join("?" * len(states))
-        sql = f"SELECT * FROM operations WHERE state IN ({marks})"
-        params: list[Any] = list(states)
-        if kinds is None:
-            sql += " AND kind NOT LIKE 'crm\\_%' ESCAPE '\\'"
-        else:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            params += list(kinds)
+        kinds = ("create",) if kinds is None else kinds
+        sql = f"SELECT * FROM operations WHERE state IN ({marks}) AND kind IN ({','.join('?' * len(kinds))})"
+        params: list[Any] = [*states, *kinds]
         if deal_id is not None:
             sql += " AND deal_id = ?"
             params.append(str(deal_id))
