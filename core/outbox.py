@@ -150,6 +150,7 @@ class OutboxMixin(UseCaseBase):
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
         self._adopt_legacy_writebacks()
+        await self._retry_commands()
         await self.drain_outbox()
         await self._retry_automation()
         return sum(1 for i in items if i.record is not None) + found

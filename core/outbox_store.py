@@ -72,21 +72,23 @@ class OutboxStore:
         row = self.conn.execute("SELECT state FROM operations WHERE key = ?", (key,)).fetchone()
         return row[0] if row else ""
 
-    def cancel_operation(self, key: str, reason: str) -> bool:
-        """Drop a side effect nobody has started (pending or waiting for a retry); True when it was dropped."""
+    def cancel_operation(self, key: str, reason: str, *, states: tuple[str, ...] = ("pending", "failed")) -> bool:
+        """Drop a side effect nobody has started (pending or waiting for a retry; ``states`` widens it for a
+        holder dropping its own claimed row); True when it was dropped."""
         from .store import now_iso
 
-        cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, updated_at = ?"
-                                " WHERE key = ? AND state IN ('pending', 'failed')", (reason, now_iso(), key))
+        cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, lease_until = '', updated_at = ?"
+                                f" WHERE key = ? AND state IN ({','.join('?' * len(states))})", (reason, now_iso(), key, *states))
         return cur.rowcount == 1
 
-    def rearm_operation(self, key: str) -> bool:
-        """Make an ended row (done, dead, cancelled) pending again with its attempts reset; True when it was."""
+    def rearm_operation(self, key: str, *, states: tuple[str, ...] = ("done", "dead", "cancelled")) -> bool:
+        """Make an ended row (in ``states``) pending again; True when it was. Its attempts are kept, so the next
+        one knows an earlier attempt may have reached the other side."""
         from .store import now_iso
 
-        cur = self.conn.execute("UPDATE operations SET state = 'pending', attempts = 0, last_error = '', next_try_at = '',"
-                                " holder = '', updated_at = ? WHERE key = ? AND state IN ('done', 'dead', 'cancelled')",
-                                (now_iso(), key))
+        cur = self.conn.execute("UPDATE operations SET state = 'pending', last_error = '', next_try_at = '', holder = '',"
+                                f" updated_at = ? WHERE key = ? AND state IN ({','.join('?' * len(states))})",
+                                (now_iso(), key, *states))
         return cur.rowcount == 1
 
     def retry_later(self, key: str, error: str, *, next_try_at: str) -> None:
