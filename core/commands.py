@@ -36,7 +36,10 @@ class CommandMixin:
         the backend's error when it fails (a retryable one stays queued and is sent by :meth:`recover`)."""
         record = self.store.get_invoice(int(invoice_id))
         command = Command.parse(command)
-        key = await self.queue_command(record, command)
+        return await self.send_command(await self.queue_command(record, command))
+
+    async def send_command(self, key: str) -> InvoiceRecord:
+        """Send the command row ``key`` (from :meth:`queue_command`) unless it is done already."""
         return await self._run_command(self.store.get_operation(key))
 
     async def queue_command(self, record: InvoiceRecord, command: Command) -> str:

@@ -30,6 +30,7 @@ import sqlite_utils
 from .errors import NotFound
 from .i18n import LazyText, _
 from .model import Connection, InvoiceRecord, Role
+from .jobs_store import JobStore, migrate_jobs
 from .outbox_store import OutboxStore, migrate_outbox
 from .secrets import SecretBox, load_or_create_key
 
@@ -237,10 +238,11 @@ def _m3_neutral_statuses(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE settings SET value = ? WHERE key = ?", [_json(new_value), row[0]])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox,
+                                                             migrate_jobs]
 
 
-class Store(OutboxStore):
+class Store(OutboxStore, JobStore):
     def __init__(self, conn: sqlite3.Connection, box: SecretBox, path: str) -> None:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
