@@ -23,7 +23,7 @@ from .model import Invoice, InvoiceRecord
 from .opkeys import operation_key
 from .outbox_store import retry_wait
 from .results import OperationInProgress
-from .status import Command, InvoiceStatus, apply_command
+from .status import COMMAND_LABELS, Command, InvoiceStatus, apply_command
 
 log = logging.getLogger("invoicebridge.pipeline")
 COMMAND = "command"
@@ -66,6 +66,7 @@ class CommandMixin:
     async def _run_command(self, op: Mapping[str, Any]) -> InvoiceRecord:
         key = op["key"]
         record = self.store.get_invoice(int(op["record_id"]))
+        conn = self.accounting  # raises NotConnected before the row is claimed
         if op["state"] == "done":
             return record  # the same command asked again: done once
         if op["state"] in ("dead", "cancelled"):
@@ -76,7 +77,6 @@ class CommandMixin:
             raise OperationInProgress(_("This command is already being sent (operation %(key)s); refresh in a moment")
                                       % {"key": key}, operation=key)
         command, asked_on = Command.parse(op["payload"]["command"]), InvoiceStatus.parse(op["payload"]["status"])
-        conn = self.accounting
         try:
             invoice = await self._send_command(op, record, command, asked_on, key)
         except InvoiceBridgeError as exc:
@@ -117,20 +117,20 @@ class CommandMixin:
                                                 command=command, operation_key=key)
 
     def _command_failed(self, op: Mapping[str, Any], record: InvoiceRecord, exc: InvoiceBridgeError) -> None:
-        key = op["key"]
+        key, command = op["key"], Command.parse(op["payload"]["command"])
         retryable = bool(getattr(exc, "retryable", False))
         if retryable:
             wait = max(retry_wait(op["attempts"] + 1), int(getattr(exc, "retry_after", None) or 0))
             self.store.retry_later(key, str(exc)[:500], next_try_at=(self.runtime.now() + dt.timedelta(seconds=wait)).isoformat())
             message = lazy_("%(command)s of %(invoice)s failed: %(error)s; it will be retried",
-                            command=op["payload"]["command"], invoice=self._name(record), error=exc)
+                            command=COMMAND_LABELS[command], invoice=self._name(record), error=exc)
         else:
             self.store.fail_operation(key, str(exc)[:500], final=True)
-            message = lazy_("%(command)s of %(invoice)s failed: %(error)s", command=op["payload"]["command"],
+            message = lazy_("%(command)s of %(invoice)s failed: %(error)s", command=COMMAND_LABELS[command],
                             invoice=self._name(record), error=exc)
         self.store.audit("command_failed", message, invoice_id=record.id, deal_id=record.deal_id,
                          data={"operation": key, "retryable": retryable})
-        log.warning("command %s failed: %s", op["payload"]["command"], type(exc).__name__)
+        log.warning("command %s failed: %s", command.value, type(exc).__name__)
 
     async def _retry_commands(self) -> None:
         """Send the commands a crash or a failure that may pass left behind (run by :meth:`recover`)."""
