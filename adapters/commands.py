@@ -2,7 +2,8 @@
 
 The command is written to the outbox, then started at once; when the accounting system answers within
 :data:`COMMAND_WAIT` seconds the answer is the invoice (200). When it has to wait longer (behind the accounting
-API's rate limit, a slow backend) the answer is 202 with ``Location: /api/commands/{id}``: the command goes on in
+API's rate limit, a slow backend), or failed in a way that may pass (it is sent again by the next recovery), the
+answer is 202 with ``Location: /api/commands/{id}``: the command goes on in
 the background and ``GET`` on that URL says ``running``, then ``finished`` with the invoice, or ``failed`` with
 the error and its status code. The run is a row of the store's ``jobs`` and the command an outbox row, so a
 restart neither loses the run nor the command: the next recovery sends it (once) and the run shows its result.
@@ -88,7 +89,10 @@ async def run(request: Request, invoice_id: int, command: Command) -> Response:
     task.add_done_callback(app.state.background.discard)
     done, _pending = await asyncio.wait({task}, timeout=getattr(app.state, "command_wait", COMMAND_WAIT))
     if done:
-        return JSONResponse(invoice_json(task.result()))  # an error is raised here, and answered as usual
+        exc = task.exception()
+        if not (isinstance(exc, BackendError) and exc.retryable and job["operation"]):
+            return JSONResponse(invoice_json(task.result()))  # an error is raised here, and answered as usual
+        # a failure that may pass (a 429, a 5xx): the command stays queued and is sent again; follow it
     job_id, job["started"] = job["id"], True
     store.start_job(job_id, kind=KIND, request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]},
                     total=1, holder=workers.this_process())

@@ -110,3 +110,31 @@ def test_a_command_run_whose_command_failed_for_good_says_why(tmp_path):
                         total=1, holder=DEAD)
         run = client.get("/api/commands/c2").json()
     assert run["state"] == "failed" and "refused it" in run["error"]["message"] and run["status_code"] >= 400
+
+
+def test_a_command_refused_with_a_429_answers_202_and_is_sent_by_the_next_recovery(tmp_path):
+    """A 429 the plugin could not wait out was answered as an error although the command stayed queued and was
+    sent later: the caller is now told to follow it (202), and the run finishes when the recovery sends it."""
+    from invoicebridge.core.errors import RateLimited
+
+    app, client = boot(tmp_path)
+    with client:
+        invoice_id = client.post("/api/deals/1/invoices", json={}).json()["id"]
+        pipeline = app.state.pipeline
+        real = pipeline.plugins.change_status
+        calls = []
+
+        async def limited(*args, **kwargs):
+            calls.append(kwargs["command"])
+            if len(calls) == 1:
+                raise RateLimited("too many requests", retry_after=0)
+            return await real(*args, **kwargs)
+
+        pipeline.plugins.change_status = limited
+        response = client.post(f"/api/invoices/{invoice_id}/submit")
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["state"] == "running" and "too many requests" in body["last_error"]
+        client.portal.call(pipeline.recover)
+        done = client.get(response.headers["location"]).json()
+    assert done["state"] == "finished" and done["invoice"]["status"] == "AWAITING_APPROVAL" and len(calls) == 2, done
