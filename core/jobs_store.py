@@ -15,10 +15,10 @@ JOB_STATES = ("running", "finished", "failed")
 
 def migrate_jobs(db: sqlite_utils.Database) -> None:
     """Bulk runs and command runs were kept in memory and lost on a restart."""
-    db["jobs"].create({"id": str, "kind": str, "state": str, "done": int, "total": int, "request": str, "result": str,
+    db.table("jobs").create({"id": str, "kind": str, "state": str, "done": int, "total": int, "request": str, "result": str,
                        "error": str, "status_code": int, "holder": str, "created_at": str, "updated_at": str},
                       pk="id", not_null={"kind", "state"}, if_not_exists=True)
-    db["jobs"].create_index(["kind", "created_at"], if_not_exists=True)
+    db.table("jobs").create_index(["kind", "created_at"], if_not_exists=True)
 
 
 def _job(cursor: Any, row: tuple) -> dict[str, Any]:
