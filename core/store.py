@@ -561,12 +561,16 @@ class Store(OutboxStore, JobStore):
 
     def operations(self, *, states: tuple[str, ...] = ("pending", "in_flight", "failed", "dead"), deal_id: str | None = None,
                    limit: int = 200, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        """Operations in ``states`` of ``kinds``, newest first; by default the invoice creates, the ones a person
-        retries (the outbox's other kinds, write-backs, automation runs and status commands, retry by themselves)."""
+        """Operations in ``states`` of ``kinds``, newest first; by default all but the kinds that retry by
+        themselves (the CRM write-backs ``crm_*``, status commands, automation runs), i.e. the ones a person retries."""
         marks = ",".join("?" * len(states))
-        kinds = ("create",) if kinds is None else kinds
-        sql = f"SELECT * FROM operations WHERE state IN ({marks}) AND kind IN ({','.join('?' * len(kinds))})"
-        params: list[Any] = [*states, *kinds]
+        sql = f"SELECT * FROM operations WHERE state IN ({marks})"
+        params: list[Any] = list(states)
+        if kinds is None:
+            sql += " AND kind NOT LIKE 'crm\\_%' ESCAPE '\\' AND kind NOT IN ('command', 'automation')"
+        else:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
         if deal_id is not None:
             sql += " AND deal_id = ?"
             params.append(str(deal_id))
