@@ -17,6 +17,7 @@ import logging
 from typing import Any, Mapping
 
 from . import workers
+from .host import UseCaseBase
 from .errors import BackendError, InvoiceBridgeError
 from .i18n import _, lazy_
 from .model import Invoice, InvoiceRecord
@@ -30,7 +31,7 @@ COMMAND = "command"
 COMMAND_LEASE = 300  # seconds: one command call with the plugin's retries behind a rate limit
 
 
-class CommandMixin:
+class CommandMixin(UseCaseBase):
     async def command(self, invoice_id: int, command: Command | str) -> InvoiceRecord:
         """Send ``command`` for the invoice, once; raises :class:`IllegalTransition` before anything is sent,
         the backend's error when it fails (a retryable one stays queued and is sent by :meth:`recover`)."""

@@ -22,7 +22,7 @@ def migrate_jobs(db: sqlite_utils.Database) -> None:
 
 
 def _job(cursor: Any, row: tuple) -> dict[str, Any]:
-    out = dict(zip([c[0] for c in cursor.description], row))
+    out = dict(zip([c[0] for c in cursor.description], row, strict=True))
     out["request"] = json.loads(out["request"] or "{}")
     out["result"] = json.loads(out["result"]) if out["result"] else None
     out["error"] = json.loads(out["error"]) if out["error"] else None

@@ -10,6 +10,7 @@ import pytest
 from faultkit import CLIENT_ID, Crash, FaultPlan, World, unfinished_side_effects
 
 from invoicebridge.core.automation import AUTOMATION_LEASE, automation_key
+from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.commands import COMMAND, COMMAND_LEASE
 from invoicebridge.core.status import InvoiceStatus
 
@@ -64,7 +65,7 @@ async def test_a_status_command_whose_answer_was_dropped_changes_the_status_once
         return None
 
     world.plan.fault_rules += [drop] * 4  # a rule is used up by the fault it gives
-    with pytest.raises(Exception):
+    with pytest.raises(InvoiceBridgeError):  # the plugin gave up: the answers never came
         await worker.command(record.id, "submit")
     assert command_rows(worker) and command_rows(worker)[0][0] == "failed"
     world.plan.fault_rules.clear()
