@@ -29,7 +29,7 @@ from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.store import Store, make_private_dir
 
-from . import account, api, pages, webhooks
+from . import account, api, bulk_jobs, pages, webhooks
 from .config import AppConfig
 from .i18n import LanguageMiddleware, request_language
 from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
@@ -74,6 +74,7 @@ def create_app(
                 await hook(app)
             # Never awaited here: webhooks, the API and sign-in are answered while left-over work finishes.
             task = app.state.outbox_worker = asyncio.create_task(_outbox_worker(pipeline, config.sync_interval))
+            bulk_jobs.resume(app)  # bulk runs the last process left running go on (or say why they cannot)
             yield
         finally:
             if task is not None:

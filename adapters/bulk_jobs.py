@@ -2,8 +2,10 @@
 
 ``POST /api/bulk`` with ``{"deal_ids": [...]}`` or a query (``won_from``, ``won_to``, ``pipeline_id``,
 ``stage_id``), optional ``dry_run`` and ``run_id``, answers 202 with the job; ``GET /api/bulk/{run_id}`` gives
-``done``/``total`` and, once finished, one result per deal. Jobs live in memory; what they created is in the
-store (operations and invoices), so re-posting the same ``run_id`` after a restart resumes without duplicates.
+``done``/``total`` and, once finished, one result per deal. A run is a row of the store's ``jobs`` (its deal ids,
+progress, results, and the process running it), and what it created is in the store too (operations and
+invoices): after a restart the run is resumed (:func:`resume`; its operations' keys keep it exactly once) or, if it
+cannot be, marked failed with the reason; re-posting the same ``run_id`` resumes it too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from invoicebridge.core import workers
 from invoicebridge.core.errors import InvoiceBridgeError, NotFound
 from invoicebridge.core.model import DealQuery
 from invoicebridge.core.crm_ids import as_text, id_rule
@@ -34,24 +37,30 @@ class BadBulkRequest(InvoiceBridgeError):
 
 @attrs.define
 class BulkJob:
+    """A bulk run as stored (``items`` are :func:`item_json` results once it has ended)."""
+
     run_id: str
     dry_run: bool
     total: int = 0
     done: int = 0
     state: str = "running"  # running, finished, failed
     error: str = ""
-    items: list[BulkItem] = attrs.field(factory=list)
-    task: Any = None
+    items: list[dict[str, Any]] = attrs.field(factory=list)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "BulkJob":
+        return cls(run_id=row["id"], dry_run=bool(row["request"].get("dry_run")), total=row["total"], done=row["done"],
+                   state=row["state"], error=row["error"] or "", items=row["result"] or [])
 
     def as_json(self, *, with_items: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"run_id": self.run_id, "dry_run": self.dry_run, "state": self.state, "done": self.done,
                                "total": self.total, "error": self.error, "links": {"self": f"/api/bulk/{self.run_id}"}}
         if self.state != "running":
-            out["summary"] = {"ok": sum(1 for i in self.items if not i.error),
-                              "failed": sum(1 for i in self.items if i.error),
-                              "retryable": sum(1 for i in self.items if i.error and i.retryable)}
+            out["summary"] = {"ok": sum(1 for i in self.items if i["ok"]),
+                              "failed": sum(1 for i in self.items if not i["ok"]),
+                              "retryable": sum(1 for i in self.items if not i["ok"] and i["retryable"])}
         if with_items and self.state != "running":
-            out["items"] = [item_json(i) for i in self.items]
+            out["items"] = self.items
         return out
 
 
@@ -69,11 +78,19 @@ def item_json(item: BulkItem) -> dict[str, Any]:
     return out
 
 
-def _jobs(app: Any) -> dict[str, BulkJob]:
-    jobs = getattr(app.state, "bulk_jobs", None)
-    if jobs is None:
-        jobs = app.state.bulk_jobs = {}
-    return jobs
+KIND = "bulk"
+
+
+def _tasks(app: Any) -> dict[str, asyncio.Task]:
+    """The runs this process is working on (by run id)."""
+    tasks = getattr(app.state, "bulk_tasks", None)
+    if tasks is None:
+        tasks = app.state.bulk_tasks = {}
+    return tasks
+
+
+def recent(app: Any, limit: int = 20) -> list[BulkJob]:
+    return [BulkJob.from_row(row) for row in app.state.pipeline.store.list_jobs(KIND, limit=limit)]
 
 
 def _date(value: Any, name: str) -> dt.date | None:
@@ -143,37 +160,64 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     dry_run = bool(body.get("dry_run"))
     # the default is unique: two runs started in one second must not share a run (nor its job)
     run_id = raw_run_id or f"bulk-{pipeline.runtime.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-    jobs = _jobs(app)
-    running = jobs.get(run_id)
-    if running is not None and running.state == "running":
-        return running
+    row = pipeline.store.get_job(run_id, kind=KIND)
+    if row is not None and row["state"] == "running" and (run_id in _tasks(app) or _held_elsewhere(row)):
+        return BulkJob.from_row(row)
     ids = list(dict.fromkeys(as_text(i) or str(i) for i in ids))
-    job = jobs[run_id] = BulkJob(run_id=run_id, dry_run=dry_run, total=len(ids))
+    pipeline.store.start_job(run_id, kind=KIND, request={"deal_ids": ids, "dry_run": dry_run}, total=len(ids),
+                             holder=workers.this_process())
+    _work(app, run_id, ids, dry_run)
+    return BulkJob.from_row(pipeline.store.get_job(run_id, kind=KIND))
+
+
+def _held_elsewhere(row: dict[str, Any]) -> bool:
+    """Another process (still alive) is running it."""
+    return row["holder"] != workers.this_process() and not workers.is_dead(row["holder"])
+
+
+def _work(app: Any, run_id: str, ids: list[str], dry_run: bool) -> None:
+    pipeline = app.state.pipeline
+    store = pipeline.store
 
     def progress(done: int, total: int) -> None:
-        job.done, job.total = done, total
+        store.update_job(run_id, done=done, total=total)
 
     async def work() -> None:
         try:
-            job.items = await run_deals(pipeline, ids, run_id=run_id, dry_run=dry_run, progress=progress)
-            job.done, job.state = job.total, "finished"
+            items = await run_deals(pipeline, ids, run_id=run_id, dry_run=dry_run, progress=progress)
+            store.update_job(run_id, state="finished", done=len(ids), result=[item_json(i) for i in items])
         except InvoiceBridgeError as exc:
-            job.state, job.error = "failed", str(exc)
+            store.update_job(run_id, state="failed", error=str(exc))
         except Exception as exc:  # shown on the job; the operations already written finish on a re-run
             log.exception("bulk run %s failed", run_id)
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            store.update_job(run_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            _tasks(app).pop(run_id, None)
 
-    job.task = asyncio.create_task(work())
-    app.state.background.add(job.task)
-    job.task.add_done_callback(app.state.background.discard)
-    return job
+    task = _tasks(app)[run_id] = asyncio.create_task(work())
+    app.state.background.add(task)
+    task.add_done_callback(app.state.background.discard)
+
+
+def resume(app: Any) -> list[str]:
+    """After a restart: take up the runs whose process is gone (their operations' keys keep them exactly
+    once); returns their run ids. A run that cannot go on says why on its page (failed, with the reason)."""
+    store = app.state.pipeline.store
+    resumed = []
+    for row in store.list_jobs(KIND, states=("running",), limit=1000):
+        if row["id"] in _tasks(app) or _held_elsewhere(row):
+            continue
+        store.update_job(row["id"], holder=workers.this_process())
+        _work(app, row["id"], list(row["request"].get("deal_ids") or []), bool(row["request"].get("dry_run")))
+        resumed.append(row["id"])
+    return resumed
 
 
 def get(app: Any, run_id: str) -> BulkJob:
-    job = _jobs(app).get(run_id)
-    if job is None:
-        raise NotFound(_("No bulk run '%(run)s' is known here (runs are kept until the app restarts)") % {"run": str(run_id)[:80]})
-    return job
+    row = app.state.pipeline.store.get_job(run_id, kind=KIND)
+    if row is None:
+        raise NotFound(_("No bulk run '%(run)s' is known here") % {"run": str(run_id)[:80]})
+    return BulkJob.from_row(row)
 
 
 async def post_bulk(request: Request) -> Response:

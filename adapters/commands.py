@@ -1,11 +1,12 @@
 """Status commands (submit, approve, delete, void, email) from the JSON API, never left hanging.
 
-The command starts at once; when the accounting system answers within :data:`COMMAND_WAIT` seconds the answer
-is the invoice (200). When it has to wait longer (behind the accounting API's rate limit, a slow backend) the
-answer is 202 with ``Location: /api/commands/{id}``: the command goes on in the background and ``GET`` on that
-URL says ``running``, then ``finished`` with the invoice, or ``failed`` with the error and its status code.
-Runs are kept in memory (the last :data:`KEEP` of them) until the app restarts; the invoice itself is in the
-store either way.
+The command is written to the outbox, then started at once; when the accounting system answers within
+:data:`COMMAND_WAIT` seconds the answer is the invoice (200). When it has to wait longer (behind the accounting
+API's rate limit, a slow backend), or failed in a way that may pass (it is sent again by the next recovery), the
+answer is 202 with ``Location: /api/commands/{id}``: the command goes on in
+the background and ``GET`` on that URL says ``running``, then ``finished`` with the invoice, or ``failed`` with
+the error and its status code. The run is a row of the store's ``jobs`` and the command an outbox row, so a
+restart neither loses the run nor the command: the next recovery sends it (once) and the run shows its result.
 """
 
 from __future__ import annotations
@@ -14,86 +15,95 @@ import asyncio
 import secrets
 from typing import Any
 
-import attrs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from invoicebridge.core.errors import InvoiceBridgeError, NotFound
+from invoicebridge.core import workers
+from invoicebridge.core.errors import BackendError, InvoiceBridgeError, NotFound
 from invoicebridge.core.i18n import _
-from invoicebridge.core.model import InvoiceRecord
 from invoicebridge.core.status import Command
 
 COMMAND_WAIT = 3.0  # seconds a request waits for the accounting system before answering 202
-KEEP = 1000
+KIND = "command"
 
 
-@attrs.define
-class CommandRun:
-    id: str
-    invoice_id: int
-    command: str
-    state: str = "running"  # running, finished, failed
-    record: InvoiceRecord | None = None
-    error: dict[str, Any] | None = None
-    status_code: int = 0
+def run_json(store: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """The run as the API shows it; a run still marked running follows its outbox row (finished by a recovery
+    after a restart, or failed for good)."""
+    from .api import invoice_json
 
-    def as_json(self) -> dict[str, Any]:
-        from .api import invoice_json
-
-        out: dict[str, Any] = {"id": self.id, "invoice_id": self.invoice_id, "command": self.command, "state": self.state,
-                               "links": {"self": f"/api/commands/{self.id}", "invoice": f"/api/invoices/{self.invoice_id}"}}
-        if self.record is not None:
-            out["invoice"] = invoice_json(self.record)
-        if self.error is not None:
-            out["error"], out["status_code"] = self.error, self.status_code
-        return out
-
-
-def _runs(app: Any) -> dict[str, CommandRun]:
-    runs = getattr(app.state, "command_runs", None)
-    if runs is None:
-        runs = app.state.command_runs = {}
-    return runs
+    request = job["request"]
+    out: dict[str, Any] = {"id": job["id"], "invoice_id": request["invoice_id"], "command": request["command"],
+                           "state": job["state"], "links": {"self": f"/api/commands/{job['id']}",
+                                                            "invoice": f"/api/invoices/{request['invoice_id']}"}}
+    error, status_code = job["error"], job["status_code"]
+    if job["state"] == "running" and request["operation"]:
+        op = store.get_operation(request["operation"])
+        if op["state"] == "done":
+            out["state"] = "finished"
+        elif op["state"] in ("dead", "cancelled"):
+            out["state"], status_code = "failed", status_code or 502
+            error = error or {"error": "CommandFailed", "message": _("The command failed: %(error)s") % {"error": op["last_error"]}}
+        elif op["last_error"]:
+            out["last_error"] = op["last_error"]  # a failure that may pass: it is tried again
+    if out["state"] == "finished":
+        out["invoice"] = invoice_json(store.get_invoice(request["invoice_id"]))
+    if out["state"] == "failed":
+        out["error"], out["status_code"] = error, status_code
+    return out
 
 
-def _finish(run: CommandRun, task: asyncio.Task) -> None:
+def _finish(store: Any, job_id: str, task: asyncio.Task) -> None:
     if task.cancelled():
-        run.state, run.status_code = "failed", 503
-        run.error = {"error": "Cancelled", "message": _("The command was stopped (the app is shutting down); send it again")}
-        return
+        return  # the app is shutting down: the command's outbox row is finished by the next start's recovery
     exc = task.exception()
     if exc is None:
-        run.state, run.record = "finished", task.result()
+        store.update_job(job_id, state="finished", done=1)
+    elif isinstance(exc, BackendError) and exc.retryable:
+        store.update_job(job_id, error=exc.to_dict(), status_code=exc.status_code)  # still queued: running
     elif isinstance(exc, InvoiceBridgeError):
-        run.state, run.error, run.status_code = "failed", exc.to_dict(), exc.status_code
+        store.update_job(job_id, state="failed", error=exc.to_dict(), status_code=exc.status_code)
     else:
-        run.state, run.status_code = "failed", 500
-        run.error = {"error": "InternalError", "message": _("Something went wrong on our side; the details are in the server log")}
+        store.update_job(job_id, state="failed", status_code=500, error={
+            "error": "InternalError", "message": _("Something went wrong on our side; the details are in the server log")})
 
 
 async def run(request: Request, invoice_id: int, command: Command) -> Response:
-    """Start ``command`` and answer with the invoice, or 202 with where to follow it."""
+    """Queue ``command`` and answer with the invoice, or 202 with where to follow it."""
     from .api import invoice_json
 
     app = request.app
-    task = asyncio.ensure_future(app.state.pipeline.command(invoice_id, command))
+    pipeline = app.state.pipeline
+    store = pipeline.store
+    record = store.get_invoice(invoice_id)
+    job: dict[str, Any] = {"id": secrets.token_urlsafe(12), "operation": ""}
+
+    async def queue_and_send() -> Any:
+        job["operation"] = await pipeline.queue_command(record, command)  # refused here, before anything is sent
+        if job.get("started"):  # answered 202 while queueing waited (approve asks who the user is first)
+            store.update_job(job["id"], request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]})
+        return await pipeline.send_command(job["operation"])
+
+    task = asyncio.ensure_future(queue_and_send())
     app.state.background.add(task)
     task.add_done_callback(app.state.background.discard)
     done, _pending = await asyncio.wait({task}, timeout=getattr(app.state, "command_wait", COMMAND_WAIT))
     if done:
-        return JSONResponse(invoice_json(task.result(), pipeline=app.state.pipeline))  # an error is raised here, and answered as usual
-    runs = _runs(app)
-    job = CommandRun(id=secrets.token_urlsafe(12), invoice_id=invoice_id, command=command.value)
-    runs[job.id] = job
-    while len(runs) > KEEP:
-        runs.pop(next(iter(runs)))
-    task.add_done_callback(lambda t: _finish(job, t))
-    return JSONResponse(job.as_json(), status_code=202, headers={"Location": f"/api/commands/{job.id}"})
+        exc = task.exception()
+        if not (isinstance(exc, BackendError) and exc.retryable and job["operation"]):
+            return JSONResponse(invoice_json(task.result(), pipeline=app.state.pipeline))  # an error is raised here, and answered as usual
+        # a failure that may pass (a 429, a 5xx): the command stays queued and is sent again; follow it
+    job_id, job["started"] = job["id"], True
+    store.start_job(job_id, kind=KIND, request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]},
+                    total=1, holder=workers.this_process())
+    task.add_done_callback(lambda t: _finish(store, job_id, t))
+    return JSONResponse(run_json(store, store.get_job(job_id, kind=KIND)), status_code=202,
+                        headers={"Location": f"/api/commands/{job_id}"})
 
 
 async def get_command(request: Request) -> Response:
-    job = _runs(request.app).get(request.path_params["command_id"])
+    store = request.app.state.pipeline.store
+    job = store.get_job(request.path_params["command_id"], kind=KIND)
     if job is None:
-        raise NotFound(_("No command %(id)s is known here (command runs are kept until the app restarts)") % {
-            "id": repr(request.path_params["command_id"][:64])})
-    return JSONResponse(job.as_json())
+        raise NotFound(_("No command %(id)s is known here") % {"id": repr(request.path_params["command_id"][:64])})
+    return JSONResponse(run_json(store, job))

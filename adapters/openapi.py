@@ -219,7 +219,7 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
                     "command": {"type": "string", "enum": [c for c, _ in COMMANDS]},
                     "state": {"type": "string", "enum": ["running", "finished", "failed"]},
                     "invoice": {"$ref": "#/components/schemas/Invoice"}, "error": _ERROR, "status_code": {"type": "integer"},
-                    "links": {"type": "object"}}},
+                    "last_error": {"type": "string"}, "links": {"type": "object"}}},
                 "Error": {"type": "object", "required": ["error", "message"],
                           "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
                 "Invoice": {

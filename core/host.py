@@ -1,4 +1,4 @@
-"""What the use-case mixins (:mod:`.preview`, :mod:`.create`, :mod:`.outbox`, :mod:`.sync`, :mod:`.automation`)
+"""What the use-case mixins (:mod:`.preview`, :mod:`.create`, :mod:`.outbox`, :mod:`.sync`, :mod:`.commands`, :mod:`.automation`)
 may use of the :class:`~.pipeline.Pipeline` they are mixed into, for the type checker.
 
 Each mixin derives from ``UseCaseBase``: :class:`PipelineHost` while type-checking, ``object`` at run time, so mypy knows
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from .model import Capabilities, Connection, Deal, InvoiceDraft, InvoiceRecord
+    from .model import Capabilities, Connection, Deal, Invoice, InvoiceDraft, InvoiceRecord
     from .plugins import Plugins
     from .results import BulkItem, Preview
     from .runtime import Runtime
@@ -44,6 +44,14 @@ class PipelineHost(Protocol):
                              shown: Preview | None = None) -> InvoiceRecord: ...
 
     def _lease_expired(self, op: Mapping[str, Any]) -> bool: ...
+
+    def _holder_died(self, op: Mapping[str, Any]) -> bool: ...
+
+    def stored_key(self, source: str, *parts: object, deal_id: str) -> str: ...
+
+    async def apply_remote(self, record: InvoiceRecord, invoice: Invoice, *, source: str = "sync") -> InvoiceRecord: ...
+
+    async def _retry_commands(self) -> None: ...
 
     async def _run_creates(self, keys: Sequence[str], *,
                            deals: Mapping[str, Deal] | None = None) -> list[BulkItem]: ...

@@ -20,6 +20,7 @@ from . import crm_texts, workers
 from .errors import BackendError
 from .i18n import lazy_
 from .model import Deal, InvoiceRecord, Role
+from .outbox_store import retry_wait
 from .results import BulkItem, _invoice_from_record
 from .serde import load_draft
 from .status import InvoiceStatus
@@ -30,7 +31,6 @@ SENDABLE = (InvoiceStatus.AWAITING_PAYMENT,)  # awaiting payment: the invoice ca
 ACTIVITY, COMPLETE, NOTE = "crm_activity", "crm_complete_activity", "crm_note"
 WRITEBACK_KINDS = (ACTIVITY, COMPLETE, NOTE)
 WRITEBACK_LEASE = 120  # seconds: one CRM call with its retries
-FREE_RETRIES = 5  # failed write-backs are tried again on every pass this often, then with growing pauses
 # Kept for older callers: the holder now lives on the operation's row, and these kv namespaces are read once
 # (recover) to finish what an older version left there.
 OWNER_NAMESPACE = "operation-holder"
@@ -107,8 +107,7 @@ class OutboxMixin(UseCaseBase):
         try:
             await self._send(conn, op["kind"], op["deal_id"], payload)
         except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by the next pass
-            attempts = op["attempts"] + 1
-            wait = 0 if attempts <= FREE_RETRIES else min(60 * 2 ** (attempts - FREE_RETRIES), 3600)
+            wait = retry_wait(op["attempts"] + 1)
             self.store.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
             message = lazy_("Could not mark the reminder done in the CRM: %(error)s", error=exc) if op["kind"] == COMPLETE \
                 else lazy_("Could not update the deal in the CRM: %(error)s", error=exc)
@@ -151,6 +150,7 @@ class OutboxMixin(UseCaseBase):
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
         self._adopt_legacy_writebacks()
+        await self._retry_commands()
         await self.drain_outbox()
         await self._retry_automation()
         return sum(1 for i in items if i.record is not None) + found

@@ -11,6 +11,13 @@ from typing import Any, Mapping
 import sqlite_utils
 
 STATES = ("pending", "in_flight", "done", "failed", "dead", "cancelled")
+FREE_RETRIES = 5  # a failed row is tried again on every pass this often, then with growing pauses
+
+
+def retry_wait(attempts: int) -> int:
+    """Seconds before the next try of a row that failed ``attempts`` times: at once for the first
+    :data:`FREE_RETRIES`, then doubling from two minutes up to an hour."""
+    return 0 if attempts <= FREE_RETRIES else min(60 * 2 ** (attempts - FREE_RETRIES), 3600)
 
 
 def migrate_outbox(db: sqlite_utils.Database) -> None:
@@ -65,12 +72,23 @@ class OutboxStore:
         row = self.conn.execute("SELECT state FROM operations WHERE key = ?", (key,)).fetchone()
         return row[0] if row else ""
 
-    def cancel_operation(self, key: str, reason: str) -> bool:
-        """Drop a side effect nobody has started (pending or waiting for a retry); True when it was dropped."""
+    def cancel_operation(self, key: str, reason: str, *, states: tuple[str, ...] = ("pending", "failed")) -> bool:
+        """Drop a side effect nobody has started (pending or waiting for a retry; ``states`` widens it for a
+        holder dropping its own claimed row); True when it was dropped."""
         from .store import now_iso
 
-        cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, updated_at = ?"
-                                " WHERE key = ? AND state IN ('pending', 'failed')", (reason, now_iso(), key))
+        cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, lease_until = '', updated_at = ?"
+                                f" WHERE key = ? AND state IN ({','.join('?' * len(states))})", (reason, now_iso(), key, *states))
+        return cur.rowcount == 1
+
+    def rearm_operation(self, key: str, *, states: tuple[str, ...] = ("done", "dead", "cancelled")) -> bool:
+        """Make an ended row (in ``states``) pending again; True when it was. Its attempts are kept, so the next
+        one knows an earlier attempt may have reached the other side."""
+        from .store import now_iso
+
+        cur = self.conn.execute("UPDATE operations SET state = 'pending', last_error = '', next_try_at = '', holder = '',"
+                                f" updated_at = ? WHERE key = ? AND state IN ({','.join('?' * len(states))})",
+                                (now_iso(), key, *states))
         return cur.rowcount == 1
 
     def retry_later(self, key: str, error: str, *, next_try_at: str) -> None:

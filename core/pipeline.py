@@ -9,6 +9,7 @@ sync (webhooks and reconciliation) and the automation on won deals.
 from __future__ import annotations
 
 from .automation import AutomationMixin
+from .commands import CommandMixin
 from .create import BULK_CHUNK, LEASE_SECONDS, CreateMixin
 from .errors import IllegalTransition, InvoiceBridgeError
 from .i18n import _
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-class Pipeline(PreviewMixin, CreateMixin, OutboxMixin, SyncMixin, AutomationMixin):
+class Pipeline(PreviewMixin, CreateMixin, OutboxMixin, SyncMixin, CommandMixin, AutomationMixin):
     def __init__(self, runtime: Runtime, plugins: Plugins) -> None:
         self.runtime = runtime
         self.plugins = plugins

@@ -30,6 +30,7 @@ import sqlite_utils
 from .errors import NotFound
 from .i18n import LazyText, _
 from .model import Connection, InvoiceRecord, Role
+from .jobs_store import JobStore, migrate_jobs
 from .outbox_store import OutboxStore, migrate_outbox
 from .secrets import SecretBox, load_or_create_key
 
@@ -237,10 +238,11 @@ def _m3_neutral_statuses(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE settings SET value = ? WHERE key = ?", [_json(new_value), row[0]])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox,
+                                                             migrate_jobs]
 
 
-class Store(OutboxStore):
+class Store(OutboxStore, JobStore):
     def __init__(self, conn: sqlite3.Connection, box: SecretBox, path: str) -> None:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
@@ -559,13 +561,13 @@ class Store(OutboxStore):
 
     def operations(self, *, states: tuple[str, ...] = ("pending", "in_flight", "failed", "dead"), deal_id: str | None = None,
                    limit: int = 200, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        """Operations in ``states`` of ``kinds``, newest first; by default all but the CRM write-backs (the
-        outbox's ``crm_*`` rows, which are retried by themselves), i.e. the ones a person retries."""
+        """Operations in ``states`` of ``kinds``, newest first; by default all but the kinds that retry by
+        themselves (the CRM write-backs ``crm_*``, status commands, automation runs), i.e. the ones a person retries."""
         marks = ",".join("?" * len(states))
         sql = f"SELECT * FROM operations WHERE state IN ({marks})"
         params: list[Any] = list(states)
         if kinds is None:
-            sql += " AND kind NOT LIKE 'crm\\_%' ESCAPE '\\'"
+            sql += " AND kind NOT LIKE 'crm\\_%' ESCAPE '\\' AND kind NOT IN ('command', 'automation')"
         else:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params += list(kinds)

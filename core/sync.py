@@ -7,7 +7,6 @@ from typing import Any, Iterable, Mapping
 import attrs
 from .host import UseCaseBase
 from .errors import BackendError, IllegalTransition
-from .opkeys import operation_key
 from .model import Invoice, InvoiceRecord
 from .i18n import _, lazy_, lazy_money
 from .status import LABELS, Command, allowed_commands, apply_command, apply_observed_status
@@ -15,34 +14,7 @@ from .results import SyncReport, source_text, status_text
 from .outbox import SETTLED_REASONS
 
 class SyncMixin(UseCaseBase):
-    # ---- status commands ----------------------------------------------------------------------------
-
-    async def command(self, invoice_id: int, command: Command | str) -> InvoiceRecord:
-        record = self.store.get_invoice(int(invoice_id))
-        command = Command.parse(command)
-        conn = self.accounting
-        may_approve = True
-        if command is Command.APPROVE:
-            user = await self.plugins.current_user(self.runtime, connection=conn)
-            may_approve = user.may_approve
-        name = record.number or _("invoice %(id)s") % {"id": record.id}
-        # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
-        apply_command(record.status, command, invoice=name, amount_paid=record.amount_paid, may_approve=may_approve,
-                      capabilities=self.capabilities(conn))
-        key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
-        invoice = await self.plugins.change_status(self.runtime, connection=conn, remote_id=record.remote_id, command=command, operation_key=key)
-        if command is Command.EMAIL:
-            with self.store.transaction():  # sent: its reminder is closed (an outbox row), now or by the next pass
-                self.store.audit("emailed", lazy_("%(invoice)s emailed to the customer from %(backend)s", invoice=name, backend=self._label(conn)),
-                                 invoice_id=record.id, deal_id=record.deal_id)
-                first = not record.sent
-                if first:
-                    self._settle(self.store.update_invoice(record.id, sent=True), "emailed")
-        updated = await self.apply_remote(record, invoice, source=f"command:{command.value}")
-        await self.drain_outbox([record.id])
-        if command is Command.EMAIL and first:
-            await self._notify("invoice_settled", record=updated, reason="emailed")
-        return updated
+    # ---- status commands (sending them: :mod:`.commands`) ------------------------------------------
 
     async def email_recipient(self, invoice_id: int) -> tuple[InvoiceRecord, str]:
         """The invoice and the address emailing it would reach (asked before a person confirms); raises

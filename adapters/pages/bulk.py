@@ -16,8 +16,9 @@ from .common import render, state
 
 @login_required
 async def bulk_page(request: Request) -> Response:
-    jobs = sorted(getattr(request.app.state, "bulk_jobs", {}).values(), key=lambda j: j.run_id, reverse=True)
-    return render(request, "bulk.html", {"jobs": jobs[:20], "today": state(request).runtime.today()})
+    from .. import bulk_jobs
+
+    return render(request, "bulk.html", {"jobs": bulk_jobs.recent(request.app), "today": state(request).runtime.today()})
 
 
 @form_post
@@ -36,8 +37,7 @@ async def bulk_start(request: Request) -> Response:
     try:
         job = await bulk_jobs.start(request.app, body)
     except InvoiceBridgeError as exc:  # shown again with the message and what was typed
-        jobs = sorted(getattr(request.app.state, "bulk_jobs", {}).values(), key=lambda j: j.run_id, reverse=True)
-        return render(request, "bulk.html", {"jobs": jobs[:20], "today": state(request).runtime.today(), "form": form,
+        return render(request, "bulk.html", {"jobs": bulk_jobs.recent(request.app), "today": state(request).runtime.today(), "form": form,
                                              "error": exc.message},
                       status_code=exc.status_code if exc.status_code < 500 else 502)
     return RedirectResponse(f"/bulk/{job.run_id}", status_code=303)
@@ -48,7 +48,7 @@ async def bulk_run(request: Request) -> Response:
     from .. import bulk_jobs
 
     job = bulk_jobs.get(request.app, request.path_params["run_id"])
-    items = [bulk_jobs.item_json(i) for i in job.items] if job.state != "running" else []
+    items = job.items if job.state != "running" else []
     return render(request, "bulk_run.html", {"job": job, "items": items})
 
 

@@ -79,7 +79,7 @@ def test_bulk_dry_run_must_be_a_boolean_so_a_string_false_does_not_silently_mean
         response = client.post("/api/bulk", json={"deal_ids": ["1"], "dry_run": value})
         assert response.status_code == 400 and "dry_run" in response.json()["message"], (value, response.text)
     assert client.post("/api/bulk", json={"deal_ids": [True]}).status_code == 400
-    assert not getattr(app.state, "bulk_jobs", {})
+    assert app.state.pipeline.store.list_jobs("bulk") == []
 
 
 # ---- issue #13: hardening of the JSON API and bulk -------------------------------------------------------
@@ -101,7 +101,7 @@ def test_a_pipeline_or_stage_id_that_is_not_an_id_is_a_400_naming_the_field(demo
         response = client.post("/api/bulk", json={field: value, "dry_run": True})
         assert response.status_code == 400, (value, response.text)
         assert field in response.json()["message"] and value in response.json()["message"]
-    assert not getattr(app.state, "bulk_jobs", {})
+    assert app.state.pipeline.store.list_jobs("bulk") == []
     assert client.post("/api/bulk", json={field: "1", "dry_run": True}).status_code == 202
 
 
@@ -118,7 +118,7 @@ def test_the_bulk_form_with_a_bad_pipeline_id_is_shown_again_with_the_message(tm
         assert response.status_code == 400, response.text[:500]
         assert "pipeline_id" in response.text and "abc" in response.text
         assert 'value="my-run"' in response.text  # what the person typed is kept
-        assert not getattr(app.state, "bulk_jobs", {})
+        assert app.state.pipeline.store.list_jobs("bulk") == []
 
 
 def test_one_deal_id_that_is_not_an_id_is_refused_alone_and_the_rest_are_invoiced(demo):

@@ -296,7 +296,7 @@ async def test_a_won_deal_that_cannot_be_mapped_is_not_retried_forever(world):
     await pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"}))
     assert await pipeline.deal_won("2") is None
     assert "no organization" in pipeline.store.audit_entries(deal_id="2")[-1]["message"]
-    assert pipeline.store.kv_get("automation-pending", "2") is None
+    assert pipeline.store.get_operation("automation:2")["state"] == "dead"  # a person must fix the deal
 
 
 async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the_deal_twice(world):

@@ -517,6 +517,16 @@ def _has_op(worker: Pipeline, key: str) -> bool:
     return True
 
 
+SIDE_EFFECTS = ("crm_activity", "crm_complete_activity", "crm_note", "command", "automation")
+
+
+def unfinished_side_effects(worker: Pipeline) -> list[tuple[str, str, str]]:
+    """Outbox rows of the kinds that retry by themselves still not ended (done, cancelled, or dead with its
+    error shown) after a healed recovery: each would be a side effect lost."""
+    return [(op["kind"], op["key"], op["state"]) for op in worker.store.operations(
+        states=("pending", "in_flight", "failed"), limit=1_000_000, kinds=SIDE_EFFECTS)]
+
+
 def check_world(world: World, worker: Pipeline, keys: list[str], report: Report) -> dict[str, Any]:
     """Compare the sandboxes' truth with our records."""
     store = worker.store
@@ -566,4 +576,5 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
         "reminder_problems": reminder_problems,
         "reminders_made": made,
         "invisible_failures": invisible,
+        "unfinished_side_effects": unfinished_side_effects(worker),
     }
