@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 from typing import Any, Iterable, Sequence, TypeVar
 
+import attrs
 import jwt
 
 from invoicebridge.core.errors import (
@@ -37,6 +38,7 @@ from .auth import exchange_code, token_secrets
 from .client import BATCH_SIZE, XeroClient, identity_connector, list_connections
 from .config import XeroConfig
 from .contacts import ContactCache, norm
+from . import inline_contacts as inline
 
 T = TypeVar("T")
 STATUS_FOR = {
@@ -186,7 +188,9 @@ def best_contact(customer: Customer, found: list[w.Contact]) -> w.Contact | None
 async def find_or_create_customers(xero: XeroClient, customers: Sequence[Customer]) -> list[str]:
     """Match each customer in the tenant's local contact copy (refreshed with ``If-Modified-Since``), then
     create the missing ones in batches of 50, up to five batches at once. Calls: the changed-contacts pages
-    (usually one) plus one per 50 new customers, however many customers there are."""
+    (usually one) plus one per 50 new customers, however many customers there are. More new customers than one
+    batch holds (a bulk run) are left to the invoice requests, which create them (``inline_contacts``): their
+    id is ``inline.NEW``."""
     cache = ContactCache.for_tenant(xero.runtime, xero.tenant_id)
     await cache.refresh(xero)
     ids: list[str | None] = [None] * len(customers)
@@ -199,6 +203,8 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
     for index, customer in enumerate(customers):
         if ids[index] is None:
             pending.setdefault(customer.external_key or norm(customer.name), []).append(index)
+    if len(pending) > BATCH_SIZE:
+        return [str(i) if i is not None else inline.NEW for i in ids]
     batches = list(chunks(list(pending.values())))
     created = await together(*(_create_contact_batch(xero, cache, customers, batch) for batch in batches))
     for batch, contact_ids in zip(batches, created, strict=True):
@@ -265,7 +271,8 @@ def _note_refused(xero: XeroClient, operation_key: str) -> None:
 
 
 async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
-    wires = [t.draft_to_wire(r.draft, r.contact_id) for r in batch]
+    wires = [t.draft_to_wire(r.draft, r.contact_id) if r.contact_id != inline.NEW
+             else attrs.evolve(t.draft_to_wire(r.draft, ""), contact=t.customer_to_wire(r.draft.customer)) for r in batch]
     key = t.idempotency_key(*[_attempt_key(xero, r.operation_key) for r in batch])
     try:
         created = await xero.create_invoices(wires, key)
@@ -275,6 +282,8 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
         raise
     if len(created) != len(batch):
         raise RemoteValidationError(_("Xero answered %(got)s invoices for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
+    if any(r.contact_id == inline.NEW for r in batch):
+        inline.learn(ContactCache.for_tenant(xero.runtime, xero.tenant_id), created)
     results = [_result(r, el) for r, el in zip(batch, created, strict=True)]
     for result in results:
         if not result.ok:  # an ERROR element: Xero created nothing for it
@@ -285,9 +294,14 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
 async def create_invoices(xero: XeroClient, requests: Sequence[CreateRequest]) -> list[CreateResult]:
     """Batches of 50, sent together (the tenant's limiter keeps five in flight and 60 a minute); one result
     per request, in order."""
-    batches = list(chunks(requests))
-    answers = await together(*(_create_isolating(xero, batch) for batch in batches))
-    return [result for answer in answers for result in answer]
+    now, later = inline.waves(requests, BATCH_SIZE)
+    answers = await together(*(_create_isolating(xero, batch) for batch in chunks(now)))
+    results = {r.operation_key: r for answer in answers for r in answer}
+    if later:  # their new customer rode in a batch above: name the contact Xero made for it
+        cache = ContactCache.for_tenant(xero.runtime, xero.tenant_id)
+        for result in await create_invoices(xero, inline.resolve(cache, later, best_contact)):
+            results[result.operation_key] = result
+    return [results[r.operation_key] for r in requests]
 
 
 async def _create_isolating(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
@@ -340,6 +354,10 @@ async def find_created(xero: XeroClient, requests: Sequence[CreateRequest]) -> d
     invoice already recorded for another operation (``context.recorded_operation``) answers none: without that, a second
     deal invoice with the same lines would adopt the first one and the second would never be made. A deleted
     invoice counts (the operation did create it; someone deleted it since), so it is not made twice."""
+    if any(r.contact_id == inline.NEW for r in requests):  # a new customer: made already if any invoice was
+        cache = ContactCache.for_tenant(xero.runtime, xero.tenant_id)
+        await cache.refresh(xero, force=True)
+        requests = inline.resolve(cache, requests, best_contact)
     contact_ids = sorted({r.contact_id for r in requests if r.contact_id})
     if not contact_ids:
         return {}

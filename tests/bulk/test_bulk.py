@@ -18,17 +18,20 @@ def xero_counts(stack) -> Counter:
     return Counter(f"{method} {path.rsplit('/', 1)[-1]}" for method, path in stack.xero.requests)
 
 
-async def test_bulk_of_120_new_customers_costs_13_xero_calls(tmp_path):
+async def test_bulk_of_120_new_customers_costs_10_xero_calls(tmp_path):
     stack = await build_stack(tmp_path, deals=120)
     items = await stack.pipeline.create_many(stack.deal_ids, run_id="r1")
     assert [i.deal_id for i in items] == stack.deal_ids
     assert all(i.record is not None for i in items), [i.error for i in items if i.error][:3]
-    # one page of changed contacts, 3 batches of new contacts, 3 batches of invoices, plus the catalog
-    assert xero_counts(stack) == Counter({"GET Contacts": 1, "PUT Contacts": 3, "PUT Invoices": 3, "GET Organisation": 1,
+    # one page of changed contacts, 3 batches of invoices that create their new contacts, plus the catalog
+    assert xero_counts(stack) == Counter({"GET Contacts": 1, "PUT Invoices": 3, "GET Organisation": 1,
                                           "GET Items": 1, "GET TaxRates": 1, "GET Accounts": 1, "GET Currencies": 1,
                                           "GET BrandingThemes": 1})
-    assert stack.xero_calls() == 7 + CATALOG_CALLS and stack.xero_429s() == 0
+    assert stack.xero_calls() == 4 + CATALOG_CALLS and stack.xero_429s() == 0
     assert len(stack.xero.state.invoices) == 120 and len({i.contact_id for i in stack.xero.state.invoices.values()}) == 120
+    assert len(stack.xero.state.contacts) == 120  # one contact per organisation, none twice
+    made = next(iter(stack.xero.state.contacts.values()))
+    assert made.contact_number.startswith("pipedrive-organization-") and made.email  # the whole contact, not just its name
     # every deal got its note (the write-back goes to Pipedrive, after the Xero work)
     reminded = {str(n["deal_id"]) for n in stack.pipedrive.notes.values()}  # drafts: a note each, no reminder yet
     assert reminded == set(stack.deal_ids)
@@ -141,3 +144,18 @@ async def test_sync_of_many_changed_invoices_costs_one_call(tmp_path):
     before = stack.xero_calls()
     again = await stack.pipeline.reconcile()
     assert again.changed == 0 and stack.xero_calls() - before == 1
+
+
+async def test_new_customers_with_several_deals_get_one_contact_each_across_batches(tmp_path):
+    stack = await build_stack(tmp_path)
+    orgs = [stack.pipedrive.add_organization(f"Twice {n:03d} Ltd") for n in range(60)]
+    deals = stack.add_deals(120, existing_orgs=orgs)  # deal n and n + 60 share an organisation: different batches
+    items = await stack.pipeline.create_many(deals, run_id="twice")
+    assert all(i.record is not None for i in items), [i.error for i in items if i.error][:3]
+    state = stack.xero.state
+    assert len(state.contacts) == 60  # the second batch named the contact the first one made, never a second one
+    by_org = {}
+    for invoice in state.invoices.values():
+        by_org.setdefault(state.contacts[invoice.contact_id].name, set()).add(invoice.contact_id)
+    assert len(by_org) == 60 and all(len(ids) == 1 for ids in by_org.values())
+    assert xero_counts(stack)["PUT Contacts"] == 0 and stack.xero_429s() == 0
