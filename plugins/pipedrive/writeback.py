@@ -2,7 +2,10 @@
 
 Two guards: the key is remembered in ``runtime.kv`` once the object exists; and, for a crash between the
 create call and the ``kv_set``, a marker derived from the key is written into the activity's note or the
-note's content, and the deal's activities/notes are searched for it before creating anything.
+note's content, and the deal's activities/notes are searched for it before creating anything again. "Again":
+before the first create is sent, ``runtime.kv`` records that one was sent (``sent:…``); only a key with that
+record (an attempt that may have reached Pipedrive: a timeout, a crash, a dropped answer) pays for the search.
+A first attempt costs the create alone (a note was GET notes + POST, 30 tokens; now POST, 10).
 """
 
 from __future__ import annotations
@@ -75,8 +78,11 @@ async def _once(runtime: Any, kind: str, dedupe_key: str, what: str, existing, c
     if known:
         return str(known)
     _claim(runtime, remembered, what)
+    sent = f"sent:{remembered}"
     try:
-        found = await existing(marker(dedupe_key))
+        found = await existing(marker(dedupe_key)) if runtime.kv_get(KV_NAMESPACE, sent) else None
+        if found is None:
+            runtime.kv_set(KV_NAMESPACE, sent, True)  # durable before the request leaves: a retry searches first
         object_id = str(found["id"]) if found else str((await create())["id"])
     except Exception:
         runtime.kv_set(KV_NAMESPACE, f"claim:{remembered}", None)  # free it for the retry (the marker guards it)

@@ -21,6 +21,8 @@ async def test_every_call_of_a_full_read_and_write_back_validates(runtime, conne
     await PipedriveSource.open(connection, runtime).add_activity(deal_id="1", subject="Send invoice",
                                  due_date=dt.date(2026, 11, 23), note="Send it", dedupe_key="k1")
     await PipedriveSource.open(connection, runtime).add_note(deal_id="1", content="Created", dedupe_key="k2")
+    runtime.kv_set("pipedrive.writeback", "sent:note:k3", True)  # a retry: the marker search runs first
+    await PipedriveSource.open(connection, runtime).add_note(deal_id="1", content="Created", dedupe_key="k3")
     await PipedriveSource.open(connection, runtime).check()
     notes = {note for _, _, note in transport.log}
     assert notes == {"validated"}

@@ -294,3 +294,4 @@ def test_saving_a_draft_reads_the_deal_once_and_costs_at_most_six_pipedrive_call
     both = [(method, path.removeprefix("/sandbox/pipedrive")) for method, path, _op in log[opened:]]
     assert both.count(("GET", "/api/v2/deals/1")) == 1, both  # read for the form, not again for the Save
     assert len(save) <= 6, save
+    assert save == [("POST", "/api/v1/notes")], save  # the draft's note alone: a first attempt needs no search
