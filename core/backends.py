@@ -164,6 +164,8 @@ class CrmSource(_Connected, Protocol):
     """A CRM the deals come from, bound to one connection."""
 
     async def get_deal(self, deal_id: str) -> Deal: ...  # RemoteNotFound for an unknown id
+    # optional: ``get_deal_for_display(deal_id) -> Deal`` for page views, may reuse related records read
+    # a few minutes earlier (the deal itself is read); core falls back to ``get_deal``
     async def get_deals(self, deal_ids: Sequence[str]) -> list[Deal]: ...  # in order; unknown ids left out
     async def find_deals(self, query: DealQuery) -> list[str]: ...
     async def search_deals(self, term: str, limit: int) -> list[DealSummary]: ...

@@ -233,6 +233,15 @@ class Plugins:
     async def get_deal(self, runtime, *, connection: Connection, deal_id: str):
         return await self._call(runtime, connection, "get_deal", deal_id, what="reading deals")
 
+    async def get_deal_for_display(self, runtime, *, connection: Connection, deal_id: str):
+        """The deal for a page view: the backend's ``get_deal_for_display`` when it has one (it may reuse related
+        records it read a little earlier), else ``get_deal``."""
+        backend = self.open(runtime, connection)
+        read = getattr(backend, "get_deal_for_display", None) or getattr(backend, "get_deal", None)
+        if read is None:
+            raise NotConnected(f"The {connection.backend!r} plugin does not support reading deals")
+        return await await_me_maybe(read(deal_id))
+
     async def get_deals(self, runtime, *, connection: Connection, deal_ids: list[str]) -> list:
         return await self._call(runtime, connection, "get_deals", deal_ids, what="reading deals")
 

@@ -83,7 +83,9 @@ class PreviewMixin(UseCaseBase):
         cached = self.runtime.cache.get(("deal-view", str(deal_id)))
         if cached and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
             return cached[1]
-        return await self.get_deal(deal_id)
+        deal = await self.plugins.get_deal_for_display(self.runtime, connection=self.crm, deal_id=str(deal_id))
+        self.runtime.cache[("deal-view", str(deal_id))] = (self.runtime.now(), deal)
+        return deal
 
     def forget_deal(self, deal_id: str) -> None:
         self.runtime.cache.pop(("deal-view", str(deal_id)), None)

@@ -15,6 +15,7 @@ from . import auth, deals, panel, search, webhooks, writeback
 from .client import PipedriveClient
 from .config import PipedriveConfig, base_url
 from .deals import deal_url, load_fields
+from .related import RelatedCache
 
 NAME = "pipedrive"
 
@@ -103,17 +104,26 @@ class PipedriveSource(ConnectionBound):
     async def get_deal(self, deal_id: str):
         """Concurrent reads of the same deal share one read (50 people opening a deal page cost one deal's calls,
         not 50 against the burst limit); a read that starts later is a new read."""
+        return await self._shared_read(str(deal_id), display=False)
+
+    async def get_deal_for_display(self, deal_id: str):
+        """The deal for a page: read like :meth:`get_deal`, its organization, person and products' codes from
+        the records kept for pages (``related.RELATED_TTL``), so a view costs the deal and its lines."""
+        return await self._shared_read(str(deal_id), display=True)
+
+    async def _shared_read(self, deal_id: str, *, display: bool):
         flights = self.context.cache.setdefault(("pipedrive", "deal-reads"), {})
-        key = (self.connection.id, str(deal_id))
+        key = (self.connection.id, deal_id, display)
         flight = flights.get(key)
         if flight is None:
-            flight = flights[key] = asyncio.ensure_future(self._read_deal(str(deal_id)))
+            flight = flights[key] = asyncio.ensure_future(self._read_deal(deal_id, display))
             flight.add_done_callback(lambda _: flights.pop(key, None))
         return await asyncio.shield(flight)
 
-    async def _read_deal(self, deal_id: str):
+    async def _read_deal(self, deal_id: str, display: bool):
         async with self._client() as client:
-            return await deals.read_deal(client, deal_id)
+            related = RelatedCache(self.context, self.connection.id) if display else None
+            return await deals.read_deal(client, deal_id, related)
 
     async def get_deals(self, deal_ids: Sequence[str]):
         async with self._client() as client:

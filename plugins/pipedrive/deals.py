@@ -17,6 +17,7 @@ from . import converter
 from .client import PipedriveClient
 from .config import company_domain
 from .fields import ENTITIES, FieldDef, FieldSet
+from .related import RelatedCache
 
 CENT = Decimal("0.01")
 
@@ -56,11 +57,19 @@ async def _fields_for(client: PipedriveClient, payloads: dict[str, list[dict]]) 
 
 
 async def _assemble(client: PipedriveClient, raw_deals: list[dict], products_by_deal: dict[int, list[dict]],
-                    discounts_by_deal: dict[int, list[dict]]) -> list[Deal]:
-    orgs = {o["id"]: o for o in await client.organizations(d.get("org_id") for d in raw_deals if d.get("org_id"))}
-    persons = {p["id"]: p for p in await client.persons(d.get("person_id") for d in raw_deals if d.get("person_id"))}
+                    discounts_by_deal: dict[int, list[dict]], related: RelatedCache | None = None) -> list[Deal]:
+    org_ids = [d.get("org_id") for d in raw_deals if d.get("org_id")]
+    person_ids = [d.get("person_id") for d in raw_deals if d.get("person_id")]
     product_ids = {p.get("product_id") for lines in products_by_deal.values() for p in lines if p.get("product_id")}
-    codes = {p["id"]: p.get("code") or "" for p in await client.products(product_ids)} if product_ids else {}
+    if related is not None:
+        orgs = {o["id"]: o for o in await related.get("organization", org_ids, client.organizations)}
+        persons = {p["id"]: p for p in await related.get("person", person_ids, client.persons)}
+        products = await related.get("product", product_ids, client.products) if product_ids else []
+    else:
+        orgs = {o["id"]: o for o in await client.organizations(org_ids)}
+        persons = {p["id"]: p for p in await client.persons(person_ids)}
+        products = await client.products(product_ids) if product_ids else []
+    codes = {p["id"]: p.get("code") or "" for p in products}
     fields = await _fields_for(client, {"deal": raw_deals, "organization": list(orgs.values()),
                                         "person": list(persons.values())})
     out = []
@@ -76,11 +85,13 @@ async def _assemble(client: PipedriveClient, raw_deals: list[dict], products_by_
     return out
 
 
-async def read_deal(client: PipedriveClient, deal_id: str) -> Deal:
+async def read_deal(client: PipedriveClient, deal_id: str, related: RelatedCache | None = None) -> Deal:
+    """One deal: the deal, its lines, its discounts when it may have any (see :func:`may_have_discounts`), and
+    its organization, person and products' codes (from ``related`` when given: a page view)."""
     raw = await client.deal(deal_id)
     products = await client.deal_products(deal_id)
-    discounts = await client.discounts(deal_id)
-    return (await _assemble(client, [raw], {raw["id"]: products}, {raw["id"]: discounts}))[0]
+    discounts = await client.discounts(deal_id) if may_have_discounts(raw, products) else []
+    return (await _assemble(client, [raw], {raw["id"]: products}, {raw["id"]: discounts}, related))[0]
 
 
 async def read_deals(client: PipedriveClient, deal_ids: list[str]) -> list[Deal]:

@@ -28,7 +28,7 @@ async def test_every_call_of_a_full_read_and_write_back_validates(runtime, conne
     assert notes == {"validated"}
     seen = {(r.method, r.url.path) for r, _, _ in transport.log}
     assert {("GET", "/api/v2/deals/1"), ("GET", "/api/v2/deals/products"), ("GET", "/api/v2/organizations"),
-            ("GET", "/api/v2/persons"), ("GET", "/api/v2/products"), ("GET", "/api/v2/deals/1/discounts"),
+            ("GET", "/api/v2/persons"), ("GET", "/api/v2/products"), ("GET", "/api/v2/deals/2/discounts"),  # deal 1 has none to read
             ("GET", "/api/v2/dealFields"), ("POST", "/api/v2/activities"), ("GET", "/api/v1/notes"),
             ("POST", "/api/v1/notes"), ("GET", "/api/v1/users/me")} <= seen
     assert not transport.problems
