@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from .sandbox_state import NIL_ID, Contact, Invoice, Payment, SandboxState
 
 PROVIDER = "invoicebridge sandbox"
 _MARK = "\u0000D:"
+_DECIMAL = re.compile('"' + re.escape(json.dumps(_MARK)[1:-1]) + '([^"]*)"')  # a Decimal as _encode wrote it
 
 
 def _encode(value: Any) -> Any:
@@ -29,12 +31,9 @@ def _encode(value: Any) -> Any:
 def to_json(payload: Any) -> bytes:
     """JSON where Decimals keep their exact digits (written as numbers, not strings)."""
     text = json.dumps(payload, default=_encode, separators=(",", ":"))
-    marker = json.dumps(_MARK)[1:-1]
-    while f'"{marker}' in text:
-        start = text.index(f'"{marker}')
-        end = text.index('"', start + 1)
-        text = text[:start] + text[start + 1 + len(marker):end] + text[end + 1:]
-    return text.encode()
+    # one pass: unquoting each Decimal by slicing the whole text again made a full read quadratic (81 s for
+    # 1,000 invoices, 16 s of a 100,000-invoice reconciliation's 75 s)
+    return _DECIMAL.sub(r"\1", text).encode()
 
 
 def envelope(clock_now: dt.datetime, key: str, items: list[Any], **extra: Any) -> dict[str, Any]:
