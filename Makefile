@@ -50,8 +50,16 @@ i18n-update: $(STAMP)
 	done
 	@$(BIN)/python -m invoicebridge.core.i18n_compile
 
-bench: $(STAMP)
-	@for s in bench/[!_]*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+# Every benchmark (bench/RESULTS.md has their figures). BENCH_LONG=1 adds the long ones: the curve at 100,000
+# invoices. The 'bench' extra (matplotlib for bench/curve.png) is installed here only; `make test` stays lean.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]' >$(VENV)/install-bench.log 2>&1 || { cat $(VENV)/install-bench.log; exit 1; }
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@for s in bench/[!_]*.py; do echo "== $$s"; if [ "$$s" = bench/curve.py ] && [ -n "$(BENCH_LONG)" ]; then \
+		$(BIN)/python $$s --long || exit 1; else $(BIN)/python $$s || exit 1; fi; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
