@@ -103,7 +103,7 @@ async def one(size: int, seconds: float, profile: bool = False, web: bool = True
                                          tax_type="OUTPUT2", tax_percent=Decimal(20))])))
             results = await plugins.create_invoices(runtime, connection=conn, requests=requests)
             with store.transaction():
-                for request, result in zip(requests, results):
+                for request, result in zip(requests, results, strict=True):
                     assert result.ok, result.error
                     inv = result.invoice
                     store.insert_invoice(deal_id=request.draft.deal_id, backend=conn.backend, remote_id=inv.remote_id,
@@ -185,7 +185,7 @@ def plot(rows: list[dict], path: Path) -> None:
               ("Server CPU per request (ms)", [("dashboard", "dashboard_cpu_ms"), ("deal page", "deal_cpu_ms")]),
               ("Database size (MB)", [("file + WAL", "db_mb")])]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
-    for ax, (title, series) in zip(axes.flat, panels):
+    for ax, (title, series) in zip(axes.flat, panels, strict=True):
         for label, key in series:
             values = [max(r[key], 1e-3) for r in rows]
             ax.plot(sizes, values, marker="o", label=label)

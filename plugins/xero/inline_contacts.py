@@ -20,6 +20,7 @@ import attrs
 from invoicebridge.core.model import CreateRequest, Customer
 
 from . import converter as w
+from . import translate as t
 from .contacts import ContactCache, norm
 
 NEW = ""  # the contact id of a customer the invoice request creates
@@ -27,6 +28,13 @@ NEW = ""  # the contact id of a customer the invoice request creates
 
 def customer_key(customer: Customer) -> str:
     return customer.external_key or norm(customer.name)
+
+
+def invoice_wire(request: CreateRequest) -> w.Invoice:
+    """The invoice with its new customer's whole contact in ``Contact`` (no ContactID: Xero finds or makes it)."""
+    wire = t.draft_to_wire(request.draft, NEW)
+    wire.contact = t.customer_to_wire(request.draft.customer)
+    return wire
 
 
 def waves(requests: Sequence[CreateRequest], batch_size: int) -> tuple[list[CreateRequest], list[CreateRequest]]:

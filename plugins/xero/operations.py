@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 from typing import Any, Iterable, Sequence, TypeVar
 
-import attrs
 import jwt
 
 from invoicebridge.core.errors import (
@@ -271,8 +270,8 @@ def _note_refused(xero: XeroClient, operation_key: str) -> None:
 
 
 async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
-    wires = [t.draft_to_wire(r.draft, r.contact_id) if r.contact_id != inline.NEW
-             else attrs.evolve(t.draft_to_wire(r.draft, ""), contact=t.customer_to_wire(r.draft.customer)) for r in batch]
+    wires = [inline.invoice_wire(r) if r.contact_id == inline.NEW else t.draft_to_wire(r.draft, r.contact_id)
+             for r in batch]
     key = t.idempotency_key(*[_attempt_key(xero, r.operation_key) for r in batch])
     try:
         created = await xero.create_invoices(wires, key)
