@@ -114,10 +114,11 @@ def may_have_discounts(raw_deal: dict, lines: list[dict]) -> bool:
 
     With products, Pipedrive's deal value is the enabled lines' sums less those discounts [derived, fact
     sheet §3.4], so a value equal to the lines' sum means there are none to read; without products there is
-    nothing for them to apply to. Anything else (a value set by hand, a discount) is read."""
-    enabled = [line for line in lines if line.get("is_enabled", True)]
-    if not enabled:
+    nothing for them to apply to. Anything else (a value set by hand, a discount) is read, also when every line
+    is disabled (their sum is 0; a discount still takes the value below it)."""
+    if not lines:
         return False
+    enabled = [line for line in lines if line.get("is_enabled", True)]
     try:
         total = sum((Decimal(str(line.get("sum") or 0)) for line in enabled), Decimal(0))
         value = Decimal(str(raw_deal.get("value") or 0))

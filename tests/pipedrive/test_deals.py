@@ -182,3 +182,16 @@ async def test_deal_url_and_other_backends_are_ignored(runtime, connection, stor
     other = store.add_connection(backend="xero", role="accounting", label="x")
     assert not isinstance(Plugins().open(runtime, other), PipedriveSource)  # core dispatches; no guard needed
     assert isinstance(Plugins().open(runtime, connection), PipedriveSource)
+
+
+async def test_a_deal_whose_lines_are_all_disabled_still_has_its_discount_read(runtime, connection, sandbox):
+    """Discounts are read only when the value differs from the enabled lines' sum; with every line disabled that
+    sum is 0 and a discount still takes the value below it (found by the totals property test)."""
+    deal_id = sandbox.add_deal("All off", "GBP", value=0)
+    product = sandbox.add_product("Widget", "CODE-OFF", Decimal("10"))
+    sandbox.attach_product(deal_id, product, 1, Decimal("10"), is_enabled=False)
+    sandbox.add_discount(deal_id, Decimal("0.01"), "amount")
+    for read in (lambda s: s.get_deal(str(deal_id)), lambda s: s.get_deals([str(deal_id)])):
+        got = await read(PipedriveSource.open(connection, runtime))
+        deal = got if not isinstance(got, list) else got[0]
+        assert len(deal.discounts) == 1 and products_total(deal) == deal.value == Decimal("-0.01")
