@@ -18,6 +18,9 @@ from .config import AppConfig
 def _add_server_options(p: argparse.ArgumentParser, default_port: int = 8000) -> None:
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help=f"port to listen on (default {default_port})")
+    # uvicorn's own choices; "auto" takes uvloop and httptools when installed (the 'speed' extra), else asyncio and h11
+    p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop (default auto)")
+    p.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto", help="HTTP parser (default auto)")
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -121,7 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         code = issue_setup_code(store, app.state.runtime.now().timestamp())
         print(setup_code_banner(code, config), flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
-                **config.uvicorn_options())
+                loop=args.loop, http=args.http, **config.uvicorn_options())
     return 0
 
 
@@ -147,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     app, info = build_demo(config, accounting=args.accounting)  # the sandboxes live in memory, so every demo starts from a fresh database
     print(demo_banner(info), flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
-                **config.uvicorn_options())
+                loop=args.loop, http=args.http, **config.uvicorn_options())
     return 0
 
 

@@ -18,4 +18,6 @@ async def hello(request):
 app = Starlette(routes=[Route("/bare", hello)])
 
 if __name__ == "__main__" and len(sys.argv) > 1:  # `make bench` runs every script; this one only serves
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    # argv: port [loop http], the same uvicorn settings the app is measured under
+    loop, http = [*sys.argv[2:4], "auto", "auto"][:2]
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", loop=loop, http=http)

@@ -106,8 +106,8 @@ def serve(args: list[str], *, env: dict | None = None, ready: str) -> Iterator[s
             proc.kill()
 
 
-def bare_server(port: int):
-    return serve([sys.executable, str(ROOT / "bench/_bare_app.py"), str(port)], ready=f"http://127.0.0.1:{port}/bare")
+def bare_server(port: int, loop: str = "auto", http: str = "auto"):
+    return serve([sys.executable, str(ROOT / "bench/_bare_app.py"), str(port), loop, http], ready=f"http://127.0.0.1:{port}/bare")
 
 
 def sign_in(base: str, password: str) -> str:
