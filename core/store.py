@@ -28,22 +28,27 @@ from .store_connections import ConnectionStore
 from .store_files import PRIVATE_FILES, make_private_dir, make_private_file
 from .store_invoices import InvoiceStore
 from .store_kv import DEFAULT_SETTINGS, SettingsStore
+from .store_reads import HotReads
 from .store_rows import _column, _digest, _json, _json_default, _record, _row_dict, _Tx, now_iso
 from .store_schema import _m1, _m2_sessions_and_key_use, _m3_neutral_statuses
+from .store_writer import StoreWriteError, WriteBehind
 
 __all__ = ["API_KEY_USE_RESOLUTION_S", "DEFAULT_SETTINGS", "MIGRATIONS", "PRIVATE_FILES", "Store", "make_private_dir",
-           "make_private_file", "now_iso", "_Tx", "_column", "_digest", "_json", "_json_default", "_record", "_row_dict"]
+           "make_private_file", "now_iso", "StoreWriteError", "_Tx", "_column", "_digest", "_json", "_json_default", "_record", "_row_dict"]
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox,
                                                              migrate_jobs]
 
 
-class Store(ConnectionStore, AccessStore, SettingsStore, InvoiceStore, OutboxStore, JobStore):
+class Store(HotReads, ConnectionStore, AccessStore, SettingsStore, InvoiceStore, OutboxStore, JobStore):
     def __init__(self, conn: sqlite3.Connection, box: SecretBox, path: str) -> None:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.box = box
         self.path = path
+        self.writer = WriteBehind(path, conn)  # bookkeeping writes off the request path (store_writer)
+        self._init_reads()
+        self._init_access()
         self.migrate()
 
     @classmethod
@@ -72,6 +77,7 @@ class Store(ConnectionStore, AccessStore, SettingsStore, InvoiceStore, OutboxSto
         return cls(conn, SecretBox(key), path)
 
     def close(self) -> None:
+        self.writer.close()
         self.conn.close()
 
     # -- schema

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import secrets as pysecrets
 import sqlite3
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import sqlite_utils
 
@@ -13,8 +14,11 @@ from .errors import NotFound
 from .i18n import _
 from .secrets import SecretBox
 from .store_rows import _digest, _row_dict, _Tx, now_iso
+from .store_writer import WriteBehind
 
 API_KEY_USE_RESOLUTION_S = 60  # an API key's last use is written at most this often
+OPENED_SESSIONS_KEPT = 4096
+
 
 class AccessStore:
     """API keys and sign-in sessions."""
@@ -22,6 +26,12 @@ class AccessStore:
     conn: sqlite3.Connection
     db: sqlite_utils.Database
     box: SecretBox
+    writer: WriteBehind
+    _kept: Callable[[Any, Callable[[], Any]], Any]
+
+    def _init_access(self) -> None:
+        self._opened: dict[str, dict[str, Any]] = {}  # sealed session data -> opened (opening costs a fifth of a page)
+        self._key_used: dict[int, dt.datetime] = {}  # API key id -> the last use handed to the writer
 
     def transaction(self) -> _Tx:
         return _Tx(self.conn)
@@ -37,20 +47,25 @@ class AccessStore:
         request)."""
         if not key:
             return False
-        row = self.conn.execute("SELECT id, last_used_at FROM api_keys WHERE digest = ?", (_digest(key),)).fetchone()
+        digest = _digest(key)
+        row = self._kept(("api_key", digest),  # every API request asks; kept until the store changes
+                         lambda: self.conn.execute("SELECT id, last_used_at FROM api_keys WHERE digest = ?", (digest,)).fetchone())
         if row is None:
             return False
         now = now or dt.datetime.now(dt.timezone.utc)
         try:
-            stale = not row[1] or (now - dt.datetime.fromisoformat(row[1])).total_seconds() >= API_KEY_USE_RESOLUTION_S
-        except (TypeError, ValueError):
+            last = max(filter(None, [dt.datetime.fromisoformat(row[1]) if row[1] else None, self._key_used.get(row[0])]))
+            stale = (now - last).total_seconds() >= API_KEY_USE_RESOLUTION_S
+        except (TypeError, ValueError):  # no use yet, or a time we cannot read
             stale = True
-        if stale:
-            self.conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now.isoformat(timespec="seconds"), row[0]))
+        if stale:  # handed to the writer thread: the request does not wait for SQLite's write lock
+            self._key_used[row[0]] = now
+            self.writer.submit("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now.isoformat(timespec="seconds"), row[0]))
         return True
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         """Every API key: id, label, hint (its first characters), created_at, last_used_at. Never the key."""
+        self.writer.flush()
         cur = self.conn.execute("SELECT id, label, hint, created_at, last_used_at FROM api_keys ORDER BY id")
         return [_row_dict(cur, r) for r in cur.fetchall()]
 
@@ -76,10 +91,17 @@ class AccessStore:
         if row is None:
             return None
         out = _row_dict(cur, row)
+        sealed = out["data"]
+        if sealed in self._opened:  # the same sealed text opens to the same data: a copy of it
+            out["data"] = copy.deepcopy(self._opened[sealed])
+            return out
         try:
-            out["data"] = self.box.open(out["data"])
+            out["data"] = self.box.open(sealed)
         except Exception:  # sealed with a key we no longer have: as good as no session
             return None
+        if len(self._opened) >= OPENED_SESSIONS_KEPT:
+            self._opened.clear()
+        self._opened[sealed] = copy.deepcopy(out["data"])
         return out
 
     def update_session(self, session_id: str, *, data: Mapping[str, Any] | None = None, last_seen: float | None = None) -> None:
@@ -88,7 +110,9 @@ class AccessStore:
             changes["data"] = self.box.seal(dict(data))
         if last_seen is not None:
             changes["last_seen"] = last_seen
-        if changes:
+        if set(changes) == {"last_seen"}:  # a touch (at most once a minute): handed to the writer thread
+            self.writer.submit("UPDATE sessions SET last_seen = ? WHERE digest = ?", (last_seen, _digest(session_id)))
+        elif changes:
             sets = ", ".join(f"{k} = ?" for k in changes)
             self.conn.execute(f"UPDATE sessions SET {sets} WHERE digest = ?", [*changes.values(), _digest(session_id)])
 

@@ -12,7 +12,7 @@ from .errors import NotFound
 from .i18n import _
 from .model import Connection, Role
 from .secrets import SecretBox
-from .store_rows import _json, _Tx, now_iso
+from .store_rows import _json, _row_dict, _Tx, now_iso
 
 
 class ConnectionStore:
@@ -21,6 +21,7 @@ class ConnectionStore:
     conn: sqlite3.Connection
     db: sqlite_utils.Database
     box: SecretBox
+    _kept: Callable[[Any, Callable[[], Any]], Any]
 
     def transaction(self) -> _Tx:
         return _Tx(self.conn)
@@ -67,8 +68,14 @@ class ConnectionStore:
         return self._row_to_connection(self._connection_row(connection_id))
 
     def active_connection(self, role: Role | str) -> Connection | None:
-        rows = list(self.db["connections"].rows_where("role = ? AND active = 1", [Role(role).value], order_by="id desc", limit=1))
-        return self._row_to_connection(rows[0]) if rows else None
+        role = Role(role)
+
+        def read() -> Connection | None:
+            cur = self.conn.execute("SELECT * FROM connections WHERE role = ? AND active = 1 ORDER BY id DESC LIMIT 1", (role.value,))
+            row = cur.fetchone()
+            return self._row_to_connection(_row_dict(cur, row)) if row else None
+
+        return self._kept(("active_connection", role), read)  # every request asks; kept until the store changes
 
     def list_connections(self, *, active_only: bool = True) -> list[Connection]:
         where = "active = 1" if active_only else None

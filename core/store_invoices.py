@@ -133,10 +133,17 @@ class InvoiceStore:
 
     def get_invoice(self, invoice_id: int) -> InvoiceRecord:
         try:
-            row = self.db.table("invoices").get(invoice_id)
-        except (sqlite_utils.db.NotFoundError, OverflowError):  # OverflowError: an id past SQLite's 64 bits
-            raise NotFound(_("Invoice %(id)s does not exist here") % {"id": invoice_id}) from None
-        return _record(row)
+            rows = self._invoices("WHERE id = ?", (invoice_id,))
+        except OverflowError:  # an id past SQLite's 64 bits
+            rows = []
+        if not rows:
+            raise NotFound(_("Invoice %(id)s does not exist here") % {"id": invoice_id})
+        return rows[0]
+
+    def _invoices(self, where: str, params: tuple = ()) -> list[InvoiceRecord]:
+        """Plain SQL: sqlite-utils looks the table's columns up on every call, which cost pages more than the rows."""
+        cur = self.conn.execute(f"SELECT * FROM invoices {where}", params)
+        return [_record(_row_dict(cur, r)) for r in cur.fetchall()]
 
     def invoice_by_remote(self, backend: str, remote_id: str) -> InvoiceRecord | None:
         rows = list(self.db["invoices"].rows_where("backend = ? AND remote_id = ?", [backend, remote_id], limit=1))
@@ -147,17 +154,16 @@ class InvoiceStore:
         return _record(rows[0]) if rows else None
 
     def invoices_for_deal(self, deal_id: str) -> list[InvoiceRecord]:
-        return [_record(r) for r in self.db["invoices"].rows_where("deal_id = ?", [str(deal_id)], order_by="id desc")]
+        return self._invoices("WHERE deal_id = ? ORDER BY id DESC", (str(deal_id),))
 
     def recent_invoices(self, limit: int = 50) -> list[InvoiceRecord]:
-        return [_record(r) for r in self.db["invoices"].rows_where(order_by="updated_at desc", limit=limit)]
+        return self._invoices("ORDER BY updated_at DESC LIMIT ?", (limit,))
 
     def invoices_to_watch(self, today: dt.date, limit: int = 200) -> list[InvoiceRecord]:
         """Drafts and invoices past their due date that are not paid, voided or deleted (for "Needs attention")."""
-        rows = self.db["invoices"].rows_where(
-            "status = 'DRAFT' or (status in ('AWAITING_APPROVAL', 'AWAITING_PAYMENT') and due_date is not null and due_date != '' "
-            "and due_date < ?)", [today.isoformat()], order_by="id", limit=limit)
-        return [_record(r) for r in rows]
+        return self._invoices(
+            "WHERE status = 'DRAFT' or (status in ('AWAITING_APPROVAL', 'AWAITING_PAYMENT') and due_date is not null and due_date != '' "
+            "and due_date < ?) ORDER BY id LIMIT ?", (today.isoformat(), limit))
 
     def all_invoices(self, *, backend: str | None = None) -> Iterator[InvoiceRecord]:
         where, args = ("backend = ?", [backend]) if backend else (None, [])
@@ -189,9 +195,10 @@ class InvoiceStore:
 
     def audit_entries(self, *, invoice_id: int | None = None, deal_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         if invoice_id is not None:
-            rows = self.db["audit"].rows_where("invoice_id = ?", [invoice_id], order_by="id", limit=limit)
+            cur = self.conn.execute("SELECT * FROM audit WHERE invoice_id = ? ORDER BY id LIMIT ?", (invoice_id, limit))
         elif deal_id is not None:
-            rows = self.db["audit"].rows_where("deal_id = ?", [str(deal_id)], order_by="id", limit=limit)
+            cur = self.conn.execute("SELECT * FROM audit WHERE deal_id = ? ORDER BY id LIMIT ?", (str(deal_id), limit))
         else:
-            rows = self.db["audit"].rows_where(order_by="id desc", limit=limit)
+            cur = self.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        rows = [_row_dict(cur, r) for r in cur.fetchall()]
         return [dict(r, data=json.loads(r["data"] or "{}")) for r in rows]

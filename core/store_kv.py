@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import sqlite_utils
 
@@ -30,16 +30,20 @@ class SettingsStore:
     conn: sqlite3.Connection
     db: sqlite_utils.Database
     box: SecretBox
+    _kept: Callable[[Any, Callable[[], Any]], Any]
 
     def transaction(self) -> _Tx:
         return _Tx(self.conn)
 
     # -- settings and mapping
     def get_settings(self) -> dict[str, Any]:
-        out = dict(DEFAULT_SETTINGS)
-        for row in self.db["settings"].rows_where("key != 'mapping'"):
-            out[row["key"]] = json.loads(row["value"])
-        return out
+        def read() -> dict[str, Any]:
+            out = dict(DEFAULT_SETTINGS)
+            for key, value in self.conn.execute("SELECT key, value FROM settings WHERE key != 'mapping'"):
+                out[key] = json.loads(value)
+            return out
+
+        return dict(self._kept("settings", read))  # every page asks; kept until the store changes
 
     def update_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:
         with self.transaction():

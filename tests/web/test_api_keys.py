@@ -46,10 +46,10 @@ def test_last_use_is_written_at_most_once_a_minute(store):
     key = store.create_api_key("script")
     t0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc)
     assert store.list_api_keys()[0]["last_used_at"] is None
-    writes = store.conn.total_changes
+    writes = store.total_changes  # the store's connection and its writer thread
     for second in range(0, 59, 2):  # thirty requests within the minute: one write
         assert store.check_api_key(key, now=t0 + dt.timedelta(seconds=second))
-    assert store.conn.total_changes - writes == 1
+    assert store.total_changes - writes == 1
     assert store.list_api_keys()[0]["last_used_at"] == "2026-11-20T10:00:00+00:00"
     assert store.check_api_key(key, now=t0 + dt.timedelta(seconds=61))
     assert store.list_api_keys()[0]["last_used_at"] == "2026-11-20T10:01:01+00:00"
