@@ -27,6 +27,7 @@ from invoicebridge.core.status import Command
 
 from . import bulk_jobs, commands
 from .downloads import content_disposition
+from .page_cache import cached_answer
 from .openapi import OPENAPI, build as build_openapi
 from .security import api_auth
 
@@ -138,8 +139,9 @@ def _allow_another(body: dict[str, Any]) -> bool:
 @api_auth
 async def list_deal_invoices(request: Request) -> Response:
     deal_id = _deal_id(request)
-    records = request.app.state.runtime.store.invoices_for_deal(deal_id)
-    return JSONResponse({"deal_id": deal_id, "invoices": [invoice_json(r, pipeline=request.app.state.pipeline) for r in records]})
+    store, pipeline = request.app.state.runtime.store, request.app.state.pipeline
+    return cached_answer(request, "deal-invoices", deal_id, render=lambda: JSONResponse(
+        {"deal_id": deal_id, "invoices": [invoice_json(r, pipeline=pipeline) for r in store.invoices_for_deal(deal_id)]}))
 
 
 IDEMPOTENCY_KEY_MAX = 100

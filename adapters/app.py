@@ -29,9 +29,10 @@ from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
 from invoicebridge.core.store import Store, make_private_dir
 
-from . import account, api, bulk_jobs, pages, webhooks
+from . import account, api, bulk_jobs, live, pages, webhooks
 from .config import AppConfig
 from .i18n import LanguageMiddleware, request_language
+from .routing import IndexedRouter
 from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
 from .security import hash_password
 from .sessions import ServerSessionMiddleware
@@ -62,7 +63,7 @@ def create_app(
     if config.admin_password:
         store.set_app_secret("admin_password", hash_password(config.admin_password))
 
-    routes: list[BaseRoute] = [*pages.routes(), *account.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
+    routes: list[BaseRoute] = [*pages.routes(), *live.routes(), *account.routes(), *api.routes(), *webhooks.routes(), *plugins.web_routes(runtime)]
     for sandbox in sandboxes or []:
         routes.append(Mount(sandbox.mount_path, app=sandbox.app))
 
@@ -95,6 +96,8 @@ def create_app(
                             Exception: _unexpected},
         lifespan=lifespan,
     )
+    # the same routes, found by the path's first segment (see .routing)
+    app.router = IndexedRouter(routes=app.router.routes, lifespan=app.router.lifespan_context)
     app.state.config = config
     app.state.runtime = runtime
     app.state.pipeline = pipeline

@@ -32,16 +32,21 @@ def request_language(scope: Scope, default: str | Callable[[], str] = i18n.DEFAU
 
     from urllib.parse import parse_qs
 
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    chosen = i18n.normalize((query.get("lang") or [""])[0])
-    if chosen:
-        return chosen, True
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    raw_query = scope.get("query_string", b"")
+    if b"lang" in raw_query:  # most requests name no language: no parsing
+        query = parse_qs(raw_query.decode("latin-1"))
+        chosen = i18n.normalize((query.get("lang") or [""])[0])
+        if chosen:
+            return chosen, True
+    # only the two headers we read are decoded (ASGI servers send header names in lower case)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+               if k.lower() in (b"cookie", b"accept-language")}
     cookie = SimpleCookie()
-    try:
-        cookie.load(headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header is the browser's problem, not a reason to fail
-        pass
+    if f"{COOKIE}=" in headers.get("cookie", ""):  # parse the Cookie header only when it can hold ours
+        try:
+            cookie.load(headers["cookie"])
+        except Exception:  # a malformed Cookie header is the browser's problem, not a reason to fail
+            pass
     if COOKIE in cookie and i18n.normalize(cookie[COOKIE].value):
         return i18n.normalize(cookie[COOKIE].value) or fallback(), False
     if headers.get("accept-language"):

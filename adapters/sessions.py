@@ -11,7 +11,6 @@ most once a minute, not on every request.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from typing import Any, Callable
 
@@ -78,7 +77,7 @@ class ServerSessionMiddleware:
         idle = LIMITS.get(row.get("kind") or "", LIMITS[""])[1]
         return float(row["expires_at"]) > now and float(row["last_seen"]) + idle > now
 
-    def _commit(self, scope: Scope, before: str, now: float) -> str | None:
+    def _commit(self, scope: Scope, before: Any, now: float) -> str | None:
         """Save the session after the endpoint ran; returns the Set-Cookie header to send, if any."""
         data: dict[str, Any] = scope["session"]
         row = scope.get("session_row") or {}
@@ -109,5 +108,11 @@ class ServerSessionMiddleware:
         return cookie + "; Secure" if self.https_only else cookie
 
 
-def _canonical(data: dict[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, default=str)
+def _canonical(data: Any) -> Any:
+    """A copy of the session's data to compare with after the endpoint ran (nested lists and dicts copied, so a
+    change inside them shows); comparing copies costs a fraction of serialising the data twice a request."""
+    if isinstance(data, dict):
+        return {k: _canonical(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_canonical(v) for v in data]
+    return data

@@ -69,6 +69,13 @@ def id_rule(runtime, plugins) -> IdRule:
     conn = runtime.maybe_connection(Role.CRM)
     if conn is None:
         return IdRule()
+    kept = runtime.cache.get(("id-rule", conn.backend))  # a backend's declared ids do not change while it runs
+    if kept is None:
+        kept = runtime.cache[("id-rule", conn.backend)] = _rule_of(conn, plugins)
+    return kept
+
+
+def _rule_of(conn, plugins) -> IdRule:
     try:
         info = plugins.backend(conn.backend)
     except InvoiceBridgeError:

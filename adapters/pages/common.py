@@ -20,6 +20,7 @@ from ..security import csrf_token, is_admin
 
 HERE = Path(__file__).parent.parent  # adapters/: templates/ and static/
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.auto_reload = False  # templates ship with the package: no stat() of every file on every render
 i18n_install(templates.env)
 display.install(templates.env)
 templates.env.globals["COLOURS"] = {s.value: c for s, c in COLOURS.items()}

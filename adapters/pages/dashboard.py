@@ -12,6 +12,7 @@ from invoicebridge.core.model import Role
 from invoicebridge.core.i18n import _
 
 from .. import display, setup
+from ..page_cache import cached_page
 from ..security import form_post, login_required
 from .common import flash, render, state, _safe_next
 from .connections import _connection_rows
@@ -29,18 +30,25 @@ async def dashboard(request: Request) -> Response:
             deals = await state(request).pipeline.recent_deals(25)
         except InvoiceBridgeError as exc:
             deals_error = exc.message
-    invoiced = {op["deal_id"]: [r.number or str(r.id) for r in store.invoices_for_deal(op["deal_id"])] for op in failures}
-    return render(request, "dashboard.html", {
-        "attention": _attention(request),
-        "invoices": store.recent_invoices(30),
-        "failures": failures,
-        "invoiced": invoiced,
-        "deals": deals,
-        "deals_error": deals_error,
-        "connections": _connection_rows(request),
-        "activity": store.audit_entries(limit=15),
-        "setup": setup.checklist(request.app.state),
-    })
+
+    def draw() -> Response:
+        invoiced = {op["deal_id"]: [r.number or str(r.id) for r in store.invoices_for_deal(op["deal_id"])] for op in failures}
+        return render(request, "dashboard.html", {
+            "attention": _attention(request),
+            "invoices": store.recent_invoices(30),
+            "failures": failures,
+            "invoiced": invoiced,
+            "deals": deals,
+            "deals_error": deals_error,
+            "connections": _connection_rows(request),
+            "activity": store.audit_entries(limit=15),
+            "setup": setup.checklist(request.app.state),
+        })
+
+    # Drawn again when the store or the CRM's deals snapshot changes, and once a minute (what needs attention
+    # depends on the time: drafts waiting, invoices overdue).
+    minute = runtime.now().replace(second=0, microsecond=0)
+    return cached_page(request, "dashboard.html", deals_error, minute, pinned=tuple(deals), render=draw)
 
 
 def _attention(request: Request) -> list:

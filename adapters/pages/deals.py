@@ -13,6 +13,7 @@ from invoicebridge.core.model import Role
 from invoicebridge.core.i18n import _
 
 from ..security import crm_scope, is_admin, is_logged_in, login_required
+from ..page_cache import cached_page
 from .common import error_page, render, state
 
 
@@ -36,8 +37,7 @@ async def deal_page(request: Request) -> Response:
         raise
     except InvoiceBridgeError as exc:
         deal_error = exc.message
-    records = runtime.store.invoices_for_deal(deal_id)
-    if deal is None and not records:
+    if deal is None and not runtime.store.invoices_for_deal(deal_id):
         return error_page(request, deal_error or _("There is no deal %(deal)s") % {"deal": deal_id}, 404)
     may_approve = True
     try:
@@ -45,14 +45,19 @@ async def deal_page(request: Request) -> Response:
         may_approve = user.may_approve
     except InvoiceBridgeError:
         pass
-    invoices = [{"record": r, "commands": pipeline.commands_for(r, may_approve=may_approve),
-                 "timeline": runtime.store.audit_entries(invoice_id=r.id)} for r in records]
-    return render(request, "deal.html", {
-        "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
-        "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
-        "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
-        "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities(),
-    })
+
+    def draw() -> Response:
+        invoices = [{"record": r, "commands": pipeline.commands_for(r, may_approve=may_approve),
+                     "timeline": runtime.store.audit_entries(invoice_id=r.id)} for r in runtime.store.invoices_for_deal(deal_id)]
+        return render(request, "deal.html", {
+            "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
+            "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
+            "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
+            "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities(),
+        })
+
+    # Drawn once until the deal snapshot or anything in the store changes (page_cache says what the key holds).
+    return cached_page(request, "deal.html", deal_error, may_approve, pinned=(deal,), render=draw)
 
 
 def _deal_version(store, deal_id: str) -> str:

@@ -82,9 +82,16 @@
     btn.textContent = btn.dataset.copied || "✓";
   }));
 
-  // The deal page follows status changes (webhooks, sync) without a manual reload.
+  // The deal page follows status changes (webhooks, sync) without a manual reload: the server says when the
+  // deal's version changes (server-sent events); a browser without EventSource asks every 3 s instead.
   const head = document.querySelector("[data-version-url]");
-  if (head) {
+  if (head && window.EventSource && head.dataset.eventsUrl) {
+    const events = new EventSource(head.dataset.eventsUrl);
+    events.addEventListener("version", (e) => {
+      if (e.data !== head.dataset.version) { events.close(); location.reload(); }
+    });
+    window.addEventListener("pagehide", () => events.close());
+  } else if (head) {
     setInterval(async () => {
       try {
         const r = await fetch(head.dataset.versionUrl, { headers: { Accept: "application/json" } });

@@ -120,7 +120,7 @@ def test_the_whole_flow_from_mapping_to_paid(flow_server, browser, shots, tmp_pa
         expect(console.locator("tr", has_text=number).locator(".status")).to_have_text("PAID")
         shots(console, "06-xero-console")
 
-    # The deal page follows the webhook (it polls and reloads on change).
+    # The deal page follows the webhook (the server tells it by server-sent events; it reloads).
     expect(page.locator("section.invoice").first.locator(".badge")).to_have_text("Paid", timeout=15000)
     shots(page, f"07-deal-paid-{backend}")
 

@@ -1,0 +1,81 @@
+"""Rendered pages kept until anything they show can have changed: a busy page is rendered once, not per view.
+
+A page is kept under a key naming everything it is drawn from: the store's generation (it moves on every write,
+in this process or another, so any new invoice, status, audit entry or setting makes a new key), the request's
+language and query, the session's user, role and CSRF token, and the identity of in-memory snapshots the page
+shows (a CRM deal kept by the pipeline: a fresh snapshot is a new object). Pages with a one-time message
+(``flash``) are never kept. The newest :data:`SIZE` pages are kept; the oldest go first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from invoicebridge.core.i18n import current_locale
+
+from .security import csrf_token
+
+SIZE = 256
+
+
+class PageCache:
+    def __init__(self, size: int = SIZE) -> None:
+        self.size = size
+        self._pages: "OrderedDict[tuple, tuple[tuple, bytes, int, str | None]]" = OrderedDict()
+        self.hits = self.misses = 0
+
+    def key(self, request: Request, name: str, *parts: Any) -> tuple:
+        session = request.session
+        store = request.app.state.runtime.store
+        scope = request.scope
+        return (name, store.generation(), current_locale(), scope["path"], scope.get("query_string", b""),
+                session.get("user"), session.get("csrf"), tuple(session.get("deals") or ()), *parts)
+
+    def get(self, key: tuple, pinned: tuple = ()) -> Response | None:
+        found = self._pages.get(key)
+        if found is None or len(found[0]) != len(pinned) or any(a is not b for a, b in zip(found[0], pinned)):
+            self.misses += 1
+            return None
+        self._pages.move_to_end(key)
+        self.hits += 1
+        return Response(found[1], status_code=found[2], media_type=found[3])
+
+    def put(self, key: tuple, response: Response, pinned: tuple = ()) -> Response:
+        """Keep ``response`` (its body; a template response has rendered it already); ``pinned`` are the
+        snapshot objects the page was drawn from, held so that their identity cannot be reused while kept."""
+        self._pages[key] = (pinned, bytes(response.body), response.status_code, response.media_type)
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.size:
+            self._pages.popitem(last=False)
+        return response
+
+
+def cached_page(request: Request, name: str, *parts: Any, pinned: tuple = (),
+                render: Callable[[], Response]) -> Response:
+    """The page ``render()`` draws, from the cache when nothing it shows changed. ``parts`` are further values
+    the page depends on (hashable); ``pinned`` are snapshot objects compared by identity."""
+    cache = _cache_of(request)
+    if request.session.get("flash"):
+        return render()
+    csrf_token(request)  # the session's token exists before it goes into the key (a page never carries another's)
+    key = cache.key(request, name, *parts, *(id(p) for p in pinned))
+    return cache.get(key, pinned) or cache.put(key, render(), pinned)
+
+
+def cached_answer(request: Request, *parts: Any, render: Callable[[], Response]) -> Response:
+    """An answer that depends on the store and ``parts`` only (no session: the JSON API), kept like a page."""
+    cache = _cache_of(request)
+    key = ("answer", request.app.state.runtime.store.generation(), current_locale(), *parts)
+    return cache.get(key) or cache.put(key, render())
+
+
+def _cache_of(request: Request) -> PageCache:
+    state = request.app.state
+    cache = getattr(state, "page_cache", None)
+    if cache is None:
+        cache = state.page_cache = PageCache()
+    return cache
