@@ -145,6 +145,10 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.https = https
         self._frame_ancestors = frame_ancestors
+        self._static = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+        if https:
+            self._static.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self._csp: dict[str, bytes] = {}  # path -> its Content-Security-Policy, when the rules are a fixed list
 
     def ancestors_for(self, path: str) -> str:
         rules = self._frame_ancestors() if callable(self._frame_ancestors) else self._frame_ancestors
@@ -154,6 +158,16 @@ class SecurityHeadersMiddleware:
                 if cleaned:
                     return " ".join(cleaned)
         return "'none'"
+
+    def csp_for(self, path: str) -> bytes:
+        if callable(self._frame_ancestors):  # rules that may change: asked every time
+            return f"{CSP_BASE}; frame-ancestors {self.ancestors_for(path)}".encode()
+        csp = self._csp.get(path)
+        if csp is None:
+            if len(self._csp) >= 4096:
+                self._csp.clear()
+            csp = self._csp[path] = f"{CSP_BASE}; frame-ancestors {self.ancestors_for(path)}".encode()
+        return csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,11 +179,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {name.lower() for name, _ in headers}
-                add = [(b"content-security-policy", f"{CSP_BASE}; frame-ancestors {self.ancestors_for(path)}".encode()),
-                       (b"x-content-type-options", b"nosniff"),
-                       (b"referrer-policy", b"same-origin")]
-                if self.https:
-                    add.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                add = [(b"content-security-policy", self.csp_for(path)), *self._static]
                 headers.extend((name, value) for name, value in add if name not in present)
                 message = {**message, "headers": headers}
             await send(message)
