@@ -86,11 +86,17 @@ class AccessStore:
         )
 
     def get_session(self, session_id: str) -> dict[str, Any] | None:
-        cur = self.conn.execute("SELECT * FROM sessions WHERE digest = ?", (_digest(session_id),))
-        row = cur.fetchone()
-        if row is None:
+        digest = _digest(session_id)
+
+        def read() -> dict[str, Any] | None:
+            cur = self.conn.execute("SELECT * FROM sessions WHERE digest = ?", (digest,))
+            row = cur.fetchone()
+            return _row_dict(cur, row) if row is not None else None
+
+        kept = self._kept(("session", digest), read)  # every page view asks; kept until the store changes
+        if kept is None:
             return None
-        out = _row_dict(cur, row)
+        out = dict(kept)
         sealed = out["data"]
         if sealed in self._opened:  # the same sealed text opens to the same data: a copy of it
             out["data"] = copy.deepcopy(self._opened[sealed])

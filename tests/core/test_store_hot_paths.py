@@ -76,9 +76,13 @@ def test_kept_reads_follow_another_process_writes(tmp_path):
         assert one.get_settings()["reminder_due_days"] == 9
         assert one.active_connection(Role.CRM).id == added.id
         assert one.check_api_key(key)
+        one.create_session("s", user="admin", kind="admin", data={"user": "admin"}, now=1.0, expires_at=10**9)
+        assert one.get_session("s")["user"] == "admin"
         other.revoke_api_key(other.list_api_keys()[0]["id"])
+        other.delete_sessions(user="admin")  # "sign out everywhere" from another process
         one._generation_at = 0.0
         assert not one.check_api_key(key)
+        assert one.get_session("s") is None
     finally:
         one.close()
         other.close()
