@@ -37,7 +37,7 @@ class PageCache:
 
     def get(self, key: tuple, pinned: tuple = ()) -> Response | None:
         found = self._pages.get(key)
-        if found is None or len(found[0]) != len(pinned) or any(a is not b for a, b in zip(found[0], pinned)):
+        if found is None or len(found[0]) != len(pinned) or any(a is not b for a, b in zip(found[0], pinned, strict=True)):
             self.misses += 1
             return None
         self._pages.move_to_end(key)

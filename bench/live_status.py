@@ -54,6 +54,7 @@ def main(changes: int, every: float) -> None:
             page.click("button[type=submit]")
             page.goto(f"{info['app_url']}/deals/{deal}")
             page.wait_for_function("document.readyState === 'complete'")
+            started = 0.0
             with httpx.Client(timeout=60) as client:
                 for n in range(changes):
                     if n:  # one change a second at most: each costs a Xero read, and Xero allows 60 a minute
