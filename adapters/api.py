@@ -22,7 +22,7 @@ from invoicebridge.core.model import InvoiceRecord
 from invoicebridge.core.pipeline import AnotherInvoice
 from invoicebridge.core.totals import line_taxes
 from invoicebridge.core.crm_ids import id_rule
-from invoicebridge.core.i18n import _
+from invoicebridge.core.i18n import _, lazy_
 from invoicebridge.core.status import Command
 
 from . import bulk_jobs, commands
@@ -77,10 +77,13 @@ def _invoice_id(request: Request) -> int:
     return number
 
 
+_DEAL_ID = lazy_("Deal id")  # translated only when an id is refused (not on every request)
+
+
 def _deal_id(request: Request) -> str:
     """The deal id, exactly as the connected CRM spells its ids (core.crm_ids); others are a 400 naming it."""
     state = request.app.state
-    return id_rule(state.runtime, state.pipeline.plugins).check(request.path_params["deal_id"], _("Deal id"))
+    return id_rule(state.runtime, state.pipeline.plugins).check(request.path_params["deal_id"], _DEAL_ID)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

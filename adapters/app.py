@@ -89,7 +89,7 @@ def create_app(
         routes=routes,
         middleware=[Middleware(SecurityHeadersMiddleware, https=config.public_url.startswith("https://") or config.cookie_secure,
                                frame_ancestors=plugins.frame_ancestors(runtime)),
-                    Middleware(LanguageMiddleware, default=lambda: store.get_settings().get("language") or "en"),
+                    Middleware(LanguageMiddleware, default=lambda: store.get_setting("language") or "en"),
                     Middleware(BodyLimitMiddleware),
                     Middleware(ServerSessionMiddleware, store=store, now=lambda: runtime.now(), https_only=config.cookie_secure)],
         exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,

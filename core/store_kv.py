@@ -37,13 +37,20 @@ class SettingsStore:
 
     # -- settings and mapping
     def get_settings(self) -> dict[str, Any]:
+        return dict(self._settings())
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """One setting (its default when unset), without copying them all: what every request asks."""
+        return self._settings().get(key, default)
+
+    def _settings(self) -> dict[str, Any]:
         def read() -> dict[str, Any]:
             out = dict(DEFAULT_SETTINGS)
             for key, value in self.conn.execute("SELECT key, value FROM settings WHERE key != 'mapping'"):
                 out[key] = json.loads(value)
             return out
 
-        return dict(self._kept("settings", read))  # every page asks; kept until the store changes
+        return self._kept("settings", read)  # every request asks; kept until the store changes (callers copy)
 
     def update_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:
         with self.transaction():
