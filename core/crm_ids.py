@@ -13,7 +13,7 @@ import re
 import attrs
 
 from .errors import InvoiceBridgeError
-from .i18n import _
+from .i18n import LazyText, _
 from .model import Role
 
 DEFAULT_ID_PATTERN = r"[A-Za-z0-9]{1,64}"
@@ -30,7 +30,7 @@ class IdRule:
     description: str = ""
     label: str = ""  # the CRM's name, for messages
 
-    def problem(self, value: object, what: str) -> str | None:
+    def problem(self, value: object, what: str | LazyText) -> str | None:
         """Why ``value`` is not an id (``what`` names it: "deal_ids", "pipeline_id", "Deal id"), or None."""
         text = as_text(value)
         if text is not None and re.fullmatch(self.pattern, text):
@@ -41,7 +41,7 @@ class IdRule:
                 "what": what, "value": shown, "crm": self.label, "description": self.description}
         return _("%(what)s %(value)s is refused: ids are 1 to 64 letters and digits") % {"what": what, "value": shown}
 
-    def check(self, value: object, what: str) -> str:
+    def check(self, value: object, what: str | LazyText) -> str:
         problem = self.problem(value, what)
         if problem:
             raise BadId(problem)

@@ -46,6 +46,7 @@ class ConnectionStore:
                 " VALUES (?, ?, ?, ?, ?, 'active', 1, ?, ?)",
                 (backend, role.value, label, _json(dict(settings or {})), self.box.seal(dict(secrets or {})), stamp, stamp),
             )
+        assert cur.lastrowid is not None  # an INSERT always sets it
         return self.get_connection(cur.lastrowid)
 
     def _row_to_connection(self, row: Mapping[str, Any]) -> Connection:

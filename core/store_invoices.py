@@ -115,6 +115,7 @@ class InvoiceStore:
             cur = self.conn.execute(
                 f"INSERT INTO invoices ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
             )
+        assert cur.lastrowid is not None  # an INSERT always sets it
         return self.get_invoice(cur.lastrowid)
 
     def _existing_invoice(self, operation_key: str | None, backend: str | None, remote_id: str | None) -> InvoiceRecord | None:
