@@ -1,19 +1,11 @@
 """The deal page follows a status change pushed by the server (server-sent events), not by polling."""
 
-import re
-
 import httpx
 import pytest
 from playwright.sync_api import expect
+from test_money_browser import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, info):
-    page.goto(info["app_url"] + "/login")
-    page.fill("input[name=password]", info["admin_password"])
-    page.click("button[type=submit]")
-    expect(page).not_to_have_url(re.compile(r"/login"))
 
 
 def test_the_deal_page_updates_when_a_webhook_changes_the_status(server, browser):
