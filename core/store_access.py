@@ -5,36 +5,22 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import secrets as pysecrets
-import sqlite3
-from typing import Any, Callable, Mapping
-
-import sqlite_utils
+from typing import Any, Mapping
 
 from .errors import NotFound
 from .i18n import _
-from .secrets import SecretBox
-from .store_rows import _digest, _row_dict, _Tx, now_iso
-from .store_writer import WriteBehind
+from .store_rows import StorePart, _digest, _row_dict, now_iso
 
 API_KEY_USE_RESOLUTION_S = 60  # an API key's last use is written at most this often
 OPENED_SESSIONS_KEPT = 4096
 
 
-class AccessStore:
+class AccessStore(StorePart):
     """API keys and sign-in sessions."""
-
-    conn: sqlite3.Connection
-    db: sqlite_utils.Database
-    box: SecretBox
-    writer: WriteBehind
-    _kept: Callable[[Any, Callable[[], Any]], Any]
 
     def _init_access(self) -> None:
         self._opened: dict[str, dict[str, Any]] = {}  # sealed session data -> opened (opening costs a fifth of a page)
         self._key_used: dict[int, dt.datetime] = {}  # API key id -> the last use handed to the writer
-
-    def transaction(self) -> _Tx:
-        return _Tx(self.conn)
 
     # -- API keys (stored as SHA-256 digests of random 256-bit keys)
     def create_api_key(self, label: str = "") -> str:

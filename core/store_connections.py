@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Callable, Mapping
 
 import sqlite_utils
@@ -11,20 +10,11 @@ import sqlite_utils
 from .errors import NotFound
 from .i18n import _
 from .model import Connection, Role
-from .secrets import SecretBox
-from .store_rows import _json, _row_dict, _Tx, now_iso
+from .store_rows import StorePart, _json, _row_dict, now_iso
 
 
-class ConnectionStore:
+class ConnectionStore(StorePart):
     """Connections and app secrets."""
-
-    conn: sqlite3.Connection
-    db: sqlite_utils.Database
-    box: SecretBox
-    _kept: Callable[[Any, Callable[[], Any]], Any]
-
-    def transaction(self) -> _Tx:
-        return _Tx(self.conn)
 
     # -- connections
     def add_connection(

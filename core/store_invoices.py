@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from typing import Any, Iterator, Mapping
-
-import sqlite_utils
 
 from .errors import NotFound
 from .i18n import LazyText, _
 from .model import InvoiceRecord
-from .secrets import SecretBox
-from .store_rows import _column, _json, _record, _row_dict, _Tx, now_iso
+from .store_rows import StorePart, _column, _json, _record, _row_dict, now_iso
 
 
-class InvoiceStore:
+class InvoiceStore(StorePart):
     """Operations, invoices and the audit."""
-
-    conn: sqlite3.Connection
-    db: sqlite_utils.Database
-    box: SecretBox
-
-    def transaction(self) -> _Tx:
-        return _Tx(self.conn)
 
     # -- operations (the outbox)
     def put_operation(self, key: str, *, kind: str, deal_id: str, payload: Mapping[str, Any], request_hash: str = "") -> tuple[dict[str, Any], bool]:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-import sqlite_utils
-
-from .secrets import SecretBox
-from .store_rows import _json, _Tx, now_iso
+from .store_rows import StorePart, _json, now_iso
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "reminder_enabled": True,
@@ -24,16 +20,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 
 
-class SettingsStore:
+class SettingsStore(StorePart):
     """Settings, mapping, webhook receipts and kv."""
-
-    conn: sqlite3.Connection
-    db: sqlite_utils.Database
-    box: SecretBox
-    _kept: Callable[[Any, Callable[[], Any]], Any]
-
-    def transaction(self) -> _Tx:
-        return _Tx(self.conn)
 
     # -- settings and mapping
     def get_settings(self) -> dict[str, Any]:

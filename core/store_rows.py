@@ -8,9 +8,15 @@ import hashlib
 import json
 import sqlite3
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .model import InvoiceRecord
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from .secrets import SecretBox
+    from .store_writer import WriteBehind
 
 
 def now_iso() -> str:
@@ -29,6 +35,20 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "value"):
         return value.value
     raise TypeError(f"cannot store {type(value).__name__}")
+
+
+class StorePart:
+    """What every part of the store (the mixins :class:`invoicebridge.core.store.Store` is made of) reaches:
+    Store sets these up."""
+
+    conn: sqlite3.Connection
+    db: sqlite_utils.Database
+    box: SecretBox
+    writer: WriteBehind
+    _kept: Callable[[Any, Callable[[], Any]], Any]
+
+    def transaction(self) -> _Tx:
+        return _Tx(self.conn)
 
 
 class _Tx:
