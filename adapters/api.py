@@ -25,7 +25,7 @@ from invoicebridge.core.crm_ids import id_rule
 from invoicebridge.core.i18n import _, lazy_
 from invoicebridge.core.status import Command
 
-from . import bulk_jobs, commands
+from . import bulk_jobs, commands, settings_api
 from .downloads import content_disposition
 from .page_cache import cached_answer
 from .openapi import OPENAPI, build as build_openapi
@@ -262,4 +262,5 @@ def routes() -> list[Route]:
         Route("/api/bulk", api_auth(bulk_jobs.post_bulk), methods=["POST"]),
         Route("/api/bulk/{run_id}", api_auth(bulk_jobs.get_bulk), methods=["GET"]),
         Route("/api/commands/{command_id}", api_auth(commands.get_command), methods=["GET"]),
+        Route("/api/settings/deal-fields", settings_api.deal_field_settings, methods=["GET", "PUT"]),
     ]

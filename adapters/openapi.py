@@ -22,6 +22,7 @@ from typing import Any
 
 from invoicebridge.core.crm_ids import MAX_INTEGER_ID, IdRule
 from invoicebridge.core.money import ISO_4217
+from . import settings_api
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 RUN_ID_PATTERN = "^[A-Za-z0-9._~-]{1,100}$"
@@ -193,10 +194,12 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
                         "responses": {"200": {"description": "The run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BulkRun"}}}},
                                       **_errors(401, 404)}}
             },
+            **settings_api.openapi_paths(_errors),
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "DealFieldSettings": settings_api.SCHEMA, "DealFieldChoice": settings_api.REQUEST,
                 "BulkRequest": {"type": "object", "additionalProperties": False, "properties": {
                     "deal_ids": {"type": "array", "maxItems": MAX_DEALS,
                                  "description": "Ids to invoice; one the CRM's rule refuses is reported refused in the run",

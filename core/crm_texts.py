@@ -68,3 +68,19 @@ def status_note(record: InvoiceRecord, previous: InvoiceStatus, current: Invoice
                   "due": format_money(record.amount_due, record.currency)}
         return (_("Invoice %(number)s is now %(status)s (was %(previous)s). Total %(total)s, nothing is due.") if current.is_terminal
                 else _("Invoice %(number)s is now %(status)s (was %(previous)s). Total %(total)s, amount due %(due)s.")) % values
+
+
+DEAL_FIELD_SETTINGS = ("deal_field_invoice_number", "deal_field_invoice_status")  # a deal field key each, "" for none
+
+
+def deal_field_values(record: InvoiceRecord, settings: dict) -> dict[str, str | None]:
+    """What the deal fields the settings name receive: the invoice number (None while it has none) and the
+    status label in the settings' language (e.g. "Awaiting payment", "Partly paid")."""
+    values: dict[str, str | None] = {}
+    with use_locale(settings.get("language")):
+        if settings.get("deal_field_invoice_number"):
+            values[str(settings["deal_field_invoice_number"])] = record.number or None
+        if settings.get("deal_field_invoice_status"):
+            values[str(settings["deal_field_invoice_status"])] = str(
+                display_label(record.status, amount_paid=record.amount_paid))
+    return values

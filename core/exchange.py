@@ -50,6 +50,7 @@ class Capabilities:
     idempotency_window: dt.timedelta | None = None  # … for this long (None: forever)
     change_feed: bool = True  # modified_since answers; without it sync reads the open invoices by id
     webhooks: bool = False  # verify_webhook receives change events
+    deal_fields: bool = False  # a CRM source: set_deal_fields writes text into the fields list_fields marks writable
     find_created: bool = True  # find_created can recover creates after a crash
     approval_roles: bool = False  # current_user's may_approve is meaningful (else everyone may)
     default_account_code: str = ""  # the revenue account a line uses when the mapping names none
@@ -104,6 +105,7 @@ class CrmField:
     type: str = "varchar"
     is_custom: bool = False
     options: Mapping[str, str] = field(factory=dict, converter=_freeze_mapping, eq=False)
+    writable: bool = False  # a deal field set_deal_fields can put a line of text into (capability deal_fields)
 
     @property
     def ref(self) -> str:

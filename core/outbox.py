@@ -28,8 +28,8 @@ from .status import InvoiceStatus
 log = logging.getLogger("invoicebridge.pipeline")
 SETTLED_REASONS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOIDED: "voided", InvoiceStatus.DELETED: "deleted"}
 SENDABLE = (InvoiceStatus.AWAITING_PAYMENT,)  # awaiting payment: the invoice can be sent to the customer
-ACTIVITY, COMPLETE, NOTE = "crm_activity", "crm_complete_activity", "crm_note"
-WRITEBACK_KINDS = (ACTIVITY, COMPLETE, NOTE)
+ACTIVITY, COMPLETE, NOTE, DEAL_FIELDS = "crm_activity", "crm_complete_activity", "crm_note", "crm_deal_field"
+WRITEBACK_KINDS = (ACTIVITY, COMPLETE, NOTE, DEAL_FIELDS)
 WRITEBACK_LEASE = 120  # seconds: one CRM call with its retries
 # Kept for older callers: the holder now lives on the operation's row, and these kv namespaces are read once
 # (recover) to finish what an older version left there.
@@ -51,6 +51,7 @@ class OutboxMixin(UseCaseBase):
             key = f"{crm_texts.invoice_key(record)}:created"
             self._enqueue(NOTE, key, record, {"content": crm_texts.created_note(record, deal, settings)})
         self._enqueue_reminder(record, deal, settings)
+        self._enqueue_deal_fields(record, settings)
 
     def _enqueue_reminder(self, record: InvoiceRecord, deal: Deal | None, settings: Mapping[str, Any]) -> None:
         if not settings.get("reminder_enabled", True) or record.status not in SENDABLE or record.sent:
@@ -66,6 +67,16 @@ class OutboxMixin(UseCaseBase):
             self._enqueue(NOTE, key, record, {"content": crm_texts.status_note(record, previous, current, settings)})
         if current in SENDABLE and previous not in SENDABLE:
             self._enqueue_reminder(record, None, settings)
+        self._enqueue_deal_fields(record, settings)
+
+    def _enqueue_deal_fields(self, record: InvoiceRecord, settings: Mapping[str, Any]) -> None:
+        """The deal fields chosen in the settings get the invoice's number and status: one row per invoice holding
+        the latest values, so a later status replaces one not sent yet and a value sent late is sent again."""
+        values = crm_texts.deal_field_values(record, dict(settings))
+        if values:
+            key = f"{crm_texts.invoice_key(record)}:deal-fields"
+            self.store.enqueue_latest(_op_key(key), kind=DEAL_FIELDS, deal_id=record.deal_id, record_id=record.id,
+                                      payload={"values": values, "dedupe_key": key}, stamp=self.runtime.now().isoformat())
 
     def _settle(self, record: InvoiceRecord, reason: str) -> None:
         """The invoice needs no more sending: drop its reminder if nobody started it, else close it once made."""
@@ -115,6 +126,8 @@ class OutboxMixin(UseCaseBase):
                              data={"operation": key})
             log.warning("write-back %s failed: %s", op["kind"], type(exc).__name__)
             return 0
+        if op["kind"] == DEAL_FIELDS:  # newer values may have come while these were sent: then it stays pending
+            return int(self.store.finish_if_current(key, payload))
         self.store.finish_operation(key, record_id=op["record_id"])
         return 1
 
@@ -129,6 +142,8 @@ class OutboxMixin(UseCaseBase):
         elif kind == COMPLETE:
             await self.plugins.complete_activity(self.runtime, connection=conn, deal_id=deal_id,
                                                  dedupe_key=payload["reminder"])
+        elif kind == DEAL_FIELDS:
+            await self.plugins.set_deal_fields(self.runtime, connection=conn, deal_id=deal_id, values=payload["values"])
         else:
             raise BackendError(f"unknown write-back kind {kind!r}")
 

@@ -101,3 +101,33 @@ class OutboxStore:
         """Give a claimed row back untouched (it has to wait for another one); the attempt is not counted."""
         self.conn.execute("UPDATE operations SET state = 'pending', attempts = attempts - 1, lease_until = ''"
                           " WHERE key = ? AND state = 'in_flight' AND lease_until = ?", (key, held_until))
+
+    def enqueue_latest(self, key: str, *, kind: str, deal_id: str, record_id: int | None, payload: Mapping[str, Any],
+                       stamp: str) -> None:
+        """A side effect whose latest payload is all that matters (a value written over the previous one): add
+        it, or put the new payload on the row and make an ended row pending again. A row in flight keeps its
+        state; its sender sees the payload changed (:meth:`finish_if_current`) and leaves it pending."""
+        from .store import _json
+
+        self.conn.execute(
+            "INSERT INTO operations (key, kind, deal_id, payload, request_hash, state, attempts, lease_until,"
+            " last_error, record_id, holder, next_try_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, '', 'pending', 0, '', '', ?, '', '', ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET payload = excluded.payload, deal_id = excluded.deal_id,"
+            " updated_at = excluded.updated_at, last_error = '', next_try_at = '',"
+            " state = CASE WHEN state = 'in_flight' THEN 'in_flight' ELSE 'pending' END,"
+            " holder = CASE WHEN state = 'in_flight' THEN holder ELSE '' END",
+            (key, kind, str(deal_id), _json(dict(payload)), record_id, stamp, stamp))
+
+    def finish_if_current(self, key: str, payload: Mapping[str, Any]) -> bool:
+        """Done when the row still carries ``payload`` (what was just sent); else a newer one came meanwhile and
+        the row goes back to pending for it. True when finished."""
+        from .store import _json, now_iso
+
+        cur = self.conn.execute("UPDATE operations SET state = 'done', last_error = '', lease_until = '', updated_at = ?"
+                                " WHERE key = ? AND state = 'in_flight' AND payload = ?", (now_iso(), key, _json(dict(payload))))
+        if cur.rowcount == 1:
+            return True
+        self.conn.execute("UPDATE operations SET state = 'pending', lease_until = '', holder = '', updated_at = ?"
+                          " WHERE key = ? AND state = 'in_flight'", (now_iso(), key))
+        return False

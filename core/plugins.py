@@ -267,6 +267,9 @@ class Plugins:
     async def add_note(self, runtime, *, connection: Connection, deal_id: str, content: str, dedupe_key: str) -> str:
         return await self._call(runtime, connection, "add_note", deal_id, content, dedupe_key, what="notes")
 
+    async def set_deal_fields(self, runtime, *, connection: Connection, deal_id: str, values) -> None:
+        await self._call(runtime, connection, "set_deal_fields", deal_id, dict(values), what="deal fields")
+
     async def deal_url(self, runtime, *, connection: Connection, deal_id: str) -> str:
         return await self._call(runtime, connection, "deal_url", deal_id, what="deal links")
 

@@ -73,6 +73,8 @@ class SyncMixin(UseCaseBase):
             updated = self.store.update_invoice(record.id, **changes)
             if status is not previous:
                 self._enqueue_status(updated, previous, status)
+            elif "number" in changes or "amount_paid" in changes:  # e.g. "Partly paid": the deal fields follow
+                self._enqueue_deal_fields(updated, self.store.get_settings())
             if settled or "sent" in changes:
                 self._settle(updated, settled or "emailed")
         if "sent" in changes and not source.startswith("command:"):

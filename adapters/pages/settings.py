@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from invoicebridge.core import deal_fields
 from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.mapping import (BUILTIN_FIELD_LABELS, DUE_DATE_KIND_LABELS, DueDateRule, MappingConfig,
                                         TEMPLATE_FIELDS, BUILTIN_FIELDS, canonical_ref, mappable_ref)
@@ -30,6 +31,11 @@ async def settings_page(request: Request) -> Response:
         catalog = await pipeline.catalog()
     except InvoiceBridgeError as exc:
         problems.append(_("Accounting lists: %(error)s") % {"error": exc.message})
+    deal_field_choices = []
+    try:
+        deal_field_choices = await deal_fields.choices(pipeline)
+    except InvoiceBridgeError as exc:
+        problems.append(_("CRM deal fields: %(error)s") % {"error": exc.message})
     mapping = pipeline.mapping()
     shown = {name: canonical_ref(getattr(mapping, name), fields) for name in ("to", "address", "email", "tax_number")}
     choices: list[tuple[str, str, str]] = []  # (entity, ref, label) for every field the mapping can read, built-in and custom
@@ -45,7 +51,8 @@ async def settings_page(request: Request) -> Response:
     return render(request, "settings.html", {
         "mapping": mapping, "shown": shown, "choices": choices, "settings": pipeline.store.get_settings(), "fields": fields, "catalog": catalog,
         "problems": problems, "due_kinds": [(k.value, str(text)) for k, text in DUE_DATE_KIND_LABELS.items()],
-        "template_fields": TEMPLATE_FIELDS, "capabilities": pipeline.capabilities(), **account.context(request),
+        "template_fields": TEMPLATE_FIELDS, "capabilities": pipeline.capabilities(), "deal_field_choices": deal_field_choices,
+        **account.context(request),
     })
 
 
@@ -92,6 +99,13 @@ async def save_settings(request: Request) -> Response:
     language = str(form.get("language") or "en")
     if language not in LANGUAGE_NAMES:
         errors.append(_("Language: choose one of %(languages)s") % {"languages": ", ".join(LANGUAGE_NAMES.values())})
+    chosen_fields: dict[str, str] = {}
+    try:
+        chosen_fields = await deal_fields.validate(pipeline, {
+            "invoice_number": str(form.get("deal_field_invoice_number") or ""),
+            "invoice_status": str(form.get("deal_field_invoice_status") or "")})
+    except InvoiceBridgeError as exc:
+        errors.append(exc.message)
     if errors or config is None:
         flash(request, _("Settings not saved: %(problems)s") % {"problems": "; ".join(errors)}, "error")
         return RedirectResponse("/settings", status_code=303)
@@ -104,6 +118,7 @@ async def save_settings(request: Request) -> Response:
         "automation_draft_when_won": form.get("automation_draft_when_won") == "on",
         "attention_draft_days": draft_days,
         "language": language,
+        **chosen_fields,
     })
     with use_locale(language):  # said in the language just chosen
         flash(request, _("Settings saved."))

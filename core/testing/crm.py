@@ -48,6 +48,23 @@ class CrmSourceContract:
         await s.source.complete_activity(s.deal_id, "contract-activity")
         await s.source.complete_activity(s.deal_id, "contract-activity")  # a second completion is a no-op
 
+    async def test_deal_fields_are_set_when_the_source_can(self, crm_subject: CrmSubject) -> None:
+        """Capability ``deal_fields``: the writable deal fields ``list_fields`` offers take text (and None clears
+        one); a source without it offers none and need not implement ``set_deal_fields``."""
+        s = crm_subject
+        writable = [f for f in await maybe_await(s.source.list_fields()) if f.writable]
+        if not s.factory.info.capabilities.deal_fields:
+            assert writable == [], "the source offers writable fields: set capabilities.deal_fields"
+            return
+        assert writable and all(f.entity == "deal" for f in writable), "deal_fields needs writable deal fields"
+        key = writable[0].key
+        await maybe_await(s.source.set_deal_fields(s.deal_id, {key: "INV-C-1"}))
+        await maybe_await(s.source.set_deal_fields(s.deal_id, {key: "INV-C-1"}))  # the same again: harmless
+        deal = await s.source.get_deal(s.deal_id)
+        assert deal.custom_fields.get(key) == "INV-C-1"
+        await maybe_await(s.source.set_deal_fields(s.deal_id, {key: None}))
+        assert (await s.source.get_deal(s.deal_id)).custom_fields.get(key) in (None, "")
+
     async def test_links_name_the_deal(self, crm_subject: CrmSubject) -> None:
         s = crm_subject
         url = await maybe_await(s.source.deal_url(s.deal_id))

@@ -11,7 +11,7 @@ from invoicebridge.core.errors import BackendError, WebhookRejected
 from .i18n import _, lazy_
 from invoicebridge.core.model import ConnectResult, Health, RemoteUser
 
-from . import auth, deals, panel, search, webhooks, writeback
+from . import auth, deal_fields, deals, panel, search, webhooks, writeback
 from .client import PipedriveClient
 from .config import PipedriveConfig, base_url
 from .deals import deal_url, load_fields
@@ -31,7 +31,7 @@ class PipedriveSource(ConnectionBound):
     info: ClassVar[BackendInfo] = BackendInfo(
         name=NAME, role=Role.CRM, label="Pipedrive", auth_methods=("oauth", "token"),
         id_pattern=r"[1-9][0-9]{0,17}", id_description=lazy_("positive whole numbers"),
-        capabilities=Capabilities(batch_size=100, webhooks=True))
+        capabilities=Capabilities(batch_size=100, webhooks=True, deal_fields=True))
 
     # -- connecting
     @classmethod
@@ -156,6 +156,10 @@ class PipedriveSource(ConnectionBound):
     async def add_note(self, deal_id: str, content: str, dedupe_key: str) -> str:
         async with self._client() as client:
             return await writeback.add_note_once(client, str(deal_id), content, dedupe_key)
+
+    async def set_deal_fields(self, deal_id: str, values: Mapping[str, Any]) -> None:
+        async with self._client() as client:
+            await deal_fields.set_deal_fields(client, str(deal_id), values)
 
     def deal_url(self, deal_id: str) -> str:
         return deal_url(self.connection.settings, deal_id) or \

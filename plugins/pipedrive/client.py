@@ -205,6 +205,9 @@ class PipedriveClient:
         """Field definitions of ``deal``, ``organization`` or ``person``."""
         return await self.paginate_v2(f"/api/v2/{entity}Fields")
 
+    async def update_deal(self, deal_id: str, body: dict) -> dict:
+        return (await self.request("PATCH", f"/api/v2/deals/{int(deal_id)}", json=body))["data"]
+
     async def activities(self, deal_id: str) -> list[dict]:
         return await self.paginate_v2("/api/v2/activities", {"deal_id": int(deal_id)})
 

@@ -17,6 +17,7 @@ from .i18n import _
 from .errors import FieldNotFound
 
 ENTITIES = ("deal", "organization", "person")
+WRITABLE_TYPES = ("varchar", "text")  # custom deal fields set_deal_fields writes text into
 
 
 @attrs.frozen
@@ -37,7 +38,8 @@ class FieldDef:
 
     def to_crm_field(self) -> CrmField:
         return CrmField(entity=self.entity, key=self.key, name=self.name, type=self.type,
-                        is_custom=self.is_custom, options=self.options)
+                        is_custom=self.is_custom, options=self.options,
+                        writable=self.entity == "deal" and self.is_custom and self.type in WRITABLE_TYPES)
 
 
 @attrs.frozen

@@ -25,6 +25,8 @@ def seed_demo(s: SandboxState) -> dict[str, Any]:
     channels = s.add_custom_field("deal", "Sales channels", "set", ["Web", "Partner", "Event"])
     budget = s.add_custom_field("deal", "Approved budget", "monetary")
     billing = s.add_custom_field("person", "Billing contact", "enum", ["Yes", "No"])
+    s.add_custom_field("deal", "Invoice number", "varchar")  # for the deal-field write-back (Settings)
+    s.add_custom_field("deal", "Invoice status", "varchar")
 
     acme = s.add_organization("Acme Ltd", _addr("1 King Street, London EC2V 8AU, United Kingdom", "1",
                                                  "King Street", "London", "EC2V 8AU", "United Kingdom", "England"),

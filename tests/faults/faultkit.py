@@ -38,7 +38,7 @@ from invoicebridge.core.model import Role, WebhookRequest
 from invoicebridge.core.pipeline import Pipeline, operation_key
 from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.runtime import Runtime
-from invoicebridge.core.status import InvoiceStatus
+from invoicebridge.core.status import InvoiceStatus, display_label
 from invoicebridge.core.store import Store
 from invoicebridge.plugins.pipedrive.sandbox import create_sandbox as pipedrive_sandbox
 from invoicebridge.plugins.pipedrive.writeback import marker
@@ -222,7 +222,12 @@ class World:
                              secrets={"api_token": "sandbox-token"})
         store.set_mapping_data(MappingConfig(tax_number="organization.custom:VAT number", due_date=DueDateRule(days=14),
                                              account_code="200").to_dict())
+        store.update_settings({"deal_field_invoice_status": self.status_field})  # the deal-field write-back too
         store.close()
+
+    @property
+    def status_field(self) -> str:
+        return self.pipedrive.field_key("deal", "Invoice status")
 
     @property
     def pipedrive(self) -> Any:
@@ -517,7 +522,7 @@ def _has_op(worker: Pipeline, key: str) -> bool:
     return True
 
 
-SIDE_EFFECTS = ("crm_activity", "crm_complete_activity", "crm_note", "command", "automation")
+SIDE_EFFECTS = ("crm_activity", "crm_complete_activity", "crm_note", "crm_deal_field", "command", "automation")
 
 
 def unfinished_side_effects(worker: Pipeline) -> list[tuple[str, str, str]]:
@@ -555,6 +560,16 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
         still_open = [a for a in found if not a.get("done")]
         if len(found) != expected or (must and len(found) != 1) or (not must and r.status is not InvoiceStatus.AWAITING_PAYMENT and still_open):
             reminder_problems.append((r.id, len(found)))
+    # the deal field ends equal to the current status of the deal's invoice (of one of them, when it has several)
+    by_deal: dict[str, list[Any]] = {}
+    for r in records:
+        by_deal.setdefault(r.deal_id, []).append(r)
+    deal_field_mismatches = []
+    for deal_id, invoices in by_deal.items():
+        value = (world.pipedrive.deals[int(deal_id)].get("custom_fields") or {}).get(world.status_field)
+        labels = {str(display_label(r.status, amount_paid=r.amount_paid)) for r in invoices}
+        if value not in labels:
+            deal_field_mismatches.append((deal_id, value, sorted(labels)))
     audit = store.audit_entries(limit=1_000_000)
     failed_ops = {e["data"].get("operation") for e in audit if e["kind"] == "create_failed"}
     # visible = the caller got a message with a cause, and an operation that existed has it in its timeline
@@ -577,4 +592,5 @@ def check_world(world: World, worker: Pipeline, keys: list[str], report: Report)
         "reminders_made": made,
         "invisible_failures": invisible,
         "unfinished_side_effects": unfinished_side_effects(worker),
+        "deal_field_mismatches": deal_field_mismatches,
     }

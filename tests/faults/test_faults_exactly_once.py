@@ -55,6 +55,7 @@ async def test_random_faults_and_crashes_leave_one_invoice_per_operation(tmp_pat
     assert f["reminder_problems"] == [] and f["reminders"] == f["reminders_made"] > 0
     assert f["invisible_failures"] == []
     assert f["unfinished_side_effects"] == []
+    assert f["deal_field_mismatches"] == [] and f["records"] > 0
 
 
 async def test_the_same_seed_gives_the_same_run(tmp_path):

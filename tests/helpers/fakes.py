@@ -44,7 +44,7 @@ class MemoryCRM:
     @property
     def info(self):
         return BackendInfo(name=self.name, role=Role.CRM, label="Memory CRM", auth_methods=("token",),
-                           capabilities=Capabilities(webhooks=True, default_account_code="200"))
+                           capabilities=Capabilities(webhooks=True, deal_fields=True, default_account_code="200"))
 
     @hookimpl
     def invoicebridge_register_backends(self, register):
@@ -64,7 +64,14 @@ class MemoryCRM:
 
     def list_fields(self):
         return [CrmField(entity="organization", key="name", name="Name"),
-                CrmField(entity="organization", key="v" * 40, name="VAT number", is_custom=True)]
+                CrmField(entity="organization", key="v" * 40, name="VAT number", is_custom=True),
+                CrmField(entity="deal", key="n" * 40, name="Invoice number", is_custom=True, writable=True),
+                CrmField(entity="deal", key="s" * 40, name="Invoice status", is_custom=True, writable=True)]
+
+    def set_deal_fields(self, deal_id, values):
+        self.deal_fields = getattr(self, "deal_fields", {})
+        self.deal_fields.setdefault(deal_id, {}).update(values)
+        self.field_writes = getattr(self, "field_writes", []) + [(deal_id, dict(values))]
 
     def add_activity(self, deal_id, subject, due_date, note, dedupe_key):
         self.activities.setdefault(dedupe_key, (deal_id, subject, due_date))
