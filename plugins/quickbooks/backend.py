@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Sequence
 
+import attrs
 import jwt
 
 from invoicebridge.core import BackendInfo, Capabilities, ConnectionBound, Role
@@ -182,10 +183,27 @@ class QuickBooksBackend(ConnectionBound):
 
     # ---- customers and invoices ---------------------------------------------------------------------------
 
+    async def multicurrency(self) -> bool:
+        return bool((await self.lists())["preferences"].get("CurrencyPrefs", {}).get("MultiCurrencyEnabled"))
+
     async def find_or_create_customers(self, customers: Sequence[Customer]) -> list[str]:
+        """With multicurrency on a customer's currency is fixed when it is created, and the currency is known only
+        per invoice: the existing customers are found here ("" for the others), and ``create_invoices`` makes the
+        missing ones in the invoice's currency."""
+        if await self.multicurrency():
+            return await cust.find(self.client(), list(customers))
         return await cust.find_or_create(self.client(), list(customers))
 
     async def create_invoices(self, requests: Sequence[CreateRequest]) -> list[CreateResult]:
+        if await self.multicurrency():
+            ids, errors = await cust.for_requests(self.client(), list(requests))
+            ready = [attrs.evolve(r, contact_id=ids[r.operation_key]) for r in requests if r.operation_key in ids]
+            made = {r.operation_key: r for r in await self._create(ready)} if ready else {}
+            return [made.get(r.operation_key) or CreateResult(operation_key=r.operation_key, error=errors[r.operation_key],
+                                                              errors=(errors[r.operation_key],)) for r in requests]
+        return await self._create(requests)
+
+    async def _create(self, requests: Sequence[CreateRequest]) -> list[CreateResult]:
         lists = await self.lists()
         us = lists["company"].get("Country") in ("US", "USA")
         items = {c.item_code(i).lower(): str(i["Id"]) for i in lists["items"]

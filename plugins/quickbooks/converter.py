@@ -85,7 +85,9 @@ def catalog_from(*, items: Iterable[Mapping[str, Any]], tax_codes: Iterable[Mapp
         tax = [TaxRate(tax_type=str(c["Id"]), name=str(c.get("Name", "")), rate=rates[str(c["Id"])])
                for c in tax_codes if c.get("Active", True) is not False]
     return Catalog(
-        base_currency=home, currencies=[home],
+        # multicurrency on: a customer may be in any currency QBO knows (it lists no "enabled" ones), so none is
+        # refused beforehand; off: the home currency only (fact sheet §9)
+        base_currency=home, currencies=[] if currency_prefs.get("MultiCurrencyEnabled") else [home],
         items=[CatalogItem(code=item_code(i), name=i.get("Name", ""), description=i.get("Description", ""),
                            unit_price=i.get("UnitPrice"),
                            account_code=account_codes.get(str(i.get("IncomeAccountRef", {}).get("value")), ""),

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from invoicebridge.core.errors import RemoteValidationError
 from .i18n import _
-from invoicebridge.core.model import Customer
+from invoicebridge.core.model import CreateRequest, Customer
 
 from . import converter as c
 from .client import QboClient
@@ -55,14 +55,28 @@ async def _reactivate(qbo: QboClient, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def find_or_create(qbo: QboClient, customers: Sequence[Customer], currency: str = "") -> list[str]:
+    return [str(row["Id"]) for row in await find_or_create_rows(qbo, customers, currency)]
+
+
+async def find(qbo: QboClient, customers: Sequence[Customer]) -> list[str]:
+    """The ids of the customers that exist ("" for the others), creating none."""
+    names = [c.display_name(customer.name) for customer in customers]
+    found = await _lookup(qbo, list(dict.fromkeys(names)))
+    return [str(found[n.lower()]["Id"]) if n.lower() in found else "" for n in names]
+
+
+async def find_or_create_rows(qbo: QboClient, customers: Sequence[Customer],
+                              currency: str = "") -> list[dict[str, Any]]:
+    """The customers' rows, the missing ones created (in ``currency`` when given, else the home currency)."""
     names = [c.display_name(customer.name) for customer in customers]
     found = await _lookup(qbo, list(dict.fromkeys(names)))
     missing = list(dict.fromkeys(n for n in names if n.lower() not in found))
     by_name = {c.display_name(cu.name): cu for cu in customers}
     for group in chunks(missing):
-        items = [{"bId": str(n), "operation": "create", "Customer": c.customer_body(by_name[name])}
+        items = [{"bId": str(n), "operation": "create", "Customer": c.customer_body(by_name[name], currency)}
                  for n, name in enumerate(group)]
-        answers = {a.get("bId"): a for a in await qbo.batch(items, request_id=request_id("customers", *group))}
+        answers = {a.get("bId"): a for a in await qbo.batch(
+            items, request_id=request_id("customers", currency, *group) if currency else request_id("customers", *group))}
         taken = []
         for n, name in enumerate(group):
             answer = answers.get(str(n), {})
@@ -86,4 +100,32 @@ async def find_or_create(qbo: QboClient, customers: Sequence[Customer], currency
                           "unique across customers, vendors and employees: rename one of them (or the organisation in "
                           "the CRM) and try again") % {"name": name}, backend="quickbooks")
                 found[name.lower()] = row if row.get("Active", True) else await _reactivate(qbo, row)
-    return [str(found[n.lower()]["Id"]) for n in names]
+    return [found[n.lower()] for n in names]
+
+
+async def for_requests(qbo: QboClient, requests: Sequence[CreateRequest]) -> tuple[dict[str, str], dict[str, str]]:
+    """With multicurrency on, the customer of each request in the request's currency (fact sheet §3.1: a customer's
+    ``CurrencyRef`` is "the currency of all the customer's transactions"; an invoice's must be its customer's).
+    Missing customers are created in that currency. Returns ({operation_key: customer id}, {operation_key: error})
+    where a customer of that name exists in another currency (QBO does not change a customer's currency)."""
+    ids: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    by_currency: dict[str, list[CreateRequest]] = {}
+    for request in requests:
+        by_currency.setdefault(request.draft.currency, []).append(request)
+    for currency, group in by_currency.items():
+        customers = list(dict.fromkeys(r.draft.customer for r in group))
+        row_for = dict(zip(customers, await find_or_create_rows(qbo, customers, currency), strict=True))
+        for request in group:
+            row = row_for[request.draft.customer]
+            theirs = str((row.get("CurrencyRef") or {}).get("value") or "")
+            if theirs and theirs != currency:
+                errors[request.operation_key] = _(
+                    "The customer %(name)s exists in QuickBooks in %(theirs)s, and QuickBooks never changes a "
+                    "customer's currency, so it cannot get an invoice in %(currency)s. Invoice this deal in "
+                    "%(theirs)s, or give the organisation in the CRM a different name (a new customer in "
+                    "%(currency)s is then made)") % {"name": row.get("DisplayName", ""), "theirs": theirs,
+                                                      "currency": currency}
+            else:
+                ids[request.operation_key] = str(row["Id"])
+    return ids, errors

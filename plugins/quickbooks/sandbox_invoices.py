@@ -15,6 +15,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import sandbox_currency as cur
 from . import sandbox_faults as f
 from .sandbox_state import QboState, money, writable
 
@@ -218,13 +219,7 @@ class Sales:
         inv = writable(body)
         customer = self.s.reference("Customer", inv.get("CustomerRef"), "CustomerRef")
         inv["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
-        currency = (inv.get("CurrencyRef") or {}).get("value") or customer.get("CurrencyRef", {}).get("value") \
-            or self.s.home_currency()
-        if currency != customer.get("CurrencyRef", {}).get("value", currency):
-            raise f.business("The currency of the transaction must match the customer's currency.",
-                             element="CurrencyRef")  # UNCERTAIN (expected)
-        inv["CurrencyRef"] = {"value": currency, "name": self.s.home_currency_ref()["name"]
-                              if currency == self.s.home_currency() else currency}
+        cur.invoice_currency(self.s, inv, customer)
         number = str(inv.get("DocNumber") or "")
         custom = self.s.preferences.get("SalesFormsPrefs", {}).get("CustomTxnNumbers", False)
         if number == "AUTO_GENERATE" or inv.pop("AutoDocNumber", False) or (not number and not custom):
@@ -259,7 +254,9 @@ class Sales:
             raise f.business("CustomerMemo is longer than 1000 characters.", element="CustomerMemo")
         inv.setdefault("EmailStatus", "NotSet")
         inv.setdefault("PrintStatus", "NotSet")
-        return self.compute(inv)
+        inv = self.compute(inv)
+        cur.home_total(inv)
+        return inv
 
     def create_invoice(self, body: dict[str, Any], *, allow_duplicate: bool = False) -> dict[str, Any]:
         if not body.get("CustomerRef"):
@@ -298,6 +295,7 @@ class Sales:
                 detail.pop("TaxInclusiveAmt", None)
         inv["TotalAmt"] = ZERO
         inv["Balance"] = ZERO
+        cur.home_total(inv)
         inv["TxnTaxDetail"] = {"TotalTax": ZERO}
         note = inv.get("PrivateNote", "")
         inv["PrivateNote"] = f"Voided - {note}" if note else "Voided"

@@ -21,6 +21,9 @@ ITEMS = (  # Sku, Name, Description, UnitPrice, tax code key
 
 
 def seed(state: QboState, kind: str = "demo") -> None:
+    """``demo``: the UK company with multicurrency on (like the Xero demo organisation, it takes EUR and USD deals);
+    ``uk``: the same company in GBP only (multicurrency is off by default in QBO, fact sheet §9); ``us``: the US
+    company (USD only)."""
     us = kind == "us"
     currency = "USD" if us else "GBP"
     address = ({"Line1": "2600 Marine Way", "City": "Mountain View", "CountrySubDivisionCode": "CA",
@@ -37,7 +40,7 @@ def seed(state: QboState, kind: str = "demo") -> None:
         "AccountingInfoPrefs": {"UseAccountNumbers": True},
         "SalesFormsPrefs": {"CustomTxnNumbers": False, "AllowDiscount": True, "AllowDeposit": False,
                             "AllowShipping": False, "ETransactionPaymentEnabled": True, "AutoApplyPayments": True},
-        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": currency}},
+        "CurrencyPrefs": {"MultiCurrencyEnabled": kind == "demo", "HomeCurrency": {"value": currency}},
         "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": us},
     }
     income = state.insert("Account", {"Name": "Sales", "AcctNum": "200", "AccountType": "Income",

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from attrs import define, field
 
+from . import sandbox_currency as cur
 from . import sandbox_faults as f
 from .qbotime import pacific, pacific_date
 
@@ -66,6 +67,10 @@ class QboState:
     email_daily_limit: int = 40  # sandbox: 40 emails a day per realm
     send_updates_bill_email: bool = False  # send?sendTo= leaves BillEmail as it was
     overpay_allowed: bool = False  # a payment line above the invoice's balance is refused
+    # with CurrencyPrefs.MultiCurrencyEnabled: the currencies a customer may be given, and the rates (home units per
+    # one foreign unit) used when an invoice gives no ExchangeRate; 1 for a currency without a rate
+    currencies: frozenset[str] = frozenset(cur.CURRENCY_NAMES)
+    exchange_rates: dict[str, Decimal] = field(factory=lambda: dict(cur.DEFAULT_RATES))
 
     # ---- basics ---------------------------------------------------------------------------------------------
 
@@ -186,7 +191,7 @@ class QboState:
         if entity == "Customer":
             row["FullyQualifiedName"] = display
             row.setdefault("Balance", 0)
-            row.setdefault("CurrencyRef", self.home_currency_ref())
+            cur.customer_currency(self, row, self.get(entity, str(row["Id"])) if updating else None)
             for ref, target in (("SalesTermRef", "Term"), ("DefaultTaxCodeRef", "TaxCode")):
                 if row.get(ref):
                     self.reference(target, row[ref], ref)
@@ -208,14 +213,12 @@ class QboState:
 
     def home_currency_ref(self) -> dict[str, str]:
         code = self.home_currency()
-        return {"value": code, "name": CURRENCY_NAMES.get(code, code)}
+        return cur.ref(code)
 
     def is_us(self) -> bool:
         return self.company.get("Country") in ("US", "USA")
 
 
-CURRENCY_NAMES = {"USD": "United States Dollar", "GBP": "British Pound Sterling", "EUR": "Euro",
-                  "CAD": "Canadian Dollar", "AUD": "Australian Dollar"}
 
 
 def _prune(value: Any) -> Any:

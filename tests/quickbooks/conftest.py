@@ -18,8 +18,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sandbox(clock):
-    return create_sandbox(clock=clock.now, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, verifier_token=VERIFIER)
+def qbo_seed() -> str:
+    """The company most tests run against: the UK one in GBP only (multicurrency off, QBO's default); the
+    multicurrency tests override this fixture with ``demo``."""
+    return "uk"
+
+
+@pytest.fixture
+def sandbox(clock, qbo_seed):
+    return create_sandbox(clock=clock.now, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, verifier_token=VERIFIER,
+                          seed=qbo_seed)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 import pytest
@@ -152,3 +152,20 @@ def test_a_posted_invoice_is_deleted_from_the_app_or_in_qbo_while_unpaid(demo):
     assert now["status_label"] == "Partly paid" and not {"void", "delete"} & set(now["allowed_commands"])
     refused = client.post(f"/api/invoices/{third['id']}/delete")
     assert refused.status_code == 409 and "payments" in refused.json()["message"]
+
+
+@pytest.mark.parametrize(("deal", "currency"), [("2", "EUR"), ("3", "USD")])
+def test_demo_eur_and_usd_deals_make_invoices_in_their_currency(demo, deal, currency):
+    """The demo company has multicurrency on (as the Xero demo organisation takes EUR and USD): deals 2 and 3 were
+    refused with 422 "currency not enabled" before."""
+    client, app, _info = demo
+    preview = client.post(f"/api/deals/{deal}/preview", json={})
+    assert preview.status_code == 200 and preview.json()["currency"] == currency, preview.text
+    created = client.post(f"/api/deals/{deal}/invoices", json={}, headers={"Idempotency-Key": f"qbo-fx-{deal}"})
+    assert created.status_code == 201, created.text
+    sandbox = app.state.sandboxes["quickbooks"][1]
+    remote = sandbox.state.get("Invoice", created.json()["remote_id"])
+    customer = sandbox.state.get("Customer", remote["CustomerRef"]["value"])
+    assert remote["CurrencyRef"]["value"] == customer["CurrencyRef"]["value"] == currency
+    assert Decimal(str(remote["TotalAmt"])) == Decimal(preview.json()["totals"]["total"])
+    assert remote["HomeTotalAmt"] == (remote["TotalAmt"] * remote["ExchangeRate"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
