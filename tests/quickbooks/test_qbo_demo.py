@@ -169,3 +169,23 @@ def test_demo_eur_and_usd_deals_make_invoices_in_their_currency(demo, deal, curr
     assert remote["CurrencyRef"]["value"] == customer["CurrencyRef"]["value"] == currency
     assert Decimal(str(remote["TotalAmt"])) == Decimal(preview.json()["totals"]["total"])
     assert remote["HomeTotalAmt"] == (remote["TotalAmt"] * remote["ExchangeRate"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@pytest.mark.parametrize(("language", "grouping"), [("de", "."), ("en", ",")])
+def test_console_amount_placeholder_is_formatted_for_the_page_language(demo, language, grouping):
+    """The balance offered as the amount's placeholder read "5400.6": it is now the page language's number to the
+    cent, grouped (and parse_decimal reads it back)."""
+    from invoicebridge.core.i18n import format_number, parse_decimal, use_locale
+
+    client, app, info = demo
+    created = client.post(f"/api/deals/{info['suggested_deal']}/invoices", json={},
+                          headers={"Idempotency-Key": "qbo-placeholder"})
+    assert created.status_code == 201, created.text
+    balance = Decimal(created.json()["total"])
+    assert balance >= 1000  # so the grouping shows
+    page = client.get(f"/sandbox/quickbooks/?lang={language}")
+    found = re.search(r'name="amount"[^>]*placeholder="([^"]*)"', page.text)
+    with use_locale(language):
+        expected = format_number(balance, places=2)
+        assert found and found.group(1) == expected and grouping in expected
+        assert parse_decimal(found.group(1), field="amount") == balance
