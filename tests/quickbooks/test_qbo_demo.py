@@ -189,3 +189,13 @@ def test_console_amount_placeholder_is_formatted_for_the_page_language(demo, lan
         expected = format_number(balance, places=2)
         assert found and found.group(1) == expected and grouping in expected
         assert parse_decimal(found.group(1), field="amount") == balance
+
+
+def test_connections_page_in_german_shows_no_empty_role(demo):
+    """QBO names no role for the user who connected: the German connections page showed "Rolle" with nothing after
+    it. A fact without a value is left out."""
+    client, _app, info = demo
+    sign_in(client, info)
+    page = client.get("/connections?lang=de")
+    assert page.status_code == 200 and "QuickBooks" in page.text
+    assert not re.search(r"<dt>[^<]*</dt><dd>\s*</dd>", page.text), "a label without a value"
