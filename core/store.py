@@ -30,14 +30,14 @@ from .store_invoices import InvoiceStore
 from .store_kv import DEFAULT_SETTINGS, SettingsStore
 from .store_reads import HotReads
 from .store_rows import _column, _digest, _json, _json_default, _record, _row_dict, _Tx, now_iso
-from .store_schema import _m1, _m2_sessions_and_key_use, _m3_neutral_statuses
+from .store_schema import _m1, _m2_sessions_and_key_use, _m3_neutral_statuses, _m6_growth_indexes
 from .store_writer import StoreWriteError, WriteBehind
 
 __all__ = ["API_KEY_USE_RESOLUTION_S", "DEFAULT_SETTINGS", "MIGRATIONS", "PRIVATE_FILES", "Store", "make_private_dir",
            "make_private_file", "now_iso", "StoreWriteError", "_Tx", "_column", "_digest", "_json", "_json_default", "_record", "_row_dict"]
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox,
-                                                             migrate_jobs]
+                                                             migrate_jobs, _m6_growth_indexes]
 
 
 class Store(HotReads, ConnectionStore, AccessStore, SettingsStore, InvoiceStore, OutboxStore, JobStore):

@@ -154,3 +154,10 @@ def _m3_neutral_statuses(db: sqlite_utils.Database) -> None:
         if new_value != value:
             db.execute("UPDATE settings SET value = ? WHERE key = ?", [_json(new_value), row[0]])
 
+
+
+def _m6_growth_indexes(db: sqlite_utils.Database) -> None:
+    """Two reads grew with the table: the dashboard's recent invoices sorted every invoice by ``updated_at``, and
+    the outbox looked an invoice's operations up by ``record_id`` with a scan (bench/curve.py at 100,000)."""
+    db.table("invoices").create_index(["updated_at"], if_not_exists=True)
+    db.table("operations").create_index(["record_id"], if_not_exists=True)

@@ -41,9 +41,9 @@ def test_wal_mode_and_migrations_are_recorded(store):
     from invoicebridge.core.store import MIGRATIONS
 
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == len(MIGRATIONS) == 5
+    assert store.schema_version == len(MIGRATIONS) == 6
     store.migrate()  # idempotent
-    assert store.schema_version == 5
+    assert store.schema_version == 6
 
 
 def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_path, monkeypatch):
@@ -57,7 +57,7 @@ def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_
     old.close()
     monkeypatch.undo()
     new = Store.open(tmp_path / "v1.db")
-    assert new.schema_version == 5 and "sessions" in new.db.table_names()
+    assert new.schema_version == 6 and "sessions" in new.db.table_names()
     assert new.check_api_key("ib_v1key")
     assert [(k["label"], k["hint"]) for k in new.list_api_keys()] == [("from v1", None)]
     assert new.list_api_keys()[0]["last_used_at"]
@@ -165,3 +165,16 @@ def test_two_processes_creating_the_key_at_once_share_the_first_one(tmp_path, mo
     assert load_or_create_key(tmp_path) == first
     assert (tmp_path / "secret.key").read_bytes().strip() == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]  # no temporary file left behind
+
+
+def test_reads_that_grow_with_the_tables_use_an_index_not_a_scan(store):
+    """bench/curve.py at 100,000 invoices: the dashboard's recent invoices sorted the whole table and the outbox
+    scanned every operation for one invoice's write-backs."""
+
+    def plan(sql: str, args: tuple) -> str:
+        return " | ".join(row[-1] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+    recent = plan("SELECT * FROM invoices ORDER BY updated_at DESC LIMIT ?", (50,))
+    assert "USE TEMP B-TREE" not in recent and "updated_at" in recent
+    by_record = plan("SELECT * FROM operations WHERE kind IN (?, ?) AND record_id = ?", ("crm_note", "crm_activity", 7))
+    assert "record_id" in by_record and not by_record.startswith("SCAN")
