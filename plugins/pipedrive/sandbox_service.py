@@ -9,7 +9,7 @@ import base64
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -91,16 +91,13 @@ class ServiceMixin:
     delivery_transport: Any
     delivery_target: str
 
-    # SandboxState's own; here for the type checker
-    def now(self) -> dt.datetime:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # SandboxState's own, declared for the type checker only
+        def now(self) -> dt.datetime: ...
 
-    def next_id(self, kind: str) -> int:
-        raise NotImplementedError
+        def next_id(self, kind: str) -> int: ...
 
-    @property
-    def host(self) -> str:
-        raise NotImplementedError
+        @property
+        def host(self) -> str: ...
 
     # ---- auth --------------------------------------------------------------------------------------
 
