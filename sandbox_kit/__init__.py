@@ -2,7 +2,7 @@
 
 An OAuth 2.0 authorization server (:mod:`.oauth`), rate limits (:mod:`.limits`), a signed webhook outbox
 (:mod:`.outbox`), idempotency replay (:mod:`.idempotency`), fault switches (:mod:`.faults`), a request log
-(:mod:`.requestlog`), a simulated clock (:mod:`.clock`) and console scaffolding (:mod:`.console`). A sandbox
+(:mod:`.requestlog`), a transport that can lose answers after the work is done (:mod:`.transport`), a simulated clock (:mod:`.clock`) and console scaffolding (:mod:`.console`). A sandbox
 built on it follows :class:`invoicebridge.core.sandboxes.Sandbox` and is offered through the
 ``invoicebridge_sandboxes`` hook. Ships in the ``invoicebridge[sandbox]`` extra.
 """
@@ -16,7 +16,8 @@ from .limits import Concurrency, Limiter, Rejection, Window
 from .oauth import AuthorizationServer, Connection, Grant, OAuthError, TokenRejected, basic_credentials, s256
 from .outbox import Delivery, Outbox
 from .requestlog import RequestLog
+from .transport import LossyTransport
 
 __all__ = ["AuthorizationServer", "Concurrency", "Connection", "Delivery", "DemoOffer", "Faults", "Grant",
-           "IdempotencyStore", "KeyReused", "Limiter", "OAuthError", "Outbox", "Rejection", "RequestLog", "Sandbox",
+           "IdempotencyStore", "KeyReused", "Limiter", "LossyTransport", "OAuthError", "Outbox", "Rejection", "RequestLog", "Sandbox",
            "SimulatedClock", "TokenRejected", "Window", "basic_credentials", "s256", "utcnow"]
