@@ -1,10 +1,15 @@
-"""Ledgerly for the tests: its sandbox, a connection to it over the sandbox's transport, and invoice requests."""
+"""Ledgerly for the tests: its sandbox behind a transport that checks every exchange against Ledgerly's published API
+(``ledgerly_openapi.yaml``), a connection to it, and invoice requests."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
+import httpx
+from contract import SpecRequest, ValidatingTransport, spec_request
+from openapi_core import OpenAPI
 from starlette.testclient import TestClient
 
 from invoicebridge.core import Customer, InvoiceDraft, LineItem
@@ -16,6 +21,21 @@ from invoicebridge.sandbox_kit import SimulatedClock
 
 import ledgerly
 from ledgerly_sandbox import BOOK, LedgerlySandbox, config
+
+
+SPEC = OpenAPI.from_file_path(str(Path(__file__).with_name("ledgerly_openapi.yaml")))
+
+
+def map_request(request: httpx.Request) -> tuple[str, SpecRequest] | None:
+    """API calls (``/v1/…``) against the spec; the OAuth endpoints are RFC 6749's, not in it."""
+    if not request.url.path.startswith("/v1/"):
+        return None
+    return "api", spec_request(request, host_url="https://ledgerly.test", path=request.url.path)
+
+
+def checked(sandbox: LedgerlySandbox) -> ValidatingTransport:
+    """The sandbox's own (lossy) transport, every request and answer validated; ``problems`` must stay empty."""
+    return ValidatingTransport(sandbox.transport, {"api": SPEC}, map_request)
 
 
 def draft(deal_id: str, account: str = "sales") -> InvoiceDraft:
@@ -35,7 +55,8 @@ class World:
     def __init__(self, store) -> None:
         self.clock = SimulatedClock()
         self.sandbox = LedgerlySandbox(clock=self.clock)
-        self.runtime = Runtime(store=store, transports={"ledgerly": self.sandbox.transport}, now=self.clock.now,
+        self.checked = checked(self.sandbox)
+        self.runtime = Runtime(store=store, transports={"ledgerly": self.checked}, now=self.clock.now,
                                sleep=self.clock.sleep, config={"ledgerly": config()})
         self.connection = store.add_connection(backend="ledgerly", role="accounting", label="Books One",
                                                settings={"book": BOOK["id"]},

@@ -26,13 +26,15 @@ from invoicebridge.sandbox_kit import SimulatedClock, utcnow
 import ledgerly
 import ledgerly_sandbox
 from ledgerly_sandbox import LedgerlySandbox, config
-from ledgerly_world import World, connect_through_the_pages, request
+from ledgerly_world import World, checked, connect_through_the_pages, request
 
 PASSWORD = "correct horse battery"
 PUBLIC = {"invoicebridge.core", "invoicebridge.core.connector"}
 
 
 def imports(module) -> set[str]:
+    """The invoicebridge modules a source imports, its private names imported, and private attributes it reads of
+    anything but itself (``x._y``, not ``self._y``)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
         if isinstance(node, ast.ImportFrom):
@@ -40,6 +42,9 @@ def imports(module) -> set[str]:
             names.update(f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_"))
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            names.add(f"invoicebridge: private attribute {node.attr}")
     return {n for n in names if n.startswith("invoicebridge")}
 
 
@@ -58,9 +63,12 @@ def test_the_import_check_refuses_plugin_adapter_and_private_imports(tmp_path):
     Path(Source.__file__).write_text("from invoicebridge.plugins.xero.client import XeroClient\n"
                                      "import invoicebridge.adapters.api\n"
                                      "from invoicebridge.core.connector import _json\n"
-                                     "from invoicebridge.core.connector.oauth import TokenKeeper\n")
+                                     "from invoicebridge.core.connector.oauth import TokenKeeper\n"
+                                     "from invoicebridge.core.connector import Connector\n"
+                                     "Connector._exchange\n")
     assert imports(Source) - PUBLIC == {"invoicebridge.plugins.xero.client", "invoicebridge.adapters.api",
-                                        "invoicebridge.core.connector._json", "invoicebridge.core.connector.oauth"}
+                                        "invoicebridge.core.connector._json", "invoicebridge.core.connector.oauth",
+                                        "invoicebridge: private attribute _exchange"}
 
 
 class TestLedgerlyKeepsTheAccountingContract(AccountingBackendContract):
@@ -80,8 +88,9 @@ class TestLedgerlyKeepsTheAccountingContract(AccountingBackendContract):
             return (WebhookRequest(body=body, headers={"X-Ledgerly-Signature": world.sandbox.sign(body)}),
                     WebhookRequest(body=body, headers={"X-Ledgerly-Signature": "0" * 64}))
 
-        return AccountingSubject(factory=ledgerly.LedgerlyBackend, backend=world.backend, request=request,
-                                 bad_request=bad_request, touch=touch, webhook=webhook, missing_id="lg-404")
+        yield AccountingSubject(factory=ledgerly.LedgerlyBackend, backend=world.backend, request=request,
+                                bad_request=bad_request, touch=touch, webhook=webhook, missing_id="lg-404")
+        assert world.checked.problems == []  # every request and answer followed Ledgerly's published API
 
 
 class ThroughTheClient(httpx.AsyncBaseTransport):
@@ -107,14 +116,15 @@ def web(tmp_path, store):
         crm.deals[deal_id] = Deal(id=deal_id, title=f"Deal {deal_id}", value=0, currency="GBP", organization=org,
                                   products=[DealProduct(name="Consulting", quantity=3, item_price=100, tax_percent=20)])
     backends = {"ledgerly": config(browser_base=f"http://127.0.0.1:8000{sandbox.mount_path}")}
+    transport = checked(sandbox)
     app = create_app(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0, admin_password=PASSWORD, backends=backends),
-                     store=store, plugins=plugins, transports={"ledgerly": sandbox.transport}, sandboxes=[sandbox])
+                     store=store, plugins=plugins, transports={"ledgerly": transport}, sandboxes=[sandbox])
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         connect_through_the_pages(client, PASSWORD)
         sandbox.outbox.transport = ThroughTheClient(client)
         client.headers["Authorization"] = f"Bearer {store.create_api_key('test')}"
         yield client, sandbox
-
+    assert transport.problems == [] and "validated" in {note for *_, note in transport.log}  # all followed the spec
 
 def test_connecting_goes_through_oauth_and_subscribes_the_webhook(web, store):
     client, sandbox = web
