@@ -17,12 +17,22 @@ from typing import Any, Callable, Iterable
 
 import httpx
 
-from ..errors import BackendError, DailyLimitReached, InvoiceBridgeError, RateLimited, TransportError
+from ..errors import (AuthError, BackendError, DailyLimitReached, InvoiceBridgeError, RateLimited, RemoteNotFound,
+                      RemoteValidationError, ServerError, TransportError)
 from ..i18n import _
 from .limiter import Budget, Limiter
 from .retry import RetryPolicy
 
 CACHE_KEY = "connector"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header's delta-seconds; None when absent or an HTTP date (the retry policy's default wait
+    applies then)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 class Dialect:
@@ -31,12 +41,28 @@ class Dialect:
     backend = ""
 
     def error_for(self, response: httpx.Response) -> InvoiceBridgeError | None:
-        """The typed error for an answer (None for a success)."""
-        if response.status_code < 400:
+        """The typed error for an answer (None for a success). By default by the HTTP status alone: 401/403
+        :class:`AuthError`, 404 :class:`RemoteNotFound`, 429 :class:`RateLimited` (``Retry-After`` seconds), 5xx
+        :class:`ServerError`, any other 4xx :class:`RemoteValidationError`; worded by :meth:`message`."""
+        status = response.status_code
+        if status < 400:
             return None
-        return BackendError(_("The service answered %(status)s") % {"status": response.status_code},
-                            backend=self.backend, method=response.request.method, url=str(response.request.url),
-                            status=response.status_code)
+        text = self.message(response) or _("The service answered %(status)s") % {"status": status}
+        where: dict[str, Any] = {"backend": self.backend, "method": response.request.method,
+                                 "url": str(response.request.url), "status": status}
+        if status in (401, 403):
+            return AuthError(text, **where)
+        if status == 404:
+            return RemoteNotFound(text, **where)
+        if status == 429:
+            return RateLimited(text, retry_after=retry_after_seconds(response.headers.get("retry-after")), **where)
+        if status >= 500:
+            return ServerError(text, **where)
+        return RemoteValidationError(text, messages=[text], **where)
+
+    def message(self, response: httpx.Response) -> str:
+        """The service's own words for an error answer ("" when it gave none): override to read its error body."""
+        return ""
 
     def transport_error(self, exc: httpx.RequestError, method: str, url: str) -> BackendError:
         return TransportError(_("Could not reach the service (%(error)s); check the network and try again")

@@ -21,7 +21,6 @@ import httpx
 from invoicebridge.core import (
     Account,
     AccountChoice,
-    AuthError,
     BackendError,
     BackendInfo,
     Capabilities,
@@ -33,12 +32,9 @@ from invoicebridge.core import (
     Health,
     Invoice,
     InvoiceStatus,
-    RateLimited,
-    RemoteNotFound,
     RemoteUser,
     RemoteValidationError,
     Role,
-    ServerError,
     TaxRate,
     WebhookEvent,
     WebhookRejected,
@@ -69,29 +65,16 @@ TO_REMOTE = {S.AWAITING_PAYMENT: "open", S.PAID: "settled", S.VOIDED: "cancelled
 
 
 class LedgerlyDialect(Dialect):
-    """Ledgerly's answers: ``{"error": code, "message": text}`` on failure, a per-minute budget in the headers."""
+    """Ledgerly's answers: the kit maps statuses to core's errors; ``{"error", "message"}`` words them, and the
+    headers carry the per-minute budget."""
 
     backend = NAME
 
-    def error_for(self, response: httpx.Response) -> BackendError | None:
-        status = response.status_code
-        if status < 400:
-            return None
+    def message(self, response: httpx.Response) -> str:
         try:
-            message = str(json.loads(response.content).get("message") or "")
-        except (ValueError, AttributeError):
-            message = ""
-        where = {"backend": NAME, "method": response.request.method, "url": str(response.request.url), "status": status}
-        message = f"Ledgerly: {message or status}"
-        if status == 429:
-            return RateLimited(message, retry_after=float(response.headers.get("retry-after", 60)), problem="minute", **where)
-        if status in (401, 403):
-            return AuthError(message, **where)
-        if status == 404:
-            return RemoteNotFound(message, **where)
-        if status >= 500:
-            return ServerError(message, **where)
-        return RemoteValidationError(message, messages=[message], **where)
+            return f"Ledgerly: {json.loads(response.content)['message']}"
+        except (ValueError, KeyError, TypeError):
+            return ""
 
     def budgets(self, response: httpx.Response, now: Any) -> list[Budget]:
         left = response.headers.get("x-ratelimit-remaining")
