@@ -143,11 +143,13 @@ class PipedriveClient:
 
     # ---- v2 reads ------------------------------------------------------------------------------------
 
-    async def deal(self, deal_id: str) -> dict:
+    async def deal(self, deal_id: str, *, include: str = "") -> dict:
+        """``getDeal``; ``include`` is one of the spec's ``include_fields`` (e.g. ``products_count``)."""
         if not str(deal_id).isdigit() or not str(deal_id).isascii():  # "abc" would be a ValueError (a 500) below
             raise RemoteNotFound(_("Deal '%(deal)s' was not found in Pipedrive: deal ids are whole numbers") % {"deal": str(deal_id)[:40]},
                                  backend="pipedrive")
-        return (await self.request("GET", f"/api/v2/deals/{int(deal_id)}", what=_("Deal %(id)s") % {"id": deal_id}))["data"]
+        return (await self.request("GET", f"/api/v2/deals/{int(deal_id)}", params={"include_fields": include} if include else None,
+                                   what=_("Deal %(id)s") % {"id": deal_id}))["data"]
 
     async def deals(self, ids: list[str]) -> list[dict]:
         out: list[dict] = []

@@ -86,10 +86,11 @@ async def _assemble(client: PipedriveClient, raw_deals: list[dict], products_by_
 
 
 async def read_deal(client: PipedriveClient, deal_id: str, related: RelatedCache | None = None) -> Deal:
-    """One deal: the deal, its lines, its discounts when it may have any (see :func:`may_have_discounts`), and
-    its organization, person and products' codes (from ``related`` when given: a page view)."""
-    raw = await client.deal(deal_id)
-    products = await client.deal_products(deal_id)
+    """One deal: the deal, its lines when it has any (see :func:`may_have_lines`), its discounts when it may
+    have any (see :func:`may_have_discounts`), and its organization, person and products' codes (from
+    ``related`` when given: a page view)."""
+    raw = await client.deal(deal_id, include="products_count")
+    products = await client.deal_products(deal_id) if may_have_lines(raw) else []
     discounts = await client.discounts(deal_id) if may_have_discounts(raw, products) else []
     return (await _assemble(client, [raw], {raw["id"]: products}, {raw["id"]: discounts}, related))[0]
 
@@ -107,6 +108,17 @@ async def read_deals(client: PipedriveClient, deal_ids: list[str]) -> list[Deal]
     discounts = {d["id"]: await client.discounts(str(d["id"])) for d in found
                  if may_have_discounts(d, products.get(d["id"], []))}
     return await _assemble(client, found, products, discounts)
+
+
+def may_have_lines(raw_deal: dict) -> bool:
+    """Whether a deal read with ``include_fields=products_count`` (v2 spec ``getDeal``) may have lines: only a
+    count of exactly 0 says it has none (a deal read without the count, or any other answer, is read in full).
+
+    No Pipedrive read returns a deal with its lines (v2 dropped ``related_objects``, fact sheet §2.3; the v1
+    ``getDeal`` that had them is gone from the v1 spec, and its ``related_objects`` held no products either), so
+    a deal with products costs this read and ``getDealProducts``; one without costs this read only."""
+    count = raw_deal.get("products_count")
+    return not (isinstance(count, int) and not isinstance(count, bool) and count == 0)
 
 
 def may_have_discounts(raw_deal: dict, lines: list[dict]) -> bool:

@@ -148,10 +148,6 @@ async def _json_body(request: Request) -> dict:
 # ---- v2 ----------------------------------------------------------------------------------------------
 
 
-async def get_deal(request: Request, s: SandboxState) -> dict:
-    return {"success": True, "data": _custom_view(s.require("deal", request.path_params["id"]), "deal", s, request)}
-
-
 async def patch_deal(request: Request, s: SandboxState) -> dict:
     deal = s.update_deal(request.path_params["id"], await _json_body(request))
     return {"success": True, "data": _custom_view(deal, "deal", s, request)}
@@ -356,7 +352,7 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
         Route("/api/v2/deals/search", _api("searchDeals", sandbox_search.search_deals)),
         Route("/api/v2/organizations/search", _api("searchOrganization", sandbox_search.search_organizations)),
         Route("/api/v2/deals/products", _api("getDealsProducts", get_deals_products)),
-        Route("/api/v2/deals/{id:int}", _api("getDeal", get_deal)),
+        Route("/api/v2/deals/{id:int}", _api("getDeal", sandbox_resources.get_deal)),
         Route("/api/v2/deals/{id:int}", _api("updateDeal", patch_deal), methods=["PATCH"]),
         Route("/api/v2/deals/{id:int}/products", _api("getDealProducts", get_deal_products)),
         Route("/api/v2/deals/{id:int}/products", _api("addDealProduct", post_deal_product), methods=["POST"]),

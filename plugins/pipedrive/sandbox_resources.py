@@ -1,7 +1,8 @@
 """Pipedrive sandbox resources beyond the deal-to-invoice flow, and what it answers to the rest (issue #14).
 
 - ``getDeals`` (v2) with ``sort_by``/``sort_direction`` (id, update_time, add_time; the cursor carries the sort
-  position), ``updated_since``/``updated_until`` (RFC 3339) and ``include_fields`` (the spec's enum).
+  position), ``updated_since``/``updated_until`` (RFC 3339) and ``include_fields`` (the spec's enum); ``getDeal``
+  with ``include_fields`` too.
 - v1 field lists and single fields (``GET /v1/dealFields`` etc., offset paging), in the v1 shape of fact sheet §4.2.
 - The operations of the emulated resources the sandbox does not emulate (:data:`NOT_EMULATED`, by pattern, with the
   reason) answer 501 in Pipedrive's error envelope (before any token check); unknown routes answer 404 and wrong
@@ -155,6 +156,24 @@ def _include(deal: dict, wanted: list[str], s: SandboxState) -> dict:
     return out
 
 
+def _includes(request: Request) -> list[str]:
+    """``include_fields`` of getDeal and getDeals: a comma list of the spec's enum (an unknown name is a 400)."""
+    wanted = [f for f in (request.query_params.get("include_fields") or "").split(",") if f]
+    unknown = [f for f in wanted if f not in DEAL_INCLUDES]
+    if unknown:
+        raise SandboxError(400, f"Validation failed: include_fields: unknown field {unknown[0]}")
+    return wanted
+
+
+async def get_deal(request: Request, s: SandboxState) -> dict:
+    """``getDeal`` GET /api/v2/deals/{id}: ``custom_fields``, ``include_option_labels`` and ``include_fields``
+    (the spec's enum, as for getDeals)."""
+    from .sandbox import _custom_view
+
+    deal = s.require("deal", request.path_params["id"])
+    return {"success": True, "data": _include(_custom_view(deal, "deal", s, request), _includes(request), s)}
+
+
 async def get_deals(request: Request, s: SandboxState) -> dict:
     """``getDeals`` GET /api/v2/deals (fact sheet §3.1 "Listing deals")."""
     from .sandbox import _custom_view, _filtered, _limit
@@ -174,10 +193,7 @@ async def get_deals(request: Request, s: SandboxState) -> dict:
         raise SandboxError(400, f"Validation failed: sort_by: must be one of {', '.join(SORTABLE)}")
     if direction not in ("asc", "desc"):
         raise SandboxError(400, "Validation failed: sort_direction: must be one of asc, desc")
-    wanted = [f for f in (q.get("include_fields") or "").split(",") if f]
-    unknown = [f for f in wanted if f not in DEAL_INCLUDES]
-    if unknown:
-        raise SandboxError(400, f"Validation failed: include_fields: unknown field {unknown[0]}")
+    wanted = _includes(request)
     limit = _limit(request)
 
     def key(deal: dict) -> tuple[Any, int]:

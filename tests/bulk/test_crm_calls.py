@@ -1,6 +1,7 @@
 """CRM calls a page view and a bulk run cost, counted where the Pipedrive sandbox receives them (no timing)."""
 
 import asyncio
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -86,3 +87,47 @@ async def test_previews_and_creates_read_the_customer_fresh_while_pages_reuse_it
     stack.pipeline.forget_deal(deal)
     assert (await stack.pipeline.deal_for_display(deal)).organization.name == shown.organization.name  # kept
     assert (await stack.pipeline.get_deal(deal)).organization.name == "Renamed Ltd"  # what previews and creates use
+
+
+async def test_a_cold_page_view_of_a_deal_without_lines_costs_one_crm_call_and_a_warm_one_none(tmp_path):
+    """Issue #15: a cold view (the snapshot dropped by a CRM webhook) of a deal without products was 2 calls (the
+    deal, then its lines, which answered empty); getDeal's ``include_fields=products_count`` says there are none,
+    so it is the deal only. The page shows what a fresh full read shows, to the cent."""
+    stack = await build_stack(tmp_path)
+    pd = stack.pipedrive
+    org = pd.add_organization("Fjord Tjenester AS", address={"value": "Storgata 1, 0155 Oslo", "route": "Storgata",
+                                                              "street_number": "1", "locality": "Oslo",
+                                                              "postal_code": "0155", "country": "Norway"})
+    person = pd.add_person("Kari Nordmann", ["kari@fjord.example"], org)
+    deal = str(pd.add_deal("Fjord – retainer", "GBP", value="12345.67", org_id=org, person_id=person, status="won",
+                           won_time=pd.now()))
+    await stack.pipeline.deal_for_display(deal)  # the first view also learns the CRM's fields and the customer
+    stack.pipeline.forget_deal(deal)
+    before = len(stack.pipedrive.requests)
+    cold = await stack.pipeline.deal_for_display(deal)
+    assert [path for _, path, _ in stack.pipedrive.requests[before:]] == [f"/api/v2/deals/{deal}"]
+    before = len(stack.pipedrive.requests)
+    assert await stack.pipeline.deal_for_display(deal) is cold  # warm
+    assert len(stack.pipedrive.requests) == before
+    fresh = await stack.pipeline.get_deal(deal)
+    assert cold == fresh and dict(cold.custom_fields) == dict(fresh.custom_fields)
+    assert (cold.value, cold.currency, cold.products) == (Decimal("12345.67"), "GBP", ())
+    assert (cold.organization.name, cold.organization.address.city, cold.organization.address.postal_code) == \
+        ("Fjord Tjenester AS", "Oslo", "0155")
+    assert (cold.person.name, cold.person.email) == ("Kari Nordmann", "kari@fjord.example")
+
+
+async def test_a_cold_page_view_of_a_deal_with_lines_reads_them_and_shows_them(tmp_path):
+    """A deal with products still costs 2 calls cold: no Pipedrive read returns a deal with its lines (see
+    ``deals.may_have_lines``); the lines it shows are the CRM's current ones."""
+    stack = await build_stack(tmp_path, deals=1)
+    deal = stack.deal_ids[0]
+    await stack.pipeline.deal_for_display(deal)
+    line = stack.pipedrive.lines_of(int(deal))[0]
+    line["quantity"] = 7  # edited in the CRM, then a webhook drops the snapshot
+    stack.pipeline.forget_deal(deal)
+    before = len(stack.pipedrive.requests)
+    cold = await stack.pipeline.deal_for_display(deal)
+    assert len(stack.pipedrive.requests) - before == 2
+    assert [p.quantity for p in cold.products] == [Decimal(7)]
+    assert cold == await stack.pipeline.get_deal(deal)

@@ -12,6 +12,7 @@ from invoicebridge.core.plugins import Plugins
 from invoicebridge.core.model import DealQuery, DiscountType, TaxHandling
 from invoicebridge.plugins.pipedrive.backend import PipedriveSource
 from invoicebridge.plugins.pipedrive.converter import line_total, products_total
+from invoicebridge.plugins.pipedrive.deals import may_have_lines
 from invoicebridge.plugins.pipedrive.errors import FieldNotFound
 from invoicebridge.plugins.pipedrive.fields import find_field
 
@@ -195,3 +196,29 @@ async def test_a_deal_whose_lines_are_all_disabled_still_has_its_discount_read(r
         got = await read(PipedriveSource.open(connection, runtime))
         deal = got if not isinstance(got, list) else got[0]
         assert len(deal.discounts) == 1 and products_total(deal) == deal.value == Decimal("-0.01")
+
+
+async def test_a_deal_without_lines_is_read_in_one_request_and_one_with_only_disabled_lines_in_two(
+        runtime, connection, sandbox, transport):
+    """getDeal with ``include_fields=products_count`` (spec-validated): a count of 0 spares the lines read; a
+    disabled line still counts, so its deal's lines are read (then its product's code)."""
+    source = PipedriveSource.open(connection, runtime)
+    await source.get_deal(deal_id="1")  # the fields and the customer, read once
+    empty = sandbox.add_deal("Nothing attached", "GBP", value="99.99")
+    off = sandbox.add_deal("All off", "GBP", value=0)
+    sandbox.attach_product(off, sandbox.add_product("Widget", "CODE-OFF", Decimal("10")), 1, Decimal("10"),
+                           is_enabled=False)
+    before = len(sandbox.requests)
+    deal = await source.get_deal(deal_id=str(empty))
+    assert [path for _, path, _ in sandbox.requests[before:]] == [f"/api/v2/deals/{empty}"]
+    assert (deal.value, deal.products) == (Decimal("99.99"), ())
+    before = len(sandbox.requests)
+    deal = await source.get_deal(deal_id=str(off))
+    assert [path for _, path, _ in sandbox.requests[before:]][:2] == [f"/api/v2/deals/{off}", f"/api/v2/deals/{off}/products"]
+    assert [p.enabled for p in deal.products] == [False]
+
+
+def test_only_a_products_count_of_zero_spares_the_lines_read():
+    assert may_have_lines({"id": 1}) and may_have_lines({"products_count": None}) and may_have_lines({"products_count": 2})
+    assert may_have_lines({"products_count": False}) and may_have_lines({"products_count": "0"})
+    assert not may_have_lines({"products_count": 0})

@@ -68,6 +68,25 @@ async def test_v2_deals_sort_window_and_include_fields(api, sandbox, clock):
     assert "products_count" not in plain["data"][0]
 
 
+async def test_v2_deal_include_fields(api, sandbox, sandbox_app):
+    """v2 spec getDeal: include_fields (the same enum as getDeals) adds the named extras and nothing else; the
+    products count counts disabled lines too (a deal without lines answers 0)."""
+    with_lines = next(d["id"] for d in sandbox.deals.values() if any(not x["is_enabled"] for x in sandbox.lines_of(d["id"])))
+    without = next(d["id"] for d in sandbox.deals.values() if not sandbox.lines_of(d["id"]))
+    one = (await api.get(f"/api/v2/deals/{with_lines}", params={"include_fields": "products_count"})).json()["data"]
+    assert one["products_count"] == len(sandbox.lines_of(with_lines)) >= 2 and "notes_count" not in one
+    none = (await api.get(f"/api/v2/deals/{without}", params={"include_fields": "products_count"})).json()["data"]
+    assert none["products_count"] == 0
+    plain = (await api.get(f"/api/v2/deals/{with_lines}")).json()["data"]
+    assert "products_count" not in plain and {k: v for k, v in one.items() if k != "products_count"} == plain
+    counts = (await api.get(f"/api/v2/deals/{with_lines}", params={"include_fields": "activities_count"})).json()["data"]
+    assert counts["activities_count"] == 0 and "products_count" not in counts
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://pd.test",
+                                 headers=TOKEN) as plain_client:  # a value the spec's enum refuses: not sent through it
+        refused = await plain_client.get(f"/api/v2/deals/{with_lines}", params={"include_fields": "products"})
+    assert refused.status_code == 400 and refused.json()["success"] is False
+
+
 async def test_bad_sort_answers_400_in_the_envelope(sandbox_app):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://pd.test",
                                  headers=TOKEN) as plain:  # values the spec's enum refuses: not sent through it
