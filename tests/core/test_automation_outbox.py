@@ -6,33 +6,17 @@ import datetime as dt
 import json
 
 import pytest
-from fakes import MemoryAccounting, MemoryCRM
+from memory_world import NOW, Crash, memory_world
 
-from invoicebridge.core import Deal, Organization, ServerError, WebhookRequest
+from invoicebridge.core import ServerError, WebhookRequest
 from invoicebridge.core.automation import AUTOMATION
-from invoicebridge.core.pipeline import Pipeline
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
-from invoicebridge.core.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
-NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
-
-
-class Crash(BaseException):
-    """A simulated kill of the worker (no ``except Exception`` catches it)."""
 
 
 @pytest.fixture
 def world(store):
-    crm, acct = MemoryCRM(), MemoryAccounting()
-    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
-    clock = {"now": NOW}
-    runtime = Runtime(store=store, now=lambda: clock["now"])
-    store.add_connection(backend="memcrm", role="crm", label="CRM")
-    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
-    store.update_settings({"automation_draft_when_won": True})
-    crm.deals["1"] = Deal(id="1", title="Website", value=100, currency="GBP", organization=Organization(id="5", name="Acme Ltd"))
-    return Pipeline(runtime, plugins), crm, acct, clock
+    return memory_world(store, settings={"automation_draft_when_won": True})
 
 
 async def won(pipeline, deal="1", event="won-1"):
