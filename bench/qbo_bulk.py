@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from _common import report
+from _report import share_of_ceiling, target_row, workload_rows
 
 import httpx
 
@@ -99,19 +100,11 @@ async def main(minutes: float, new_minutes: float) -> None:
     met = True
     for label, new, span in (("existing customers", False, minutes), ("new customers", True, new_minutes)):
         r = await run(span, new_customers=new)
-        per_minute = r["created"] / r["minutes"]
-        share = per_minute / CEILING
         if not new:
-            met = share >= 0.9 and r["throttled"] == 0 and r["failed"] == 0
-        rows += [
-            (f"{label}: invoices created", f"{r['created']} in {r['minutes']:.1f} simulated minutes ({r['failed']} failed)"),
-            (f"{label}: QBO calls", f"{r['calls']} ({r['calls'] / max(1, r['created']):.3f} per invoice)"),
-            (f"{label}: invoices per simulated minute", f"{per_minute:.0f} = {share:.1%} of the ceiling of {CEILING}"),
-            (f"{label}: throttling faults", r["throttled"]),
-            (f"{label}: wall time", f"{r['wall']:.1f} s"),
-        ]
-    rows.append(("target", ">= 90 % of the ceiling with zero throttling faults (existing customers): "
-                           + ("MET" if met else "NOT MET")))
+            met = share_of_ceiling(r, CEILING) >= 0.9 and r["throttled"] == 0 and r["failed"] == 0
+        rows += workload_rows(label, r, CEILING, throttled=("throttling faults", r["throttled"]),
+                              calls=("QBO calls", f"{r['calls']} ({r['calls'] / max(1, r['created']):.3f} per invoice)"))
+    rows.append(target_row(">= 90 % of the ceiling with zero throttling faults (existing customers)", met))
     report("Throughput under QuickBooks Online's limits (simulated time)", rows)
 
 
