@@ -108,7 +108,8 @@ class PipedriveSource(ConnectionBound):
 
     async def get_deal_for_display(self, deal_id: str):
         """The deal for a page: read like :meth:`get_deal`, its organization, person and products' codes from
-        the records kept for pages (``related.RELATED_TTL``), so a view costs the deal and its lines."""
+        the records kept for pages (``related.RELATED_TTL``), so a view costs the deal and its lines (the deal
+        alone when it has no products)."""
         return await self._shared_read(str(deal_id), display=True)
 
     async def _shared_read(self, deal_id: str, *, display: bool):

@@ -1,6 +1,6 @@
 """The records a deal page shows beside the deal (its organization, person and the products' codes), kept per
-connection for :data:`RELATED_TTL` so a page view after the deal changed costs the deal and its lines, not five
-reads. Only the page path uses it (``PipedriveSource.get_deal_for_display``): previews and creates through the
+connection for :data:`RELATED_TTL` so a page view after the deal changed costs the deal and its lines (if it has
+any), not five reads. Only the page path uses it (``PipedriveSource.get_deal_for_display``): previews and creates through the
 API, and bulk runs, read every record fresh. A page's Save creates what the page showed, so a customer edited in
 Pipedrive reaches an invoice saved from the page at most :data:`RELATED_TTL` later (as the accounting catalog
 and the CRM's fields, kept as long)."""
