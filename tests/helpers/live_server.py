@@ -35,10 +35,12 @@ def validate_against_specs(app) -> list:
 
 
 @contextlib.contextmanager
-def serve_demo(data_dir: Path, *, check_specs: bool = False, accounting: str | None = None) -> Iterator[tuple[object, dict]]:
+def serve_demo(data_dir: Path, *, check_specs: bool = False, accounting: str | None = None,
+               port: int = 0) -> Iterator[tuple[object, dict]]:
+    """The demo on loopback, on ``port`` (0: any free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     port = sock.getsockname()[1]
     app, info = build_demo(AppConfig(data_dir=data_dir, port=port, sync_interval=0), accounting=accounting)
