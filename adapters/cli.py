@@ -264,8 +264,6 @@ def cmd_api_key(args: argparse.Namespace) -> int:
 
 
 def cmd_setup_code(args: argparse.Namespace) -> int:
-    import time
-
     from invoicebridge.core.i18n import _
     from invoicebridge.core.store import Store
 
@@ -276,7 +274,7 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
     if store.get_app_secret("admin_password") is not None or config.admin_password:
         print(_("The admin password is already set; sign in with it (a setup code is only for the first password)."), file=sys.stderr)
         return 1
-    print(setup_code_banner(issue_setup_code(store, time.time()), config))
+    print(setup_code_banner(issue_setup_code(store), config))
     return 0
 
 

@@ -140,9 +140,10 @@ def _code_digest(code: str) -> str:
     return hashlib.sha256(("invoicebridge-setup:" + normal).encode()).hexdigest()
 
 
-def issue_setup_code(store: Any, now: float) -> str:
+def issue_setup_code(store: Any, now: float | None = None) -> str:
     """A new single-use code for setting the first admin password (any earlier code stops working). Only
-    its digest is stored; it expires after :data:`SETUP_CODE_TTL_S`."""
+    its digest is stored; it expires :data:`SETUP_CODE_TTL_S` after ``now`` (by default the store's clock)."""
+    now = store.clock().timestamp() if now is None else now
     raw = "".join(secrets.choice(SETUP_CODE_ALPHABET) for _i in range(12))
     code = "-".join(raw[i:i + 4] for i in range(0, 12, 4))
     store.set_app_secret("setup_code", {"digest": _code_digest(code), "expires_at": now + SETUP_CODE_TTL_S})

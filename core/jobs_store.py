@@ -6,7 +6,7 @@ its id, kind (``bulk``, ``command``), state (``running``, ``finished``, ``failed
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import sqlite_utils
 
@@ -31,12 +31,13 @@ def _job(cursor: Any, row: tuple) -> dict[str, Any]:
 
 class JobStore:
     conn: Any
+    _stamp: Callable[[], str]  # the store's clock, as text (store_rows.StorePart)
 
     def start_job(self, job_id: str, *, kind: str, request: Mapping[str, Any], total: int, holder: str) -> None:
         """Record a run as running (a run id used before starts over: a re-run resumes from the store)."""
-        from .store import _json, now_iso
+        from .store import _json
 
-        stamp = now_iso()
+        stamp = self._stamp()
         self.conn.execute(
             "INSERT INTO jobs (id, kind, state, done, total, request, result, error, status_code, holder, created_at, updated_at)"
             " VALUES (?, ?, 'running', 0, ?, ?, '', '', 0, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = 'running', done = 0,"
@@ -47,14 +48,14 @@ class JobStore:
     def update_job(self, job_id: str, *, state: str | None = None, done: int | None = None, total: int | None = None,
                    result: Any = None, error: Any = None, status_code: int | None = None, holder: str | None = None,
                    request: Mapping[str, Any] | None = None) -> None:
-        from .store import _json, now_iso
+        from .store import _json
 
         fields: dict[str, Any] = {"state": state, "done": done, "total": total, "status_code": status_code, "holder": holder,
                                   "result": None if result is None else _json(result),
                                   "error": None if error is None else _json(error),
                                   "request": None if request is None else _json(dict(request))}
         sets = {k: v for k, v in fields.items() if v is not None}
-        sets["updated_at"] = now_iso()
+        sets["updated_at"] = self._stamp()
         self.conn.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", (*sets.values(), job_id))
 
     def get_job(self, job_id: str, *, kind: str) -> dict[str, Any] | None:

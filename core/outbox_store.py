@@ -6,7 +6,7 @@ holds its lease (``holder``, so a restart can take over from a dead holder at on
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import sqlite_utils
 
@@ -40,6 +40,7 @@ def migrate_outbox(db: sqlite_utils.Database) -> None:
 
 class OutboxStore:
     conn: Any
+    _stamp: Callable[[], str]  # the store's clock, as text (store_rows.StorePart)
 
     def enqueue(self, key: str, *, kind: str, deal_id: str, record_id: int | None, payload: Mapping[str, Any],
                 stamp: str) -> bool:
@@ -75,27 +76,21 @@ class OutboxStore:
     def cancel_operation(self, key: str, reason: str, *, states: tuple[str, ...] = ("pending", "failed")) -> bool:
         """Drop a side effect nobody has started (pending or waiting for a retry; ``states`` widens it for a
         holder dropping its own claimed row); True when it was dropped."""
-        from .store import now_iso
-
         cur = self.conn.execute("UPDATE operations SET state = 'cancelled', last_error = ?, lease_until = '', updated_at = ?"
-                                f" WHERE key = ? AND state IN ({','.join('?' * len(states))})", (reason, now_iso(), key, *states))
+                                f" WHERE key = ? AND state IN ({','.join('?' * len(states))})", (reason, self._stamp(), key, *states))
         return cur.rowcount == 1
 
     def rearm_operation(self, key: str, *, states: tuple[str, ...] = ("done", "dead", "cancelled")) -> bool:
         """Make an ended row (in ``states``) pending again; True when it was. Its attempts are kept, so the next
         one knows an earlier attempt may have reached the other side."""
-        from .store import now_iso
-
         cur = self.conn.execute("UPDATE operations SET state = 'pending', last_error = '', next_try_at = '', holder = '',"
                                 f" updated_at = ? WHERE key = ? AND state IN ({','.join('?' * len(states))})",
-                                (now_iso(), key, *states))
+                                (self._stamp(), key, *states))
         return cur.rowcount == 1
 
     def retry_later(self, key: str, error: str, *, next_try_at: str) -> None:
-        from .store import now_iso
-
         self.conn.execute("UPDATE operations SET state = 'failed', last_error = ?, lease_until = '', next_try_at = ?,"
-                          " updated_at = ? WHERE key = ?", (error, next_try_at, now_iso(), key))
+                          " updated_at = ? WHERE key = ?", (error, next_try_at, self._stamp(), key))
 
     def release(self, key: str, held_until: str) -> None:
         """Give a claimed row back untouched (it has to wait for another one); the attempt is not counted."""
@@ -122,12 +117,12 @@ class OutboxStore:
     def finish_if_current(self, key: str, payload: Mapping[str, Any]) -> bool:
         """Done when the row still carries ``payload`` (what was just sent); else a newer one came meanwhile and
         the row goes back to pending for it. True when finished."""
-        from .store import _json, now_iso
+        from .store import _json
 
         cur = self.conn.execute("UPDATE operations SET state = 'done', last_error = '', lease_until = '', updated_at = ?"
-                                " WHERE key = ? AND state = 'in_flight' AND payload = ?", (now_iso(), key, _json(dict(payload))))
+                                " WHERE key = ? AND state = 'in_flight' AND payload = ?", (self._stamp(), key, _json(dict(payload))))
         if cur.rowcount == 1:
             return True
         self.conn.execute("UPDATE operations SET state = 'pending', lease_until = '', holder = '', updated_at = ?"
-                          " WHERE key = ? AND state = 'in_flight'", (now_iso(), key))
+                          " WHERE key = ? AND state = 'in_flight'", (self._stamp(), key))
         return False

@@ -34,6 +34,17 @@ class Runtime:
     cache: dict[Any, Any] = attrs.field(factory=dict)  # plugins keep clients, limiters and locks here
     plugins: Any = None  # the Plugins facade, set by the app
 
+    def __attrs_post_init__(self) -> None:
+        """One clock: the store stamps what it writes with this runtime's ``now`` (so a simulated clock moves
+        leases, the outbox, the audit and sessions together); a runtime left on the wall clock takes the
+        store's clock instead (a store opened with one)."""
+        if self.store is None or not hasattr(self.store, "clock"):
+            return
+        if self.now is utcnow:
+            self.now = self.store.clock
+        else:
+            self.store.clock = lambda: self.now()  # follows a ``now`` set later too
+
     def today(self) -> dt.date:
         return self.now().date()
 

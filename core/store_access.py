@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from .errors import NotFound
 from .i18n import _
-from .store_rows import StorePart, _digest, _row_dict, now_iso
+from .store_rows import StorePart, _digest, _row_dict
 
 API_KEY_USE_RESOLUTION_S = 60  # an API key's last use is written at most this often
 OPENED_SESSIONS_KEPT = 4096
@@ -25,7 +25,7 @@ class AccessStore(StorePart):
     # -- API keys (stored as SHA-256 digests of random 256-bit keys)
     def create_api_key(self, label: str = "") -> str:
         key = "ib_" + pysecrets.token_urlsafe(32)
-        self.db.table("api_keys").insert({"digest": _digest(key), "label": label, "created_at": now_iso(), "hint": key[:7]})
+        self.db.table("api_keys").insert({"digest": _digest(key), "label": label, "created_at": self._stamp(), "hint": key[:7]})
         return key
 
     def check_api_key(self, key: str, *, now: dt.datetime | None = None) -> bool:
@@ -38,7 +38,7 @@ class AccessStore(StorePart):
                          lambda: self.conn.execute("SELECT id, last_used_at FROM api_keys WHERE digest = ?", (digest,)).fetchone())
         if row is None:
             return False
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or self.clock()
         try:
             last = max(filter(None, [dt.datetime.fromisoformat(row[1]) if row[1] else None, self._key_used.get(row[0])]))
             stale = (now - last).total_seconds() >= API_KEY_USE_RESOLUTION_S

@@ -10,7 +10,7 @@ import sqlite_utils
 from .errors import NotFound
 from .i18n import _
 from .model import Connection, Role
-from .store_rows import StorePart, _json, _row_dict, now_iso
+from .store_rows import StorePart, _json, _row_dict
 
 
 class ConnectionStore(StorePart):
@@ -28,7 +28,7 @@ class ConnectionStore(StorePart):
     ) -> Connection:
         """Add a connection and make it the active one for its role (others of that role are deactivated)."""
         role = Role(role)
-        stamp = now_iso()
+        stamp = self._stamp()
         with self.transaction():
             self.conn.execute("UPDATE connections SET active = 0 WHERE role = ?", (role.value,))
             cur = self.conn.execute(
@@ -83,14 +83,14 @@ class ConnectionStore(StorePart):
             merged = json.loads(row["settings"] or "{}")
             merged.update(settings)
             changes["settings"] = _json(merged)
-        changes["updated_at"] = now_iso()
+        changes["updated_at"] = self._stamp()
         self.db.table("connections").update(connection_id, changes)
         return self.get_connection(connection_id)
 
     def deactivate_connection(self, connection_id: int) -> None:
         self._connection_row(connection_id)
         self.db.table("connections").update(
-            connection_id, {"active": 0, "status": "disconnected", "secrets": self.box.seal({}), "updated_at": now_iso()}
+            connection_id, {"active": 0, "status": "disconnected", "secrets": self.box.seal({}), "updated_at": self._stamp()}
         )
 
     def get_secrets(self, connection_id: int) -> dict[str, Any]:
@@ -98,7 +98,7 @@ class ConnectionStore(StorePart):
 
     def set_secrets(self, connection_id: int, secrets: Mapping[str, Any]) -> None:
         self._connection_row(connection_id)
-        self.db.table("connections").update(connection_id, {"secrets": self.box.seal(dict(secrets)), "updated_at": now_iso()})
+        self.db.table("connections").update(connection_id, {"secrets": self.box.seal(dict(secrets)), "updated_at": self._stamp()})
 
     # -- app-level secrets (session key, backend app credentials)
     def get_app_secret(self, name: str, default: Any = None) -> Any:

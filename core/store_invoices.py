@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping
 from .errors import NotFound
 from .i18n import LazyText, _
 from .model import InvoiceRecord
-from .store_rows import StorePart, _column, _json, _record, _row_dict, now_iso
+from .store_rows import StorePart, _column, _json, _record, _row_dict
 
 
 class InvoiceStore(StorePart):
@@ -18,7 +18,7 @@ class InvoiceStore(StorePart):
     # -- operations (the outbox)
     def put_operation(self, key: str, *, kind: str, deal_id: str, payload: Mapping[str, Any], request_hash: str = "") -> tuple[dict[str, Any], bool]:
         """Insert the operation unless its key exists; return (row, created)."""
-        stamp = now_iso()
+        stamp = self._stamp()
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO operations (key, kind, deal_id, payload, request_hash, state, attempts, lease_until,"
             " last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, '', '', ?, ?)",
@@ -36,7 +36,7 @@ class InvoiceStore(StorePart):
     def claim_operation(self, key: str, *, lease_seconds: float = 120, now: dt.datetime | None = None, holder: str = "") -> bool:
         """Take the operation for work: only one worker (in any process) wins until the lease ends. ``holder``
         (:func:`invoicebridge.core.workers.this_process`) is kept on the row so a restart can tell it died."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or self.clock()
         until = (now + dt.timedelta(seconds=lease_seconds)).isoformat()
         cur = self.conn.execute(
             "UPDATE operations SET state = 'in_flight', attempts = attempts + 1, lease_until = ?, holder = ?, updated_at = ?"
@@ -49,7 +49,7 @@ class InvoiceStore(StorePart):
         """Extend the lease of an operation we claimed (``held_until`` is the lease we hold, our claim token).
         Returns the new lease end, or "" when the operation is no longer ours (its lease ran out and another
         worker claimed it, or it was finished)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or self.clock()
         until = (now + dt.timedelta(seconds=lease_seconds)).isoformat()
         cur = self.conn.execute(
             "UPDATE operations SET lease_until = ?, updated_at = ? WHERE key = ? AND state = 'in_flight' AND lease_until = ?",
@@ -60,13 +60,13 @@ class InvoiceStore(StorePart):
     def finish_operation(self, key: str, *, record_id: int | None = None) -> None:
         self.conn.execute(
             "UPDATE operations SET state = 'done', record_id = ?, last_error = '', lease_until = '', updated_at = ? WHERE key = ?",
-            (record_id, now_iso(), key),
+            (record_id, self._stamp(), key),
         )
 
     def fail_operation(self, key: str, error: str, *, final: bool = False) -> None:
         self.conn.execute(
             "UPDATE operations SET state = ?, last_error = ?, lease_until = '', updated_at = ? WHERE key = ?",
-            ("dead" if final else "failed", error, now_iso(), key),
+            ("dead" if final else "failed", error, self._stamp(), key),
         )
 
     def operations(self, *, states: tuple[str, ...] = ("pending", "in_flight", "failed", "dead"), deal_id: str | None = None,
@@ -93,7 +93,7 @@ class InvoiceStore(StorePart):
     def insert_invoice(self, **fields: Any) -> InvoiceRecord:
         """Insert our record of a remote invoice; if the operation or remote invoice is already recorded,
         return that record (never a second row)."""
-        stamp = now_iso()
+        stamp = self._stamp()
         row = {k: _column(v) for k, v in fields.items()}
         row.setdefault("created_at", stamp)
         row["updated_at"] = stamp
@@ -117,7 +117,7 @@ class InvoiceStore(StorePart):
 
     def update_invoice(self, invoice_id: int, **fields: Any) -> InvoiceRecord:
         changes = {k: _column(v) for k, v in fields.items()}
-        changes["updated_at"] = now_iso()
+        changes["updated_at"] = self._stamp()
         self.db.table("invoices").update(invoice_id, changes)
         return self.get_invoice(invoice_id)
 
@@ -174,7 +174,7 @@ class InvoiceStore(StorePart):
             message = message.english()
         self.db.table("audit").insert(
             {
-                "at": now_iso(),
+                "at": self._stamp(),
                 "invoice_id": invoice_id,
                 "deal_id": str(deal_id) if deal_id is not None else None,
                 "kind": kind,

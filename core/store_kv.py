@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .store_rows import StorePart, _json, now_iso
+from .store_rows import StorePart, _json
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "reminder_enabled": True,
@@ -58,7 +58,7 @@ class SettingsStore(StorePart):
         """Record a webhook event id; True the first time it is seen, False for a replay."""
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO webhook_receipts (source, event_id, received_at) VALUES (?, ?, ?)",
-            (source, event_id, now_iso()),
+            (source, event_id, self._stamp()),
         )
         return cur.rowcount == 1
 

@@ -1,5 +1,9 @@
 """What every part of the store shares: the clock, how values are written (JSON, columns), the
-transaction context, and how rows are read back (dicts, invoice records)."""
+transaction context, and how rows are read back (dicts, invoice records).
+
+One clock: every time the store writes comes from :attr:`StorePart.clock` (the runtime's ``now``, see
+:class:`invoicebridge.core.runtime.Runtime`), never from the wall clock directly, so a simulated clock moves
+leases, the outbox's times, the audit and an API key's last use together."""
 
 from __future__ import annotations
 
@@ -16,11 +20,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
     from .secrets import SecretBox
-    from .store_writer import WriteBehind
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    from .store_writer import Writer
 
 
 def _json(value: Any) -> str:
@@ -44,8 +44,13 @@ class StorePart:
     conn: sqlite3.Connection
     db: sqlite_utils.Database
     box: SecretBox
-    writer: WriteBehind
+    writer: Writer
+    clock: Callable[[], dt.datetime]
     _kept: Callable[[Any, Callable[[], Any]], Any]
+
+    def _stamp(self) -> str:
+        """Now, as the store writes it (from the store's clock)."""
+        return self.clock().isoformat(timespec="microseconds")
 
     def transaction(self) -> _Tx:
         return _Tx(self.conn)
