@@ -48,15 +48,15 @@ async def change_password(request: Request) -> Response:
     store = request.app.state.runtime.store
     current, new = str(form.get("current_password") or ""), str(form.get("new_password") or "")
     if not await check_password_async(current, store.get_app_secret("admin_password")):
-        store.audit("password_change_refused", lazy_("A password change gave a wrong current password"))
+        await store.writes.audit("password_change_refused", lazy_("A password change gave a wrong current password"))
         return _back(request, _("Password not changed: the current password is wrong."), "error")
     if len(new) < MIN_PASSWORD:
         return _back(request, _("Password not changed: choose at least %(n)s characters.") % {"n": MIN_PASSWORD}, "error")
     if new != form.get("confirm_password"):
         return _back(request, _("Password not changed: the two new passwords differ."), "error")
-    store.set_app_secret("admin_password", await hash_password_async(new))
-    ended = store.delete_sessions(signed_in=True, except_id=session_id(request))
-    store.audit("password_changed", lazy_("The admin password was changed; %(ended)s other sessions were signed out", ended=ended))
+    await store.writes.set_app_secret("admin_password", await hash_password_async(new))
+    ended = await store.writes.delete_sessions(signed_in=True, except_id=session_id(request))
+    await store.writes.audit("password_changed", lazy_("The admin password was changed; %(ended)s other sessions were signed out", ended=ended))
     message = _("Password changed; every other session was signed out.")
     if request.app.state.config.admin_password:
         message += " " + _("INVOICEBRIDGE_ADMIN_PASSWORD is set, so the password from the environment applies again at the next restart.")
@@ -66,8 +66,8 @@ async def change_password(request: Request) -> Response:
 @form_post
 async def sign_out_everywhere(request: Request) -> Response:
     store = request.app.state.runtime.store
-    ended = store.delete_sessions(signed_in=True)
-    store.audit("signed_out_everywhere", lazy_("Every session was signed out (%(ended)s)", ended=ended))
+    ended = await store.writes.delete_sessions(signed_in=True)
+    await store.writes.audit("signed_out_everywhere", lazy_("Every session was signed out (%(ended)s)", ended=ended))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -78,8 +78,8 @@ async def create_key(request: Request) -> Response:
 
     label = str(request.state.form.get("label") or "").strip()[:MAX_LABEL] or _("web")
     store = request.app.state.runtime.store
-    key = store.create_api_key(label)
-    store.audit("api_key_created", lazy_("API key '%(label)s' created on the settings page", label=label))
+    key = await store.writes.create_api_key(label)
+    await store.writes.audit("api_key_created", lazy_("API key '%(label)s' created on the settings page", label=label))
     return render(request, "api_key.html", {"key": key, "label": label}, headers={"Cache-Control": "no-store"})
 
 
@@ -105,8 +105,8 @@ async def revoke_key(request: Request) -> Response:
     key = _key(request)
     if request.state.form.get("confirm") != "yes":
         return RedirectResponse(f"/account/api-keys/{key['id']}/revoke", status_code=303)
-    request.app.state.runtime.store.revoke_api_key(int(key["id"]))
-    request.app.state.runtime.store.audit("api_key_revoked", lazy_("API key %(id)s '%(label)s' revoked", id=key["id"], label=key["label"]))
+    await request.app.state.runtime.store.writes.revoke_api_key(int(key["id"]))
+    await request.app.state.runtime.store.writes.audit("api_key_revoked", lazy_("API key %(id)s '%(label)s' revoked", id=key["id"], label=key["label"]))
     return _back(request, _("API key %(label)s revoked; requests with it are refused from now on.") % {"label": key["label"] or key["id"]})
 
 

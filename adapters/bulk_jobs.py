@@ -164,7 +164,7 @@ async def start(app: Any, body: dict[str, Any]) -> BulkJob:
     if row is not None and row["state"] == "running" and (run_id in _tasks(app) or _held_elsewhere(row)):
         return BulkJob.from_row(row)
     ids = list(dict.fromkeys(as_text(i) or str(i) for i in ids))
-    pipeline.store.start_job(run_id, kind=KIND, request={"deal_ids": ids, "dry_run": dry_run}, total=len(ids),
+    await pipeline.store.writes.start_job(run_id, kind=KIND, request={"deal_ids": ids, "dry_run": dry_run}, total=len(ids),
                              holder=workers.this_process())
     _work(app, run_id, ids, dry_run)
     return BulkJob.from_row(pipeline.store.get_job(run_id, kind=KIND))
@@ -185,12 +185,12 @@ def _work(app: Any, run_id: str, ids: list[str], dry_run: bool) -> None:
     async def work() -> None:
         try:
             items = await run_deals(pipeline, ids, run_id=run_id, dry_run=dry_run, progress=progress)
-            store.update_job(run_id, state="finished", done=len(ids), result=[item_json(i) for i in items])
+            await store.writes.update_job(run_id, state="finished", done=len(ids), result=[item_json(i) for i in items])
         except InvoiceBridgeError as exc:
-            store.update_job(run_id, state="failed", error=str(exc))
+            await store.writes.update_job(run_id, state="failed", error=str(exc))
         except Exception as exc:  # shown on the job; the operations already written finish on a re-run
             log.exception("bulk run %s failed", run_id)
-            store.update_job(run_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+            await store.writes.update_job(run_id, state="failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             _tasks(app).pop(run_id, None)
 

@@ -81,7 +81,7 @@ async def run(request: Request, invoice_id: int, command: Command) -> Response:
     async def queue_and_send() -> Any:
         job["operation"] = await pipeline.queue_command(record, command)  # refused here, before anything is sent
         if job.get("started"):  # answered 202 while queueing waited (approve asks who the user is first)
-            store.update_job(job["id"], request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]})
+            await store.writes.update_job(job["id"], request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]})
         return await pipeline.send_command(job["operation"])
 
     task = asyncio.ensure_future(queue_and_send())
@@ -94,7 +94,7 @@ async def run(request: Request, invoice_id: int, command: Command) -> Response:
             return JSONResponse(invoice_json(task.result(), pipeline=app.state.pipeline))  # an error is raised here, and answered as usual
         # a failure that may pass (a 429, a 5xx): the command stays queued and is sent again; follow it
     job_id, job["started"] = job["id"], True
-    store.start_job(job_id, kind=KIND, request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]},
+    await store.writes.start_job(job_id, kind=KIND, request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]},
                     total=1, holder=workers.this_process())
     task.add_done_callback(lambda t: _finish(store, job_id, t))
     return JSONResponse(run_json(store, store.get_job(job_id, kind=KIND)), status_code=202,

@@ -23,6 +23,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import inspect
 import secrets
 import weakref
 from typing import Any, Awaitable, Callable
@@ -91,14 +92,14 @@ async def check_password_async(password: str, stored: str | None, *, gate: Calla
                                on_wrong: Callable[[], Any] | None = None) -> bool | None:
     """:func:`check_password` in a worker thread, at most :data:`HASH_CONCURRENCY` at once. ``gate`` is asked
     once this call's turn has come (when it says no, nothing is hashed and the answer is None), and
-    ``on_wrong`` is called before the turn passes on: so a burst of concurrent guesses cannot all slip past a
+    ``on_wrong`` is called (and awaited, when it gives an awaitable) before the turn passes on: so a burst of concurrent guesses cannot all slip past a
     sign-in pause that the first few of them start."""
     async with _hash_limiter():
         if gate is not None and not gate():
             return None
         ok = bool(stored and password) and await anyio.to_thread.run_sync(check_password, password, stored)
-        if not ok and on_wrong is not None:
-            on_wrong()
+        if not ok and on_wrong is not None and inspect.isawaitable(wrong := on_wrong()):
+            await wrong
         return ok
 
 

@@ -54,7 +54,7 @@ class ServerSessionMiddleware:
         sid = HTTPConnection(scope).cookies.get(COOKIE) or None
         row = self.store.get_session(sid) if sid else None
         if row is not None and not self._alive(row, now):
-            self.store.delete_session(sid)
+            await self.store.writes.delete_session(sid)
             row = None
         data = dict(row["data"]) if row else {}
         scope["session"] = data
@@ -63,7 +63,7 @@ class ServerSessionMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                cookie = self._commit(scope, before, now)
+                cookie = await self._commit(scope, before, now)
                 if cookie:
                     headers = list(message.get("headers", []))
                     headers.append((b"set-cookie", cookie.encode("latin-1")))
@@ -77,29 +77,29 @@ class ServerSessionMiddleware:
         idle = LIMITS.get(row.get("kind") or "", LIMITS[""])[1]
         return float(row["expires_at"]) > now and float(row["last_seen"]) + idle > now
 
-    def _commit(self, scope: Scope, before: Any, now: float) -> str | None:
+    async def _commit(self, scope: Scope, before: Any, now: float) -> str | None:
         """Save the session after the endpoint ran; returns the Set-Cookie header to send, if any."""
         data: dict[str, Any] = scope["session"]
         row = scope.get("session_row") or {}
         sid = row.get("id")
         if not data:
             if sid:
-                self.store.delete_session(sid)
+                await self.store.writes.delete_session(sid)
                 return self._cookie("", 0)
             return None
         user = str(data.get("user") or "")
         if sid and row.get("user") == user:
             changed = _canonical(data) != before
             if changed or now - float(row.get("last_seen") or 0) >= TOUCH_EVERY_S:
-                self.store.update_session(sid, data=data if changed else None, last_seen=now)
+                await self.store.writes.update_session(sid, data=data if changed else None, last_seen=now)
             return None
         if sid:  # the signed-in user changed: a new id, so the old one (maybe seen by others) opens nothing
-            self.store.delete_session(sid)
+            await self.store.writes.delete_session(sid)
         kind = session_kind(data)
         lifetime = LIMITS[kind][0]
-        self.store.purge_sessions(now=now, idle_limits={k: v[1] for k, v in LIMITS.items()})
+        await self.store.writes.purge_sessions(now=now, idle_limits={k: v[1] for k, v in LIMITS.items()})
         new_id = secrets.token_urlsafe(32)
-        self.store.create_session(new_id, user=user, kind=kind, data=data, now=now, expires_at=now + lifetime)
+        await self.store.writes.create_session(new_id, user=user, kind=kind, data=data, now=now, expires_at=now + lifetime)
         scope["session_row"] = {"id": new_id, "user": user, "last_seen": now}
         return self._cookie(new_id, int(lifetime))
 

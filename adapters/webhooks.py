@@ -44,7 +44,7 @@ async def receive(request: Request) -> Response:
             for deal_id in won:
                 run_in_background(request, pipeline.deal_won(deal_id))
     except WebhookRejected as exc:
-        runtime.store.audit("webhook_rejected", lazy_("Rejected a %(backend)s webhook: %(error)s", backend=backend, error=exc.message))
+        await runtime.store.writes.audit("webhook_rejected", lazy_("Rejected a %(backend)s webhook: %(error)s", backend=backend, error=exc.message))
         return Response(status_code=401)
     except InvoiceBridgeError as exc:
         return _refused(exc)

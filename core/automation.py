@@ -43,7 +43,7 @@ class AutomationMixin(UseCaseBase):
         for event in events:
             if event.kind != "invoice_changed":
                 continue
-            if event.event_id and not self.store.first_receipt(conn.backend, event.event_id):
+            if event.event_id and not await self.store.writes.first_receipt(conn.backend, event.event_id):
                 continue
             ids.append(event.object_id)
         return ids
@@ -55,16 +55,23 @@ class AutomationMixin(UseCaseBase):
         won = []
         for event in events:
             self.forget_deal(event.object_id)  # even for a replay: the snapshot may predate it
-            with self.store.transaction():  # the receipt and the automation's row commit together
-                if event.event_id and not self.store.first_receipt(conn.backend, event.event_id):
-                    continue
-                if event.kind == "deal_won":
-                    won.append(event.object_id)
-                    if self.store.get_settings().get("automation_draft_when_won"):
-                        # Written before the webhook is answered: if making the draft fails or the process dies,
-                        # recover() runs it (the CRM will not resend an event it saw answered).
-                        self._enqueue_automation(str(event.object_id))
+            if await self.store.writes.run(self._receive_crm_event, conn.backend, event):
+                won.append(event.object_id)
         return won
+
+    def _receive_crm_event(self, backend: str, event: Any) -> bool:
+        """On the writer thread: the receipt and the automation's row commit together; True for a deal won
+        (not a replay)."""
+        with self.store.transaction():
+            if event.event_id and not self.store.first_receipt(backend, event.event_id):
+                return False
+            if event.kind != "deal_won":
+                return False
+            if self.store.get_settings().get("automation_draft_when_won"):
+                # Written before the webhook is answered: if making the draft fails or the process dies,
+                # recover() runs it (the CRM will not resend an event it saw answered).
+                self._enqueue_automation(str(event.object_id))
+            return True
 
     def _enqueue_automation(self, deal_id: str) -> None:
         """The deal's automation row, pending; one that ended (done, dead, cancelled) is armed again, as the deal
@@ -82,10 +89,10 @@ class AutomationMixin(UseCaseBase):
             await self.plugins.deal_won(self.runtime, deal_id=deal_id)
         key = automation_key(deal_id)
         if not self.store.get_settings().get("automation_draft_when_won"):
-            self.store.cancel_operation(key, "the automation is off")
+            await self.store.writes.cancel_operation(key, "the automation is off")
             return None
         if not self.store.operation_state(key):
-            self._enqueue_automation(deal_id)
+            await self.store.writes.run(self._enqueue_automation, deal_id)
         return await self._run_automation(self.store.get_operation(key))
 
     async def _run_automation(self, op: Mapping[str, Any]) -> InvoiceRecord | None:
@@ -95,17 +102,19 @@ class AutomationMixin(UseCaseBase):
         if op["state"] == "in_flight" and not (self._lease_expired(op) or self._holder_died(op)):
             return None  # another worker is making the draft
         now = self.runtime.now()
-        if not self.store.claim_operation(key, lease_seconds=AUTOMATION_LEASE, now=now, holder=workers.this_process()):
+        if not await self.store.writes.claim_operation(key, lease_seconds=AUTOMATION_LEASE, now=now, holder=workers.this_process()):
             return None
         create_key = self._automation_create_key(deal_id)
         made = self.store.invoice_by_operation(create_key)
         if made is not None:  # an earlier run made the draft, then died before marking its row done
-            self.store.finish_operation(key, record_id=made.id)
+            await self.store.writes.finish_operation(key, record_id=made.id)
             return made
         if self.store.invoices_for_deal(deal_id):
-            with self.store.transaction():
-                self.store.audit("automation", lazy_("Deal won; it already has an invoice, so no draft was made"), deal_id=deal_id)
-                self.store.finish_operation(key)
+            def settled() -> None:  # on the writer thread, one transaction
+                with self.store.transaction():
+                    self.store.audit("automation", lazy_("Deal won; it already has an invoice, so no draft was made"), deal_id=deal_id)
+                    self.store.finish_operation(key)
+            await self.store.writes.run(settled)
             return None
         try:
             record = await self.create_invoice(deal_id, key=deal_id, source="automation", overrides={"status": "DRAFT"})
@@ -113,32 +122,35 @@ class AutomationMixin(UseCaseBase):
             made_op = self.store.operation_state(create_key)  # the draft's create, when it got that far, decides
             if made_op in ("pending", "failed", "in_flight") or not made_op and getattr(exc, "retryable", True):
                 wait = retry_wait(op["attempts"] + 1)
-                self.store.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
+                await self.store.writes.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
                 message = lazy_("Deal won, but no draft was made yet: %(error)s; it will be retried", error=exc)
             else:
-                self.store.fail_operation(key, str(exc)[:500], final=True)
+                await self.store.writes.fail_operation(key, str(exc)[:500], final=True)
                 message = lazy_("Deal won, but no draft was made yet: %(error)s", error=exc)
-            self.store.audit("automation_failed", message, deal_id=deal_id, data={"operation": key})
+            await self.store.writes.audit("automation_failed", message, deal_id=deal_id, data={"operation": key})
             return None
         except InvoiceBridgeError as exc:  # the deal cannot be invoiced as it is: a person must act
-            self.store.fail_operation(key, str(exc)[:500], final=True)
-            self.store.audit("automation_failed", lazy_("Deal won, but no draft was made: %(error)s", error=exc), deal_id=deal_id,
+            await self.store.writes.fail_operation(key, str(exc)[:500], final=True)
+            await self.store.writes.audit("automation_failed", lazy_("Deal won, but no draft was made: %(error)s", error=exc), deal_id=deal_id,
                              data={"operation": key})
             return None
-        self.store.finish_operation(key, record_id=record.id)
+        await self.store.writes.finish_operation(key, record_id=record.id)
         return record
+
+    def _adopt_legacy_automation(self, deal_id: str) -> None:
+        with self.store.transaction():
+            self._enqueue_automation(deal_id)
+            self.store.kv_set(LEGACY_PENDING, deal_id, None)
 
     def _automation_create_key(self, deal_id: str) -> str:
         return self.stored_key("automation", deal_id, deal_id=deal_id)
 
     async def _retry_automation(self) -> None:
         for deal_id in self.store.kv_items(LEGACY_PENDING):  # left by an older version: adopted once
-            with self.store.transaction():
-                self._enqueue_automation(deal_id)
-                self.store.kv_set(LEGACY_PENDING, deal_id, None)
+            await self.store.writes.run(self._adopt_legacy_automation, deal_id)
         automate = self.store.get_settings().get("automation_draft_when_won")
         for op in self.store.due_operations((AUTOMATION,), now=self.runtime.now()):
             if automate:
                 await self._run_automation(op)
             else:  # turned off meanwhile: the deal's draft is not made later
-                self.store.cancel_operation(op["key"], "the automation is off")
+                await self.store.writes.cancel_operation(op["key"], "the automation is off")

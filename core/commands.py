@@ -55,10 +55,10 @@ class CommandMixin(UseCaseBase):
         apply_command(record.status, command, invoice=self._name(record), amount_paid=record.amount_paid,
                       may_approve=may_approve, capabilities=self.capabilities(conn))
         key = operation_key("command", command.value, record.id, record.status.value, record.updated_at)
-        if not self.store.enqueue(key, kind=COMMAND, deal_id=record.deal_id, record_id=record.id,
+        if not await self.store.writes.enqueue(key, kind=COMMAND, deal_id=record.deal_id, record_id=record.id,
                                   payload={"command": command.value, "status": record.status.value},
                                   stamp=self.runtime.now().isoformat()):
-            self.store.rearm_operation(key, states=("dead",))  # asked again after it failed for good: a new try
+            await self.store.writes.rearm_operation(key, states=("dead",))  # asked again after it failed for good: a new try
         return key
 
     def _name(self, record: InvoiceRecord) -> str:
@@ -73,7 +73,7 @@ class CommandMixin(UseCaseBase):
         if op["state"] in ("dead", "cancelled"):
             raise BackendError(_("The command failed: %(error)s") % {"error": op["last_error"]}, operation=key)
         if op["state"] == "in_flight" and not (self._lease_expired(op) or self._holder_died(op)) or \
-                not self.store.claim_operation(key, lease_seconds=COMMAND_LEASE, now=self.runtime.now(),
+                not await self.store.writes.claim_operation(key, lease_seconds=COMMAND_LEASE, now=self.runtime.now(),
                                                holder=workers.this_process()):
             raise OperationInProgress(_("This command is already being sent (operation %(key)s); refresh in a moment")
                                       % {"key": key}, operation=key)
@@ -81,22 +81,25 @@ class CommandMixin(UseCaseBase):
         try:
             invoice = await self._send_command(op, record, command, asked_on, key)
         except InvoiceBridgeError as exc:
-            self._command_failed(op, record, exc)
+            await self.store.writes.run(self._command_failed, op, record, exc)  # on the writer thread
             raise
         if invoice is None:  # queued on a status it no longer has: never sent
-            self.store.cancel_operation(key, "the invoice changed before the command was sent", states=("in_flight",))
+            await self.store.writes.cancel_operation(key, "the invoice changed before the command was sent", states=("in_flight",))
             return record
         first = False
-        if command is Command.EMAIL:
+
+        def emailed() -> None:  # on the writer thread
             with self.store.transaction():  # sent: its reminder is closed (an outbox row), now or by the next pass
                 self.store.audit("emailed", lazy_("%(invoice)s emailed to the customer from %(backend)s",
                                                   invoice=self._name(record), backend=self._label(conn)),
                                  invoice_id=record.id, deal_id=record.deal_id, data={"operation": key})
-                first = not record.sent
                 if first:
                     self._settle(self.store.update_invoice(record.id, sent=True), "emailed")
+        if command is Command.EMAIL:
+            first = not record.sent
+            await self.store.writes.run(emailed)
         updated = await self.apply_remote(record, invoice, source=f"command:{command.value}")
-        self.store.finish_operation(key, record_id=record.id)
+        await self.store.writes.finish_operation(key, record_id=record.id)
         await self.drain_outbox([record.id])
         if first:
             await self._notify("invoice_settled", record=updated, reason="emailed")

@@ -90,7 +90,7 @@ class ConnectFlow:
                 "backend": self.plugins.label(backend), "error": params.get("error_description") or params.get("error")}, 400)
         if not pending or pending.get("backend") != backend or \
                 not secrets.compare_digest(str(pending.get("state")), str(params.get("state", ""))):
-            self.runtime.store.audit("oauth_state_mismatch", lazy_("An OAuth callback for %(backend)s had a wrong or missing state",
+            await self.runtime.store.writes.audit("oauth_state_mismatch", lazy_("An OAuth callback for %(backend)s had a wrong or missing state",
                                                                    backend=backend))
             raise ConnectProblem(_("This connection attempt is not the one we started (the OAuth state does not match). "
                                    "Start again from Connections."), 400)
@@ -100,7 +100,7 @@ class ConnectFlow:
                                                                           if k not in ("code", "state")})
         if len(result.choices) > 1 and result.account is None:
             # Keep the tokens server-side (sealed) until the organisation is chosen.
-            self.runtime.store.set_app_secret(PENDING.format(backend=backend), {
+            await self.runtime.store.writes.set_app_secret(PENDING.format(backend=backend), {
                 "secrets": dict(result.secrets), "settings": dict(result.settings), "label": result.label,
                 "choices": [[c.id, c.name, dict(c.settings)] for c in result.choices]})
             return Outcome(label=result.label, choices=tuple((c.id, c.name) for c in result.choices))
@@ -117,7 +117,7 @@ class ConnectFlow:
         match = next((c for c in (pending or {}).get("choices", []) if c[0] == choice), None)
         if not pending or match is None:
             raise ConnectProblem(_("That organisation is not one offered by the connection; start again from Connections."), 400)
-        store.set_app_secret(PENDING.format(backend=backend), None)
+        await store.writes.set_app_secret(PENDING.format(backend=backend), None)
         settings = dict(pending["settings"], **self._organisation(AccountChoice(*match)))
         return await self.finish(backend, match[1], settings, pending["secrets"])
 
@@ -142,15 +142,15 @@ class ConnectFlow:
     async def finish(self, backend: str, label: str, settings: dict, secrets_: dict) -> Outcome:
         runtime = self.runtime
         role = self.plugins.backend(backend).role
-        conn = runtime.store.add_connection(backend=backend, role=role, label=label, settings=settings, secrets=secrets_)
+        conn = await runtime.store.writes.add_connection(backend=backend, role=role, label=label, settings=settings, secrets=secrets_)
         try:
             health = await self.check(conn)
         except InvoiceBridgeError as exc:
             return Outcome(label=label, connection=conn, warning=_("Connected to %(label)s, but the check failed: %(error)s")
                            % {"label": label, "error": exc.message})
         if health.user is not None and not health.user.may_create:
-            runtime.store.deactivate_connection(conn.id)
-            runtime.store.audit("connect_refused", lazy_("%(backend)s user %(user)s has role %(role)s, which may not create invoices",
+            await runtime.store.writes.deactivate_connection(conn.id)
+            await runtime.store.writes.audit("connect_refused", lazy_("%(backend)s user %(user)s has role %(role)s, which may not create invoices",
                                                          backend=backend, user=health.user.name, role=health.user.role))
             raise ConnectProblem(health.detail or _("%(user)s has the %(role)s role in %(label)s, which may not create invoices; "
                                                     "connect as a user who may.") % {
@@ -160,7 +160,7 @@ class ConnectFlow:
             await self.plugins.connected(runtime, connection=conn, public_url=self.public_url)
         except InvoiceBridgeError as exc:
             warning = _("Connected to %(label)s, but webhooks could not be registered: %(error)s") % {"label": label, "error": exc.message}
-        runtime.store.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=backend, label=label,
+        await runtime.store.writes.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=backend, label=label,
                                                user=health.user.name, role=health.user.role) if health.user else
                             lazy_("Connected %(backend)s: %(label)s", backend=backend, label=label))
         return Outcome(label=label, connection=conn, warning=warning, health=health)
@@ -172,7 +172,7 @@ class ConnectFlow:
             await self.plugins.disconnect(self.runtime, connection=connection)
         except InvoiceBridgeError as exc:
             warning = _("Disconnected here, but the remote side said: %(error)s") % {"error": exc.message}
-        self.runtime.store.deactivate_connection(connection.id)
-        self.runtime.store.audit("disconnected", lazy_("%(backend)s connection %(label)s disconnected",
+        await self.runtime.store.writes.deactivate_connection(connection.id)
+        await self.runtime.store.writes.audit("disconnected", lazy_("%(backend)s connection %(label)s disconnected",
                                                        backend=connection.backend, label=connection.label))
         return warning

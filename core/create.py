@@ -67,7 +67,7 @@ class CreateMixin(UseCaseBase):
         preview = shown if shown is not None and shown.deal.id == deal_id else await self.preview(deal_id, overrides)
         if preview.problems:
             raise ValidationProblem(list(preview.problems), deal_id=deal_id)
-        op, created = self.store.put_operation(
+        op, created = await self.store.writes.put_operation(
             key,
             kind="create",
             deal_id=deal_id,
@@ -78,7 +78,7 @@ class CreateMixin(UseCaseBase):
             existing = self._existing_operation(key, request)
             if existing is not None:
                 return existing
-        self.store.audit("create_requested", lazy_("Invoice requested from %(source)s", source=source_text(source)), deal_id=deal_id,
+        await self.store.writes.audit("create_requested", lazy_("Invoice requested from %(source)s", source=source_text(source)), deal_id=deal_id,
                          data={"operation": key})
         items = await self._run_creates([key], deals={deal_id: preview.deal})
         item = items[0]
@@ -138,7 +138,7 @@ class CreateMixin(UseCaseBase):
         if op["state"] == "done":
             return BulkItem(deal_id=op["deal_id"], operation_key=key, record=self.store.invoice_by_operation(key))
         if op["state"] == "dead":
-            self.store.fail_operation(key, op["last_error"])  # back to retryable
+            await self.store.writes.fail_operation(key, op["last_error"])  # back to retryable
         items = await self._run_creates([key])
         if items[0].record is not None:
             await self.drain_outbox([items[0].record.id])
@@ -196,11 +196,11 @@ class CreateMixin(UseCaseBase):
             if dry_run:
                 results[deal_id] = BulkItem(deal_id=deal_id, operation_key=key, problems=preview.warnings, draft=preview.draft)
                 continue
-            op, _created = self.store.put_operation(key, kind="create", deal_id=deal_id,
+            op, _created = await self.store.writes.put_operation(key, kind="create", deal_id=deal_id,
                                              payload={"draft": dump_draft(preview.draft), "source": source},
                                              request_hash=request_hash({"deal_id": deal_id, "overrides": {}}))
             if op["state"] == "dead":  # failed for good earlier in this run: a re-run is the person's Retry
-                self.store.fail_operation(key, op["last_error"])
+                await self.store.writes.fail_operation(key, op["last_error"])
             todo.append((deal_id, key))
         if progress:
             progress(len(results), len(deal_ids))
@@ -228,10 +228,10 @@ class CreateMixin(UseCaseBase):
             op = self.store.get_operation(key)
             record = self.store.invoice_by_operation(key)
             if record is not None:
-                self.store.finish_operation(key, record_id=record.id)
+                await self.store.writes.finish_operation(key, record_id=record.id)
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, record=record)
                 continue
-            if not self.store.claim_operation(key, lease_seconds=LEASE_SECONDS, now=self.runtime.now(), holder=workers.this_process()):
+            if not await self.store.writes.claim_operation(key, lease_seconds=LEASE_SECONDS, now=self.runtime.now(), holder=workers.this_process()):
                 results[key] = BulkItem(deal_id=op["deal_id"], operation_key=key, error="already being created by another worker", retryable=True)
                 continue
             leases[key] = self.store.get_operation(key)["lease_until"]
@@ -243,7 +243,7 @@ class CreateMixin(UseCaseBase):
                 await self._find_created(maybe_done, results, deals)
             except BackendError as exc:  # cannot tell whether they exist: create none of them now
                 for key, draft in maybe_done:
-                    self._failed(key, draft.deal_id, str(exc), retryable=True)
+                    await self._failed(key, draft.deal_id, str(exc), retryable=True)
                     results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=True)
             claimed = [c for c in claimed if c[0] not in results]
         if claimed:
@@ -274,7 +274,7 @@ class CreateMixin(UseCaseBase):
         try:
             contact_ids = await self.plugins.find_or_create_customers(self.runtime, connection=conn, customers=customers)
         except BackendError as exc:
-            self._fail_all(claimed, str(exc), exc.retryable, results)
+            await self._fail_all(claimed, str(exc), exc.retryable, results)
             return
         contact_for = dict(zip(customers, contact_ids, strict=True))
         batch = self.capabilities(conn).batch_size
@@ -284,7 +284,7 @@ class CreateMixin(UseCaseBase):
             # it too (under a different batch key) would make a second invoice.
             chunk = []
             for key, draft, attempt in claimed[start:start + batch]:
-                until = self.store.renew_lease(key, held_until=leases.get(key, ""), lease_seconds=LEASE_SECONDS, now=self.runtime.now())
+                until = await self.store.writes.renew_lease(key, held_until=leases.get(key, ""), lease_seconds=LEASE_SECONDS, now=self.runtime.now())
                 if until:
                     leases[key] = until
                     chunk.append((key, draft, attempt))
@@ -297,7 +297,7 @@ class CreateMixin(UseCaseBase):
             try:
                 created: list[CreateResult] = await self.plugins.create_invoices(self.runtime, connection=conn, requests=requests)
             except BackendError as exc:
-                self._fail_all([c for c in claimed[start:] if c[0] not in results], str(exc), exc.retryable, results)
+                await self._fail_all([c for c in claimed[start:] if c[0] not in results], str(exc), exc.retryable, results)
                 return
             by_key = {r.operation_key: r for r in created}
             for key, draft, _deal in chunk:
@@ -305,25 +305,33 @@ class CreateMixin(UseCaseBase):
                 if result is None or result.invoice is None:  # not result.ok
                     error = (result.error or "; ".join(result.errors)) if result else _("the backend returned no result")
                     retryable = bool(result and result.retryable)
-                    self._failed(key, draft.deal_id, error, retryable=retryable)
+                    await self._failed(key, draft.deal_id, error, retryable=retryable)
                     results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
                     continue
                 record = await self._record_created(key, draft, result.invoice, deals)
                 results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, record=record)
 
-    def _fail_all(self, claimed, error: str, retryable: bool, results: dict[str, BulkItem]) -> None:
+    async def _fail_all(self, claimed, error: str, retryable: bool, results: dict[str, BulkItem]) -> None:
         for key, draft, _deal in claimed:
-            self._failed(key, draft.deal_id, error, retryable=retryable)
+            await self._failed(key, draft.deal_id, error, retryable=retryable)
             results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=retryable)
 
-    def _failed(self, key: str, deal_id: str, error: str, *, retryable: bool) -> None:
+    async def _failed(self, key: str, deal_id: str, error: str, *, retryable: bool) -> None:
+        await self.store.writes.run(self._record_failure, key, deal_id, error, retryable=retryable)
+
+    def _record_failure(self, key: str, deal_id: str, error: str, *, retryable: bool) -> None:
         self.store.fail_operation(key, error, final=not retryable)
         self.store.audit("create_failed", lazy_("Creating the invoice failed: %(error)s", error=error), deal_id=deal_id,
                          data={"operation": key, "retryable": retryable})
 
     async def _record_created(self, key: str, draft: InvoiceDraft, invoice: Invoice, deals, *, recovered: bool = False) -> InvoiceRecord:
-        conn = self.accounting
         deal = (deals or {}).get(draft.deal_id)
+        record = await self.store.writes.run(self._store_created, key, draft, invoice, deal, recovered)  # writer thread
+        await self._notify("invoice_created", record=record, deal=deal, invoice=invoice)
+        return record
+
+    def _store_created(self, key: str, draft: InvoiceDraft, invoice: Invoice, deal, recovered: bool) -> InvoiceRecord:
+        conn = self.accounting
         # The record and its write-backs (outbox rows) commit together: a crash after this line still gets the
         # reminder and note written by the next drain; a crash before it leaves the operation to recover.
         with self.store.transaction():
@@ -336,7 +344,6 @@ class CreateMixin(UseCaseBase):
         self.store.audit("invoice_created", message,
                          invoice_id=record.id, deal_id=record.deal_id, data={"operation": key, "total": str(record.total)})
         self.store.finish_operation(key, record_id=record.id)
-        await self._notify("invoice_created", record=record, deal=deal, invoice=invoice)
         return record
 
     def _insert_record(self, key: str, draft: InvoiceDraft, invoice: Invoice, conn) -> InvoiceRecord:

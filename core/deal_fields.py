@@ -54,7 +54,7 @@ async def validate(pipeline: Any, wanted: Mapping[str, Any]) -> dict[str, str]:
 
 async def save(pipeline: Any, wanted: Mapping[str, Any]) -> dict[str, str | None]:
     """Check and store a choice (nothing is stored when it is refused); returns the choice now in force."""
-    pipeline.store.update_settings(await validate(pipeline, wanted))
+    await pipeline.store.writes.update_settings(await validate(pipeline, wanted))
     return chosen(pipeline.store.get_settings())
 
 

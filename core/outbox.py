@@ -113,22 +113,22 @@ class OutboxMixin(UseCaseBase):
         if op["kind"] == COMPLETE and self.store.operation_state(payload["after"]) in ("pending", "in_flight", "failed"):
             return 0  # the reminder is not made yet: closed on a later pass
         now = self.runtime.now()
-        if not self.store.claim_operation(key, lease_seconds=WRITEBACK_LEASE, now=now, holder=workers.this_process()):
+        if not await self.store.writes.claim_operation(key, lease_seconds=WRITEBACK_LEASE, now=now, holder=workers.this_process()):
             return 0
         try:
             await self._send(conn, op["kind"], op["deal_id"], payload)
         except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by the next pass
             wait = retry_wait(op["attempts"] + 1)
-            self.store.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
+            await self.store.writes.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
             message = lazy_("Could not mark the reminder done in the CRM: %(error)s", error=exc) if op["kind"] == COMPLETE \
                 else lazy_("Could not update the deal in the CRM: %(error)s", error=exc)
-            self.store.audit("writeback_failed", message, invoice_id=op["record_id"], deal_id=op["deal_id"],
+            await self.store.writes.audit("writeback_failed", message, invoice_id=op["record_id"], deal_id=op["deal_id"],
                              data={"operation": key})
             log.warning("write-back %s failed: %s", op["kind"], type(exc).__name__)
             return 0
         if op["kind"] == DEAL_FIELDS:  # newer values may have come while these were sent: then it stays pending
-            return int(self.store.finish_if_current(key, payload))
-        self.store.finish_operation(key, record_id=op["record_id"])
+            return int(await self.store.writes.finish_if_current(key, payload))
+        await self.store.writes.finish_operation(key, record_id=op["record_id"])
         return 1
 
     async def _send(self, conn, kind: str, deal_id: str, payload: Mapping[str, Any]) -> None:
@@ -164,7 +164,7 @@ class OutboxMixin(UseCaseBase):
                 if op["state"] != "in_flight" or self._lease_expired(op) or self._holder_died(op)]
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
-        self._adopt_legacy_writebacks()
+        await self.store.writes.run(self._adopt_legacy_writebacks)  # on the writer thread, one transaction each
         await self._retry_commands()
         await self.drain_outbox()
         await self._retry_automation()
@@ -210,8 +210,8 @@ class OutboxMixin(UseCaseBase):
         except BackendError:
             return 0  # try again on the next pass
         for op in ops:
-            self.store.conn.execute("UPDATE operations SET next_try_at = ? WHERE key = ? AND state = 'dead'",
-                                    ("checked", op["key"]))
+            await self.store.writes.run(lambda key=op["key"]: self.store.conn.execute(  # the writer thread's connection
+                "UPDATE operations SET next_try_at = ? WHERE key = ? AND state = 'dead'", ("checked", key)))
         return len(results)
 
     def _pending_writebacks(self) -> list[dict[str, Any]]:

@@ -58,10 +58,10 @@ class Pipeline(PreviewMixin, CreateMixin, OutboxMixin, SyncMixin, CommandMixin, 
         try:
             health = await self.plugins.check(self.runtime, connection=connection)
         except InvoiceBridgeError as exc:
-            self.store.update_connection(connection.id, last_error=exc.message, status="error")
+            await self.store.writes.update_connection(connection.id, last_error=exc.message, status="error")
             raise
         settings = {"user_name": health.user.name, "user_role": health.user.role} if health.user else None
-        self.store.update_connection(connection.id, settings=settings, last_error="" if health.ok else health.detail,
+        await self.store.writes.update_connection(connection.id, settings=settings, last_error="" if health.ok else health.detail,
                                      status="active" if health.ok else "error")
         return health
 

@@ -147,7 +147,9 @@ class Writer:
     def submit(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Hand over a bookkeeping write and go on (it is applied in order, after what was handed over before)."""
         params = tuple(params)
-        if not self._hand_over((None, sql.split(" WHERE")[0], _execute, (self._shared, sql, params), {})):
+        if self.on_thread():  # handed over from a write running on the thread: part of it
+            _execute(self._shared, sql, params)
+        elif not self._hand_over((None, sql.split(" WHERE")[0], _execute, (self._shared, sql, params), {})):
             self._inline.execute(sql, params)  # counted in the connection's own total_changes
 
     def _hand_over(self, job: tuple) -> bool:

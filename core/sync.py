@@ -39,18 +39,18 @@ class SyncMixin(UseCaseBase):
         seen = self.store.kv_get("remote-updated", str(record.id))
         if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):
             if invoice.status is not record.status or invoice.amount_paid != record.amount_paid:
-                self.store.audit("status_stale", lazy_("Ignored %(status)s from %(source)s: it is older than the %(current)s already applied",
+                await self.store.writes.audit("status_stale", lazy_("Ignored %(status)s from %(source)s: it is older than the %(current)s already applied",
                                                        status=LABELS[invoice.status], source=source_text(source), current=record.status_label),
                                  invoice_id=record.id, deal_id=record.deal_id,
                                  data={"observed": invoice.status.value, "observed_at": invoice.updated_at.isoformat(), "seen": seen})
             return given if given == record else record
         if invoice.updated_at is not None:
-            self.store.kv_set("remote-updated", str(record.id), invoice.updated_at.isoformat())
+            await self.store.writes.kv_set("remote-updated", str(record.id), invoice.updated_at.isoformat())
         previous = record.status
         try:
             status = apply_observed_status(previous, invoice.status, invoice=record.number or _("invoice %(id)s") % {"id": record.id})
         except IllegalTransition as exc:
-            self.store.audit("status_rejected", lazy_("Ignored %(status)s from %(source)s: %(reason)s", status=LABELS[invoice.status],
+            await self.store.writes.audit("status_rejected", lazy_("Ignored %(status)s from %(source)s: %(reason)s", status=LABELS[invoice.status],
                                                       source=source_text(source), reason=exc.reason), invoice_id=record.id,
                              deal_id=record.deal_id, data={"observed": invoice.status.value})
             return given if given == record else record
@@ -69,25 +69,29 @@ class SyncMixin(UseCaseBase):
         if not changes:
             return given if given == record else record
         settled = SETTLED_REASONS.get(status) if status is not previous else None
-        with self.store.transaction():  # the change and its write-backs (outbox rows) commit together
-            updated = self.store.update_invoice(record.id, **changes)
-            if status is not previous:
-                self._enqueue_status(updated, previous, status)
-            elif "number" in changes or "amount_paid" in changes:  # e.g. "Partly paid": the deal fields follow
-                self._enqueue_deal_fields(updated, self.store.get_settings())
-            if settled or "sent" in changes:
-                self._settle(updated, settled or "emailed")
+
+        def change() -> InvoiceRecord:  # on the writer thread
+            with self.store.transaction():  # the change and its write-backs (outbox rows) commit together
+                updated = self.store.update_invoice(record.id, **changes)
+                if status is not previous:
+                    self._enqueue_status(updated, previous, status)
+                elif "number" in changes or "amount_paid" in changes:  # e.g. "Partly paid": the deal fields follow
+                    self._enqueue_deal_fields(updated, self.store.get_settings())
+                if settled or "sent" in changes:
+                    self._settle(updated, settled or "emailed")
+            return updated
+        updated = await self.store.writes.run(change)
         if "sent" in changes and not source.startswith("command:"):
-            self.store.audit("emailed", lazy_("%(invoice)s was sent to the customer from %(backend)s",
+            await self.store.writes.audit("emailed", lazy_("%(invoice)s was sent to the customer from %(backend)s",
                                               invoice=record.number or record.remote_id, backend=self._label(self.accounting)),
                              invoice_id=record.id, deal_id=record.deal_id)
         if status is not previous:
-            self.store.audit("status_changed", lazy_("%(previous)s → %(current)s (%(source)s)", previous=LABELS[previous],
+            await self.store.writes.audit("status_changed", lazy_("%(previous)s → %(current)s (%(source)s)", previous=LABELS[previous],
                                                      current=status_text(updated), source=source_text(source)), invoice_id=record.id,
                              deal_id=record.deal_id, data={"from": previous.value, "to": status.value})
             await self._notify("invoice_status_changed", record=updated, previous=previous, current=status)
         elif "amount_paid" in changes:
-            self.store.audit("payment", lazy_("Paid %(paid)s of %(total)s", paid=lazy_money(updated.amount_paid, updated.currency),
+            await self.store.writes.audit("payment", lazy_("Paid %(paid)s of %(total)s", paid=lazy_money(updated.amount_paid, updated.currency),
                                               total=lazy_money(updated.total, updated.currency)), invoice_id=record.id,
                              deal_id=record.deal_id)
         if status is not previous or "sent" in changes:
@@ -133,7 +137,7 @@ class SyncMixin(UseCaseBase):
         try:
             invoices = await self.plugins.modified_since(self.runtime, connection=conn, since=since)
         except BackendError as exc:
-            self.store.update_connection(conn.id, last_error=str(exc))
+            await self.store.writes.update_connection(conn.id, last_error=str(exc))
             raise
         ours = {}
         for inv in invoices:
@@ -142,7 +146,7 @@ class SyncMixin(UseCaseBase):
                 ours[inv.remote_id] = record
         report = await self._apply_all(ours, invoices, "reconciliation")
         # Overlap by a minute so a change written while we read is seen next time.
-        self.store.kv_set("sync", state_key, (started - dt.timedelta(minutes=1)).isoformat())
-        self.store.update_connection(conn.id, last_sync_at=started.isoformat(), last_error="")
+        await self.store.writes.kv_set("sync", state_key, (started - dt.timedelta(minutes=1)).isoformat())
+        await self.store.writes.update_connection(conn.id, last_sync_at=started.isoformat(), last_error="")
         return attrs.evolve(report, recovered=recovered)
 

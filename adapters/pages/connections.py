@@ -83,7 +83,7 @@ async def save_credentials(request: Request) -> Response:
         value = str(form.get(key) or "").strip()
         if value:
             values[key] = value
-    runtime.store.set_app_secret("backend_config", saved)
+    await runtime.store.writes.set_app_secret("backend_config", saved)
     runtime.config.setdefault(backend, {}).update(values)
     flash(request, _("%(backend)s app credentials saved (encrypted).") % {"backend": request.app.state.plugins.label(backend)})
     return RedirectResponse("/connections", status_code=303)

@@ -83,7 +83,7 @@ async def open_from_crm(request: Request) -> Response:
         try:
             who = await state(request).plugins.verify_page_token(runtime, connection=crm, params=dict(request.query_params))
         except WebhookRejected as exc:
-            runtime.store.audit("page_token_rejected", exc.message)
+            await runtime.store.writes.audit("page_token_rejected", exc.message)
             return error_page(request, exc.message, 401)
         if who and not is_admin(request):  # the admin stays the admin
             user = f"{crm.backend}:{who['user']}" if not str(who["user"]).startswith(f"{crm.backend}:") else str(who["user"])

@@ -35,8 +35,8 @@ async def login(request: Request) -> Response:
                       headers={"Retry-After": str(int(wait) + 1)})
     if first_run:
         if not setup_code_ok(store, form.get("setup_code"), now):
-            record_login_failure(store, ADMIN, now)
-            store.audit("setup_code_refused", lazy_("A wrong or expired setup code was entered from %(who)s", who=who))
+            await store.writes.run(record_login_failure, store, ADMIN, now)
+            await store.writes.audit("setup_code_refused", lazy_("A wrong or expired setup code was entered from %(who)s", who=who))
             return render(request, "login.html", {"first_run": True, "next": nxt, "error": _(
                 "That setup code is wrong or has expired. Use the code `invoicebridge serve` printed, or get a new one "
                 "with `invoicebridge setup-code`.")}, 401)
@@ -46,26 +46,31 @@ async def login(request: Request) -> Response:
         if password != form.get("confirm"):
             return render(request, "login.html", {"first_run": True, "next": nxt, "error": _("The two passwords differ.")}, 422)
         hashed = await hash_password_async(password)
-        with store.transaction():  # the code is spent once: a second form with the same code finds none
-            if store.get_app_secret("admin_password") is not None or not setup_code_ok(store, form.get("setup_code"), now):
-                return render(request, "login.html", {"first_run": False, "next": nxt, "error": _(
-                    "The admin password has just been set; sign in with it.")}, 409)
-            store.set_app_secret("admin_password", hashed)
-            spend_setup_code(store)
-        store.audit("admin_password_set", lazy_("The first admin password was set from %(who)s", who=who))
+
+        def first_password() -> bool:  # on the writer thread
+            with store.transaction():  # the code is spent once: a second form with the same code finds none
+                if store.get_app_secret("admin_password") is not None or not setup_code_ok(store, form.get("setup_code"), now):
+                    return False
+                store.set_app_secret("admin_password", hashed)
+                spend_setup_code(store)
+                return True
+        if not await store.writes.run(first_password):
+            return render(request, "login.html", {"first_run": False, "next": nxt, "error": _(
+                "The admin password has just been set; sign in with it.")}, 409)
+        await store.writes.audit("admin_password_set", lazy_("The first admin password was set from %(who)s", who=who))
     else:
         runtime = state(request).runtime
         ok = await check_password_async(password, store.get_app_secret("admin_password"),
                                         gate=lambda: login_wait(store, ADMIN, runtime.now().timestamp()) <= 0,
-                                        on_wrong=lambda: record_login_failure(store, ADMIN, runtime.now().timestamp()))
+                                        on_wrong=lambda: store.writes.run(record_login_failure, store, ADMIN, runtime.now().timestamp()))
         if ok is None:  # a pause began while this attempt waited for its turn
             wait = max(login_wait(store, ADMIN, runtime.now().timestamp()), 1.0)
             return render(request, "login.html", {"first_run": False, "next": nxt, "error": wait_message(wait)}, 429,
                           headers={"Retry-After": str(int(wait) + 1)})
         if not ok:  # the failure is already counted (inside the hashing turn)
-            store.audit("login_failed", lazy_("A wrong admin password was entered from %(who)s", who=who))
+            await store.writes.audit("login_failed", lazy_("A wrong admin password was entered from %(who)s", who=who))
             return render(request, "login.html", {"first_run": False, "next": nxt, "error": _("Wrong password.")}, 401)
-    clear_login_failures(store, ADMIN)
+    await store.writes.run(clear_login_failures, store, ADMIN)
     request.session.clear()
     request.session["user"] = ADMIN  # a new user in the session: the session gets a new id
     return RedirectResponse(nxt, status_code=303)

@@ -109,8 +109,8 @@ async def save_settings(request: Request) -> Response:
     if errors or config is None:
         flash(request, _("Settings not saved: %(problems)s") % {"problems": "; ".join(errors)}, "error")
         return RedirectResponse("/settings", status_code=303)
-    pipeline.save_mapping(config)
-    pipeline.store.update_settings({
+    await pipeline.store.writes.run(pipeline.save_mapping, config)
+    await pipeline.store.writes.update_settings({
         "reminder_enabled": form.get("reminder_enabled") == "on",
         "reminder_due_days": reminder_days,
         "note_on_create": form.get("note_on_create") == "on",

@@ -304,24 +304,23 @@ async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the
     reconciliation (loop, POST /api/sync) running meanwhile finishes pending write-backs: it must leave one
     that is being written alone, or the deal gets two reminders (the CRM plugin's dedupe reads, then writes)."""
     import anyio
-    from anyio import wait_all_tasks_blocked
 
     pipeline, crm, acct, _ = world
-    calls, gate = [], anyio.Event()
+    calls, gate, inside = [], anyio.Event(), anyio.Event()
     add_note = crm.add_note
 
     async def slow_note(deal_id, content, dedupe_key):
         calls.append(dedupe_key)
+        inside.set()
         await gate.wait()  # then the CRM adds it
         return add_note(deal_id, content, dedupe_key)
 
     crm.add_note = slow_note
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: pipeline.create_invoice("1", key="slow"))
-        await wait_all_tasks_blocked()
+        await inside.wait()  # (not wait_all_tasks_blocked: a task awaiting the store's writer thread counts as blocked)
         assert len(calls) == 1  # the create is inside its write-back
-        tg.start_soon(pipeline.recover)
-        await wait_all_tasks_blocked()
+        await pipeline.recover()  # a whole pass while the note is being written
         gate.set()
     assert len(calls) == 1
     assert not pipeline._pending_writebacks()

@@ -1,0 +1,81 @@
+"""Store writes from async code run on the store's one writer thread: while another connection (another process)
+holds SQLite's write lock, the event loop keeps serving other coroutines, and the write completes once the lock
+is released (before, the loop itself sat in SQLite's busy wait for up to the busy timeout)."""
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import threading
+
+import pytest
+from fakes import MemoryAccounting, MemoryCRM
+
+from invoicebridge.core import Deal, DealProduct, Organization, WebhookRequest
+from invoicebridge.core.pipeline import Pipeline
+from invoicebridge.core.plugins import Plugins, make_plugin_manager
+from invoicebridge.core.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
+TICKS = 5  # the loop must run this many other steps while the lock is held
+
+
+@pytest.fixture
+def pipeline(store):
+    crm, acct = MemoryCRM(), MemoryAccounting()
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
+    runtime = Runtime(store=store, now=lambda: NOW)
+    store.add_connection(backend="memcrm", role="crm", label="CRM")
+    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
+    crm.deals["1"] = Deal(id="1", title="Website", value=0, currency="GBP", organization=Organization(id="5", name="Acme Ltd"),
+                          products=[DealProduct(name="Consulting", quantity=1, item_price=120, tax_percent=20)])
+    return Pipeline(runtime, plugins)
+
+
+async def _while_locked(path: str, write) -> tuple[int, bool]:
+    """Hold the write lock from another connection, start ``write`` and tick on the loop meanwhile; the lock is
+    released after :data:`TICKS` ticks (or after 3 s when the loop never ticks). Returns the ticks seen while the
+    lock was held and whether the write had finished before the lock was released."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    ticked, released = threading.Event(), threading.Event()
+    seen = {"ticks": 0, "done_before_release": None}
+    task = asyncio.ensure_future(write())
+
+    def release() -> None:
+        ticked.wait(timeout=3)
+        seen["done_before_release"] = task.done()
+        other.execute("ROLLBACK")
+        released.set()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        while not task.done():
+            await asyncio.sleep(0.001)  # another coroutine's step
+            if not released.is_set():
+                seen["ticks"] += 1
+                if seen["ticks"] >= TICKS:
+                    ticked.set()
+        await task
+    finally:
+        ticked.set()
+        releaser.join()
+        other.close()
+    return seen["ticks"], seen["done_before_release"]
+
+
+async def test_a_create_waits_for_the_write_lock_off_the_loop(pipeline, store):
+    ticks, done_early = await _while_locked(store.path, lambda: pipeline.create_invoice("1", key="k1"))
+    assert ticks >= TICKS  # the loop ran while the create waited for the lock
+    assert done_early is False  # and the create finished only after the lock was released
+    assert store.invoices_for_deal("1")[0].number == "INV-0001"
+
+
+async def test_a_webhook_receipt_waits_for_the_write_lock_off_the_loop(pipeline, store):
+    body = json.dumps({"kind": "deal_won", "deal": "1", "id": "won-1"}).encode()
+    ticks, done_early = await _while_locked(
+        store.path, lambda: pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"})))
+    assert ticks >= TICKS and done_early is False
+    assert not store.first_receipt("memcrm", "won-1")  # recorded once the lock came free
