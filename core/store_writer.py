@@ -58,10 +58,15 @@ class _Thread:
 
 
 def _serve(path: str, shared: _Thread) -> None:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:  # every write handed over fails with it (none waits forever)
+        log.error("the store's writer thread could not open %s: %s", path, exc)
+        _refuse_all(shared, exc)
+        return
     shared.conn, shared.db, shared.ident = conn, sqlite_utils.Database(conn), threading.get_ident()
     try:
         while True:
@@ -75,6 +80,18 @@ def _serve(path: str, shared: _Thread) -> None:
     finally:
         shared.ident = None
         conn.close()
+
+
+def _refuse_all(shared: _Thread, exc: Exception) -> None:
+    while (job := shared.jobs.get()) is not _STOP:
+        future, what = job[0], job[1]
+        if future is not None and future.set_running_or_notify_cancel():
+            future.set_exception(exc)
+        elif future is None:
+            with shared.lock:
+                shared.errors.append(f"{what}: {exc}")
+        shared.jobs.task_done()
+    shared.jobs.task_done()
 
 
 def _do(conn: sqlite3.Connection, shared: _Thread, future: concurrent.futures.Future | None, what: str,

@@ -79,3 +79,32 @@ async def test_a_webhook_receipt_waits_for_the_write_lock_off_the_loop(pipeline,
         store.path, lambda: pipeline.crm_webhook(WebhookRequest(body=body, headers={"x-secret": "s3cret"})))
     assert ticks >= TICKS and done_early is False
     assert not store.first_receipt("memcrm", "won-1")  # recorded once the lock came free
+
+
+async def test_a_writer_that_cannot_open_its_database_fails_each_write_instead_of_hanging(tmp_path):
+    from invoicebridge.core.store import StoreWriteError
+    from invoicebridge.core.store_writer import Writer
+
+    inline = sqlite3.connect(":memory:")
+    writer = Writer(str(tmp_path / "missing" / "ib.db"), inline)
+    with pytest.raises(sqlite3.OperationalError):
+        await writer.run(lambda: None)
+    writer.submit("UPDATE t SET x = 1")
+    with pytest.raises(StoreWriteError):
+        writer.flush()
+    writer.close()
+    inline.close()
+
+
+async def test_a_write_handed_over_runs_to_its_end_when_its_caller_is_cancelled(store):
+    blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # keeps the write queued on the thread until released below
+    task = asyncio.ensure_future(store.writes.audit("note", "kept", deal_id="c"))
+    await asyncio.sleep(0)  # handed over
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    store.writer.flush()
+    assert [e["message"] for e in store.audit_entries(deal_id="c")] == ["kept"]
