@@ -99,7 +99,7 @@ class AutomationMixin(UseCaseBase):
         key, deal_id = op["key"], op["deal_id"]
         if op["state"] not in ("pending", "failed", "in_flight"):
             return None  # ran already (or ended): no second draft
-        if op["state"] == "in_flight" and not (self._lease_expired(op) or self._holder_died(op)):
+        if op["state"] == "in_flight" and not (self._lease_expired(op) or await self._holder_died(op)):
             return None  # another worker is making the draft
         now = self.runtime.now()
         if not await self.store.writes.claim_operation(key, lease_seconds=AUTOMATION_LEASE, now=now, holder=workers.this_process()):

@@ -72,7 +72,7 @@ class CommandMixin(UseCaseBase):
             return record  # the same command asked again: done once
         if op["state"] in ("dead", "cancelled"):
             raise BackendError(_("The command failed: %(error)s") % {"error": op["last_error"]}, operation=key)
-        if op["state"] == "in_flight" and not (self._lease_expired(op) or self._holder_died(op)) or \
+        if op["state"] == "in_flight" and not (self._lease_expired(op) or await self._holder_died(op)) or \
                 not await self.store.writes.claim_operation(key, lease_seconds=COMMAND_LEASE, now=self.runtime.now(),
                                                holder=workers.this_process()):
             raise OperationInProgress(_("This command is already being sent (operation %(key)s); refresh in a moment")

@@ -108,7 +108,7 @@ class OutboxMixin(UseCaseBase):
 
     async def _send_one(self, conn, op: Mapping[str, Any]) -> int:
         key, payload = op["key"], op["payload"]
-        if op["state"] == "in_flight" and not (self._lease_expired(op) or self._holder_died(op)):
+        if op["state"] == "in_flight" and not (self._lease_expired(op) or await self._holder_died(op)):
             return 0  # another worker is sending it
         if op["kind"] == COMPLETE and self.store.operation_state(payload["after"]) in ("pending", "in_flight", "failed"):
             return 0  # the reminder is not made yet: closed on a later pass
@@ -161,7 +161,7 @@ class OutboxMixin(UseCaseBase):
         """Finish operations a crash or failure left behind (pending, retryable failed, in flight whose lease ran
         out or whose holder process is gone), then the write-backs due."""
         keys = [op["key"] for op in self.store.operations(states=("pending", "in_flight", "failed"), limit=1000, kinds=("create",))
-                if op["state"] != "in_flight" or self._lease_expired(op) or self._holder_died(op)]
+                if op["state"] != "in_flight" or self._lease_expired(op) or await self._holder_died(op)]
         items = await self._run_creates(keys) if keys else []
         found = await self._adopt_dead()
         await self.store.writes.run(self._adopt_legacy_writebacks)  # on the writer thread, one transaction each
@@ -184,14 +184,14 @@ class OutboxMixin(UseCaseBase):
                               {"reason": str(reason), "after": "", "reminder": crm_texts.reminder_key(record)})
                 self.store.kv_set(SETTLE_PENDING, record_id, None)
 
-    def _holder_died(self, op: Mapping[str, Any]) -> bool:
+    async def _holder_died(self, op: Mapping[str, Any]) -> bool:
         """An in-flight operation whose holder process is certainly gone (killed mid-run, then restarted): end its
         lease now instead of waiting minutes. Only the one caller whose compare-and-set on the lease wins takes it;
         being a later attempt, a create looks for the invoice at the backend before creating it."""
         owner = op.get("holder") or ""
         if not owner or not workers.is_dead(owner):
             return False
-        ended = self.store.renew_lease(op["key"], held_until=op["lease_until"], lease_seconds=-1, now=self.runtime.now())
+        ended = await self.store.writes.renew_lease(op["key"], held_until=op["lease_until"], lease_seconds=-1, now=self.runtime.now())
         if ended:
             log.info("operation %s was held by a process that is gone; taking it over", op["key"])
         return bool(ended)
