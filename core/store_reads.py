@@ -2,10 +2,10 @@
 
 The active connections, the settings and the API keys are read by nearly every request; they change rarely.
 :meth:`HotReads.generation` moves whenever the database does: at once for this connection's own writes
-(``total_changes``) and for the writer thread's (its count of finished writes, moved before an awaited write
-returns), and within :data:`GENERATION_RECHECK_S` for another connection's commit (another process), which
-SQLite's ``PRAGMA data_version`` tells. Whatever :meth:`HotReads._kept` holds is
-dropped when the generation moves; rendered pages use the generation in their cache keys the same way.
+(``total_changes``) and for the writer thread's (its connection's, read before an awaited write returns), and
+within :data:`GENERATION_RECHECK_S` for another connection's commit (another process), which SQLite's
+``PRAGMA data_version`` tells. Whatever :meth:`HotReads._kept` holds is dropped when the generation moves;
+rendered pages use the generation in their cache keys the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class HotReads:
     def generation(self) -> tuple[int, int]:
         """Moves whenever the database does (asking SQLite costs a query, and one request asks several times,
         so another connection's commits are looked for at most every :data:`GENERATION_RECHECK_S`)."""
-        mine = self.conn.total_changes + self.writer.runs
+        mine = self.conn.total_changes + self.writer.applied
         now = time.monotonic()
         if mine != self._generation[1] or now - self._generation_at >= GENERATION_RECHECK_S:
             self._generation = (self.conn.execute("PRAGMA data_version").fetchone()[0], mine)

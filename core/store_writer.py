@@ -51,8 +51,7 @@ class _Thread:
         self.ident: int | None = None
         self.conn: sqlite3.Connection | None = None
         self.db: sqlite_utils.Database | None = None
-        self.applied = 0  # rows changed on the thread's connection (for tests and benchmarks)
-        self.runs = 0  # jobs finished: the hot reads' generation moves with it (store_reads)
+        self.applied = 0  # rows changed on the thread's connection: the hot reads' generation moves with it
         self.errors: list[str] = []
         self.lock = threading.Lock()
 
@@ -103,7 +102,7 @@ def _do(conn: sqlite3.Connection, shared: _Thread, future: concurrent.futures.Fu
     except BaseException as exc:  # handed back to the caller (or kept for flush) below
         if conn.in_transaction:  # a callable that left its transaction open: nothing of it is kept
             conn.execute("ROLLBACK")
-        shared.applied, shared.runs = conn.total_changes, shared.runs + 1
+        shared.applied = conn.total_changes
         if future is not None:
             future.set_exception(exc)
             return
@@ -111,7 +110,7 @@ def _do(conn: sqlite3.Connection, shared: _Thread, future: concurrent.futures.Fu
         with shared.lock:
             shared.errors.append(f"{what}: {exc}")
         return
-    shared.applied, shared.runs = conn.total_changes, shared.runs + 1
+    shared.applied = conn.total_changes
     if future is not None:
         future.set_result(result)
 
@@ -143,10 +142,6 @@ class Writer:
     @property
     def applied(self) -> int:
         return self._shared.applied
-
-    @property
-    def runs(self) -> int:
-        return self._shared.runs
 
     # -- handing writes over
     async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

@@ -108,3 +108,14 @@ async def test_a_write_handed_over_runs_to_its_end_when_its_caller_is_cancelled(
     blocker.close()
     store.writer.flush()
     assert [e["message"] for e in store.audit_entries(deal_id="c")] == ["kept"]
+
+
+async def test_a_kept_read_sees_an_awaited_write_at_once(store):
+    """The writer thread's commits move the kept reads' generation before the awaited write returns (not only
+    when the next data_version check comes round)."""
+    assert store.get_settings()["note_on_create"] is True
+    store._generation_at = float("inf")  # no data_version check from here on: only the change counts move it
+    await store.writes.update_settings({"note_on_create": False})
+    assert store.get_settings()["note_on_create"] is False
+    await store.writes.add_connection(backend="crm-x", role="crm")
+    assert store.active_connection("crm").backend == "crm-x"
