@@ -38,6 +38,19 @@ def migrate_outbox(db: sqlite_utils.Database) -> None:
     conn.execute("DELETE FROM kv WHERE namespace IN ('operation-holder', 'dead-checked')")
 
 
+def migrate_sent_marks(db: sqlite_utils.Database) -> None:
+    """When an operation was first sent (``sent_at``: written before the request leaves, so a later attempt
+    knows it is in doubt, and how long ago the first one went out) and what the other side answered
+    (``result``: the id of the object a CRM write-back made). Rows an older version left unfinished after an
+    attempt count as sent when they were written."""
+    columns = db["operations"].columns_dict
+    if "sent_at" not in columns:
+        db.table("operations").add_column("sent_at", str, not_null_default="")
+    if "result" not in columns:
+        db.table("operations").add_column("result", str, not_null_default="")
+    db.conn.execute("UPDATE operations SET sent_at = created_at WHERE attempts > 0 AND state NOT IN ('done', 'cancelled')")
+
+
 class OutboxStore:
     conn: Any
     _stamp: Callable[[], str]  # the store's clock, as text (store_rows.StorePart)
@@ -91,6 +104,21 @@ class OutboxStore:
     def retry_later(self, key: str, error: str, *, next_try_at: str) -> None:
         self.conn.execute("UPDATE operations SET state = 'failed', last_error = ?, lease_until = '', next_try_at = ?,"
                           " updated_at = ? WHERE key = ?", (error, next_try_at, self._stamp(), key))
+
+    def mark_sent(self, keys: "list[str] | tuple[str, ...]", *, now: dt.datetime) -> None:
+        """Record, before the request leaves, that these operations are being sent; the first time is kept. A
+        later attempt of a row with ``sent_at`` is in doubt: the earlier one may have reached the other side."""
+        if keys:
+            self.conn.execute(f"UPDATE operations SET sent_at = ? WHERE sent_at = '' AND key IN ({','.join('?' * len(keys))})",
+                              (now.isoformat(), *keys))
+
+    def set_result(self, key: str, result: str) -> None:
+        """What the other side answered for a sent operation (the id of the object it made)."""
+        self.conn.execute("UPDATE operations SET result = ? WHERE key = ?", (str(result or ""), key))
+
+    def operation_result(self, key: str) -> str:
+        row = self.conn.execute("SELECT result FROM operations WHERE key = ?", (key,)).fetchone()
+        return str(row[0] or "") if row else ""
 
     def release(self, key: str, held_until: str) -> None:
         """Give a claimed row back untouched (it has to wait for another one); the attempt is not counted."""

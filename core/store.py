@@ -25,7 +25,7 @@ from typing import Callable
 import sqlite_utils
 
 from .jobs_store import JobStore, migrate_jobs
-from .outbox_store import OutboxStore, migrate_outbox
+from .outbox_store import OutboxStore, migrate_outbox, migrate_sent_marks
 from .runtime import utcnow
 from .secrets import SecretBox, load_or_create_key
 from .store_access import API_KEY_USE_RESOLUTION_S, AccessStore
@@ -42,7 +42,8 @@ __all__ = ["API_KEY_USE_RESOLUTION_S", "DEFAULT_SETTINGS", "MIGRATIONS", "PRIVAT
            "make_private_file", "StoreWriteError", "Writes", "_Tx", "_column", "_digest", "_json", "_json_default", "_record", "_row_dict"]
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2_sessions_and_key_use, _m3_neutral_statuses, migrate_outbox,
-                                                             migrate_jobs, _m6_growth_indexes]
+                                                             migrate_jobs, _m6_growth_indexes,
+                                                             migrate_sent_marks]
 
 
 class Store(HotReads, ConnectionStore, AccessStore, SettingsStore, InvoiceStore, OutboxStore, JobStore):

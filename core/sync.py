@@ -134,8 +134,16 @@ class SyncMixin(UseCaseBase):
         last = self.store.kv_get("sync", state_key)
         since = dt.datetime.fromisoformat(last) if last else None
         started = self.runtime.now()
+        caps = self.capabilities(conn)
         try:
-            invoices = await self.plugins.modified_since(self.runtime, connection=conn, since=since)
+            if caps.change_feed:
+                invoices = list(await self.plugins.modified_since(self.runtime, connection=conn, since=since))
+            else:  # no change feed: read our open invoices by id, a batch at a time
+                invoices = []
+                open_ids = [r.remote_id for r in self.store.open_invoices(conn.backend)]
+                for start in range(0, len(open_ids), caps.batch_size):
+                    invoices += await self.plugins.get_invoices(self.runtime, connection=conn,
+                                                                remote_ids=open_ids[start:start + caps.batch_size])
         except BackendError as exc:
             await self.store.writes.update_connection(conn.id, last_error=str(exc))
             raise

@@ -41,9 +41,9 @@ def test_wal_mode_and_migrations_are_recorded(store):
     from invoicebridge.core.store import MIGRATIONS
 
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == len(MIGRATIONS) == 6
+    assert store.schema_version == len(MIGRATIONS) == 7
     store.migrate()  # idempotent
-    assert store.schema_version == 6
+    assert store.schema_version == 7
 
 
 def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_path, monkeypatch):
@@ -57,7 +57,7 @@ def test_a_version_1_database_gains_sessions_and_key_use_and_keeps_its_keys(tmp_
     old.close()
     monkeypatch.undo()
     new = Store.open(tmp_path / "v1.db")
-    assert new.schema_version == 6 and "sessions" in new.db.table_names()
+    assert new.schema_version == 7 and "sessions" in new.db.table_names()
     assert new.check_api_key("ib_v1key")
     assert [(k["label"], k["hint"]) for k in new.list_api_keys()] == [("from v1", None)]
     assert new.list_api_keys()[0]["last_used_at"]

@@ -111,6 +111,8 @@ class MemoryAccounting:
         self.fail_sync = []  # exceptions to raise on the next modified-since reads
         self.numbers = itertools.count(1)
         self.role = "STANDARD"
+        # what it declares; a test switches one off before the first pipeline call (the registry keeps them)
+        self.capabilities = Capabilities(webhooks=True, default_account_code="200", approval_roles=True)
         self.catalog = Catalog(
             base_currency="GBP",
             currencies=["GBP", "EUR"],
@@ -123,8 +125,7 @@ class MemoryAccounting:
 
     @property
     def info(self):
-        return BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Memory accounting",
-                           capabilities=Capabilities(webhooks=True, default_account_code="200"))
+        return BackendInfo(name=self.name, role=Role.ACCOUNTING, label="Memory accounting", capabilities=self.capabilities)
 
     @hookimpl
     def invoicebridge_register_backends(self, register):
@@ -141,6 +142,7 @@ class MemoryAccounting:
         return self.catalog
 
     def current_user(self):
+        self.calls.append("user")
         return RemoteUser(name="Ann", role=self.role, may_create=True, may_approve=self.role == "FINANCIALADVISER")
 
     def find_or_create_customers(self, customers):

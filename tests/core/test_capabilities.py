@@ -1,0 +1,75 @@
+"""Each capability a backend declares changes what core does: the in-memory backend with one switched."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import attrs
+import pytest
+from fakes import MemoryAccounting, MemoryCRM
+
+from invoicebridge.core import Deal, DealProduct, IllegalTransition, InvoiceStatus, Organization, Person, ServerError
+from invoicebridge.core.pipeline import Pipeline, operation_key
+from invoicebridge.core.plugins import Plugins, make_plugin_manager
+from invoicebridge.core.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def make_world(store):
+    def make(**capabilities):
+        crm, acct = MemoryCRM(), MemoryAccounting()
+        acct.capabilities = attrs.evolve(acct.capabilities, **capabilities)
+        plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
+        clock = {"now": NOW}
+        runtime = Runtime(store=store, now=lambda: clock["now"])
+        store.add_connection(backend="memcrm", role="crm", label="CRM")
+        store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
+        org = Organization(id="5", name="Acme Ltd")
+        for deal_id in ("1", "2", "3"):
+            crm.deals[deal_id] = Deal(
+                id=deal_id, title=f"Website {deal_id}", value=0, currency="GBP", organization=org,
+                person=Person(id="9", name="Ann", emails=["ann@acme.test"]),
+                products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")])
+        return Pipeline(runtime, plugins), crm, acct, clock
+
+    return make
+
+
+# ---- change_feed ------------------------------------------------------------------------------------------
+
+
+async def test_without_a_change_feed_sync_reads_the_open_invoices_by_id_in_batches(make_world):
+    pipeline, _crm, acct, _clock = make_world(change_feed=False, batch_size=2)
+    records = [await pipeline.create_invoice(d, key=f"k{d}", overrides={"status": "AWAITING_PAYMENT"}) for d in ("1", "2", "3")]
+    acct.set_status(records[0].remote_id, InvoiceStatus.PAID)
+    acct.set_status(records[2].remote_id, InvoiceStatus.VOIDED)
+    asked = []
+    original = acct.get_invoices
+
+    def get_invoices(remote_ids):
+        asked.append(list(remote_ids))
+        return original(remote_ids)
+
+    acct.get_invoices = get_invoices
+    acct.calls.clear()
+    report = await pipeline.reconcile()
+    assert "modified" not in acct.calls
+    assert asked == [[records[0].remote_id, records[1].remote_id], [records[2].remote_id]]  # batches of batch_size
+    assert report.changed == 2
+    assert pipeline.store.get_invoice(records[0].id).status is InvoiceStatus.PAID
+    assert pipeline.store.get_invoice(records[2].id).status is InvoiceStatus.VOIDED
+    asked.clear()
+    await pipeline.reconcile()
+    assert asked == [[records[0].remote_id, records[1].remote_id]]  # the voided one is final: not read again
+
+
+async def test_with_a_change_feed_sync_asks_for_the_changes(make_world):
+    pipeline, _crm, acct, _clock = make_world()
+    await pipeline.create_invoice("1", key="k1")
+    acct.calls.clear()
+    await pipeline.reconcile()
+    assert "modified" in acct.calls and "get" not in acct.calls
