@@ -47,10 +47,7 @@ class CommandMixin(UseCaseBase):
         """Check ``command`` is allowed now and write its row (once per command, invoice, status and version);
         returns its key."""
         conn = self.accounting
-        may_approve = True
-        if command is Command.APPROVE:
-            user = await self.plugins.current_user(self.runtime, connection=conn)
-            may_approve = user.may_approve
+        may_approve = await self.may_approve() if command is Command.APPROVE else True
         # raises IllegalTransition before anything is sent; the new status comes from the backend's answer
         apply_command(record.status, command, invoice=self._name(record), amount_paid=record.amount_paid,
                       may_approve=may_approve, capabilities=self.capabilities(conn))
@@ -60,6 +57,15 @@ class CommandMixin(UseCaseBase):
                                   stamp=self.runtime.now().isoformat()):
             await self.store.writes.rearm_operation(key, states=("dead",))  # asked again after it failed for good: a new try
         return key
+
+    async def may_approve(self) -> bool:
+        """Whether the connected accounting user may approve invoices. Asked of the backend only where its roles
+        mean something (capability ``approval_roles``); elsewhere everyone who may use invoicebridge may."""
+        conn = self.accounting
+        if not self.capabilities(conn).approval_roles:
+            return True
+        user = await self.plugins.current_user(self.runtime, connection=conn)
+        return bool(user.may_approve)
 
     def _name(self, record: InvoiceRecord) -> str:
         return record.number or _("invoice %(id)s") % {"id": record.id}

@@ -188,7 +188,8 @@ def _allowed(current: InvoiceStatus, command: Command, *, amount_paid: object, m
     if command in (Command.VOID, Command.DELETE) and current is S.AWAITING_PAYMENT and _positive(amount_paid):
         return _("it has payments allocated; remove them in the accounting system first")
     if command is Command.APPROVE and not may_approve:
-        return _("the connected accounting user's role may not approve invoices")
+        return _("the accounting user this connection uses may not approve invoices: approve it in the accounting "
+                 "system, or connect as a user who may")
     return None
 
 

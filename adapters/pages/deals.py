@@ -41,8 +41,7 @@ async def deal_page(request: Request) -> Response:
         return error_page(request, deal_error or _("There is no deal %(deal)s") % {"deal": deal_id}, 404)
     may_approve = True
     try:
-        user = await state(request).plugins.current_user(runtime, connection=pipeline.accounting)
-        may_approve = user.may_approve
+        may_approve = await pipeline.may_approve()
     except InvoiceBridgeError:
         pass
 

@@ -73,3 +73,28 @@ async def test_with_a_change_feed_sync_asks_for_the_changes(make_world):
     acct.calls.clear()
     await pipeline.reconcile()
     assert "modified" in acct.calls and "get" not in acct.calls
+
+
+# ---- approval_roles ---------------------------------------------------------------------------------------
+
+
+async def test_without_approval_roles_everyone_may_approve_and_the_user_is_not_asked(make_world):
+    pipeline, _crm, acct, _clock = make_world(approval_roles=False)
+    acct.role = "STANDARD"  # a role that could not approve, were roles meaningful
+    record = await pipeline.create_invoice("1", key="k1")
+    acct.calls.clear()
+    updated = await pipeline.command(record.id, "approve")
+    assert updated.status is InvoiceStatus.AWAITING_PAYMENT
+    assert "user" not in acct.calls and await pipeline.may_approve()
+
+
+async def test_with_approval_roles_a_user_who_may_not_approve_is_refused_in_words(make_world):
+    pipeline, _crm, acct, _clock = make_world(approval_roles=True)
+    acct.role = "STANDARD"
+    record = await pipeline.create_invoice("1", key="k1")
+    with pytest.raises(IllegalTransition, match="may not approve invoices: approve it in the accounting system") as refused:
+        await pipeline.command(record.id, "approve")
+    assert refused.value.status_code == 409
+    assert pipeline.store.get_invoice(record.id).status is InvoiceStatus.DRAFT
+    acct.role = "FINANCIALADVISER"
+    assert (await pipeline.command(record.id, "approve")).status is InvoiceStatus.AWAITING_PAYMENT
