@@ -42,6 +42,8 @@ def invoice_json(record: InvoiceRecord, *, may_approve: bool = True, pipeline: A
 
     commands = (pipeline.commands_for(record, may_approve=may_approve) if pipeline is not None else
                 allowed_commands(record.status, amount_paid=record.amount_paid, may_approve=may_approve))
+    # a backend that reports no payments: no amount paid (null), the status says whether it is paid
+    payments = pipeline.capabilities().payments if pipeline is not None else True
 
     return {
         "id": record.id,
@@ -53,7 +55,7 @@ def invoice_json(record: InvoiceRecord, *, may_approve: bool = True, pipeline: A
         "status_label": record.status_label,
         "currency": record.currency,
         "total": str(record.total),
-        "amount_paid": str(record.amount_paid),
+        "amount_paid": str(record.amount_paid) if payments else None,
         "amount_due": str(record.outstanding),
         "date": record.date.isoformat() if record.date else None,
         "due_date": record.due_date.isoformat() if record.due_date else None,

@@ -233,7 +233,7 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
                         "remote_id": {"type": "string"}, "number": {"type": "string"},
                         "status": {"type": "string", "enum": ["DRAFT", "AWAITING_APPROVAL", "AWAITING_PAYMENT", "PAID", "VOIDED", "DELETED"]},
                         "status_label": {"type": "string"}, "currency": {"type": "string"},
-                        "total": {"type": "string"}, "amount_paid": {"type": "string"}, "amount_due": {"type": "string"},
+                        "total": {"type": "string"}, "amount_paid": {"type": ["string", "null"]}, "amount_due": {"type": "string"},
                         "date": {"type": ["string", "null"], "format": "date"}, "due_date": {"type": ["string", "null"], "format": "date"},
                         "contact_name": {"type": "string"}, "reference": {"type": "string"},
                         "created_at": {"type": "string"}, "updated_at": {"type": "string"},

@@ -20,7 +20,7 @@ from .serde import dump_draft, load_draft
 from .totals import live_invoice_warning, live_invoices
 from .i18n import _, lazy_
 from .status import LABELS
-from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgress, Preview, _error_for, _live_invoice, request_hash, source_text
+from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgress, Preview, _error_for, _live_invoice, as_reported, request_hash, source_text
 
 # How long a claimed create operation is ours. Renewed just before each batch is sent, so it must outlast one
 # batch call with its retries (4 attempts, up to 3 waits of a Retry-After of at most 60 s); it stays under the
@@ -347,6 +347,7 @@ class CreateMixin(UseCaseBase):
         return record
 
     def _insert_record(self, key: str, draft: InvoiceDraft, invoice: Invoice, conn) -> InvoiceRecord:
+        invoice = as_reported(invoice, self.capabilities(conn))
         return self.store.insert_invoice(
             deal_id=draft.deal_id,
             backend=conn.backend,

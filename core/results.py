@@ -13,7 +13,7 @@ from .model import WebhookEvent
 from .payloads import MalformedPayload, is_ident
 from .totals import live_invoices
 from .i18n import _, lazy_
-from .status import COMMAND_LABELS, Command
+from .status import COMMAND_LABELS, Command, InvoiceStatus
 
 @attrs.frozen
 class Preview:
@@ -126,6 +126,16 @@ def _invoice_from_record(record: InvoiceRecord) -> Invoice:
     return Invoice(remote_id=record.remote_id, number=record.number, status=record.status, currency=record.currency,
                    total=record.total, amount_paid=record.amount_paid, amount_due=record.amount_due, date=record.date,
                    due_date=record.due_date, reference=record.reference, contact_name=record.contact_name)
+
+
+def as_reported(invoice: Invoice, capabilities: Any) -> Invoice:
+    """The invoice as far as the backend reports it. One without ``payments`` reports no amount paid, so none is
+    kept (nor "Partly paid" derived from one): only the status says whether it is paid, and the amount due follows
+    it (the total until paid, nothing once paid, voided or deleted)."""
+    if getattr(capabilities, "payments", True):
+        return invoice
+    settled = invoice.status is InvoiceStatus.PAID or invoice.status.is_terminal
+    return attrs.evolve(invoice, amount_paid=0, amount_due=0 if settled else invoice.total)
 
 
 def _error_for(item: BulkItem) -> InvoiceBridgeError:

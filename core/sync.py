@@ -10,7 +10,7 @@ from .errors import BackendError, IllegalTransition
 from .model import Invoice, InvoiceRecord
 from .i18n import _, lazy_, lazy_money
 from .status import LABELS, Command, allowed_commands, apply_command, apply_observed_status
-from .results import SyncReport, source_text, status_text
+from .results import SyncReport, as_reported, source_text, status_text
 from .outbox import SETTLED_REASONS
 
 class SyncMixin(UseCaseBase):
@@ -36,6 +36,7 @@ class SyncMixin(UseCaseBase):
         older than one already applied (a reconciliation's read finishing after a webhook's) is ignored:
         PAID -> AWAITING_PAYMENT is legal (a payment removed), so a stale read would otherwise undo a payment."""
         given, record = record, self.store.get_invoice(record.id)  # another task may have moved it since it was read
+        invoice = as_reported(invoice, self.capabilities())
         seen = self.store.kv_get("remote-updated", str(record.id))
         if invoice.updated_at is not None and seen and invoice.updated_at < dt.datetime.fromisoformat(seen):
             if invoice.status is not record.status or invoice.amount_paid != record.amount_paid:
