@@ -25,6 +25,12 @@ def _statuses(values: Any) -> frozenset[InvoiceStatus]:
     return frozenset(InvoiceStatus.parse(v) for v in values)
 
 
+def _tax_handling_name(value: str) -> None:
+    from .model import TaxHandling  # model re-exports this module
+
+    TaxHandling.parse(value)
+
+
 @frozen
 class Capabilities:
     """What a backend can do. Core, pages and API adapt to it (no "Save as draft" without ``drafts``, no
@@ -54,7 +60,9 @@ class Capabilities:
     find_created: bool = True  # find_created can recover creates after a crash
     approval_roles: bool = False  # current_user's may_approve is meaningful (else everyone may)
     default_account_code: str = ""  # the revenue account a line uses when the mapping names none
-    default_tax_handling: str = "Exclusive"  # TaxHandling of a draft whose deal names none
+    # the TaxHandling ("Exclusive", "Inclusive", "NoTax") of a draft whose deal names none, where the mapping
+    # takes the deal's (the way this accounting system's invoices usually are)
+    default_tax_handling: str = field(default="Exclusive", validator=lambda _i, _a, v: _tax_handling_name(v))
 
 
 @frozen

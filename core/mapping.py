@@ -104,11 +104,16 @@ def map_customer(deal: Deal, config: MappingConfig, fields: Iterable[CrmField] =
     )
 
 
-def map_deal(deal: Deal, config: MappingConfig, catalog: Catalog, today: dt.date, fields: Iterable[CrmField] = ()) -> InvoiceDraft:
-    """Turn a deal into an invoice draft, or raise :class:`MappingError` saying which field and how to fix it."""
+def map_deal(deal: Deal, config: MappingConfig, catalog: Catalog, today: dt.date, fields: Iterable[CrmField] = (), *,
+             default_tax_handling: TaxHandling = TaxHandling.EXCLUSIVE) -> InvoiceDraft:
+    """Turn a deal into an invoice draft, or raise :class:`MappingError` saying which field and how to fix it.
+    ``default_tax_handling``: the accounting backend's, for a deal that names none when the mapping takes the deal's."""
     customer = map_customer(deal, config, fields)
     lines = map_lines(deal, config, catalog)
-    handling = deal.tax_method if config.tax_handling == "deal" else TaxHandling.parse(config.tax_handling)
+    if config.tax_handling == "deal":
+        handling = deal.tax_method or default_tax_handling
+    else:
+        handling = TaxHandling.parse(config.tax_handling)
     currency = config.currency or deal.currency
     draft = InvoiceDraft(
         deal_id=deal.id,

@@ -56,6 +56,10 @@ def _tax_handling(value: str | TaxHandling) -> TaxHandling:
     return TaxHandling.parse(value)
 
 
+def _optional_tax_handling(value: str | TaxHandling | None) -> TaxHandling | None:
+    return None if value is None or value == "" else TaxHandling.parse(value)
+
+
 class DiscountType(enum.Enum):
     PERCENTAGE = "percentage"
     AMOUNT = "amount"
@@ -150,7 +154,9 @@ class Deal:
     organization: Organization | None = None
     person: Person | None = None
     products: tuple[DealProduct, ...] = field(default=(), converter=_tuple)
-    tax_method: TaxHandling = field(default=TaxHandling.EXCLUSIVE, converter=_tax_handling)
+    # how the deal's prices relate to tax; None when the deal names none (the accounting backend's
+    # Capabilities.default_tax_handling applies)
+    tax_method: TaxHandling | None = field(default=None, converter=_optional_tax_handling)
     discounts: tuple[DealDiscount, ...] = field(default=(), converter=_tuple)
     custom_fields: Mapping[str, Any] = field(factory=dict, converter=_freeze_mapping, eq=False)
     url: str = field(default="", converter=_str)

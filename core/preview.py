@@ -12,7 +12,7 @@ from .host import UseCaseBase
 from .errors import InvoiceBridgeError, NotFound
 from .mapping import MappingConfig, empty_optional_fields, map_deal
 
-from .model import Capabilities, Catalog, CrmField, Deal, DealQuery, Role
+from .model import Capabilities, Catalog, CrmField, Deal, DealQuery, Role, TaxHandling
 from .status import InvoiceStatus
 from .totals import live_invoice_warning, live_invoices, settle, tax_rate_changes, value_difference
 from .i18n import _, lazy_
@@ -158,7 +158,8 @@ class PreviewMixin(UseCaseBase):
         catalog = await self.catalog()
         fields = await self.fields()
         config = self._for_backend(self.mapping())
-        mapped = settle(map_deal(deal, config, catalog, self.runtime.today(), fields), catalog)
+        mapped = settle(map_deal(deal, config, catalog, self.runtime.today(), fields,
+                                 default_tax_handling=TaxHandling.parse(self.capabilities().default_tax_handling)), catalog)
         # Settled: every line carries the tax the accounting system will apply (an item's or account's default
         # when it names none), so draft.totals is what will be stored, to the cent.
         draft = settle(apply_overrides(mapped, overrides, catalog), catalog) if overrides else mapped

@@ -163,7 +163,7 @@ def line_total(product: DealProduct, tax_method: TaxHandling) -> Decimal:
 
 def products_total(deal: Deal) -> Decimal:
     """The enabled products' sums less the deal-level discounts (Pipedrive's deal value with products)."""
-    lines = sum((line_total(p, deal.tax_method) for p in deal.products if p.enabled), m.ZERO)
+    lines = sum((line_total(p, deal.tax_method or TaxHandling.EXCLUSIVE) for p in deal.products if p.enabled), m.ZERO)
     off = m.ZERO
     for d in deal.discounts:
         off += m.money(lines * d.amount / m.HUNDRED) if d.type is DiscountType.PERCENTAGE else d.amount
@@ -208,7 +208,9 @@ def to_deal(raw: dict, *, organization: Organization | None, person: Person | No
     w = structure(raw, WireDeal, f"deal {raw.get('id', '?') if isinstance(raw, dict) else '?'}")
     lines = sorted(products, key=lambda p: (p.get("order_nr") is None, p.get("order_nr") or 0, p.get("id", 0)))
     methods = {str(p["tax_method"]) for p in lines if p.get("tax_method")}
-    tax_method = TAX_METHODS.get(methods.pop() if len(methods) == 1 else "exclusive", TaxHandling.EXCLUSIVE)
+    # no product names one: the deal names none (the accounting backend's default applies); mixed: exclusive
+    tax_method = TAX_METHODS.get(methods.pop(), TaxHandling.EXCLUSIVE) if len(methods) == 1 else \
+        TaxHandling.EXCLUSIVE if methods else None
     return Deal(
         id=w.id, title=w.title, value=w.value, currency=w.currency, status=w.status,
         won_time=parse_time(w.won_time) if w.status == "won" else None,

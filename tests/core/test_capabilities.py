@@ -98,3 +98,27 @@ async def test_with_approval_roles_a_user_who_may_not_approve_is_refused_in_word
     assert pipeline.store.get_invoice(record.id).status is InvoiceStatus.DRAFT
     acct.role = "FINANCIALADVISER"
     assert (await pipeline.command(record.id, "approve")).status is InvoiceStatus.AWAITING_PAYMENT
+
+
+# ---- default_tax_handling ---------------------------------------------------------------------------------
+
+
+async def test_a_deal_that_names_no_tax_handling_gets_the_backends_default_on_the_preview_and_the_invoice(make_world):
+    pipeline, crm, _acct, _clock = make_world(default_tax_handling="Inclusive")
+    crm.deals["2"] = attrs.evolve(crm.deals["2"], tax_method="exclusive")  # this one names its own
+    preview = await pipeline.preview("1")
+    assert preview.draft.tax_handling.value == "Inclusive"
+    assert (preview.draft.totals.subtotal, preview.draft.totals.tax, preview.draft.totals.total) == \
+        (Decimal("1000.00"), Decimal("200.00"), Decimal("1200.00"))  # 10 × 120 with 20 % included
+    record = await pipeline.create_invoice("1", key="k1")
+    assert record.total == preview.draft.totals.total
+    assert (await pipeline.preview("2")).draft.tax_handling.value == "Exclusive"
+    assert (await pipeline.create_invoice("2", key="k2")).total == Decimal("1440.00")
+
+
+def test_a_default_tax_handling_that_is_none_of_the_three_is_refused_when_the_backend_is_declared():
+    from invoicebridge.core import Capabilities
+
+    assert Capabilities(default_tax_handling="NoTax").default_tax_handling == "NoTax"
+    with pytest.raises(ValueError, match="unknown tax handling"):
+        Capabilities(default_tax_handling="Gross")
