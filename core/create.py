@@ -10,7 +10,7 @@ retry sends the very same request. A crash at any point leaves the operation pen
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 from .host import UseCaseBase
 from .errors import BackendError, DuplicateOperation, MappingError, NotFound, ValidationProblem
 from .opkeys import LEGACY_SOURCES, legacy_operation_keys, operation_key
@@ -18,7 +18,7 @@ from .model import CreateRequest, CreateResult, Deal, Invoice, InvoiceDraft, Inv
 from . import workers
 from .serde import dump_draft, load_draft
 from .totals import live_invoice_warning, live_invoices
-from .i18n import _, lazy_
+from .i18n import _, format_datetime, lazy_
 from .status import LABELS
 from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgress, Preview, _error_for, _live_invoice, as_reported, request_hash, source_text
 
@@ -27,6 +27,7 @@ from .results import AnotherInvoice, BulkItem, CreateRefused, OperationInProgres
 # shortest idempotency window a backend declares (Capabilities.idempotency_window, 6 minutes at the least we
 # know), so a take-over after it ends replays rather than duplicates.
 LEASE_SECONDS = 300
+IN_DOUBT = "in-doubt"  # an operation's result while it waits for a person (see CreateMixin._set_aside)
 BULK_CHUNK = 250  # deals per step of a bulk run (create calls of the backend's Capabilities.batch_size)
 
 
@@ -139,7 +140,8 @@ class CreateMixin(UseCaseBase):
             return BulkItem(deal_id=op["deal_id"], operation_key=key, record=self.store.invoice_by_operation(key))
         if op["state"] == "dead":
             await self.store.writes.fail_operation(key, op["last_error"])  # back to retryable
-        items = await self._run_creates([key])
+        # one set aside because it may exist already (see _set_aside): the person's Retry says it does not
+        items = await self._run_creates([key], confirmed={key} if op.get("result") == IN_DOUBT else frozenset())
         if items[0].record is not None:
             await self.drain_outbox([items[0].record.id])
         return items[0]
@@ -219,11 +221,14 @@ class CreateMixin(UseCaseBase):
             await self.drain_outbox(made)
         return [results[d] for d in deal_ids]
 
-    async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None) -> list[BulkItem]:
-        """Claim, recover and create the operations ``keys``; return one item per key, in order."""
+    async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None,
+                           confirmed: Collection[str] = frozenset()) -> list[BulkItem]:
+        """Claim, recover and create the operations ``keys``; return one item per key, in order. ``confirmed``:
+        operations a person retried after being told they may exist already (sent again without looking)."""
         results: dict[str, BulkItem] = {}
         claimed: list[tuple[str, InvoiceDraft, int]] = []
         leases: dict[str, str] = {}  # key -> the lease_until we hold (our claim token)
+        first_sent: dict[str, str] = {}  # key -> when an earlier attempt was first sent: this one is in doubt
         for key in keys:
             op = self.store.get_operation(key)
             record = self.store.invoice_by_operation(key)
@@ -236,19 +241,43 @@ class CreateMixin(UseCaseBase):
                 continue
             leases[key] = self.store.get_operation(key)["lease_until"]
             claimed.append((key, load_draft(op["payload"]["draft"]), op["attempts"] + 1))
-        # Attempts after the first may have reached the backend before a crash: look before creating.
-        maybe_done = [(k, d) for k, d, attempt in claimed if attempt > 1]
-        if maybe_done:
+            if op.get("sent_at") and key not in confirmed:
+                first_sent[key] = op["sent_at"]
+        # An earlier attempt was sent and may have reached the backend before a crash or a dropped answer.
+        maybe_done = [(k, d) for k, d, _attempt in claimed if k in first_sent]
+        if maybe_done and self.capabilities(self.accounting).find_created:  # look before creating
             try:
                 await self._find_created(maybe_done, results, deals)
             except BackendError as exc:  # cannot tell whether they exist: create none of them now
                 for key, draft in maybe_done:
                     await self._failed(key, draft.deal_id, str(exc), retryable=True)
                     results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=True)
-            claimed = [c for c in claimed if c[0] not in results]
+        elif maybe_done:
+            self._set_aside(maybe_done, first_sent, results)
+        claimed = [c for c in claimed if c[0] not in results]
         if claimed:
             await self._create_claimed(claimed, results, deals, leases)
         return [results[k] for k in keys]
+
+    def _set_aside(self, ops: Sequence[tuple[str, InvoiceDraft]], first_sent: Mapping[str, str],
+                   results: dict[str, BulkItem]) -> None:
+        """Without ``find_created`` core cannot look: an operation whose first send is still inside the backend's
+        idempotency window is sent again (the backend answers the repeat with the invoice it made); an older one
+        (or any, for a backend that honours no key) is not, since it could make a second invoice. It is marked for
+        a person instead (failed for good, listed on the dashboard), whose Retry then sends it."""
+        caps, now = self.capabilities(self.accounting), self.runtime.now()
+        label = self._label(self.accounting)
+        for key, draft in ops:
+            sent = dt.datetime.fromisoformat(first_sent[key])
+            sent = sent if sent.tzinfo else sent.replace(tzinfo=dt.timezone.utc)
+            if caps.idempotency and (caps.idempotency_window is None or now - sent < caps.idempotency_window):
+                continue  # replayed, not made twice
+            error = _("It may already exist in %(backend)s: it was first sent at %(time)s, too long ago for %(backend)s to "
+                      "recognise it as a repeat, and invoicebridge cannot look it up there. Check %(backend)s; if the "
+                      "invoice is not there, Retry sends it.") % {"backend": label, "time": format_datetime(sent)}
+            self.store.set_result(key, IN_DOUBT)
+            self._failed(key, draft.deal_id, error, retryable=False)
+            results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=False)
 
     async def _find_created(self, ops: Sequence[tuple[str, InvoiceDraft]], results: dict[str, BulkItem], deals) -> None:
         """Record the invoices the backend already has for ``ops`` (a request of an earlier attempt may have
@@ -293,6 +322,7 @@ class CreateMixin(UseCaseBase):
                                             error="its lease ran out and another worker took it over")
             if not chunk:
                 continue
+            self.store.mark_sent([k for k, _, _ in chunk], now=self.runtime.now())  # a later attempt is in doubt
             requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d, _ in chunk]
             try:
                 created: list[CreateResult] = await self.plugins.create_invoices(self.runtime, connection=conn, requests=requests)

@@ -8,7 +8,7 @@ must match the mixins' (mypy checks that they do where :class:`Pipeline` combine
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
     from .model import Capabilities, Connection, Deal, Invoice, InvoiceDraft, InvoiceRecord
@@ -53,8 +53,8 @@ class PipelineHost(Protocol):
 
     async def _retry_commands(self) -> None: ...
 
-    async def _run_creates(self, keys: Sequence[str], *,
-                           deals: Mapping[str, Deal] | None = None) -> list[BulkItem]: ...
+    async def _run_creates(self, keys: Sequence[str], *, deals: Mapping[str, Deal] | None = None,
+                           confirmed: Collection[str] = frozenset()) -> list[BulkItem]: ...
 
     async def _find_created(self, ops: Sequence[tuple[str, InvoiceDraft]], results: dict[str, BulkItem],
                             deals: Mapping[str, Deal] | None) -> None: ...

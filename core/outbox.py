@@ -202,7 +202,7 @@ class OutboxMixin(UseCaseBase):
         connection, then an expired token). Found ones are recorded; the rest stay dead for a person's Retry
         (marked looked-at by their next try time)."""
         ops = [op for op in self.store.operations(states=("dead",), limit=1000, kinds=("create",)) if not op.get("next_try_at")]
-        if not ops:
+        if not ops or not self.capabilities(self.accounting).find_created:
             return 0
         results: dict[str, BulkItem] = {}
         try:

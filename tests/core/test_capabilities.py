@@ -122,3 +122,76 @@ def test_a_default_tax_handling_that_is_none_of_the_three_is_refused_when_the_ba
     assert Capabilities(default_tax_handling="NoTax").default_tax_handling == "NoTax"
     with pytest.raises(ValueError, match="unknown tax handling"):
         Capabilities(default_tax_handling="Gross")
+
+
+# ---- idempotency_window and find_created ------------------------------------------------------------------
+
+
+async def _crash_after_the_remote_create(pipeline, acct, key: str) -> str:
+    original = pipeline._record_created
+
+    async def crash(*a, **kw):
+        raise SystemExit("killed after the backend created the invoice")
+
+    pipeline._record_created = crash
+    with pytest.raises(SystemExit):
+        await pipeline.create_invoice("1", key=key)
+    pipeline._record_created = original
+    assert len(acct.invoices) == 1 and pipeline.store.count_invoices() == 0
+    acct.calls.clear()
+    return operation_key("api", key)
+
+
+async def test_without_find_created_a_retry_inside_the_idempotency_window_is_sent_again_and_replayed(make_world):
+    pipeline, _crm, acct, clock = make_world(find_created=False, idempotency_window=dt.timedelta(minutes=6))
+    await _crash_after_the_remote_create(pipeline, acct, "crashy")
+    clock["now"] = NOW + dt.timedelta(minutes=5, seconds=30)  # the lease is over, the key still remembered
+    assert await pipeline.recover() == 1
+    assert "find" not in acct.calls and acct.calls.count("create") == 1  # not asked what it cannot answer
+    assert len(acct.invoices) == 1 and pipeline.store.count_invoices() == 1
+
+
+async def test_without_find_created_a_retry_past_the_window_waits_for_a_person_instead_of_risking_a_duplicate(make_world):
+    pipeline, _crm, acct, clock = make_world(find_created=False, idempotency_window=dt.timedelta(minutes=6))
+    key = await _crash_after_the_remote_create(pipeline, acct, "crashy")
+    clock["now"] = NOW + dt.timedelta(minutes=10)
+    assert await pipeline.recover() == 0
+    assert "find" not in acct.calls and "create" not in acct.calls
+    op = pipeline.store.get_operation(key)
+    assert op["state"] == "dead" and "It may already exist in Memory accounting" in op["last_error"]
+    assert "Retry sends it" in op["last_error"]
+    assert [o["key"] for o in pipeline.store.operations(states=("dead",))] == [key]  # the dashboard's failed requests
+    await pipeline.recover()  # a later pass leaves it to the person
+    assert "create" not in acct.calls and pipeline.store.get_operation(key)["state"] == "dead"
+    item = await pipeline.retry_operation(key)  # the person checked: not there
+    assert item.record is not None and acct.calls.count("create") == 1 and pipeline.store.count_invoices() == 1
+
+
+async def test_with_find_created_a_retry_past_the_window_looks_first_and_sends_only_what_it_did_not_find(make_world):
+    pipeline, _crm, acct, clock = make_world(find_created=True, idempotency_window=dt.timedelta(minutes=6))
+    await _crash_after_the_remote_create(pipeline, acct, "crashy")
+    clock["now"] = NOW + dt.timedelta(minutes=10)
+    assert await pipeline.recover() == 1
+    assert "find" in acct.calls and "create" not in acct.calls and pipeline.store.count_invoices() == 1
+
+
+async def test_a_backend_that_honours_no_key_is_never_sent_a_retry_in_doubt_without_a_look(make_world):
+    pipeline, _crm, acct, clock = make_world(find_created=False, idempotency=False)
+    key = await _crash_after_the_remote_create(pipeline, acct, "crashy")
+    clock["now"] = NOW + dt.timedelta(minutes=5, seconds=30)
+    await pipeline.recover()
+    assert "create" not in acct.calls and pipeline.store.get_operation(key)["state"] == "dead"
+
+
+async def test_an_attempt_that_failed_before_sending_is_not_in_doubt(make_world):
+    pipeline, _crm, acct, _clock = make_world(find_created=False, idempotency=False)
+
+    def contacts_down(customers):
+        raise ServerError("contacts are down", status=503)
+
+    acct.find_or_create_customers, working = contacts_down, acct.find_or_create_customers
+    with pytest.raises(Exception, match="retried"):
+        await pipeline.create_invoice("1", key="early")
+    acct.find_or_create_customers = working
+    item = await pipeline.retry_operation(operation_key("api", "early"))  # nothing was sent: simply sent now
+    assert item.record is not None and acct.calls.count("create") == 1
