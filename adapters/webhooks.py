@@ -1,4 +1,4 @@
-"""Webhook receivers: ``POST /webhooks/{backend}`` for any installed backend.
+"""Webhook receivers: ``POST /webhooks/{backend}`` for any installed backend that takes them (capability ``webhooks``).
 
 The plugin verifies the delivery (an HMAC signature, basic auth …). A forged delivery gets 401
 and changes nothing. A good one is answered at once (senders want 200, often with an empty body, within seconds) and
@@ -24,6 +24,8 @@ async def receive(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         info = plugins.backend(backend)
+        if not info.capabilities.webhooks:  # it sends none: nothing here may claim to come from it
+            raise InvoiceBridgeError("no webhooks")
     except InvoiceBridgeError:
         return JSONResponse({"error": "NotFound", "message": _("No webhook receiver for '%(backend)s'") % {"backend": backend[:40]}},
                             status_code=404)

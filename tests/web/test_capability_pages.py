@@ -46,3 +46,20 @@ def test_a_part_payment_is_shown_only_where_the_backend_reports_payments(web):
         assert shown["status_label"] == "Awaiting payment" and shown["amount_paid"] is None
         assert shown["amount_due"] == "1440.00"
         assert "Partly paid" not in page and "£100.00" not in page and ">Paid<" not in page
+
+
+@pytest.mark.parametrize("webhooks", [True, False])
+def test_a_backend_without_webhooks_has_no_receiver(tmp_path, store, webhooks):
+    crm, acct = MemoryCRM(), MemoryAccounting()
+    acct.capabilities = attrs.evolve(acct.capabilities, webhooks=webhooks)
+    verified = []
+    acct.verify_webhook = lambda request: verified.append(request) or []
+    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
+    store.add_connection(backend="memacct", role="accounting", label="Demo Ltd", secrets={"token": "t"})
+    app = create_app(AppConfig(data_dir=tmp_path, sync_interval=0, admin_password=PASSWORD), store=store, plugins=plugins)
+    with TestClient(app) as client:
+        answer = client.post("/webhooks/memacct", content=b"[]", headers={"x-sig": "good"})
+    if webhooks:
+        assert answer.status_code == 200 and len(verified) == 1
+    else:  # the plugin is not asked to verify what its backend never sends
+        assert answer.status_code == 404 and verified == [] and "No webhook receiver" in answer.json()["message"]
