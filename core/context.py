@@ -56,9 +56,6 @@ class RuntimeContext:
     def kv_set(self, namespace: str, key: str, value: Any) -> None:
         self._runtime.kv_set(namespace, key, value)
 
-    def kv_claim(self, namespace: str, key: str, ttl: float = 120.0) -> bool:
-        return self._runtime.kv_claim(namespace, key, ttl=ttl)
-
     def recorded_operation(self, backend: str, remote_id: str) -> str | None:
         store = getattr(self._runtime, "store", None)
         record = store.invoice_by_remote(backend, remote_id) if store is not None else None

@@ -115,8 +115,12 @@ class OutboxMixin(UseCaseBase):
         now = self.runtime.now()
         if not await self.store.writes.claim_operation(key, lease_seconds=WRITEBACK_LEASE, now=now, holder=workers.this_process()):
             return 0
+        # An earlier attempt was sent (a crash, a timeout or a dropped answer since): the CRM may have made the
+        # object, so the plugin looks for it before making one. Recorded before this one leaves.
+        in_doubt = bool(op.get("sent_at"))
+        await self.store.writes.mark_sent([key], now=now)
         try:
-            await self._send(conn, op["kind"], op["deal_id"], payload)
+            made = await self._send(conn, op["kind"], op["deal_id"], payload, in_doubt=in_doubt)
         except Exception as exc:  # the invoice exists; a failed write-back is shown, and retried by the next pass
             wait = retry_wait(op["attempts"] + 1)
             await self.store.writes.retry_later(key, str(exc)[:500], next_try_at=(now + dt.timedelta(seconds=wait)).isoformat())
@@ -128,24 +132,33 @@ class OutboxMixin(UseCaseBase):
             return 0
         if op["kind"] == DEAL_FIELDS:  # newer values may have come while these were sent: then it stays pending
             return int(await self.store.writes.finish_if_current(key, payload))
-        await self.store.writes.finish_operation(key, record_id=op["record_id"])
+
+        def finish() -> None:
+            with self.store.transaction():
+                if made:
+                    self.store.set_result(key, made)  # the object's id (the reminder's, for closing it later)
+                self.store.finish_operation(key, record_id=op["record_id"])
+        await self.store.writes.run(finish)
         return 1
 
-    async def _send(self, conn, kind: str, deal_id: str, payload: Mapping[str, Any]) -> None:
+    async def _send(self, conn, kind: str, deal_id: str, payload: Mapping[str, Any], *, in_doubt: bool) -> str:
+        """Send one write-back; the id of the object the CRM made ("" when it answers none)."""
         if kind == ACTIVITY:
-            await self.plugins.add_activity(self.runtime, connection=conn, deal_id=deal_id, subject=payload["subject"],
-                                            due_date=dt.date.fromisoformat(payload["due_date"]), note=payload["note"],
-                                            dedupe_key=payload["dedupe_key"])
-        elif kind == NOTE:
-            await self.plugins.add_note(self.runtime, connection=conn, deal_id=deal_id, content=payload["content"],
-                                        dedupe_key=payload["dedupe_key"])
-        elif kind == COMPLETE:
-            await self.plugins.complete_activity(self.runtime, connection=conn, deal_id=deal_id,
-                                                 dedupe_key=payload["reminder"])
-        elif kind == DEAL_FIELDS:
+            return str(await self.plugins.add_activity(
+                self.runtime, connection=conn, deal_id=deal_id, subject=payload["subject"],
+                due_date=dt.date.fromisoformat(payload["due_date"]), note=payload["note"], dedupe_key=payload["dedupe_key"],
+                in_doubt=in_doubt) or "")
+        if kind == NOTE:
+            return str(await self.plugins.add_note(self.runtime, connection=conn, deal_id=deal_id, content=payload["content"],
+                                                   dedupe_key=payload["dedupe_key"], in_doubt=in_doubt) or "")
+        if kind == COMPLETE:  # the reminder's id as the CRM answered it, when this version made it
+            activity_id = self.store.operation_result(payload["after"]) if payload.get("after") else ""
+            return str(await self.plugins.complete_activity(self.runtime, connection=conn, deal_id=deal_id,
+                                                            dedupe_key=payload["reminder"], activity_id=activity_id) or "")
+        if kind == DEAL_FIELDS:
             await self.plugins.set_deal_fields(self.runtime, connection=conn, deal_id=deal_id, values=payload["values"])
-        else:
-            raise BackendError(f"unknown write-back kind {kind!r}")
+            return ""
+        raise BackendError(f"unknown write-back kind {kind!r}")
 
     async def _notify(self, event: str, **kwargs: Any) -> None:
         """An event (``invoice_created``, ``invoice_status_changed``, ``invoice_settled``) for plugins that want it:

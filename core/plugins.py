@@ -162,14 +162,15 @@ class Plugins:
         return [s for group in self.pm.hook.invoicebridge_sandboxes(runtime=runtime) for s in (group or [])]
 
     # -- dispatch
-    async def _call(self, runtime, connection: Connection, method: str, *args: Any, what: str, required: bool = True) -> Any:
+    async def _call(self, runtime, connection: Connection, method: str, *args: Any, what: str, required: bool = True,
+                    **kwargs: Any) -> Any:
         backend = self.open(runtime, connection)
         func = getattr(backend, method, None)
         if func is None:
             if not required:
                 return None
             raise NotConnected(f"The {connection.backend!r} plugin does not support {what}")
-        return await await_me_maybe(func(*args))
+        return await await_me_maybe(func(*args, **kwargs))
 
     async def _connect(self, runtime, backend: str, method: str, what: str, **kwargs: Any) -> Any:
         factory = self.registry.factory(backend)
@@ -257,15 +258,21 @@ class Plugins:
     async def list_fields(self, runtime, *, connection: Connection) -> list:
         return await self._call(runtime, connection, "list_fields", what="listing fields")
 
-    async def add_activity(self, runtime, *, connection: Connection, deal_id: str, subject: str, due_date, note: str, dedupe_key: str) -> str:
-        return await self._call(runtime, connection, "add_activity", deal_id, subject, due_date, note, dedupe_key, what="activities")
+    async def add_activity(self, runtime, *, connection: Connection, deal_id: str, subject: str, due_date, note: str, dedupe_key: str,
+                           in_doubt: bool = False) -> str:
+        return await self._call(runtime, connection, "add_activity", deal_id, subject, due_date, note, dedupe_key,
+                                in_doubt=in_doubt, what="activities")
 
-    async def complete_activity(self, runtime, *, connection: Connection, deal_id: str, dedupe_key: str) -> str:
-        """The activity made under ``dedupe_key`` marked done; ``""`` when there was none to complete."""
-        return await self._call(runtime, connection, "complete_activity", deal_id, dedupe_key, what="activities") or ""
+    async def complete_activity(self, runtime, *, connection: Connection, deal_id: str, dedupe_key: str,
+                                activity_id: str = "") -> str:
+        """The activity made under ``dedupe_key`` (``activity_id`` when known) marked done; ``""`` when there was
+        none to complete."""
+        return await self._call(runtime, connection, "complete_activity", deal_id, dedupe_key, activity_id=activity_id,
+                                what="activities") or ""
 
-    async def add_note(self, runtime, *, connection: Connection, deal_id: str, content: str, dedupe_key: str) -> str:
-        return await self._call(runtime, connection, "add_note", deal_id, content, dedupe_key, what="notes")
+    async def add_note(self, runtime, *, connection: Connection, deal_id: str, content: str, dedupe_key: str,
+                       in_doubt: bool = False) -> str:
+        return await self._call(runtime, connection, "add_note", deal_id, content, dedupe_key, in_doubt=in_doubt, what="notes")
 
     async def set_deal_fields(self, runtime, *, connection: Connection, deal_id: str, values) -> None:
         await self._call(runtime, connection, "set_deal_fields", deal_id, dict(values), what="deal fields")

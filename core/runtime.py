@@ -1,5 +1,5 @@
 """What the core hands to every hook: transports, clock, sleep, secrets and settings of connections, a small
-durable key-value store (``kv_get``/``kv_set``/``kv_claim``) and a per-process ``cache``.
+durable key-value store (``kv_get``/``kv_set``) and a per-process ``cache``.
 
 Tests build a :class:`Runtime` with ``transports={"<backend>": httpx.ASGITransport(app=sandbox)}`` so no plugin
 ever reaches the network; ``sleep`` and ``now`` are injectable so retries and expiry are tested without
@@ -88,10 +88,6 @@ class Runtime:
 
     def kv_set(self, namespace: str, key: str, value: Any) -> None:
         self.store.kv_set(namespace, key, value)
-
-    def kv_claim(self, namespace: str, key: str, ttl: float = 120.0) -> bool:
-        """One caller, in any process sharing the store, gets the claim until ``ttl`` seconds pass."""
-        return self.store.kv_claim(namespace, key, now=self.now().timestamp(), ttl=ttl)
 
     def recorded_operation(self, backend: str, remote_id: str) -> str | None:
         """The operation core recorded for a remote invoice (None when none has it)."""

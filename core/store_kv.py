@@ -80,15 +80,3 @@ class SettingsStore(StorePart):
     def kv_put_if_absent(self, namespace: str, key: str, value: Any) -> bool:
         cur = self.conn.execute("INSERT OR IGNORE INTO kv (namespace, key, value) VALUES (?, ?, ?)", (namespace, key, _json(value)))
         return cur.rowcount == 1
-
-    def kv_claim(self, namespace: str, key: str, *, now: float, ttl: float) -> bool:
-        """Take a short claim on ``key`` across processes: True for the one caller that gets it; a claim older
-        than ``ttl`` seconds (its holder died) can be taken over, again by exactly one caller."""
-        if self.kv_put_if_absent(namespace, key, now):
-            return True
-        row = self.conn.execute("SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
-        if row is None or float(json.loads(row[0]) or 0) + ttl > now:
-            return False
-        cur = self.conn.execute("UPDATE kv SET value = ? WHERE namespace = ? AND key = ? AND value = ?",
-                                (_json(now), namespace, key, row[0]))
-        return cur.rowcount == 1

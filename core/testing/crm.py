@@ -39,14 +39,21 @@ class CrmSourceContract:
         assert [d.id for d in many] == [s.deal_id]  # in order, unknown ids left out
 
     async def test_write_backs_are_exactly_once_per_dedupe_key(self, crm_subject: CrmSubject) -> None:
+        """Core's outbox sends a dedupe key once without ``in_doubt``; a later attempt after one that may have
+        reached the CRM says ``in_doubt=True`` and must answer the object already made, not make a second."""
         s = crm_subject
         first = await s.source.add_activity(s.deal_id, "Send invoice C-1", None, "contract", "contract-activity")
-        again = await s.source.add_activity(s.deal_id, "Send invoice C-1", None, "contract", "contract-activity")
-        assert first and again == first
+        again = await s.source.add_activity(s.deal_id, "Send invoice C-1", None, "contract", "contract-activity",
+                                            in_doubt=True)
+        assert first and str(again) == str(first)
         note = await s.source.add_note(s.deal_id, "Invoice C-1 created", "contract-note")
-        assert note and await s.source.add_note(s.deal_id, "Invoice C-1 created", "contract-note") == note
-        await s.source.complete_activity(s.deal_id, "contract-activity")
-        await s.source.complete_activity(s.deal_id, "contract-activity")  # a second completion is a no-op
+        assert note and str(await s.source.add_note(s.deal_id, "Invoice C-1 created", "contract-note", in_doubt=True)) == str(note)
+        # in doubt about one never sent: it is made
+        assert await s.source.add_note(s.deal_id, "Invoice C-2 created", "contract-note-2", in_doubt=True) not in ("", None, note)
+        done = await s.source.complete_activity(s.deal_id, "contract-activity", activity_id=str(first))
+        assert await s.source.complete_activity(s.deal_id, "contract-activity", activity_id=str(first)) == done  # no-op
+        assert await s.source.complete_activity(s.deal_id, "contract-activity") == done  # found by its key alone
+        assert not await s.source.complete_activity(s.deal_id, "contract-never-made")
 
     async def test_deal_fields_are_set_when_the_source_can(self, crm_subject: CrmSubject) -> None:
         """Capability ``deal_fields``: the writable deal fields ``list_fields`` offers take text (and None clears

@@ -146,17 +146,19 @@ class PipedriveSource(ConnectionBound):
             fields = await load_fields(client, refresh=True)
         return [f.to_crm_field() for f in fields.all()]
 
-    async def add_activity(self, deal_id: str, subject: str, due_date, note: str, dedupe_key: str) -> str:
+    async def add_activity(self, deal_id: str, subject: str, due_date, note: str, dedupe_key: str, *,
+                           in_doubt: bool = False) -> str:
         async with self._client() as client:
-            return await writeback.add_activity_once(client, str(deal_id), subject, due_date, note, dedupe_key)
+            return await writeback.add_activity_once(client, str(deal_id), subject, due_date, note, dedupe_key,
+                                                     in_doubt=in_doubt)
 
-    async def complete_activity(self, deal_id: str, dedupe_key: str):
+    async def complete_activity(self, deal_id: str, dedupe_key: str, *, activity_id: str = "") -> str:
         async with self._client() as client:
-            return await writeback.complete_activity_once(client, str(deal_id), dedupe_key) or ""
+            return await writeback.complete_activity_once(client, str(deal_id), dedupe_key, activity_id=activity_id) or ""
 
-    async def add_note(self, deal_id: str, content: str, dedupe_key: str) -> str:
+    async def add_note(self, deal_id: str, content: str, dedupe_key: str, *, in_doubt: bool = False) -> str:
         async with self._client() as client:
-            return await writeback.add_note_once(client, str(deal_id), content, dedupe_key)
+            return await writeback.add_note_once(client, str(deal_id), content, dedupe_key, in_doubt=in_doubt)
 
     async def set_deal_fields(self, deal_id: str, values: Mapping[str, Any]) -> None:
         async with self._client() as client:

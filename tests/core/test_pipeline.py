@@ -309,11 +309,11 @@ async def test_a_sync_pass_while_a_create_writes_back_does_not_write_back_to_the
     calls, gate, inside = [], anyio.Event(), anyio.Event()
     add_note = crm.add_note
 
-    async def slow_note(deal_id, content, dedupe_key):
+    async def slow_note(deal_id, content, dedupe_key, **kwargs):
         calls.append(dedupe_key)
         inside.set()
         await gate.wait()  # then the CRM adds it
-        return add_note(deal_id, content, dedupe_key)
+        return add_note(deal_id, content, dedupe_key, **kwargs)
 
     crm.add_note = slow_note
     async with anyio.create_task_group() as tg:

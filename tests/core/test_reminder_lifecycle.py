@@ -110,7 +110,7 @@ async def test_a_reminder_not_sent_yet_is_cancelled_when_the_invoice_is_paid(wor
 
     add_activity = crm.add_activity
 
-    def down(deal_id, subject, due_date, note, dedupe_key):
+    def down(deal_id, subject, due_date, note, dedupe_key, **kwargs):
         raise ConnectionError("the CRM is down")
 
     crm.add_activity = down

@@ -141,6 +141,29 @@ async def test_write_back_failure_is_shown_and_retried_by_the_next_sync_even_wit
     assert len(reminders(world, record)) == 1
 
 
+@pytest.mark.parametrize("path", ["/activities", "/notes"])
+async def test_crash_after_the_crm_made_the_write_back_gives_no_second_one(tmp_path, path):
+    """The CRM made the reminder (or note) and the worker died before recording the answer. The next run's attempt
+    is in doubt (the outbox recorded the send before it left), so the plugin finds it by its marker instead of
+    making it again; a plugin or outbox that skipped that look would make a second one."""
+    world = quiet_world(tmp_path)
+    world.plan.rules.append(lambda point, request: point == "transport_after_commit" and request.method == "POST"
+                            and request.url.path.endswith(path))
+    worker = world.start_worker()
+    with pytest.raises(Crash):
+        await worker.create_invoice(world.deals[0], key="k1", overrides=SENDABLE)
+    world.stop_worker(worker)
+    world.plan.rules.clear()
+    world.clock.advance(121)  # the dead worker's lease on the write-back runs out
+    worker = world.start_worker()
+    [record] = worker.store.all_invoices()
+    await worker.recover()
+    await worker.recover()  # a second pass changes nothing
+    assert len(reminders(world, record)) == 1
+    assert len([n for n in world.pipedrive.notes.values() if n["deal_id"] == int(record.deal_id)]) == 1
+    assert not worker._pending_writebacks()
+
+
 async def test_bulk_batches_whose_lease_was_taken_over_are_not_sent_twice(tmp_path):
     """Worker A claims a bulk run and stalls; its lease runs out; worker B (recover) finishes the operations;
     when A resumes it must not send them again under its own batch key."""

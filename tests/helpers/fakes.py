@@ -73,15 +73,20 @@ class MemoryCRM:
         self.deal_fields.setdefault(deal_id, {}).update(values)
         self.field_writes = getattr(self, "field_writes", []) + [(deal_id, dict(values))]
 
-    def add_activity(self, deal_id, subject, due_date, note, dedupe_key):
+    # Each write-back is kept by its dedupe key, so a repeat never makes a second one; ``sends`` records what the
+    # outbox said about each call (kind, key, in doubt / the activity id it passed).
+    def add_activity(self, deal_id, subject, due_date, note, dedupe_key, *, in_doubt=False):
+        self.sends = getattr(self, "sends", []) + [("activity", dedupe_key, in_doubt)]
         self.activities.setdefault(dedupe_key, (deal_id, subject, due_date))
         return dedupe_key
 
-    def add_note(self, deal_id, content, dedupe_key):
+    def add_note(self, deal_id, content, dedupe_key, *, in_doubt=False):
+        self.sends = getattr(self, "sends", []) + [("note", dedupe_key, in_doubt)]
         self.notes.setdefault(dedupe_key, (deal_id, content))
         return dedupe_key
 
-    def complete_activity(self, deal_id, dedupe_key):
+    def complete_activity(self, deal_id, dedupe_key, *, activity_id=""):
+        self.sends = getattr(self, "sends", []) + [("complete", dedupe_key, activity_id)]
         self.completed = getattr(self, "completed", [])
         if dedupe_key in self.activities and dedupe_key not in self.completed:
             self.completed.append(dedupe_key)

@@ -21,8 +21,8 @@ async def test_every_call_of_a_full_read_and_write_back_validates(runtime, conne
     await PipedriveSource.open(connection, runtime).add_activity(deal_id="1", subject="Send invoice",
                                  due_date=dt.date(2026, 11, 23), note="Send it", dedupe_key="k1")
     await PipedriveSource.open(connection, runtime).add_note(deal_id="1", content="Created", dedupe_key="k2")
-    runtime.kv_set("pipedrive.writeback", "sent:note:k3", True)  # a retry: the marker search runs first
-    await PipedriveSource.open(connection, runtime).add_note(deal_id="1", content="Created", dedupe_key="k3")
+    # a retry in doubt: the marker search runs first
+    await PipedriveSource.open(connection, runtime).add_note(deal_id="1", content="Created", dedupe_key="k3", in_doubt=True)
     await PipedriveSource.open(connection, runtime).check()
     notes = {note for _, _, note in transport.log}
     assert notes == {"validated"}
@@ -102,14 +102,14 @@ async def test_custom_field_keys_differ_per_company_and_option_labels_can_be_inc
 async def test_completing_the_reminder_is_a_spec_valid_patch_sent_once(runtime, connection, transport):
     from invoicebridge.plugins.pipedrive import writeback
 
-    await PipedriveSource.open(connection, runtime).add_activity(deal_id="1", subject="Send invoice",
+    made = await PipedriveSource.open(connection, runtime).add_activity(deal_id="1", subject="Send invoice",
                                  due_date=dt.date(2026, 11, 23), note="Send it", dedupe_key="inv-1:reminder")
     from invoicebridge.plugins.pipedrive.client import PipedriveClient
 
     async with PipedriveClient(runtime, connection) as client:
-        first = await writeback.complete_activity_once(client, "1", "inv-1:reminder")
-        again = await writeback.complete_activity_once(client, "1", "inv-1:reminder")
-    assert first and first == again
+        first = await writeback.complete_activity_once(client, "1", "inv-1:reminder", activity_id=made)
+        again = await writeback.complete_activity_once(client, "1", "inv-1:reminder")  # found by its marker
+    assert first == made and first == again
     patches = [(r, resp) for r, resp, _ in transport.log if r.method == "PATCH"]
     assert len(patches) == 1
     request, _ = patches[0]

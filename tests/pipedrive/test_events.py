@@ -1,5 +1,5 @@
 """The CRM primitives core's outbox sends through: an activity, its completion and a note, each made at most once per
-dedupe key (KV and remote marker). What they say and when is core's (tests/core/test_reminder_lifecycle.py)."""
+dedupe key (core's outbox sends a key once; an attempt in doubt finds the remote marker). What they say and when is core's (tests/core/test_reminder_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def test_an_activity_is_added_once_and_completed_once(runtime, connection,
     args = dict(deal_id="1", subject="Send invoice INV-0042 to Acme Ltd",
                 due_date=clock.now().date() + dt.timedelta(days=3), note="send it", dedupe_key="invoice:x:1:reminder")
     first = await source.add_activity(**args)
-    assert await source.add_activity(**args) == first  # the same write-back sent twice
+    assert await source.add_activity(**args, in_doubt=True) == first  # the same write-back sent again, in doubt
     activities = [a for a in sandbox.activities.values() if a["deal_id"] == 1]
     assert len(activities) == 1
     assert (activities[0]["subject"], activities[0]["type"], activities[0]["done"]) == ("Send invoice INV-0042 to Acme Ltd", "task", False)
@@ -36,7 +36,7 @@ async def test_completing_an_activity_that_was_never_made_answers_empty(runtime,
 async def test_a_note_is_added_once(runtime, connection, sandbox):
     source = PipedriveSource.open(connection, runtime)
     args = dict(deal_id="1", content="Invoice INV-0042 created.", dedupe_key="n1")
-    assert await source.add_note(**args) == await source.add_note(**args)
+    assert await source.add_note(**args) == await source.add_note(**args, in_doubt=True)
     (note,) = [n for n in sandbox.notes.values() if n["deal_id"] == 1]
     assert "INV-0042 created" in note["content"]
 
@@ -49,16 +49,14 @@ async def test_the_plugin_writes_nothing_on_invoice_events_itself():
 async def test_crash_after_create_is_caught_by_the_remote_marker(runtime, connection, sandbox, store):
     args = dict(deal_id="2", subject="Send invoice INV-7", due_date=None, note="send it", dedupe_key="crash-key")
     first = await PipedriveSource.open(connection, runtime).add_activity(**args)
-    # as if we crashed before remembering it: the id and the claim are lost; the record that a create was sent
-    # was written before the request left, so it survives
-    store.conn.execute("DELETE FROM kv WHERE key NOT LIKE 'sent:%'")
-    again = await PipedriveSource.open(connection, runtime).add_activity(**args)
+    # as if we crashed before core recorded the answer: the outbox's next attempt is in doubt
+    again = await PipedriveSource.open(connection, runtime).add_activity(**args, in_doubt=True)
     assert again == first and len(sandbox.activities) == 1
     note = await PipedriveSource.open(connection, runtime).add_note(deal_id="2", content="x", dedupe_key="n")
-    store.conn.execute("DELETE FROM kv WHERE key NOT LIKE 'sent:%'")
-    assert await PipedriveSource.open(connection, runtime).add_note(deal_id="2", content="x",
-                                    dedupe_key="n") == note
+    assert await PipedriveSource.open(connection, runtime).add_note(deal_id="2", content="x", dedupe_key="n",
+                                                                    in_doubt=True) == note
     assert len(sandbox.notes) == 1
+    assert not store.kv_items("pipedrive.writeback")  # the plugin keeps no state of its own for this
 
 
 async def test_reminder_uses_an_activity_type_the_company_has(runtime, connection, sandbox):

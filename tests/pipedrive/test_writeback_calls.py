@@ -42,6 +42,6 @@ async def test_a_retry_after_an_answer_that_never_came_searches_and_makes_no_sec
         await source.add_note(deal_id="2", content="Invoice INV-2 created.", dedupe_key="n2")
     monkeypatch.setattr(PipedriveClient, "add_note", sent)
     before = len(sandbox.requests)
-    found = await source.add_note(deal_id="2", content="Invoice INV-2 created.", dedupe_key="n2")
+    found = await source.add_note(deal_id="2", content="Invoice INV-2 created.", dedupe_key="n2", in_doubt=True)
     assert _calls(sandbox, before) == [("GET", "/api/v1/notes")]  # found by its marker, not made again
     assert [n["id"] for n in sandbox.notes.values() if n["deal_id"] == 2] == [int(found)]
