@@ -96,6 +96,10 @@ async def test_with_approval_roles_a_user_who_may_not_approve_is_refused_in_word
         await pipeline.command(record.id, "approve")
     assert refused.value.status_code == 409
     assert pipeline.store.get_invoice(record.id).status is InvoiceStatus.DRAFT
+    from invoicebridge.core.i18n import use_locale
+
+    with use_locale("de"), pytest.raises(IllegalTransition, match="darf keine Rechnungen bestätigen: Bestätigen Sie sie"):
+        await pipeline.command(record.id, "approve")
     acct.role = "FINANCIALADVISER"
     assert (await pipeline.command(record.id, "approve")).status is InvoiceStatus.AWAITING_PAYMENT
 
