@@ -7,12 +7,10 @@ from decimal import Decimal
 
 import attrs
 import pytest
-from fakes import MemoryAccounting, MemoryCRM
+from fakes import memory_world
 
 from invoicebridge.core import Deal, DealProduct, IllegalTransition, InvoiceStatus, Organization, Person, ServerError
-from invoicebridge.core.pipeline import Pipeline, operation_key
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
-from invoicebridge.core.runtime import Runtime
+from invoicebridge.core.pipeline import operation_key
 
 pytestmark = pytest.mark.anyio
 NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
@@ -20,23 +18,11 @@ NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
 
 @pytest.fixture
 def make_world(store):
-    def make(**capabilities):
-        crm, acct = MemoryCRM(), MemoryAccounting()
-        acct.capabilities = attrs.evolve(acct.capabilities, **capabilities)
-        plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
-        clock = {"now": NOW}
-        runtime = Runtime(store=store, now=lambda: clock["now"])
-        store.add_connection(backend="memcrm", role="crm", label="CRM")
-        store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
-        org = Organization(id="5", name="Acme Ltd")
-        for deal_id in ("1", "2", "3"):
-            crm.deals[deal_id] = Deal(
-                id=deal_id, title=f"Website {deal_id}", value=0, currency="GBP", organization=org,
-                person=Person(id="9", name="Ann", emails=["ann@acme.test"]),
-                products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")])
-        return Pipeline(runtime, plugins), crm, acct, clock
-
-    return make
+    org, person = Organization(id="5", name="Acme Ltd"), Person(id="9", name="Ann", emails=["ann@acme.test"])
+    deals = [Deal(id=d, title=f"Website {d}", value=0, currency="GBP", organization=org, person=person,
+                  products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")])
+             for d in ("1", "2", "3")]
+    return lambda **capabilities: memory_world(store, deals, NOW, **capabilities)
 
 
 # ---- change_feed ------------------------------------------------------------------------------------------

@@ -6,13 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fakes import MemoryAccounting, MemoryCRM
+from fakes import memory_world
 
 from invoicebridge.core import Deal, DealProduct, InvoiceStatus, Organization
 from invoicebridge.core.outbox import NOTE
-from invoicebridge.core.pipeline import Pipeline
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
-from invoicebridge.core.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
 NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
@@ -20,14 +17,9 @@ NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
 
 @pytest.fixture
 def world(store):
-    crm, acct = MemoryCRM(), MemoryAccounting()
-    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
-    clock = {"now": NOW}
-    store.add_connection(backend="memcrm", role="crm", label="CRM")
-    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
-    crm.deals["1"] = Deal(id="1", title="Website", value=0, currency="GBP", organization=Organization(id="5", name="Acme Ltd"),
-                          products=[DealProduct(name="Consulting", quantity=1, item_price=100, tax_percent=20, code="CONSULT-HR")])
-    return Pipeline(Runtime(store=store, now=lambda: clock["now"]), plugins), crm, acct, clock
+    deal = Deal(id="1", title="Website", value=0, currency="GBP", organization=Organization(id="5", name="Acme Ltd"),
+                products=[DealProduct(name="Consulting", quantity=1, item_price=100, tax_percent=20, code="CONSULT-HR")])
+    return memory_world(store, [deal], NOW)
 
 
 async def test_a_first_attempt_is_not_in_doubt_and_a_retry_after_a_sent_one_is(world):
