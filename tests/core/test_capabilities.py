@@ -7,13 +7,12 @@ from decimal import Decimal
 
 import attrs
 import pytest
-from fakes import memory_world
+from memory_world import NOW, memory_world
 
 from invoicebridge.core import Deal, DealProduct, IllegalTransition, InvoiceStatus, Organization, Person, ServerError
 from invoicebridge.core.pipeline import operation_key
 
 pytestmark = pytest.mark.anyio
-NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def make_world(store):
     deals = [Deal(id=d, title=f"Website {d}", value=0, currency="GBP", organization=org, person=person,
                   products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")])
              for d in ("1", "2", "3")]
-    return lambda **capabilities: memory_world(store, deals, NOW, **capabilities)
+    return lambda **capabilities: memory_world(store, deals=deals, capabilities=capabilities)
 
 
 # ---- change_feed ------------------------------------------------------------------------------------------

@@ -6,20 +6,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fakes import memory_world
+from memory_world import NOW, memory_world
 
 from invoicebridge.core import Deal, DealProduct, InvoiceStatus, Organization
 from invoicebridge.core.outbox import NOTE
 
 pytestmark = pytest.mark.anyio
-NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
 def world(store):
     deal = Deal(id="1", title="Website", value=0, currency="GBP", organization=Organization(id="5", name="Acme Ltd"),
                 products=[DealProduct(name="Consulting", quantity=1, item_price=100, tax_percent=20, code="CONSULT-HR")])
-    return memory_world(store, [deal], NOW)
+    return memory_world(store, deals=[deal])
 
 
 async def test_a_first_attempt_is_not_in_doubt_and_a_retry_after_a_sent_one_is(world):

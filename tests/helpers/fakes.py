@@ -9,8 +9,6 @@ import hashlib
 import itertools
 from decimal import Decimal
 
-import attrs
-
 from invoicebridge.core import (
     BackendInfo,
     Capabilities,
@@ -234,19 +232,3 @@ class _BoundAccounting:
     def __getattr__(self, name):
         return getattr(self.fake, name)
 
-
-def memory_world(store, deals, now, **capabilities):
-    """A pipeline on the in-memory CRM (holding ``deals``) and accounting backend (with ``capabilities`` changed),
-    on a clock the test moves: ``(pipeline, crm, acct, clock)``, ``clock["now"]`` starting at ``now``."""
-    from invoicebridge.core.pipeline import Pipeline
-    from invoicebridge.core.plugins import Plugins, make_plugin_manager
-    from invoicebridge.core.runtime import Runtime
-
-    crm, acct = MemoryCRM(), MemoryAccounting()
-    acct.capabilities = attrs.evolve(acct.capabilities, **capabilities)
-    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
-    clock = {"now": now}
-    store.add_connection(backend="memcrm", role="crm", label="CRM")
-    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
-    crm.deals.update({d.id: d for d in deals})
-    return Pipeline(Runtime(store=store, now=lambda: clock["now"]), plugins), crm, acct, clock
