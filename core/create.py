@@ -253,13 +253,13 @@ class CreateMixin(UseCaseBase):
                     await self._failed(key, draft.deal_id, str(exc), retryable=True)
                     results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=str(exc), retryable=True)
         elif maybe_done:
-            self._set_aside(maybe_done, first_sent, results)
+            await self._set_aside(maybe_done, first_sent, results)
         claimed = [c for c in claimed if c[0] not in results]
         if claimed:
             await self._create_claimed(claimed, results, deals, leases)
         return [results[k] for k in keys]
 
-    def _set_aside(self, ops: Sequence[tuple[str, InvoiceDraft]], first_sent: Mapping[str, str],
+    async def _set_aside(self, ops: Sequence[tuple[str, InvoiceDraft]], first_sent: Mapping[str, str],
                    results: dict[str, BulkItem]) -> None:
         """Without ``find_created`` core cannot look: an operation whose first send is still inside the backend's
         idempotency window is sent again (the backend answers the repeat with the invoice it made); an older one
@@ -275,8 +275,8 @@ class CreateMixin(UseCaseBase):
             error = _("It may already exist in %(backend)s: it was first sent at %(time)s, too long ago for %(backend)s to "
                       "recognise it as a repeat, and invoicebridge cannot look it up there. Check %(backend)s; if the "
                       "invoice is not there, Retry sends it.") % {"backend": label, "time": format_datetime(sent)}
-            self.store.set_result(key, IN_DOUBT)
-            self._failed(key, draft.deal_id, error, retryable=False)
+            await self.store.writes.set_result(key, IN_DOUBT)
+            await self._failed(key, draft.deal_id, error, retryable=False)
             results[key] = BulkItem(deal_id=draft.deal_id, operation_key=key, error=error, retryable=False)
 
     async def _find_created(self, ops: Sequence[tuple[str, InvoiceDraft]], results: dict[str, BulkItem], deals) -> None:
@@ -322,7 +322,7 @@ class CreateMixin(UseCaseBase):
                                             error="its lease ran out and another worker took it over")
             if not chunk:
                 continue
-            self.store.mark_sent([k for k, _, _ in chunk], now=self.runtime.now())  # a later attempt is in doubt
+            await self.store.writes.mark_sent([k for k, _, _ in chunk], now=self.runtime.now())  # a later attempt is in doubt
             requests = [CreateRequest(operation_key=k, draft=d, contact_id=contact_for.get(d.customer, "")) for k, d, _ in chunk]
             try:
                 created: list[CreateResult] = await self.plugins.create_invoices(self.runtime, connection=conn, requests=requests)
