@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp
 
 from invoicebridge.core.connector import close_connectors
 from invoicebridge.core.errors import AuthError, BackendError, InvoiceBridgeError, NotConnected, PermissionDenied
@@ -34,7 +35,9 @@ from .config import AppConfig
 from .i18n import LanguageMiddleware, request_language
 from .routing import IndexedRouter
 from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
-from .security import hash_password
+from .kept_answers import KeptAnswers
+from .page_cache import PageCache
+from .security import ApiKeys, hash_password
 from .sessions import ServerSessionMiddleware
 
 log = logging.getLogger("invoicebridge.web")
@@ -85,11 +88,14 @@ def create_app(
             await _drain_background(app)
             await close_connectors(runtime)  # the HTTP clients the plugins kept open, one per connection
 
-    app = Starlette(
+    def language() -> str:
+        return store.get_setting("language") or "en"
+
+    app = _App(
         routes=routes,
         middleware=[Middleware(SecurityHeadersMiddleware, https=config.public_url.startswith("https://") or config.cookie_secure,
                                frame_ancestors=plugins.frame_ancestors(runtime)),
-                    Middleware(LanguageMiddleware, default=lambda: store.get_setting("language") or "en"),
+                    Middleware(LanguageMiddleware, default=language),
                     Middleware(BodyLimitMiddleware),
                     Middleware(ServerSessionMiddleware, store=store, now=lambda: runtime.now(), https_only=config.cookie_secure)],
         exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,
@@ -99,6 +105,9 @@ def create_app(
     # the same routes, found by the path's first segment (see .routing)
     app.router = IndexedRouter(routes=app.router.routes, lifespan=app.router.lifespan_context)
     app.state.config = config
+    app.state.page_cache = PageCache()
+    app.state.api_keys = ApiKeys(store, runtime.now)
+    app.state.default_language = language
     app.state.runtime = runtime
     app.state.pipeline = pipeline
     app.state.plugins = plugins
@@ -106,6 +115,15 @@ def create_app(
     app.state.startup_hooks = []  # async callables run first in the lifespan (the demo connects here)
     app.state.sandboxes = {s.name: (s.mount_path, s) for s in sandboxes or []}  # name -> (mount path, Sandbox)
     return app
+
+
+class _App(Starlette):
+    """Kept API answers are served in front of the whole stack (see .kept_answers)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        state = self.state
+        return KeptAnswers(super().build_middleware_stack(), store=state.runtime.store, keys=state.api_keys,
+                           cache=state.page_cache, language=state.default_language)
 
 
 def _backend_config(store: Store, config: AppConfig) -> dict[str, dict[str, Any]]:

@@ -27,6 +27,14 @@ class PageCache:
         self.size = size
         self._pages: "OrderedDict[tuple, tuple[tuple, bytes, int, str | None]]" = OrderedDict()
         self.hits = self.misses = 0
+        # (path, language) -> (store generation, status, headers, body): whole API answers as they went out,
+        # served by .kept_answers before the middleware stack
+        self.answers: dict[tuple, tuple] = {}
+
+    def keep_answer(self, key: tuple, answer: tuple) -> None:
+        if len(self.answers) >= self.size and key not in self.answers:
+            self.answers.pop(next(iter(self.answers)))  # the oldest kept goes first
+        self.answers[key] = answer
 
     def key(self, request: Request, name: str, *parts: Any) -> tuple:
         session = request.session

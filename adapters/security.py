@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import inspect
 import secrets
+import time
 import weakref
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
@@ -267,6 +268,39 @@ def form_post(endpoint: Endpoint) -> Endpoint:
     return wrapper
 
 
+class ApiKeys:
+    """API keys the store said yes to, kept by the SHA-256 digest of the key presented (never the key) until the
+    store's generation moves: revoking a key deletes its row, a write that moves the generation (this process's
+    own at once, another process's within ``store_reads.GENERATION_RECHECK_S``), so a revoked key is refused on its
+    next request. A kept key is asked of the store again after :data:`RECHECK_S` anyway, so its last use is still
+    recorded (the store writes it at most once a minute). Refusals are not kept."""
+
+    RECHECK_S = 30.0
+
+    def __init__(self, store: Any, now: Callable[[], Any]) -> None:
+        self.store, self.now = store, now
+        self._ok: dict[bytes, float] = {}  # digest -> when the store last said yes (monotonic)
+        self._generation: Any = None
+
+    def ok(self, key: str) -> bool:
+        if not key:
+            return False
+        digest = hashlib.sha256(key.encode()).digest()
+        generation = self.store.generation()
+        if generation != self._generation:
+            self._ok.clear()
+            self._generation = generation
+        asked = self._ok.get(digest)
+        now = time.monotonic()
+        if asked is not None and now - asked < self.RECHECK_S:
+            return True
+        if not self.store.check_api_key(key, now=self.now()):
+            self._ok.pop(digest, None)
+            return False
+        self._ok[digest] = now
+        return True
+
+
 def api_key_from(request: Request) -> str:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -277,11 +311,19 @@ def api_key_from(request: Request) -> str:
 def api_auth(endpoint: Endpoint) -> Endpoint:
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
-        runtime = request.app.state.runtime
-        if not runtime.store.check_api_key(api_key_from(request), now=runtime.now()):
+        if not _api_keys(request).ok(api_key_from(request)):
             return JSONResponse({"error": "Unauthorized", "message": _("Send a valid API key as 'Authorization: Bearer <key>'; "
                                                                        "create one with `invoicebridge api-key`")}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         return await endpoint(request)
 
     return wrapper
+
+
+def _api_keys(request: Request) -> ApiKeys:
+    state = request.app.state
+    keys = getattr(state, "api_keys", None)
+    if keys is None:
+        runtime = state.runtime
+        keys = state.api_keys = ApiKeys(runtime.store, runtime.now)
+    return keys

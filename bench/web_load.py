@@ -39,10 +39,11 @@ def prepare(base: str, info: dict) -> tuple[str, dict[str, tuple[str, dict]]]:
                   "api": (f"{base}/api/deals/{deal}/invoices", api)}
 
 
-def measure(rounds: int, seconds: float, connections: int, threads: int, loop: str = "auto", http: str = "auto") -> dict:
+def measure(rounds: int, seconds: float, connections: int, threads: int, loop: str = "auto", http: str = "auto",
+            ports: tuple[int, int] | None = None) -> dict:
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     with tempfile.TemporaryDirectory() as tmp:
-        app_port, bare_port = free_port(), free_port()
+        app_port, bare_port = ports or (free_port(), free_port())
         env = {**os.environ, "INVOICEBRIDGE_DATA_DIR": tmp}
         app = [str(ROOT / ".venv/bin/invoicebridge"), "demo", "--port", str(app_port), "--loop", loop, "--http", http]
         with serve(app, env=env, ready=f"http://127.0.0.1:{app_port}/health") as app_proc, \
@@ -118,9 +119,11 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the other core to the server)")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="uvicorn's loop, both servers")
     parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto", help="uvicorn's HTTP parser, both servers")
+    parser.add_argument("--ports", type=lambda s: tuple(int(p) for p in s.split(",")), default=None,
+                        help="APP,BARE: the two servers' ports (default: any free ones)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
-    result = measure(args.rounds, args.seconds, args.connections, args.threads, args.loop, args.http)
+    result = measure(args.rounds, args.seconds, args.connections, args.threads, args.loop, args.http, args.ports)
     rows, summary = summarise(result)
     report("Web: wrk, 50 connections, ratio to bare Starlette in the same run", rows)
     if args.json:
