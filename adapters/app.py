@@ -32,13 +32,14 @@ from invoicebridge.core.store import Store, make_private_dir
 
 from . import account, api, bulk_jobs, live, pages, webhooks
 from .config import AppConfig
-from .i18n import LanguageMiddleware, request_language
+from .i18n import request_language
 from .routing import IndexedRouter
-from .middleware import BodyLimitMiddleware, BodyTooLarge, SecurityHeadersMiddleware
+from .middleware import BodyTooLarge, SecurityHeaders
 from .kept_answers import KeptAnswers
 from .page_cache import PageCache
 from .security import ApiKeys, hash_password
-from .sessions import ServerSessionMiddleware
+from .sessions import ServerSessions
+from .web_stack import WebMiddleware
 
 log = logging.getLogger("invoicebridge.web")
 
@@ -93,11 +94,11 @@ def create_app(
 
     app = _App(
         routes=routes,
-        middleware=[Middleware(SecurityHeadersMiddleware, https=config.public_url.startswith("https://") or config.cookie_secure,
-                               frame_ancestors=plugins.frame_ancestors(runtime)),
-                    Middleware(LanguageMiddleware, default=language),
-                    Middleware(BodyLimitMiddleware),
-                    Middleware(ServerSessionMiddleware, store=store, now=lambda: runtime.now(), https_only=config.cookie_secure)],
+        middleware=[Middleware(WebMiddleware,  # security headers, language, body limits, sessions: one layer
+                               security=SecurityHeaders(https=config.public_url.startswith("https://") or config.cookie_secure,
+                                                        frame_ancestors=plugins.frame_ancestors(runtime)),
+                               language=language,
+                               sessions=ServerSessions(store=store, now=lambda: runtime.now(), https_only=config.cookie_secure))],
         exception_handlers={InvoiceBridgeError: _domain_error, HTTPException: _http_error, BodyTooLarge: _too_large,
                             Exception: _unexpected},
         lifespan=lifespan,

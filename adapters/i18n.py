@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from invoicebridge.core import i18n
 
 COOKIE = "lang"
+COOKIE_PREFIX = COOKIE.encode() + b"="
 
 
 def request_language(scope: Scope, default: str | Callable[[], str] = i18n.DEFAULT) -> tuple[str, bool]:
@@ -30,54 +31,31 @@ def request_language(scope: Scope, default: str | Callable[[], str] = i18n.DEFAU
         value = default() if callable(default) else default
         return i18n.normalize(value) or i18n.DEFAULT
 
-    from urllib.parse import parse_qs
-
     raw_query = scope.get("query_string", b"")
     if b"lang" in raw_query:  # most requests name no language: no parsing
         query = parse_qs(raw_query.decode("latin-1"))
         chosen = i18n.normalize((query.get("lang") or [""])[0])
         if chosen:
             return chosen, True
-    # only the two headers we read are decoded (ASGI servers send header names in lower case)
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-               if k.lower() in (b"cookie", b"accept-language")}
-    cookie = SimpleCookie()
-    if f"{COOKIE}=" in headers.get("cookie", ""):  # parse the Cookie header only when it can hold ours
+    # only the two headers we read are looked at (a repeated one: its last value, as before)
+    raw_cookie = raw_accept = None
+    for name, value in scope.get("headers") or ():
+        name = name.lower()
+        if name == b"cookie":
+            raw_cookie = value
+        elif name == b"accept-language":
+            raw_accept = value
+    if raw_cookie is not None and COOKIE_PREFIX in raw_cookie:  # parse the Cookie header only when it can hold ours
+        cookie: SimpleCookie = SimpleCookie()
         try:
-            cookie.load(headers["cookie"])
+            cookie.load(raw_cookie.decode("latin-1"))
         except Exception:  # a malformed Cookie header is the browser's problem, not a reason to fail
             pass
-    if COOKIE in cookie and i18n.normalize(cookie[COOKIE].value):
-        return i18n.normalize(cookie[COOKIE].value) or fallback(), False
-    if headers.get("accept-language"):
-        return i18n.negotiate(headers["accept-language"], "") or fallback(), False
+        if COOKIE in cookie and i18n.normalize(cookie[COOKIE].value):
+            return i18n.normalize(cookie[COOKIE].value) or fallback(), False
+    if raw_accept:
+        return i18n.negotiate(raw_accept.decode("latin-1"), "") or fallback(), False
     return fallback(), False
-
-
-class LanguageMiddleware:
-    """Sets the request's language; ``default`` is a callable so a change in settings applies at once."""
-
-    def __init__(self, app: ASGIApp, default: Callable[[], str] = lambda: i18n.DEFAULT) -> None:
-        self.app, self.default = app, default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        code, chosen = request_language(scope, self.default)
-        scope.setdefault("state", {})["language"] = code
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"vary", b"Accept-Language, Cookie"))  # a cache must not serve one language to all
-                if chosen:
-                    headers.append((b"set-cookie", f"{COOKIE}={code}; Path=/; Max-Age=31536000; SameSite=Lax".encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        with i18n.use_locale(code):
-            await self.app(scope, receive, send_with_cookie)
 
 
 def _here(request: Any) -> tuple[str, list[tuple[str, str]]]:

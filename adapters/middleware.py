@@ -2,23 +2,21 @@
 
 ``BodyLimitMiddleware`` refuses a body over its route's limit with 413 before the app reads it: at once when the
 ``Content-Length`` says so, otherwise as soon as the chunks received pass the limit (the app is never handed
-more than the limit, and the rest of the body is not read). ``SecurityHeadersMiddleware`` adds the
-Content-Security-Policy, ``X-Content-Type-Options``, ``Referrer-Policy`` and, behind HTTPS, HSTS to every answer.
+more than the limit, and the rest of the body is not read). :class:`SecurityHeaders` are the
+Content-Security-Policy, ``X-Content-Type-Options``, ``Referrer-Policy`` and, behind HTTPS, HSTS of every answer.
+The web app runs both inside its one middleware (:mod:`.web_stack`); ``BodyLimitMiddleware`` serves other apps.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from invoicebridge.core.i18n import _
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KB = 1024
 MB = 1024 * KB
@@ -64,7 +62,7 @@ class BodyLimitMiddleware:
         received = 0
         started = False
 
-        async def limited_receive() -> dict[str, Any]:
+        async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -73,7 +71,7 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -136,13 +134,13 @@ CSP_BASE = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
             "object-src 'none'; base-uri 'self'; form-action 'self'")
 
 
-class SecurityHeadersMiddleware:
-    """``frame_ancestors`` is a list of (path prefix, allowed sources) that may be embedded by another site
-    (the plugins declare them: an in-CRM panel); every other page may not be framed at all."""
+class SecurityHeaders:
+    """What every answer gets (added by :class:`.web_stack.WebMiddleware`). ``frame_ancestors`` is a list of (path
+    prefix, allowed sources) that may be embedded by another site (the plugins declare them: an in-CRM panel);
+    every other page may not be framed at all."""
 
-    def __init__(self, app: ASGIApp, *, https: bool = False,
+    def __init__(self, *, https: bool = False,
                  frame_ancestors: Callable[[], Iterable[tuple[str, Sequence[str]]]] | Iterable[tuple[str, Sequence[str]]] = ()) -> None:
-        self.app = app
         self.https = https
         self._frame_ancestors = frame_ancestors
         self._static = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
@@ -169,19 +167,8 @@ class SecurityHeadersMiddleware:
             csp = self._csp[path] = f"{CSP_BASE}; frame-ancestors {self.ancestors_for(path)}".encode()
         return csp
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-
-        async def with_headers(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])
-                present = {name.lower() for name, _ in headers}
-                add = [(b"content-security-policy", self.csp_for(path)), *self._static]
-                headers.extend((name, value) for name, value in add if name not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+    def add_to(self, headers: list[tuple[bytes, bytes]], path: str) -> None:
+        """Add each security header the answer does not set itself."""
+        present = {name.lower() for name, _ in headers}
+        add = [(b"content-security-policy", self.csp_for(path)), *self._static]
+        headers.extend((name, value) for name, value in add if name not in present)

@@ -14,12 +14,13 @@ import datetime as dt
 import secrets
 from typing import Any, Callable
 
-from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import HTTPConnection, cookie_parser
+from starlette.types import Scope
 
 from .security import ADMIN
 
 COOKIE = "invoicebridge_session"
+_COOKIE_PREFIX = COOKIE.encode("latin-1") + b"="
 # kind: (lifetime, idle timeout) in seconds. "" is a visitor who has not signed in (the sign-in form's CSRF
 # token and the language live there); "crm" is a CRM user who opened a deal from inside the CRM.
 LIMITS: dict[str, tuple[float, float]] = {
@@ -42,16 +43,17 @@ def session_id(request: HTTPConnection) -> str | None:
     return (request.scope.get("session_row") or {}).get("id")
 
 
-class ServerSessionMiddleware:
-    def __init__(self, app: ASGIApp, *, store: Any, now: Callable[[], dt.datetime], https_only: bool = False) -> None:
-        self.app, self.store, self.now, self.https_only = app, store, now, https_only
+class ServerSessions:
+    """Opens the request's session before the endpoint runs and saves it when the answer starts (both called by
+    :class:`.web_stack.WebMiddleware`)."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    def __init__(self, *, store: Any, now: Callable[[], dt.datetime], https_only: bool = False) -> None:
+        self.store, self.now, self.https_only = store, now, https_only
+
+    async def open(self, scope: Scope) -> tuple[Any, float]:
+        """Put the session's data in ``scope["session"]``; returns what :meth:`commit` compares with, and now."""
         now = self.now().timestamp()
-        sid = HTTPConnection(scope).cookies.get(COOKIE) or None
+        sid = _session_cookie(scope)
         row = self.store.get_session(sid) if sid else None
         if row is not None and not self._alive(row, now):
             await self.store.writes.delete_session(sid)
@@ -59,25 +61,14 @@ class ServerSessionMiddleware:
         data = dict(row["data"]) if row else {}
         scope["session"] = data
         scope["session_row"] = {"id": sid, "user": row["user"], "last_seen": row["last_seen"]} if row else {}
-        before = _canonical(data)
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                cookie = await self._commit(scope, before, now)
-                if cookie:
-                    headers = list(message.get("headers", []))
-                    headers.append((b"set-cookie", cookie.encode("latin-1")))
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+        return _canonical(data), now
 
     @staticmethod
     def _alive(row: dict[str, Any], now: float) -> bool:
         idle = LIMITS.get(row.get("kind") or "", LIMITS[""])[1]
         return float(row["expires_at"]) > now and float(row["last_seen"]) + idle > now
 
-    async def _commit(self, scope: Scope, before: Any, now: float) -> str | None:
+    async def commit(self, scope: Scope, before: Any, now: float) -> str | None:
         """Save the session after the endpoint ran; returns the Set-Cookie header to send, if any."""
         data: dict[str, Any] = scope["session"]
         row = scope.get("session_row") or {}
@@ -106,6 +97,16 @@ class ServerSessionMiddleware:
     def _cookie(self, value: str, max_age: int) -> str:
         cookie = f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
         return cookie + "; Secure" if self.https_only else cookie
+
+
+def _session_cookie(scope: Scope) -> str | None:
+    """Our cookie's value from the request's (first) Cookie header; the header is parsed only when it can hold it."""
+    for name, value in scope.get("headers") or ():
+        if name == b"cookie":
+            if _COOKIE_PREFIX not in value:
+                return None
+            return cookie_parser(value.decode("latin-1")).get(COOKIE) or None
+    return None
 
 
 def _canonical(data: Any) -> Any:
