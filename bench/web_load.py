@@ -96,7 +96,10 @@ def summarise(result: dict) -> tuple[list[tuple[str, object]], dict]:
         ok = (goal is None or ratio >= goal) and p99 < P99_MS and errors == 0
         if goal is not None:
             met = met and ok
-        rows.append((f"median: {name}", f"{ratio:.2f} of bare, p99 {p99:.1f} ms, {cpu:.2f} CPU ms a request"
+        cpu_ratio = statistics.median(one["bare"]["cpu_ms"] / one[key]["cpu_ms"] for one in runs)
+        summary[key]["cpu_ratio"] = cpu_ratio
+        rows.append((f"median: {name}", f"{ratio:.2f} of bare, p99 {p99:.1f} ms, {cpu:.2f} CPU ms a request "
+                                        f"(bare's CPU per request / this one's: {cpu_ratio:.2f})"
                                         + (f" (target >= {goal} and p99 < {P99_MS:.0f} ms: {'met' if ok else 'NOT met'})" if goal else "")))
     rows.append(("median: bare", f"{statistics.median(one['bare']['rps'] for one in runs):.0f} req/s, "
                                  f"p99 {statistics.median(one['bare']['p99'] for one in runs):.1f} ms, "
