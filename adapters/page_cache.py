@@ -25,7 +25,7 @@ SIZE = 256
 class PageCache:
     def __init__(self, size: int = SIZE) -> None:
         self.size = size
-        self._pages: "OrderedDict[tuple, tuple[tuple, bytes, int, str | None]]" = OrderedDict()
+        self._pages: "OrderedDict[tuple, tuple[tuple, bytes, int, str | None, tuple]]" = OrderedDict()
         self.hits = self.misses = 0
         # (path, language) -> (store generation, status, headers, body): whole API answers as they went out,
         # served by .kept_answers before the middleware stack
@@ -50,16 +50,27 @@ class PageCache:
             return None
         self._pages.move_to_end(key)
         self.hits += 1
-        return Response(found[1], status_code=found[2], media_type=found[3])
+        return _KeptResponse(*found[1:])
 
     def put(self, key: tuple, response: Response, pinned: tuple = ()) -> Response:
         """Keep ``response`` (its body; a template response has rendered it already); ``pinned`` are the
         snapshot objects the page was drawn from, held so that their identity cannot be reused while kept."""
-        self._pages[key] = (pinned, bytes(response.body), response.status_code, response.media_type)
+        body = bytes(response.body)
+        # the headers a fresh Response(body, status, media type) would have, built once
+        raw = Response(body, status_code=response.status_code, media_type=response.media_type).raw_headers
+        self._pages[key] = (pinned, body, response.status_code, response.media_type, tuple(raw))
         self._pages.move_to_end(key)
         while len(self._pages) > self.size:
             self._pages.popitem(last=False)
         return response
+
+
+class _KeptResponse(Response):
+    """A kept page: its body and headers as they were built when it was kept (no rendering, no header building)."""
+
+    def __init__(self, body: bytes, status_code: int, media_type: str | None, raw_headers: tuple) -> None:
+        self.body, self.status_code, self.media_type, self.background = body, status_code, media_type, None
+        self.raw_headers = list(raw_headers)  # a copy: a caller may still add headers (a cookie)
 
 
 def cached_page(request: Request, name: str, *parts: Any, pinned: tuple = (),
