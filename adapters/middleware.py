@@ -55,39 +55,48 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = body_limit_for(scope.get("path", ""), self.limits, self.default)
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _too_large(scope, send, limit)
-            return
-        received = 0
-        started = False
+        await run_limited(self.app, scope, receive, send, limit)
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+async def run_limited(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int,
+                      refuse: Send | None = None) -> None:
+    """Run ``app`` with its request body limited to ``limit`` bytes: 413 at once for a larger declared length,
+    else as soon as the chunks received pass it (unless the answer has started). ``refuse`` sends that 413
+    (default ``send``)."""
+    refuse = refuse or send
+    declared = _content_length(scope)
+    if declared is not None and declared > limit:
+        await _too_large(scope, refuse, limit)
+        return
+    received = 0
+    started = False
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, limited_receive, tracking_send)
+    except BodyTooLarge:
+        if not started:
+            await _too_large(scope, refuse, limit)
+    except Exception as exc:  # an exception handler may have wrapped it; find it in the chain
+        if _caused_by_body_too_large(exc):
             if not started:
-                await _too_large(scope, send, limit)
-        except Exception as exc:  # an exception handler may have wrapped it; find it in the chain
-            if _caused_by_body_too_large(exc):
-                if not started:
-                    await _too_large(scope, send, limit)
-                return
-            raise
+                await _too_large(scope, refuse, limit)
+            return
+        raise
 
 
 def _caused_by_body_too_large(exc: BaseException | None) -> bool:

@@ -20,8 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from invoicebridge.core import i18n
 
 from .i18n import COOKIE as LANGUAGE_COOKIE, request_language
-from .middleware import (BODY_LIMITS, DEFAULT_BODY_LIMIT, BodyTooLarge, SecurityHeaders, _caused_by_body_too_large,
-                         _content_length, _too_large, body_limit_for)
+from .middleware import BODY_LIMITS, DEFAULT_BODY_LIMIT, SecurityHeaders, body_limit_for, run_limited
 from .sessions import ServerSessions
 
 _VARY = (b"vary", b"Accept-Language, Cookie")  # a cache must not serve one language to all
@@ -57,30 +56,11 @@ class WebMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with i18n.use_locale(code):
-            limit = body_limit_for(path, self.limits, self.default_limit)
-            declared = _content_length(scope)
-            if declared is not None and declared > limit:
-                await _too_large(scope, outer_send, limit)
-                return
-            received = 0
-            started = False
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > limit:
-                        raise BodyTooLarge(limit)
-                return message
-
+        async def with_session(scope: Scope, receive: Receive, send: Send) -> None:
             before, now = sessions.open(scope)
 
             async def answer_send(message: Message) -> None:
-                nonlocal started
                 if message["type"] == "http.response.start":
-                    started = True
                     headers = list(message.get("headers") or [])
                     cookie = await sessions.commit(scope, before, now)
                     if cookie:
@@ -90,14 +70,8 @@ class WebMiddleware:
                     message = {**message, "headers": headers}
                 await send(message)
 
-            try:
-                await self.app(scope, limited_receive, answer_send)
-            except BodyTooLarge:
-                if not started:
-                    await _too_large(scope, outer_send, limit)
-            except Exception as exc:  # an exception handler may have wrapped it; find it in the chain
-                if _caused_by_body_too_large(exc):
-                    if not started:
-                        await _too_large(scope, outer_send, limit)
-                    return
-                raise
+            await self.app(scope, receive, answer_send)
+
+        with i18n.use_locale(code):
+            limit = body_limit_for(path, self.limits, self.default_limit)
+            await run_limited(with_session, scope, receive, send, limit, refuse=outer_send)
