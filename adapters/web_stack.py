@@ -57,7 +57,7 @@ class WebMiddleware:
             await send(message)
 
         async def with_session(scope: Scope, receive: Receive, send: Send) -> None:
-            before, now = sessions.open(scope)
+            before, now = await sessions.open(scope)
 
             async def answer_send(message: Message) -> None:
                 if message["type"] == "http.response.start":
