@@ -78,8 +78,7 @@ def new_oauth(state: SandboxState, client_scopes: dict[str, tuple[str, ...]]) ->
 def api(operation: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         s: SandboxState = request.app.state.sandbox
-        s.requests.append((request.method, request.url.path, operation))
-        request.app.state.log.add(request.method, request.url.path, operation)
+        s.log.add(request.method, request.url.path, operation)
         token = request.headers.get("x-api-token", "")
         bearer = request.headers.get("authorization", "")
         grant = None

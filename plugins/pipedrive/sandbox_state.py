@@ -16,7 +16,7 @@ from typing import Any, Callable
 import attrs
 import httpx
 
-from invoicebridge.sandbox_kit import Outbox
+from invoicebridge.sandbox_kit import Outbox, RequestLog
 
 from .sandbox_service import (  # noqa: F401 (SandboxError, RateLimits, rfc3339, TOKEN_COST: re-exported)
     RETRY_DELAYS,
@@ -98,7 +98,7 @@ class SandboxState(ServiceMixin):
     activity_types: dict = attrs.field(factory=lambda: {key: True for key in ACTIVITY_TYPES})
     outbox: list = attrs.field(factory=list)  # the kit Outbox's deliveries (meta: webhook_id)
     webhook_outbox: Any = None
-    requests: list = attrs.field(factory=list)  # (method, path) of every API request
+    log: Any = None  # the kit's RequestLog of every API request (``requests`` reads it)
     delivery_transport: httpx.AsyncBaseTransport | None = None
     delivery_target: str = ""  # when set, deliveries go here instead of the subscription URL
     auto_deliver_api_changes: bool = False
@@ -108,12 +108,18 @@ class SandboxState(ServiceMixin):
         from .sandbox_frame import new_oauth
 
         self.oauth = self.oauth or new_oauth(self, self.client_scopes)
+        self.log = self.log or RequestLog(clock=self.now)
         self.webhook_outbox = Outbox(clock=self.now, retry_delays=RETRY_DELAYS, items=self.outbox,
                                      before_attempt=_stamp_attempt)
         for entity, defs in BUILTIN_FIELDS.items():
             self.fields.setdefault(entity, {})
             for code, name, ftype in defs:
                 self.fields[entity][code] = self._field_def(code, name, ftype, custom=False)
+
+    @property
+    def requests(self) -> list[tuple[str, str, str]]:
+        """(method, path, operationId) of every API request, oldest first (from the kit's request log)."""
+        return [(e.method, e.path, e.operation) for e in self.log]
 
     def seed_demo(self) -> dict:
         """Load the realistic demo data (see :mod:`.sandbox_seed`); returns the ids created."""

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.sandbox_kit import Faults, OAuthError, RequestLog, basic_credentials
+from invoicebridge.sandbox_kit import Faults, OAuthError, RequestLog, SandboxKnobs, basic_credentials
 
 from . import sandbox_faults as f
 from .sandbox_coverage import NOT_EMULATED, NOT_EMULATED_ROUTES
@@ -51,7 +51,7 @@ def to_json(payload: Any) -> bytes:
     return json.dumps(payload, default=_default, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-class QboSandbox:
+class QboSandbox(SandboxKnobs):
     """The emulator: an ASGI app plus the state and knobs tests use."""
 
     def __init__(self, *, clock: Callable[[], dt.datetime] = utcnow, client_id: str = "sandbox-client",
@@ -139,19 +139,6 @@ class QboSandbox:
     @property
     def realm_id(self) -> str:
         return self.state.realm_id
-
-    @property
-    def fail_next(self) -> list[int]:
-        """Statuses (e.g. 500, 503) to answer before handling the next API calls."""
-        return self.faults.statuses
-
-    @fail_next.setter
-    def fail_next(self, statuses: list[int]) -> None:
-        self.faults.statuses = list(statuses)
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        return [(e.method, e.path) for e in self.log]
 
     def issue_tokens(self, scope: str = "com.intuit.quickbooks.accounting openid") -> dict[str, Any]:
         """Connect without the browser round trip (what authorize + the code exchange produce)."""

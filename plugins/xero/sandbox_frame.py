@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from invoicebridge.sandbox_kit import (Concurrency, DemoOffer, Faults, IdempotencyStore, KeyReused, Limiter, OAuthError, Outbox,
-                                       RequestLog, Window, basic_credentials)
+                                       RequestLog, SandboxKnobs, Window, basic_credentials)
 
 from . import sandbox_render as r
 
@@ -50,7 +50,7 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return Response(r.to_json(payload), status_code=status, media_type="application/json", headers=headers)
 
 
-class XeroFrame:
+class XeroFrame(SandboxKnobs):
     """Mixed into :class:`~.sandbox.XeroSandbox`, which provides ``clock``, ``state`` and ``identity``."""
 
     clock: Callable[[], dt.datetime]
@@ -127,19 +127,6 @@ class XeroFrame:
     @webhook_transport.setter
     def webhook_transport(self, transport) -> None:
         self.outbox.transport = transport
-
-    @property
-    def fail_next(self) -> list[int]:
-        """Statuses (e.g. 500) to answer before handling the next API calls."""
-        return self.faults.statuses
-
-    @fail_next.setter
-    def fail_next(self, statuses: list[int]) -> None:
-        self.faults.statuses = list(statuses)
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        return [(e.method, e.path) for e in self.log]
 
     @property
     def rejected(self) -> list[tuple[dt.datetime, str]]:
