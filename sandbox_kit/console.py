@@ -3,7 +3,8 @@
 ``console_environment("invoicebridge.plugins.x")`` loads the plugin's ``templates`` folder first and the
 kit's second, with the app's i18n (``_()``, ``money``, ``number``...) installed. A console page extends
 ``sandbox_base.html`` (blocks ``title``, ``heading``, ``intro``, ``content``) and may include
-``sandbox_requests.html`` (the request log, given as ``requests``).
+``sandbox_requests.html`` (the request log, given as ``requests``) and ``sandbox_deliveries.html`` (the
+webhook deliveries, given as ``deliveries``: rows from :mod:`.console_deliveries`).
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.sandbox_kit import RequestLog
 from invoicebridge.sandbox_kit.console import console_environment
+from invoicebridge.sandbox_kit.console_deliveries import delivery_rows
 
-from .i18n import TEXTS
+from .i18n import TEXTS, _
 
 from . import sandbox_search
 from .sandbox_frame import oauth_routes
@@ -316,8 +316,8 @@ async def console(request: Request) -> HTMLResponse:
         rows.append({"id": deal["id"], "title": deal["title"], "org": org["name"] if org else "",
                      "value": deal["value"], "currency": deal["currency"], "status": deal["status"],
                      "products": len(s.lines_of(deal["id"]))})
-    deliveries = [{"webhook_id": d.meta["webhook_id"], "deal": d.payload.get("meta", {}).get("entity_id"),
-                   "results": d.results, "done": d.done} for d in s.outbox[-20:]]
+    deliveries = delivery_rows(s.outbox, lambda d: _("webhook #%(webhook)s, deal %(deal)s:") % {
+        "webhook": d.meta["webhook_id"], "deal": d.payload.get("meta", {}).get("entity_id")}, last=20)
     html = _templates.get_template("sandbox_console.html").render(
         company=s.company_name, deals=rows, webhooks=list(s.webhooks.values()), deliveries=deliveries,
         activities=sorted((a for a in s.activities.values() if not a["is_deleted"]), key=lambda a: (a["done"], -a["id"]))[:50],
@@ -387,7 +387,7 @@ def create_sandbox(*, clock: Callable[[], dt.datetime] | None = None, company_do
     app = Starlette(routes=routes, exception_handlers={404: sandbox_resources.http_error,
                                                        405: sandbox_resources.http_error})
     app.state.sandbox = state
-    app.state.log = RequestLog(clock=state.now)  # for the console (``state.requests`` stays the tests' list)
+    app.state.log = state.log  # for the console
     if seed:
         state.seed_demo()
     return app

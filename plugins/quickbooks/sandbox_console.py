@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from invoicebridge.core.i18n import UnreadableNumber, parse_decimal
 from invoicebridge.sandbox_kit.console import console_environment
+from invoicebridge.sandbox_kit.console_deliveries import delivery_rows
 
-from .i18n import TEXTS, _
+from .i18n import TEXTS, _, ngettext
 from .sandbox_faults import QboFault
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def console_routes(sandbox: "QboSandbox") -> list[Route]:
         invoices = sorted(state.table("Invoice").values(), key=lambda i: i["MetaData"]["LastUpdatedTime"], reverse=True)
         html = _env.get_template("qbo_console.html").render(
             company=state.company, currency=state.home_currency(), invoices=invoices, message=message,
-            webhook_url=sandbox.outbox.url, deliveries=sandbox.outbox.deliveries[-5:], status=status_words,
+            webhook_url=sandbox.outbox.url, deliveries=delivery_rows(sandbox.outbox.kit.items, lambda item: ngettext(
+                "%(num)s event:", "%(num)s events:", len(item.payload)) % {"num": len(item.payload)}), status=status_words,
             requests=sandbox.log.last(10))
         return HTMLResponse(html, status_code=status)
 

@@ -6,6 +6,7 @@ Every action goes through the same rules as the API and then delivers the queued
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -14,8 +15,9 @@ from starlette.routing import Route
 
 from invoicebridge.core.i18n import UnreadableNumber, parse_decimal
 from invoicebridge.sandbox_kit.console import console_environment
+from invoicebridge.sandbox_kit.console_deliveries import DeliveryRow
 
-from .i18n import TEXTS, _
+from .i18n import TEXTS, _, ngettext
 
 from .sandbox_state import InvoiceProblem
 
@@ -26,6 +28,16 @@ _env = console_environment("invoicebridge.plugins.xero", texts=TEXTS)
 ACTIONS = ("approve", "pay", "remove-payment", "void", "delete")
 
 
+def _delivery_rows(sandbox: "XeroSandbox") -> list[DeliveryRow]:
+    """Each POST of queued events is one delivery; events not acknowledged go again in the next."""
+    rows = []
+    for sent in sandbox.deliveries[-5:]:
+        events = len(json.loads(sent["body"]).get("events", []))
+        rows.append(DeliveryRow([(1, sent["status"] or _("no answer"))], done=sent["status"] == 200,
+                                about=ngettext("%(num)s event:", "%(num)s events:", events) % {"num": events}))
+    return rows
+
+
 def console_routes(sandbox: "XeroSandbox") -> list[Route]:
     state = sandbox.state
 
@@ -33,7 +45,7 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
         invoices = sorted(state.invoices.values(), key=lambda i: i.updated or state.clock(), reverse=True)
         html = _env.get_template("xero_console.html").render(
             organisation=state.organisation, invoices=invoices, contacts=state.contacts, message=message,
-            pending=len(state.events), webhook_url=sandbox.webhook_url, deliveries=sandbox.deliveries[-5:],
+            pending=len(state.events), webhook_url=sandbox.webhook_url, deliveries=_delivery_rows(sandbox),
             live_payments=state.live_payments, requests=sandbox.log.last(10))
         return HTMLResponse(html, status_code=status)
 
