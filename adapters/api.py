@@ -28,7 +28,7 @@ from invoicebridge.core.status import Command
 from . import bulk_jobs, commands, settings_api
 from .downloads import content_disposition
 from .page_cache import cached_answer
-from .openapi import OPENAPI, build as build_openapi
+from .openapi import OPENAPI, build as build_openapi, create_statuses
 from .security import api_auth
 
 
@@ -244,7 +244,9 @@ async def sync(request: Request) -> Response:
 
 async def openapi(request: Request) -> Response:
     state = request.app.state
-    return JSONResponse(build_openapi(id_rule(state.runtime, state.pipeline.plugins)))
+    # the create statuses follow the connected accounting backend (one without drafts creates awaiting payment)
+    return JSONResponse(build_openapi(id_rule(state.runtime, state.pipeline.plugins),
+                                      create_statuses(state.pipeline.capabilities())))
 
 
 async def deal_invoices(request: Request) -> Response:

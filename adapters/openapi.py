@@ -86,8 +86,18 @@ def _command_accepted() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommandRun"}}}}
 
 
+CREATE_STATUSES = ("DRAFT", "AWAITING_APPROVAL", "AWAITING_PAYMENT")
+
+
+def create_statuses(capabilities: Any) -> tuple[str, ...]:
+    """The statuses an invoice can be created in on a backend with these capabilities: no draft without
+    ``drafts``, no awaiting approval without ``approval_step`` (awaiting payment always)."""
+    return tuple(s for s in CREATE_STATUSES if (s != "DRAFT" or capabilities.drafts)
+                 and (s != "AWAITING_APPROVAL" or capabilities.approval_step))
+
+
 @functools.lru_cache(maxsize=8)
-def _build(pattern: str, description: str) -> dict[str, Any]:
+def _build(pattern: str, description: str, statuses: tuple[str, ...] = CREATE_STATUSES) -> dict[str, Any]:
     deal = {"name": "deal_id", "in": "path", "required": True,
             "description": f"The CRM's deal id: {description}" if description else "The CRM's deal id: 1 to 64 letters and digits",
             "schema": {"type": "string", "pattern": pattern, "examples": ["1", "2", "3", "4", "5"]}}
@@ -275,7 +285,9 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
                         "currency": {"type": "string", "enum": sorted(ISO_4217), "description": "an ISO 4217 code"},
                         "tax_handling": {"type": "string", "enum": ["Exclusive", "Inclusive", "NoTax"]},
                         "reference": {"type": "string", "maxLength": 255},
-                        "status": {"type": "string", "enum": ["DRAFT", "AWAITING_APPROVAL", "AWAITING_PAYMENT"]},
+                        "status": {"type": "string", "enum": list(statuses),
+                                   "description": "what the invoice is created as: only the statuses the connected "
+                                                  "accounting system has"},
                         "branding_theme_id": _CODE,
                         "customer": {"type": "object", "additionalProperties": False, "properties": {
                             "name": {"type": "string", "maxLength": 500}, "email": {"type": "string", "maxLength": 500},
@@ -293,10 +305,11 @@ def _build(pattern: str, description: str) -> dict[str, Any]:
     }
 
 
-def build(rule: IdRule | None = None) -> dict[str, Any]:
-    """The document for a CRM id rule (the default rule when none is given); a fresh copy each time."""
+def build(rule: IdRule | None = None, statuses: tuple[str, ...] = CREATE_STATUSES) -> dict[str, Any]:
+    """The document for a CRM id rule (the default rule when none is given) and the statuses the accounting
+    backend can create (:func:`create_statuses`; every one when none are given); a fresh copy each time."""
     rule = rule or IdRule()
-    return copy.deepcopy(_build(rule.openapi_pattern, rule.description))
+    return copy.deepcopy(_build(rule.openapi_pattern, rule.description, tuple(statuses)))
 
 
 OPENAPI: dict[str, Any] = build()
