@@ -17,6 +17,7 @@ import attrs
 import httpx
 
 from invoicebridge.sandbox_kit import Outbox, RequestLog
+from invoicebridge.sandbox_kit.knobs import RequestView
 
 from .sandbox_service import (  # noqa: F401 (SandboxError, RateLimits, rfc3339, TOKEN_COST: re-exported)
     RETRY_DELAYS,
@@ -108,7 +109,7 @@ class SandboxState(ServiceMixin):
         from .sandbox_frame import new_oauth
 
         self.oauth = self.oauth or new_oauth(self, self.client_scopes)
-        self.log = self.log or RequestLog(clock=self.now)
+        self.log = self.log or RequestLog(clock=self.now, limit=1_000_000)  # tests count calls over long runs
         self.webhook_outbox = Outbox(clock=self.now, retry_delays=RETRY_DELAYS, items=self.outbox,
                                      before_attempt=_stamp_attempt)
         for entity, defs in BUILTIN_FIELDS.items():
@@ -117,9 +118,9 @@ class SandboxState(ServiceMixin):
                 self.fields[entity][code] = self._field_def(code, name, ftype, custom=False)
 
     @property
-    def requests(self) -> list[tuple[str, str, str]]:
-        """(method, path, operationId) of every API request, oldest first (from the kit's request log)."""
-        return [(e.method, e.path, e.operation) for e in self.log]
+    def requests(self) -> RequestView:
+        """(method, path, operationId) of every API request, oldest first: a live view of the kit's request log."""
+        return RequestView(self.log, lambda e: (e.method, e.path, e.operation))
 
     def seed_demo(self) -> dict:
         """Load the realistic demo data (see :mod:`.sandbox_seed`); returns the ids created."""

@@ -103,3 +103,14 @@ def test_every_console_shows_webhook_deliveries_with_the_kits_block():
         with TestClient(app) as client:
             block = _deliveries_block(client.get(path).text)
         assert '<ul class="deliveries">' in block and expected[name] in block, (name, block)
+
+
+def test_the_request_list_is_a_live_view_a_test_can_keep():
+    """A test keeps ``requests`` and reads what came in since (``log[before:]``), as with the list it replaced."""
+    app = pipedrive_sandbox(seed=True)
+    kept = app.state.sandbox.requests
+    with TestClient(app) as client:
+        client.get("/api/v2/deals/1", headers={"x-api-token": "sandbox-token"})
+        before = len(kept)
+        client.get("/api/v2/deals/2", headers={"x-api-token": "sandbox-token"})
+    assert kept[before:] == [("GET", "/api/v2/deals/2", "getDeal")] and kept[-1][1] == "/api/v2/deals/2"
