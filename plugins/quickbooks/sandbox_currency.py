@@ -88,3 +88,15 @@ def home_total(inv: dict[str, Any]) -> None:
         inv.pop("HomeTotalAmt", None)
         return
     inv["HomeTotalAmt"] = (Decimal(str(inv["TotalAmt"])) * Decimal(str(rate))).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def home_balance(inv: dict[str, Any]) -> None:
+    """``HomeBalance`` of a foreign-currency invoice: "the balance reflecting any payments made against the
+    transaction in home currency. Initially this will be equal to the HomeTotalAmt" (Intuit's XSD, Invoice; read
+    only, fact sheet §3.5): ``Balance`` times the rate, in cents like ``HomeTotalAmt``; 0 once paid in full.
+    A home-currency invoice has neither (the XSD: single-currency companies do not have these fields)."""
+    rate = inv.get("ExchangeRate")
+    if rate is None:
+        inv.pop("HomeBalance", None)
+        return
+    inv["HomeBalance"] = (Decimal(str(inv["Balance"])) * Decimal(str(rate))).quantize(CENT, rounding=ROUND_HALF_UP)

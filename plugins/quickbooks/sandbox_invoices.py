@@ -265,6 +265,7 @@ class Sales:
             raise f.required("Line")
         inv = self._prepare(body, allow_duplicate=allow_duplicate)
         inv["Balance"] = inv["TotalAmt"]
+        cur.home_balance(inv)
         inv["LinkedTxn"] = []
         return self.s.insert("Invoice", inv)
 
@@ -279,6 +280,7 @@ class Sales:
         if money(inv["TotalAmt"]) < paid:
             raise f.business("The invoice total cannot be less than the payments applied to it.", element="Line")
         inv["Balance"] = _num(money(inv["TotalAmt"]) - paid)
+        cur.home_balance(inv)
         return self.s.replace("Invoice", inv)
 
     def void_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -296,6 +298,7 @@ class Sales:
         inv["TotalAmt"] = ZERO
         inv["Balance"] = ZERO
         cur.home_total(inv)
+        cur.home_balance(inv)
         inv["TxnTaxDetail"] = {"TotalTax": ZERO}
         note = inv.get("PrivateNote", "")
         inv["PrivateNote"] = f"Voided - {note}" if note else "Voided"
@@ -336,6 +339,7 @@ class Sales:
     def _adjust(self, invoice_id: str, delta: Decimal, payment_id: str, link: bool) -> None:
         inv = copy.deepcopy(self.s.require("Invoice", invoice_id))
         inv["Balance"] = _num(money(inv["Balance"]) + delta)
+        cur.home_balance(inv)
         others = [t for t in inv.get("LinkedTxn", []) if not (t.get("TxnType") == "Payment" and t["TxnId"] == payment_id)]
         inv["LinkedTxn"] = others + ([{"TxnId": payment_id, "TxnType": "Payment"}] if link else [])
         self.s.replace("Invoice", inv)
