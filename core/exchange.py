@@ -89,6 +89,11 @@ class BackendInfo:
     # default rule, 1 to 64 letters and digits (invoicebridge.core.crm_ids).
     id_pattern: str = ""
     id_description: str | LazyText = ""
+    # The app setting holding the secret the remote side signs its webhooks with (e.g. "webhook_key"), and its
+    # name there (the page says "Webhook key" when empty): entered with the app credentials on the Connections
+    # page, sealed at rest, never shown again; the environment may set it too. "": the backend has none.
+    webhook_secret: str = ""
+    webhook_secret_label: str | LazyText = ""
 
 
 @frozen

@@ -24,8 +24,11 @@ def _connection_rows(request: Request) -> list[dict[str, Any]]:
         conn = runtime.maybe_connection(info.role)
         mine = conn if conn is not None and conn.backend == info.name else None
         health = runtime.store.connection_health(mine.id) if mine else {}
-        rows.append({"info": info, "connection": mine, "health": health,
-                     "configured": bool(runtime.backend_config(info.name).get("client_id")),
+        config = runtime.backend_config(info.name)
+        rows.append({"info": info, "connection": mine, "health": health, "configured": bool(config.get("client_id")),
+                     # the app credentials stay offered until the webhook secret is set too
+                     "webhook_secret_missing": bool(info.webhook_secret and info.capabilities.webhooks
+                                                    and config.get("client_id") and not config.get(info.webhook_secret)),
                      "failing": bool(mine and (health.get("status") == "error" or health.get("last_error")))})
     return rows
 
@@ -74,12 +77,13 @@ async def disconnect(request: Request) -> Response:
 @form_post
 async def save_credentials(request: Request) -> Response:
     backend = request.path_params["backend"]
-    state(request).plugins.backend(backend)
+    info = state(request).plugins.backend(backend)
     form = request.state.form
     runtime = state(request).runtime
     saved = runtime.store.get_app_secret("backend_config", {}) or {}
     values = saved.setdefault(backend, {})
-    for key in ("client_id", "client_secret", "webhook_key", "jwt_secret", "webhook_user", "webhook_password"):
+    keys = ("client_id", "client_secret", "webhook_key", "jwt_secret", "webhook_user", "webhook_password")
+    for key in dict.fromkeys((*keys, *((info.webhook_secret,) if info.webhook_secret else ()))):  # empty: kept
         value = str(form.get(key) or "").strip()
         if value:
             values[key] = value

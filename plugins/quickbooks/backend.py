@@ -17,7 +17,7 @@ import jwt
 from invoicebridge.core import BackendInfo, Capabilities, ConnectionBound, Role
 from invoicebridge.core.connector import authorization_url, close_connectors, revoke_token, token_request, token_secrets
 from invoicebridge.core.errors import AuthError, BackendError, IllegalTransition, NotConnected
-from .i18n import _
+from .i18n import _, lazy_
 from invoicebridge.core.model import (
     Catalog,
     ConnectResult,
@@ -68,7 +68,8 @@ class QuickBooksBackend(ConnectionBound):
     """Bound to one connection (``open(connection, context)``); connecting is asked of the class."""
 
     info: ClassVar[BackendInfo] = BackendInfo(name=BACKEND, role=Role.ACCOUNTING, label="QuickBooks Online",
-                                              capabilities=CAPABILITIES)
+                                              capabilities=CAPABILITIES, webhook_secret="verifier_token",
+                                              webhook_secret_label=lazy_("Webhook verifier token"))
 
     @property
     def config(self) -> QboConfig:

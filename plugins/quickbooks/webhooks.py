@@ -67,7 +67,8 @@ def _legacy(payload: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 def parse_events(request: WebhookRequest, key: str, *, realm_id: str = "") -> list[WebhookEvent]:
     if not key:
         raise WebhookRejected(_("The QuickBooks webhook verifier token is not configured; copy it from the Intuit "
-                                "developer portal into the quickbooks verifier_token setting"))
+                                "developer portal into Webhook verifier token under App credentials on the Connections "
+                                "page (or set INVOICEBRIDGE_QUICKBOOKS_VERIFIER_TOKEN)"))
     signature = request.headers.get(SIGNATURE_HEADER, "")
     if not signature:
         raise WebhookRejected(_("A QuickBooks webhook without an intuit-signature header was refused"))

@@ -33,7 +33,8 @@ CAPABILITIES = Capabilities(
 
 
 class XeroBackend(ConnectionBound):
-    info: ClassVar[BackendInfo] = BackendInfo(name=NAME, role=Role.ACCOUNTING, label="Xero", capabilities=CAPABILITIES)
+    info: ClassVar[BackendInfo] = BackendInfo(name=NAME, role=Role.ACCOUNTING, label="Xero", capabilities=CAPABILITIES,
+                                              webhook_secret="webhook_key")
 
     # -- statuses
     @classmethod
