@@ -31,6 +31,18 @@ class ConnectProblem(InvoiceBridgeError):
         self.status_code = status_code
 
 
+class ReplaceNeeded(ConnectProblem):
+    """Connecting ``backend`` would disconnect ``current``, the active connection of another backend in the same
+    role (one accounting system, one CRM at a time): say so and go on only when asked to replace it (409)."""
+
+    def __init__(self, label: str, current: Connection, current_label: str) -> None:
+        super().__init__(_("%(current)s (%(account)s) is connected. Connecting %(label)s disconnects it; invoices "
+                           "already created stay where they are. Confirm to replace it.") % {
+            "current": current_label, "account": current.label or current_label, "label": label}, 409,
+            connected_backend=current.backend, connected_label=current.label)
+        self.label, self.current, self.current_label = label, current, current_label
+
+
 @dataclass(frozen=True)
 class Authorisation:
     """Where to send the browser, and what to keep (in the session) until the callback comes back."""
@@ -68,20 +80,35 @@ class ConnectFlow:
     def redirect_uri(self, backend: str) -> str:
         return f"{self.public_url}/connect/{backend}/callback"
 
+    def replaced(self, backend: str) -> Connection | None:
+        """The active connection connecting ``backend`` would replace: another backend's in the same role (connecting
+        the same backend again is a reconnect, not a replacement)."""
+        current = self.runtime.maybe_connection(self.plugins.backend(backend).role)
+        return current if current is not None and current.backend != backend else None
+
+    def _confirm_replace(self, backend: str, replace: bool) -> None:
+        current = self.replaced(backend)
+        if current is not None and not replace:
+            raise ReplaceNeeded(self.plugins.label(backend), current, self.plugins.label(current.backend))
+
     # ---- OAuth ----------------------------------------------------------------------------------------------
 
-    async def begin(self, backend: str) -> Authorisation:
+    async def begin(self, backend: str, *, replace: bool = False) -> Authorisation:
+        """Start the OAuth authorisation; :class:`ReplaceNeeded` unless ``replace`` when another backend in the
+        same role is connected."""
         info = self.plugins.backend(backend)
         if not self.runtime.backend_config(backend).get("client_id"):
             # Never send the browser off with an empty client_id: the remote side would only show its own error page.
             raise ConnectProblem(_("%(name)s cannot be connected yet: this installation's app credentials (client ID "
                                    "and secret) are not set. Add them on the Connections page under App credentials, or "
                                    "set them in the environment.") % {"name": info.label or backend}, 409)
+        self._confirm_replace(backend, replace)
         verifier, challenge = pkce()
         state = secrets.token_urlsafe(24)
         url = await self.plugins.authorize_url(self.runtime, backend=backend, redirect_uri=self.redirect_uri(backend),
                                                state=state, code_challenge=challenge, settings={})
-        return Authorisation(url=url, pending={"backend": backend, "state": state, "verifier": verifier})
+        pending = {"backend": backend, "state": state, "verifier": verifier, **({"replace": "1"} if replace else {})}
+        return Authorisation(url=url, pending=pending)
 
     async def complete(self, backend: str, pending: Mapping[str, Any] | None, params: Mapping[str, str]) -> Outcome:
         """The callback: ``pending`` is what :meth:`begin` kept, ``params`` the callback's query."""
@@ -94,6 +121,7 @@ class ConnectFlow:
                                                                    backend=backend))
             raise ConnectProblem(_("This connection attempt is not the one we started (the OAuth state does not match). "
                                    "Start again from Connections."), 400)
+        self._confirm_replace(backend, bool(pending.get("replace")))  # connected meanwhile: ask again
         result = await self.plugins.complete_oauth(self.runtime, backend=backend, code=str(params.get("code", "")),
                                                    redirect_uri=self.redirect_uri(backend), code_verifier=pending["verifier"],
                                                    settings={}, callback={k: str(v) for k, v in params.items()
@@ -129,20 +157,25 @@ class ConnectFlow:
 
     # ---- tokens -------------------------------------------------------------------------------------------
 
-    async def with_token(self, backend: str, token: str) -> Outcome:
+    async def with_token(self, backend: str, token: str, *, replace: bool = False) -> Outcome:
         token = token.strip()
         if not token:
             raise ConnectProblem(_("Paste the API token first."), 422)
-        self.plugins.backend(backend)
+        self._confirm_replace(backend, replace)
         result: ConnectResult = await self.plugins.connect_with_token(self.runtime, backend=backend, token=token, settings={})
         return await self.finish(backend, result.label or self.plugins.label(backend), dict(result.settings), dict(result.secrets))
 
     # ---- recording ------------------------------------------------------------------------------------------
 
     async def finish(self, backend: str, label: str, settings: dict, secrets_: dict) -> Outcome:
+        """Record the connection (the active one for its role; the one it replaces is disconnected once it is
+        recorded, confirmed before with :class:`ReplaceNeeded`), check it, register what the plugins need."""
         runtime = self.runtime
         role = self.plugins.backend(backend).role
+        replaced = self.replaced(backend)
         conn = await runtime.store.writes.add_connection(backend=backend, role=role, label=label, settings=settings, secrets=secrets_)
+        if replaced is not None:
+            await self.disconnect(replaced)  # revoke its grant as Disconnect would; a refusal there changes nothing here
         try:
             health = await self.check(conn)
         except InvoiceBridgeError as exc:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from invoicebridge.core.connect import ConnectFlow, ConnectProblem, Outcome
+from invoicebridge.core.connect import ConnectFlow, ConnectProblem, Outcome, ReplaceNeeded
 from invoicebridge.core.errors import InvoiceBridgeError
 from invoicebridge.core.i18n import _
 
@@ -99,15 +99,41 @@ def connect_flow(request: Request) -> ConnectFlow:
     return ConnectFlow(app.runtime, app.plugins, app.pipeline.check_connection, app.config.public_url)
 
 
-@login_required
-async def connect_start(request: Request) -> Response:
-    backend = request.path_params["backend"]
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _confirm_replace(request: Request, exc: ReplaceNeeded, action: str, *, token: bool = False) -> Response:
+    """Which connection connecting would disconnect, with Cancel and Continue (a JSON client gets the 409)."""
+    if _wants_json(request):
+        raise exc
+    return render(request, "connect_replace.html", {"label": exc.label, "current": exc.current,
+                                                    "current_label": exc.current_label, "action": action, "token": token})
+
+
+async def _start(request: Request, backend: str, *, replace: bool) -> Response:
     try:
-        started = await connect_flow(request).begin(backend)
+        started = await connect_flow(request).begin(backend, replace=replace)
+    except ReplaceNeeded as exc:
+        return _confirm_replace(request, exc, f"/connect/{backend}/replace")
     except ConnectProblem as exc:
         return error_page(request, exc.message, exc.status_code)
     request.session["oauth"] = started.pending
     return RedirectResponse(started.url, status_code=303)
+
+
+@login_required
+async def connect_start(request: Request) -> Response:
+    """Start connecting. While another backend holds the role, a page asks first (Continue posts to
+    :func:`connect_replace`); a JSON client gets 409 unless it sends ``replace=true``."""
+    replace = _wants_json(request) and request.query_params.get("replace") == "true"
+    return await _start(request, request.path_params["backend"], replace=replace)
+
+
+@form_post
+async def connect_replace(request: Request) -> Response:
+    """Continue on the confirmation page: connect, replacing the connected backend of the same role."""
+    return await _start(request, request.path_params["backend"], replace=request.state.form.get("replace") == "true")
 
 
 @login_required
@@ -159,7 +185,10 @@ async def connect_token(request: Request) -> Response:
         flash(request, _("Paste the API token first."), "error")
         return RedirectResponse("/connections", status_code=303)
     try:
-        outcome = await connect_flow(request).with_token(backend, token)
+        outcome = await connect_flow(request).with_token(backend, token,
+                                                          replace=request.state.form.get("replace") == "true")
+    except ReplaceNeeded as exc:  # the token is asked for again on the page, never written into it
+        return _confirm_replace(request, exc, f"/connect/{backend}/token", token=True)
     except ConnectProblem as exc:
         return error_page(request, exc.message, exc.status_code)
     return _connected(request, outcome)
@@ -179,6 +208,7 @@ routes = [
     Route("/connections/{connection_id:int}/disconnect", disconnect, methods=["POST"]),
     Route("/connect/{backend}/credentials", save_credentials, methods=["POST"]),
     Route("/connect/{backend}/token", connect_token, methods=["POST"]),
+    Route("/connect/{backend}/replace", connect_replace, methods=["POST"]),
     Route("/connect/{backend}/choose", connect_choose, methods=["POST"]),
     Route("/connect/{backend}/callback", connect_callback),
     Route("/connect/{backend}", connect_start),
