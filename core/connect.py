@@ -36,11 +36,12 @@ class ReplaceNeeded(ConnectProblem):
     role (one accounting system, one CRM at a time): say so and go on only when asked to replace it (409)."""
 
     def __init__(self, label: str, current: Connection, current_label: str) -> None:
+        account = str(current.settings.get("organisation_name") or current.label or current_label)
         super().__init__(_("%(current)s (%(account)s) is connected. Connecting %(label)s disconnects it; invoices "
                            "already created stay where they are. Confirm to replace it.") % {
-            "current": current_label, "account": current.label or current_label, "label": label}, 409,
+            "current": current_label, "account": account, "label": label}, 409,
             connected_backend=current.backend, connected_label=current.label)
-        self.label, self.current, self.current_label = label, current, current_label
+        self.label, self.current, self.current_label, self.account = label, current, current_label, account
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def _confirm_replace(request: Request, exc: ReplaceNeeded, action: str, *, token
     if _wants_json(request):
         raise exc
     return render(request, "connect_replace.html", {"label": exc.label, "current": exc.current,
-                                                    "current_label": exc.current_label, "action": action, "token": token})
+                                                    "current_label": exc.current_label, "account": exc.account, "action": action,
+                                                    "token": token})
 
 
 async def _start(request: Request, backend: str, *, replace: bool) -> Response:

@@ -33,7 +33,8 @@ def test_connecting_another_accounting_system_asks_first_which_one_it_disconnect
     client, app = demo
     xero = accounting(app)
     page = client.get(f"/connect/quickbooks?lang={language}", follow_redirects=False)
-    assert page.status_code == 200 and title in page.text and xero.label in page.text, page.text
+    account = xero.settings["organisation_name"]  # "Demo Company (UK)", not the label that repeats "Xero"
+    assert page.status_code == 200 and title in page.text and f"Xero ({account})" in page.text, page.text
     assert f'<a class="button" href="/connections">{cancel}</a>' in page.text and go in page.text
     assert 'action="/connect/quickbooks/replace"' in page.text
     assert accounting(app).id == xero.id and "oauth" not in client.cookies.get("session", "")  # nothing changed
