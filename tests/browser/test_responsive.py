@@ -160,3 +160,38 @@ def test_find_a_deal_from_the_dashboard_on_a_phone(server, browser, shots):
         expect(page.locator("h1")).to_contain_text("Nordlicht")
     finally:
         context.close()
+
+
+# Boxes in the page that hide part of their content sideways (a table that scrolls inside its card): on a phone
+# nobody sees that a "Revoke…" link or an amount is off to the right. Form fields scroll their own text; not counted.
+HIDDEN_SIDEWAYS = """() => [...document.querySelectorAll('main *')].filter((el) => {
+  if (el.matches('input, select, textarea')) return false;
+  const x = getComputedStyle(el).overflowX;
+  return (x === 'auto' || x === 'scroll' || x === 'hidden') && el.scrollWidth > el.clientWidth + 1;
+}).map((el) => `${el.tagName.toLowerCase()}.${el.className} shows ${el.clientWidth} of ${el.scrollWidth} px`)"""
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_no_table_hides_columns_on_a_phone(server, browser, pages, shots, lang):
+    """The dashboard's recent invoices, a deal's products, the API keys (with their Revoke link) and the bulk runs
+    stack into labelled rows at 390 px instead of scrolling inside their card."""
+    app, info = server
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    try:
+        page.goto(f"{info['app_url']}/login?lang={lang}")
+        page.fill("input[name=password]", info["admin_password"])
+        page.click("button[type=submit]")
+        for name in ("dashboard", "deal", "settings", "bulk", "bulk-run", "search"):
+            page.goto(info["app_url"] + pages[name])
+            expect(page.locator("main")).to_be_visible()
+            problems += [f"{name}: {p}" for p in page.evaluate(HIDDEN_SIDEWAYS)]
+        page.goto(info["app_url"] + pages["settings"])
+        box = page.locator("main a[href$='/revoke']").first.bounding_box()
+        if not box or box["x"] + box["width"] > page.evaluate("document.querySelector('main').clientWidth"):
+            problems.append(f"settings: the API key's Revoke link is outside the window: {box}")
+        shots(page, f"settings-api-keys-390-{lang}")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
