@@ -131,3 +131,14 @@ def test_german_messages_that_ask_to_reconnect_say_it_the_way_the_pages_look_for
     missing = [m.id for domain in domains() for m in _german(domain) if isinstance(m.id, str) and m.id.lower() != "reconnect"
                and _RECONNECT.search(m.id) and m.id not in ("Reconnect", "Connect again") and marker not in m.string.lower()]
     assert not missing, missing
+
+
+# German that hedges on grammatical gender reads as unfinished: "keine(n) Organisation, der/die …".
+HEDGED_GENDER = re.compile(r"\b\w+\((?:n|e|r|s|en|er)\)|\b(?:der|die|das|den|dem|ein|eine|einen)/(?:der|die|das|den|dem|ein|eine|einen)\b")
+
+
+@DOMAINS
+def test_german_translations_do_not_hedge_on_gender(domain):
+    hedged = [f"{m.id!r} → {m.string!r}" for m in _german(domain) if m.id and m.string
+              for text in ([m.string] if isinstance(m.string, str) else m.string) if HEDGED_GENDER.search(text or "")]
+    assert not hedged, "\n".join(hedged)
