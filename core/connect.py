@@ -185,7 +185,7 @@ class ConnectFlow:
         if health.user is not None and not health.user.may_create:
             await runtime.store.writes.deactivate_connection(conn.id)
             await runtime.store.writes.audit("connect_refused", lazy_("%(backend)s user %(user)s has role %(role)s, which may not create invoices",
-                                                         backend=backend, user=health.user.name, role=health.user.role))
+                                                         backend=self.plugins.label(backend), user=health.user.name, role=health.user.role))
             raise ConnectProblem(health.detail or _("%(user)s has the %(role)s role in %(label)s, which may not create invoices; "
                                                     "connect as a user who may.") % {
                 "user": health.user.name, "role": health.user.role or _("unknown"), "label": label}, 403)
@@ -194,9 +194,10 @@ class ConnectFlow:
             await self.plugins.connected(runtime, connection=conn, public_url=self.public_url)
         except InvoiceBridgeError as exc:
             warning = _("Connected to %(label)s, but webhooks could not be registered: %(error)s") % {"label": label, "error": exc.message}
-        await runtime.store.writes.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=backend, label=label,
+        shown = self.plugins.label(backend)  # the name people know, not the registry key
+        await runtime.store.writes.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=shown, label=label,
                                                user=health.user.name, role=health.user.role) if health.user else
-                            lazy_("Connected %(backend)s: %(label)s", backend=backend, label=label))
+                            lazy_("Connected %(backend)s: %(label)s", backend=shown, label=label))
         return Outcome(label=label, connection=conn, warning=warning, health=health)
 
     async def disconnect(self, connection: Connection) -> str:

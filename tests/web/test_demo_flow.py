@@ -55,6 +55,14 @@ def test_the_demo_connects_every_sandbox_through_oauth_and_follows_api_domain(de
     assert accounting.backend == "xero" and info["accounting"] == "xero"  # ... one accounting one connected
 
 
+def test_the_dashboard_activity_names_each_connected_system_as_people_know_it(demo):
+    client, app, info = demo
+    browser_login(client, info)
+    page = client.get("/?lang=en", headers={"Authorization": ""}).text
+    assert "Connected Xero: " in page and "Connected Pipedrive: " in page
+    assert "Connected xero" not in page and "Connected pipedrive" not in page  # not the registry's key
+
+
 def test_create_approve_pay_in_xero_and_see_paid_on_the_deal(demo):
     client, app, info = demo
     deal = info["suggested_deal"]
