@@ -44,17 +44,17 @@ class RuntimeContext:
     def secrets(self, connection: Connection) -> dict[str, Any]:
         return self._runtime.secrets(connection)
 
-    def save_secrets(self, connection: Connection, secrets: Mapping[str, Any]) -> None:
-        self._runtime.save_secrets(connection, secrets)
+    async def save_secrets(self, connection: Connection, secrets: Mapping[str, Any]) -> None:
+        await self._runtime.save_secrets(connection, secrets)
 
-    def update_settings(self, connection: Connection, settings: Mapping[str, Any]) -> Connection:
-        return self._runtime.update_settings(connection, settings)
+    async def update_settings(self, connection: Connection, settings: Mapping[str, Any]) -> Connection:
+        return await self._runtime.update_settings(connection, settings)
 
     def kv_get(self, namespace: str, key: str) -> Any:
         return self._runtime.kv_get(namespace, key)
 
-    def kv_set(self, namespace: str, key: str, value: Any) -> None:
-        self._runtime.kv_set(namespace, key, value)
+    async def kv_set(self, namespace: str, key: str, value: Any) -> None:
+        await self._runtime.kv_set(namespace, key, value)
 
     def recorded_operation(self, backend: str, remote_id: str) -> str | None:
         store = getattr(self._runtime, "store", None)

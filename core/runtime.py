@@ -73,11 +73,12 @@ class Runtime:
     def secrets(self, connection: Connection) -> dict[str, Any]:
         return self.store.get_secrets(connection.id)
 
-    def save_secrets(self, connection: Connection, secrets: Mapping[str, Any]) -> None:
-        self.store.set_secrets(connection.id, dict(secrets))
+    # a plugin's writes run on the store's writer thread (awaited), like core's own: never on the event loop
+    async def save_secrets(self, connection: Connection, secrets: Mapping[str, Any]) -> None:
+        await self.store.writes.set_secrets(connection.id, dict(secrets))
 
-    def update_settings(self, connection: Connection, settings: Mapping[str, Any]) -> Connection:
-        return self.store.update_connection(connection.id, settings=settings)
+    async def update_settings(self, connection: Connection, settings: Mapping[str, Any]) -> Connection:
+        return await self.store.writes.update_connection(connection.id, settings=settings)
 
     def backend_config(self, backend: str) -> dict[str, Any]:
         return dict(self.config.get(backend, {}))
@@ -86,8 +87,8 @@ class Runtime:
     def kv_get(self, namespace: str, key: str) -> Any:
         return self.store.kv_get(namespace, key)
 
-    def kv_set(self, namespace: str, key: str, value: Any) -> None:
-        self.store.kv_set(namespace, key, value)
+    async def kv_set(self, namespace: str, key: str, value: Any) -> None:
+        await self.store.writes.kv_set(namespace, key, value)
 
     def recorded_operation(self, backend: str, remote_id: str) -> str | None:
         """The operation core recorded for a remote invoice (None when none has it)."""

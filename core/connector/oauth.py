@@ -15,9 +15,10 @@ the service keeps accepting for its ``grace`` period. A refused grant raises :cl
 from __future__ import annotations
 
 import asyncio
+import inspect
 import datetime as dt
 import json
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import attrs
 from authlib.common.urls import url_encode
@@ -130,7 +131,7 @@ class TokenKeeper:
 
     def __init__(self, runtime: Any, connection: Any, connector: Any, app: OAuthApp, *, reconnect: str,
                  expiry_buffer: float = 60.0, grace: float = 1800.0, lifetime: float = 1800.0,
-                 keep: Iterable[str] = (), on_refresh: Callable[[dict, dict], None] | None = None) -> None:
+                 keep: Iterable[str] = (), on_refresh: Callable[[dict, dict], Awaitable[None] | None] | None = None) -> None:
         self.runtime = runtime
         self.connection = connection
         self.connector = connector
@@ -174,7 +175,7 @@ class TokenKeeper:
         if not refresh_token:
             raise ReconnectNeeded(self.reconnect % {"error": "no refresh token"}, backend=self.connector.dialect.backend)
         started = float(secrets.get(self.MARK) or 0) or self.runtime.now().timestamp()
-        self.runtime.save_secrets(self.connection, {**secrets, self.MARK: started})
+        await self.runtime.save_secrets(self.connection, {**secrets, self.MARK: started})
         # within the grace period a lost answer may be resent with the same refresh token, whatever the method
         within_grace = self.runtime.now().timestamp() - started < self.grace
         retry = attrs.evolve(self.connector.retry, retry_methods=None) if within_grace else None
@@ -184,8 +185,10 @@ class TokenKeeper:
             raise AuthError(self.reconnect % {"error": "no access token"}, backend=self.connector.dialect.backend)
         updated = token_secrets(payload, self.runtime.now(), secrets, lifetime=self.lifetime, keep=self.keep)
         updated.pop(self.MARK, None)
-        self.runtime.save_secrets(self.connection, updated)  # the rotated refresh token is saved before any use
+        await self.runtime.save_secrets(self.connection, updated)  # the rotated refresh token is saved before any use
         self.refreshes += 1
         if self.on_refresh is not None:
-            self.on_refresh(payload, updated)
+            seen = self.on_refresh(payload, updated)
+            if inspect.isawaitable(seen):  # a plugin that writes (settings) looks asynchronously
+                await seen
         return updated

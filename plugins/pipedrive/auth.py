@@ -64,10 +64,10 @@ async def revoke(connector: Connector, cfg: PipedriveConfig, token: str, hint: s
 def keeper(runtime: Any, connection: Any, connector: Connector, cfg: PipedriveConfig) -> TokenKeeper:
     """Pipedrive sends the same refresh token back (no rotation), and may move the company to another API host."""
 
-    def on_refresh(payload: dict[str, Any], secrets: dict[str, Any]) -> None:
+    async def on_refresh(payload: dict[str, Any], secrets: dict[str, Any]) -> None:
         settings = runtime.store.get_connection(connection.id).settings
         if payload.get("api_domain") and payload["api_domain"] != settings.get("api_domain"):
-            runtime.update_settings(connection, {**settings, "api_domain": payload["api_domain"]})
+            await runtime.update_settings(connection, {**settings, "api_domain": payload["api_domain"]})
 
     return TokenKeeper(runtime, connection, connector, oauth_app(cfg), reconnect=RECONNECT,
                        expiry_buffer=EXPIRY_MARGIN, lifetime=LIFETIME, keep=("scope",), on_refresh=on_refresh)

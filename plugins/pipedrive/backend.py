@@ -93,12 +93,12 @@ class PipedriveSource(ConnectionBound):
         if secrets.get("refresh_token"):
             async with PipedriveClient(self.context, secrets={}) as bare:
                 await auth.revoke(bare.connector, PipedriveConfig.from_runtime(self.context), secrets["refresh_token"])
-        self.context.save_secrets(self.connection, {})
+        await self.context.save_secrets(self.connection, {})
         await close_connectors(self.context, backend=NAME, key=self.connection.id)
         return True
 
-    def verify_webhook(self, request):
-        return webhooks.verify(self.context, self.connection, request)
+    async def verify_webhook(self, request):
+        return await webhooks.verify(self.context, self.connection, request)
 
     # -- deals
     async def get_deal(self, deal_id: str):

@@ -140,8 +140,8 @@ def routes(runtime: Any) -> list[Route]:
         if connection is not None and connection.backend == "pipedrive" and (
                 not body.get("company_id") or str(connection.settings.get("company_id", body.get("company_id")))
                 == str(body.get("company_id"))):
-            runtime.save_secrets(connection, {})
-            runtime.update_settings(connection, {**connection.settings, "uninstalled_at": runtime.now().isoformat()})
+            await runtime.save_secrets(connection, {})
+            await runtime.update_settings(connection, {**connection.settings, "uninstalled_at": runtime.now().isoformat()})
             deactivate = getattr(runtime.store, "deactivate_connection", None)
             if deactivate is not None:
                 deactivate(connection.id)

@@ -127,7 +127,7 @@ def event_of(payload: dict[str, Any]) -> tuple[str, WebhookEvent | None]:
                                   event_id=event_id, previous=prev_status, current=cur_status)
 
 
-def verify(runtime: Any, connection: Any, request: WebhookRequest) -> list[WebhookEvent]:
+async def verify(runtime: Any, connection: Any, request: WebhookRequest) -> list[WebhookEvent]:
     user, password = expected_credentials(runtime, connection)
     check_basic_auth(request.headers, user, password)
     payload = parse_body(request.body)
@@ -135,7 +135,7 @@ def verify(runtime: Any, connection: Any, request: WebhookRequest) -> list[Webho
     if runtime.kv_get(KV_NAMESPACE, event_id):
         return []  # a retry or replay of a delivery we already accepted
     attempt = payload["meta"].get("attempt", payload.get("retry"))
-    runtime.kv_set(KV_NAMESPACE, event_id, {"attempt": attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None})
+    await runtime.kv_set(KV_NAMESPACE, event_id, {"attempt": attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None})
     return [event] if event else []
 
 
@@ -150,7 +150,7 @@ async def register_webhooks(runtime: Any, connection: Any, url: str) -> dict[str
         user = stored.get("webhook_user") or "invoicebridge"
         password = stored.get("webhook_password") or token_source.token_urlsafe(24)
         if stored.get("webhook_password") != password:
-            runtime.save_secrets(connection, {**stored, "webhook_user": user, "webhook_password": password})
+            await runtime.save_secrets(connection, {**stored, "webhook_user": user, "webhook_password": password})
     async with PipedriveClient(runtime, connection) as client:
         for hook in await client.webhooks():
             if hook.get("subscription_url") == url and hook.get("event_object") in ("deal", "*") \

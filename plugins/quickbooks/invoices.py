@@ -33,8 +33,8 @@ def attempt_key(qbo: QboClient, operation_key: str) -> str:
     return f"{operation_key}~{refused}" if refused else operation_key
 
 
-def note_refused(qbo: QboClient, operation_key: str) -> None:
-    qbo.runtime.kv_set(REFUSED_KV, operation_key, int(qbo.runtime.kv_get(REFUSED_KV, operation_key) or 0) + 1)
+async def note_refused(qbo: QboClient, operation_key: str) -> None:
+    await qbo.runtime.kv_set(REFUSED_KV, operation_key, int(qbo.runtime.kv_get(REFUSED_KV, operation_key) or 0) + 1)
 
 
 def today(qbo: QboClient) -> dt.date:
@@ -47,9 +47,9 @@ def view(qbo: QboClient, row: dict[str, Any]) -> Invoice:
     return c.to_invoice(row, today=today(qbo))
 
 
-def remember(qbo: QboClient, invoice: Invoice) -> Invoice:
+async def remember(qbo: QboClient, invoice: Invoice) -> Invoice:
     """Keep the few facts of an invoice we made that a deletion would lose (number, currency, total)."""
-    qbo.runtime.kv_set(MADE_KV, invoice.remote_id, {"number": invoice.number, "currency": invoice.currency,
+    await qbo.runtime.kv_set(MADE_KV, invoice.remote_id, {"number": invoice.number, "currency": invoice.currency,
                                                      "total": str(invoice.total), "reference": invoice.reference,
                                                      "contact_name": invoice.contact_name})
     return invoice
@@ -84,12 +84,12 @@ async def create(qbo: QboClient, requests: Sequence[CreateRequest], body_for: An
             answer = answers.get(str(n), {})
             if answer.get("Invoice"):
                 results[request.operation_key] = CreateResult(operation_key=request.operation_key,
-                                                              invoice=remember(qbo, view(qbo, answer["Invoice"])))
+                                                              invoice=await remember(qbo, view(qbo, answer["Invoice"])))
                 continue
             errors = (answer.get("Fault") or {}).get("Error") or []
             messages = tuple(str(e.get("Detail") or e.get("Message") or "") for e in errors) or (
                 _("QuickBooks did not create the invoice and gave no reason"),)
-            note_refused(qbo, request.operation_key)
+            await note_refused(qbo, request.operation_key)
             results[request.operation_key] = CreateResult(operation_key=request.operation_key,
                                                           error="; ".join(messages), errors=messages)
     return [results[r.operation_key] for r in requests]
@@ -119,7 +119,7 @@ async def find_created(qbo: QboClient, requests: Sequence[CreateRequest]) -> dic
                     and (c.D(row.get("TotalAmt")) == d.totals.total or c.is_voided(row)))
             if same and (not d.number or row.get("DocNumber") == d.number):
                 used.add(row["Id"])
-                out[request.operation_key] = remember(qbo, view(qbo, row))
+                out[request.operation_key] = await remember(qbo, view(qbo, row))
                 break
     return out
 

@@ -71,16 +71,16 @@ class ContactCache:
         moment = parse_datetime(server_now) if server_now else now
         self.since = http_date(moment - OVERLAP)
         self.checked_at = now
-        self.save()
+        await self.save()
         return calls
 
     def add(self, contacts: Iterable[w.Contact]) -> None:
         for contact in contacts:
             self._put(contact)
 
-    def save(self) -> None:
+    async def save(self) -> None:
         rows = [[getattr(c, f) or "" for f in FIELDS] for c in self.contacts.values()]
-        self.runtime.kv_set(KV_NAMESPACE, self.tenant_id, {"since": self.since, "contacts": rows})
+        await self.runtime.kv_set(KV_NAMESPACE, self.tenant_id, {"since": self.since, "contacts": rows})
 
     # ---- lookups ---------------------------------------------------------------------------------------
 

@@ -53,13 +53,13 @@ def waves(requests: Sequence[CreateRequest], batch_size: int) -> tuple[list[Crea
     return now, later
 
 
-def learn(cache: ContactCache, created: Sequence[w.Invoice]) -> None:
+async def learn(cache: ContactCache, created: Sequence[w.Invoice]) -> None:
     """Remember the contacts Xero made or found for invoices that named a new customer."""
     contacts = [x.contact for x in created if x.contact is not None and x.contact.contact_id
                 and not x.contact.contact_id.startswith("00000000-")]
     if contacts:
         cache.add(contacts)
-        cache.save()
+        await cache.save()
 
 
 def resolve(cache: ContactCache, requests: Sequence[CreateRequest], best: Any) -> list[CreateRequest]:

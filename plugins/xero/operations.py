@@ -154,7 +154,7 @@ async def catalog(xero: XeroClient) -> Catalog:
 async def remember_organisation(xero: XeroClient, org: w.Organisation) -> None:
     settings = xero.connection.settings
     if org.short_code and (settings.get("short_code") != org.short_code or settings.get("base_currency") != org.base_currency):
-        xero.connection = xero.runtime.update_settings(
+        xero.connection = await xero.runtime.update_settings(
             xero.connection, {**settings, "short_code": org.short_code, "base_currency": org.base_currency or ""}
         ) or xero.connection
 
@@ -211,7 +211,7 @@ async def find_or_create_customers(xero: XeroClient, customers: Sequence[Custome
             for index in group:
                 ids[index] = contact_id
     if batches:
-        cache.save()
+        await cache.save()
     return [str(i) for i in ids]
 
 
@@ -265,8 +265,8 @@ def _attempt_key(xero: XeroClient, operation_key: str) -> str:
     return f"{operation_key}~{refused}" if refused else operation_key
 
 
-def _note_refused(xero: XeroClient, operation_key: str) -> None:
-    xero.runtime.kv_set(REFUSED_KV, operation_key, int(xero.runtime.kv_get(REFUSED_KV, operation_key) or 0) + 1)
+async def _note_refused(xero: XeroClient, operation_key: str) -> None:
+    await xero.runtime.kv_set(REFUSED_KV, operation_key, int(xero.runtime.kv_get(REFUSED_KV, operation_key) or 0) + 1)
 
 
 async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> list[CreateResult]:
@@ -277,16 +277,16 @@ async def _create_batch(xero: XeroClient, batch: Sequence[CreateRequest]) -> lis
         created = await xero.create_invoices(wires, key)
     except (RemoteNotFound, RemoteValidationError):
         if len(batch) == 1:  # the whole request was refused (e.g. an unknown ContactID): nothing was created
-            _note_refused(xero, batch[0].operation_key)
+            await _note_refused(xero, batch[0].operation_key)
         raise
     if len(created) != len(batch):
         raise RemoteValidationError(_("Xero answered %(got)s invoices for %(sent)s sent") % {"got": len(created), "sent": len(batch)}, backend="xero")
     if any(r.contact_id == inline.NEW for r in batch):
-        inline.learn(ContactCache.for_tenant(xero.runtime, xero.tenant_id), created)
+        await inline.learn(ContactCache.for_tenant(xero.runtime, xero.tenant_id), created)
     results = [_result(r, el) for r, el in zip(batch, created, strict=True)]
     for result in results:
         if not result.ok:  # an ERROR element: Xero created nothing for it
-            _note_refused(xero, result.operation_key)
+            await _note_refused(xero, result.operation_key)
     return results
 
 
@@ -419,7 +419,7 @@ async def _changed(xero: XeroClient, stamp: str | None) -> list[Invoice]:
     started = xero.runtime.now()
     invoices = [t.invoice_from_wire(x) for x in await xero.invoices(params={"createdByMyApp": "true"},
                                                                     modified_since=stamp)]
-    xero.runtime.kv_set(SYNC_KV, xero.tenant_id, t.http_date(started - dt.timedelta(minutes=1)))
+    await xero.runtime.kv_set(SYNC_KV, xero.tenant_id, t.http_date(started - dt.timedelta(minutes=1)))
     return invoices
 
 

@@ -122,7 +122,7 @@ def test_invalid_grant_means_reconnect_needed():
     with pytest.raises(ReconnectNeeded, match=r"reconnect the service \(invalid_grant\)"):
         asyncio.run(keeper.token())
     with pytest.raises(ReconnectNeeded, match="no refresh token"):
-        rt.save_secrets(None, {"access_token": "a0", "expires_at": 0})
+        asyncio.run(rt.save_secrets(None, {"access_token": "a0", "expires_at": 0}))
         asyncio.run(keeper.token())
 
 

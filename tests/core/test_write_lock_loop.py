@@ -119,3 +119,23 @@ async def test_a_kept_read_sees_an_awaited_write_at_once(store):
     assert store.get_settings()["note_on_create"] is False
     await store.writes.add_connection(backend="crm-x", role="crm")
     assert store.active_connection("crm").backend == "crm-x"
+
+
+async def test_a_plugins_own_writes_wait_for_the_write_lock_off_the_loop(pipeline, store):
+    """What a backend writes through its context (tokens, settings, its key-value space) goes the same way:
+    a token refresh saving the rotated refresh token no longer holds the loop while another process writes."""
+    from invoicebridge.core.context import context_for
+
+    context = context_for(pipeline.runtime)
+    conn = store.active_connection("accounting")
+
+    async def writes() -> None:
+        await context.save_secrets(conn, {"token": "rotated"})
+        await context.update_settings(conn, {"tenant": "t-2"})
+        await context.kv_set("memacct", "cursor", {"since": "2026-03-13"})
+
+    ticks, done_early = await _while_locked(store.path, writes)
+    assert ticks >= TICKS and done_early is False
+    assert store.get_secrets(conn.id) == {"token": "rotated"}
+    assert store.active_connection("accounting").settings["tenant"] == "t-2"
+    assert store.kv_get("memacct", "cursor") == {"since": "2026-03-13"}

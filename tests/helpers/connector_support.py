@@ -35,7 +35,7 @@ class FakeRuntime:
     def secrets(self, connection) -> dict:
         return dict(self._secrets)
 
-    def save_secrets(self, connection, secrets) -> None:
+    async def save_secrets(self, connection, secrets) -> None:
         self._secrets = dict(secrets)
         self.saved.append(dict(secrets))
 

@@ -37,7 +37,7 @@ def receiver(runtime, connection, seen: list, *, fail_first: int = 0):
             return JSONResponse({"error": "busy"}, status_code=503)
         wr = WebhookRequest(body=await request.body(), headers=dict(request.headers))
         try:
-            events = PipedriveSource.open(connection, runtime).verify_webhook(request=wr)
+            events = await PipedriveSource.open(connection, runtime).verify_webhook(request=wr)
         except InvoiceBridgeError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status_code)
         seen.extend(events)
@@ -76,7 +76,7 @@ async def test_failed_delivery_is_retried_and_the_replay_is_deduplicated(runtime
 
     payload = json.dumps(second[0].payload).encode()
     replay = WebhookRequest(body=payload, headers={"Authorization": basic("hook-user", "hook-pass-1234")})
-    assert PipedriveSource.open(connection, runtime).verify_webhook(request=replay) == []
+    assert await PipedriveSource.open(connection, runtime).verify_webhook(request=replay) == []
 
 
 async def test_wrong_or_missing_credentials_are_rejected(runtime, connection):
@@ -85,8 +85,8 @@ async def test_wrong_or_missing_credentials_are_rejected(runtime, connection):
     for headers in ({"Authorization": basic("hook-user", "wrong")}, {"Authorization": basic("x", "hook-pass-1234")},
                     {"Authorization": "Basic !!!"}, {}):
         with pytest.raises(WebhookRejected):
-            PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers=headers))
-    ok = PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(
+            await PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers=headers))
+    ok = await PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(
         body=body, headers={"Authorization": basic("hook-user", "hook-pass-1234")}))
     assert [e.kind for e in ok] == ["deal_won"]
 
@@ -95,23 +95,23 @@ async def test_malformed_json_is_a_400_error(runtime, connection):
     headers = {"Authorization": basic("hook-user", "hook-pass-1234")}
     for body in (b"{not json", b"[1, 2]", b'{"data": {}}'):
         with pytest.raises(MalformedWebhook) as info:
-            PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers=headers))
+            await PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(body=body, headers=headers))
         assert info.value.status_code == 400 and isinstance(info.value, InvoiceBridgeError)
 
 
 async def test_status_unchanged_or_already_won_is_deal_changed(runtime, connection):
     headers = {"Authorization": basic("hook-user", "hook-pass-1234")}
 
-    def verify(payload):
-        return PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(
+    async def verify(payload):
+        return await PipedriveSource.open(connection, runtime).verify_webhook(request=WebhookRequest(
             body=json.dumps(payload).encode(), headers=headers))
 
-    title_only = verify({"meta": {"id": "a", "entity": "deal", "entity_id": "9"}, "data": {"status": "won"},
+    title_only = await verify({"meta": {"id": "a", "entity": "deal", "entity_id": "9"}, "data": {"status": "won"},
                          "previous": {"title": "old"}})
     assert [(e.kind, e.previous) for e in title_only] == [("deal_changed", "won")]
-    person = verify({"meta": {"id": "b", "entity": "person", "entity_id": "3"}, "data": {}, "previous": {}})
+    person = await verify({"meta": {"id": "b", "entity": "person", "entity_id": "3"}, "data": {}, "previous": {}})
     assert person == []
-    v1 = verify({"v": 1, "event": "updated.deal", "retry": 0,
+    v1 = await verify({"v": 1, "event": "updated.deal", "retry": 0,
                  "meta": {"v": 1, "object": "deal", "id": 5, "webhook_id": 2, "timestamp_micro": 1},
                  "current": {"id": 5, "status": "won"}, "previous": {"id": 5, "status": "lost"}})
     assert [(e.kind, e.object_id) for e in v1] == [("deal_won", "5")]
