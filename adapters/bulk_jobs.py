@@ -180,7 +180,7 @@ def _work(app: Any, run_id: str, ids: list[str], dry_run: bool) -> None:
     store = pipeline.store
 
     def progress(done: int, total: int) -> None:
-        store.update_job(run_id, done=done, total=total)
+        store.note_progress(run_id, done=done, total=total)  # off the loop, in order before the final state
 
     async def work() -> None:
         try:

@@ -53,18 +53,20 @@ def run_json(store: Any, job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _finish(store: Any, job_id: str, task: asyncio.Task) -> None:
+async def _finish(store: Any, job_id: str, task: asyncio.Task) -> None:
+    """Once the command's task ends, record how (awaited on the store's writer thread)."""
+    await asyncio.wait({task})
     if task.cancelled():
         return  # the app is shutting down: the command's outbox row is finished by the next start's recovery
     exc = task.exception()
     if exc is None:
-        store.update_job(job_id, state="finished", done=1)
+        await store.writes.update_job(job_id, state="finished", done=1)
     elif isinstance(exc, BackendError) and exc.retryable:
-        store.update_job(job_id, error=exc.to_dict(), status_code=exc.status_code)  # still queued: running
+        await store.writes.update_job(job_id, error=exc.to_dict(), status_code=exc.status_code)  # still queued: running
     elif isinstance(exc, InvoiceBridgeError):
-        store.update_job(job_id, state="failed", error=exc.to_dict(), status_code=exc.status_code)
+        await store.writes.update_job(job_id, state="failed", error=exc.to_dict(), status_code=exc.status_code)
     else:
-        store.update_job(job_id, state="failed", status_code=500, error={
+        await store.writes.update_job(job_id, state="failed", status_code=500, error={
             "error": "InternalError", "message": _("Something went wrong on our side; the details are in the server log")})
 
 
@@ -96,7 +98,9 @@ async def run(request: Request, invoice_id: int, command: Command) -> Response:
     job_id, job["started"] = job["id"], True
     await store.writes.start_job(job_id, kind=KIND, request={"invoice_id": invoice_id, "command": command.value, "operation": job["operation"]},
                     total=1, holder=workers.this_process())
-    task.add_done_callback(lambda t: _finish(store, job_id, t))
+    finisher = asyncio.ensure_future(_finish(store, job_id, task))  # part of the background: drained at shutdown
+    app.state.background.add(finisher)
+    finisher.add_done_callback(app.state.background.discard)
     return JSONResponse(run_json(store, store.get_job(job_id, kind=KIND)), status_code=202,
                         headers={"Location": f"/api/commands/{job_id}"})
 

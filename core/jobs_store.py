@@ -32,6 +32,7 @@ def _job(cursor: Any, row: tuple) -> dict[str, Any]:
 class JobStore:
     conn: Any
     _stamp: Callable[[], str]  # the store's clock, as text (store_rows.StorePart)
+    writer: Any  # store_writer.Writer
 
     def start_job(self, job_id: str, *, kind: str, request: Mapping[str, Any], total: int, holder: str) -> None:
         """Record a run as running (a run id used before starts over: a re-run resumes from the store)."""
@@ -57,6 +58,11 @@ class JobStore:
         sets = {k: v for k, v in fields.items() if v is not None}
         sets["updated_at"] = self._stamp()
         self.conn.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", (*sets.values(), job_id))
+
+    def note_progress(self, job_id: str, *, done: int, total: int) -> None:
+        """A running job's progress, handed to the writer thread without waiting (applied in order, before the
+        job's awaited final state): a progress callback called from the event loop never waits on the write lock."""
+        self.writer.submit("UPDATE jobs SET done = ?, total = ?, updated_at = ? WHERE id = ?", (done, total, self._stamp(), job_id))
 
     def get_job(self, job_id: str, *, kind: str) -> dict[str, Any] | None:
         cur = self.conn.execute("SELECT * FROM jobs WHERE id = ? AND kind = ?", (job_id, kind))

@@ -139,3 +139,19 @@ async def test_a_plugins_own_writes_wait_for_the_write_lock_off_the_loop(pipelin
     assert store.get_secrets(conn.id) == {"token": "rotated"}
     assert store.active_connection("accounting").settings["tenant"] == "t-2"
     assert store.kv_get("memacct", "cursor") == {"since": "2026-03-13"}
+
+
+async def test_a_bulk_runs_progress_is_handed_to_the_writer_thread_not_written_on_the_loop(store):
+    """The progress callback of a bulk run is called from the event loop after each chunk: it hands the write over
+    and returns at once, even while another connection holds the write lock; it lands once the lock is free."""
+    store.start_job("run-1", kind="bulk", request={}, total=10, holder="me")
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        store.note_progress("run-1", done=5, total=10)  # would sit in SQLite's busy wait here if written inline
+        assert store.get_job("run-1", kind="bulk")["done"] == 0  # not applied yet: the lock is still held
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.writer.flush()
+    assert store.get_job("run-1", kind="bulk")["done"] == 5
