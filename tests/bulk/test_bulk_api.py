@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from demo_client import api_demo
 from starlette.testclient import TestClient
 
 from invoicebridge.adapters.app import _drain_background
@@ -12,9 +13,7 @@ from invoicebridge.adapters.demo import build_demo
 
 @pytest.fixture
 def demo(tmp_path):
-    app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
-    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
-        client.headers["Authorization"] = f"Bearer {info['api_key']}"
+    with api_demo(tmp_path) as (client, app, _info):
         yield client, app
 
 

@@ -12,19 +12,16 @@ from pathlib import Path
 
 import jwt
 import pytest
+from demo_client import api_demo
 from starlette.testclient import TestClient
 
 from invoicebridge.adapters.app import _drain_background
-from invoicebridge.adapters.config import AppConfig
-from invoicebridge.adapters.demo import build_demo
 
 
 @pytest.fixture
 def demo(tmp_path):
-    app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
-    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
-        client.headers["Authorization"] = f"Bearer {info['api_key']}"
-        yield client, app, info
+    with api_demo(tmp_path) as running:
+        yield running
 
 
 def settle(client, app):

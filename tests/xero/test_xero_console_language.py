@@ -6,19 +6,15 @@ import re
 from decimal import Decimal
 
 import pytest
-from starlette.testclient import TestClient
+from demo_client import api_demo
 
-from invoicebridge.adapters.config import AppConfig
-from invoicebridge.adapters.demo import build_demo
 from invoicebridge.core.i18n import format_number, parse_decimal, use_locale
 
 
 @pytest.fixture
 def demo(tmp_path):
-    app, info = build_demo(AppConfig(data_dir=tmp_path, port=8000, sync_interval=0))
-    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
-        client.headers["Authorization"] = f"Bearer {info['api_key']}"
-        yield client, app, info
+    with api_demo(tmp_path) as running:
+        yield running
 
 
 @pytest.mark.parametrize(("language", "grouping", "decimal"), [("de", ".", ","), ("en", ",", ".")])
