@@ -46,12 +46,20 @@ def without_products(stack, like: str) -> str:
                            person_id=raw["person_id"], status="won", won_time=pd.now()))
 
 
-async def cold_view(stack, deal_id: str) -> tuple[int, int, list[str]]:
-    """A page view after a webhook dropped the deal's snapshot (the customer's records kept): calls, tokens, what."""
+def page_view(stack, deal_id: str):
+    """What the deal page reads: the deal, its lines only when kept already (their section opens on demand)."""
+    return stack.pipeline.deal_for_display(deal_id, lines=False)
+
+
+async def cold_view(stack, deal_id: str, *, opened: bool = False) -> tuple[int, int, list[str]]:
+    """A page view after a webhook dropped the deal's snapshot (the customer's records kept): calls, tokens, what.
+    ``opened``: then the page's products section is opened (the lines read)."""
     await stack.pipeline.deal_for_display(deal_id)
     stack.pipeline.forget_deal(deal_id)
     calls, tokens = stack.pipedrive_calls(), spent(stack)
-    await stack.pipeline.deal_for_display(deal_id)
+    await page_view(stack, deal_id)
+    if opened:
+        await stack.pipeline.deal_for_display(deal_id)
     return (stack.pipedrive_calls() - calls, spent(stack) - tokens,
             [f"{op} {p}" for _, p, op in stack.pipedrive.requests[calls:]])
 
@@ -66,13 +74,14 @@ async def main(deals: int) -> None:
             if label != "warm view":
                 stack.pipeline.forget_deal(deal)
             calls, tokens = stack.pipedrive_calls(), spent(stack)
-            await stack.pipeline.deal_for_display(deal)
+            await page_view(stack, deal)
             view[label] = (stack.pipedrive_calls() - calls, spent(stack) - tokens)
         stack.pipeline.forget_deal(deal)
         calls, tokens = stack.pipedrive_calls(), spent(stack)
-        await asyncio.gather(*(stack.pipeline.deal_for_display(deal) for _ in range(50)))
+        await asyncio.gather(*(page_view(stack, deal) for _ in range(50)))
         view["50 views at once, cold"] = (stack.pipedrive_calls() - calls, spent(stack) - tokens)
-        cold_reads = {"with products": await cold_view(stack, deal), "without products": await cold_view(stack, bare)}
+        cold_reads = {"with products": await cold_view(stack, deal), "without products": await cold_view(stack, bare),
+                      "with products, its products section then opened": await cold_view(stack, deal, opened=True)}
 
         # the page's Save as draft: the preview the form just made (on the page's snapshot), then the create
         overrides = {"status": "DRAFT"}
@@ -105,7 +114,8 @@ async def main(deals: int) -> None:
     rows.append(("target", "view <= 1 call cold and 0 warm; bulk reads <= 0.1 calls per invoice; Save as draft <= 6: "
                            f"warm {'MET' if view['warm view'][0] == 0 else 'NOT MET'}, "
                            f"cold {'MET' if view['cold view (snapshot dropped by a webhook)'][0] <= 1 else 'NOT MET'} "
-                           f"({'met' if cold_reads['without products'][0] <= 1 else 'not met'} without products), "
+                           f"({'met' if cold_reads['with products'][0] <= 1 else 'not met'} with products, "
+                           f"{'met' if cold_reads['without products'][0] <= 1 else 'not met'} without), "
                            f"bulk reads {'MET' if met_reads else 'NOT MET'}, "
                            f"Save as draft {'MET' if save[0] <= 6 else 'NOT MET'}"))
     report("CRM calls and Pipedrive tokens", rows)

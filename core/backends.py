@@ -166,6 +166,13 @@ class CrmSource(_Connected, Protocol):
     async def get_deal(self, deal_id: str) -> Deal: ...  # RemoteNotFound for an unknown id
     # optional: ``get_deal_for_display(deal_id) -> Deal`` for page views, may reuse related records read
     # a few minutes earlier (the deal itself is read); core falls back to ``get_deal``
+    # optional: ``get_deal_head(deal_id) -> Deal`` for a page that shows the lines only when asked: like
+    # ``get_deal_for_display``, but when reading the lines would cost more calls it may leave them out and say
+    # how many there are in ``Deal.unread_lines`` (products and discounts empty); core falls back to
+    # ``get_deal_for_display``. Core never makes an invoice from such a deal.
+    # optional: ``get_deal_lines(deal) -> Deal``: a deal ``get_deal_head`` answered (a few seconds old), with its
+    # lines and discounts read and ``unread_lines`` None, without reading the deal again; core falls back to
+    # ``get_deal_for_display``
     async def get_deals(self, deal_ids: Sequence[str]) -> list[Deal]: ...  # in order; unknown ids left out
     async def find_deals(self, query: DealQuery) -> list[str]: ...
     async def search_deals(self, term: str, limit: int) -> list[DealSummary]: ...

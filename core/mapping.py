@@ -108,6 +108,8 @@ def map_deal(deal: Deal, config: MappingConfig, catalog: Catalog, today: dt.date
              default_tax_handling: TaxHandling = TaxHandling.EXCLUSIVE) -> InvoiceDraft:
     """Turn a deal into an invoice draft, or raise :class:`MappingError` saying which field and how to fix it.
     ``default_tax_handling``: the accounting backend's, for a deal that names none when the mapping takes the deal's."""
+    if deal.unread_lines is not None:
+        raise ValueError(f"deal {deal.id} was read without its {deal.unread_lines} lines: read it in full to invoice it")
     customer = map_customer(deal, config, fields)
     lines = map_lines(deal, config, catalog)
     if config.tax_handling == "deal":

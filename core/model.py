@@ -162,6 +162,10 @@ class Deal:
     url: str = field(default="", converter=_str)
     owner_name: str = field(default="", converter=_str)
     source: str = field(default="", converter=_str)  # the CRM plugin's name
+    # None: ``products`` and ``discounts`` are the deal's, as read. A number: a read for a page that leaves the
+    # lines out (``CrmSource.get_deal_head``) found this many lines and did not read them; ``products`` and
+    # ``discounts`` are then empty and the deal must not be turned into an invoice (``map_deal`` refuses it).
+    unread_lines: int | None = None
 
     @property
     def is_won(self) -> bool:

@@ -234,14 +234,25 @@ class Plugins:
     async def get_deal(self, runtime, *, connection: Connection, deal_id: str):
         return await self._call(runtime, connection, "get_deal", deal_id, what="reading deals")
 
-    async def get_deal_for_display(self, runtime, *, connection: Connection, deal_id: str):
+    async def get_deal_for_display(self, runtime, *, connection: Connection, deal_id: str, lines: bool = True):
         """The deal for a page view: the backend's ``get_deal_for_display`` when it has one (it may reuse related
-        records it read a little earlier), else ``get_deal``."""
+        records it read a little earlier), else ``get_deal``. ``lines=False``: the page shows the lines only when
+        asked, so the backend's ``get_deal_head`` is used when it has one (it may leave them unread)."""
         backend = self.open(runtime, connection)
-        read = getattr(backend, "get_deal_for_display", None) or getattr(backend, "get_deal", None)
+        read = (None if lines else getattr(backend, "get_deal_head", None)) \
+            or getattr(backend, "get_deal_for_display", None) or getattr(backend, "get_deal", None)
         if read is None:
             raise NotConnected(f"The {connection.backend!r} plugin does not support reading deals")
         return await await_me_maybe(read(deal_id))
+
+    async def get_deal_lines(self, runtime, *, connection: Connection, deal):
+        """``deal`` (answered by ``get_deal_head`` without its lines) with them: the backend's ``get_deal_lines``
+        when it has one, else the deal read again for a page."""
+        backend = self.open(runtime, connection)
+        read = getattr(backend, "get_deal_lines", None)
+        if read is None:
+            return await self.get_deal_for_display(runtime, connection=connection, deal_id=deal.id)
+        return await await_me_maybe(read(deal))
 
     async def get_deals(self, runtime, *, connection: Connection, deal_ids: list[str]) -> list:
         return await self._call(runtime, connection, "get_deals", deal_ids, what="reading deals")

@@ -77,13 +77,23 @@ class PreviewMixin(UseCaseBase):
         self.runtime.cache[("deal-view", str(deal_id))] = (self.runtime.now(), deal)
         return deal
 
-    async def deal_for_display(self, deal_id: str) -> Deal:
+    async def deal_for_display(self, deal_id: str, *, lines: bool = True) -> Deal:
         """The deal for a page view: a snapshot up to DEAL_VIEW_TTL old, dropped whenever a CRM webhook
-        says the deal changed, so a busy deal page does not spend the CRM's rate limit on every view."""
+        says the deal changed, so a busy deal page does not spend the CRM's rate limit on every view.
+        ``lines=False`` (a page that shows the lines only when asked): the CRM may leave them unread
+        (``Deal.unread_lines``) when reading them costs another call; a kept snapshot with its lines serves
+        both."""
         cached = self.runtime.cache.get(("deal-view", str(deal_id)))
-        if cached and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
-            return cached[1]
-        deal = await self.plugins.get_deal_for_display(self.runtime, connection=self.crm, deal_id=str(deal_id))
+        if cached is not None and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
+            read_at, kept = cached
+            if not lines or kept.unread_lines is None:
+                return kept
+            # kept without its lines: read them alone, the deal kept as it was read
+            deal = await self.plugins.get_deal_lines(self.runtime, connection=self.crm, deal=kept)
+            if deal.unread_lines is None:
+                self.runtime.cache[("deal-view", str(deal_id))] = (read_at, deal)  # as old as the deal's own read
+                return deal
+        deal = await self.plugins.get_deal_for_display(self.runtime, connection=self.crm, deal_id=str(deal_id), lines=lines)
         self.runtime.cache[("deal-view", str(deal_id))] = (self.runtime.now(), deal)
         return deal
 
@@ -154,7 +164,8 @@ class PreviewMixin(UseCaseBase):
 
     async def preview(self, deal_id: str, overrides: Mapping[str, Any] | None = None, *, deal: Deal | None = None) -> Preview:
         """Read, map and validate; raise :class:`MappingError` when the deal cannot be mapped at all."""
-        deal = deal or await self.get_deal(deal_id)
+        if deal is None or deal.unread_lines is not None:  # a page's deal without its lines is read in full
+            deal = await self.get_deal(deal_id)
         catalog = await self.catalog()
         fields = await self.fields()
         config = self._for_backend(self.mapping())

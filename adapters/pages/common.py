@@ -37,6 +37,13 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
 
 
+def fragment(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """Part of a page, fetched by the page's script: no layout, and a pending one-time message stays for the
+    next whole page."""
+    ctx = {"user": request.session.get("user"), "is_admin": is_admin(request), "csrf": csrf_token(request), **context}
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
 def error_page(request: Request, message: str, status_code: int, *, backend: str = "") -> HTMLResponse:
     """``backend``: the connection the error is about, when reconnecting it is the way out (a Reconnect button)."""
     return render(request, "error.html", {"message": message, "status_code": status_code, "backend": backend},

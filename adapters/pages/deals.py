@@ -14,7 +14,7 @@ from invoicebridge.core.i18n import _
 
 from ..security import crm_scope, is_admin, is_logged_in, login_required
 from ..page_cache import cached_page
-from .common import error_page, render, state
+from .common import error_page, fragment, render, state
 
 
 def _deal_id(request: Request) -> str:
@@ -32,7 +32,9 @@ async def deal_page(request: Request) -> Response:
     runtime = state(request).runtime
     deal, deal_error = None, ""
     try:
-        deal = await pipeline.deal_for_display(deal_id)
+        # The page names the deal's lines only when asked (their section opens on demand; ``?products=1``
+        # without JavaScript): a view costs the CRM the deal alone when its lines are not kept already.
+        deal = await pipeline.deal_for_display(deal_id, lines=request.query_params.get("products") == "1")
     except NotConnected:
         raise
     except InvoiceBridgeError as exc:
@@ -97,6 +99,23 @@ async def open_from_crm(request: Request) -> Response:
 
 @login_required
 @crm_scope("deal")
+async def deal_products(request: Request) -> Response:
+    """The deal's lines alone (the page's products section, opened): read from the CRM when not kept, then
+    kept for the page and the create form. 404 for a deal the CRM does not know."""
+    deal_id = _deal_id(request)
+    try:
+        deal = await state(request).pipeline.deal_for_display(deal_id)
+    except NotConnected:
+        raise
+    except InvoiceBridgeError as exc:
+        status = exc.status_code if 400 <= exc.status_code < 600 and exc.status_code != 500 else 502
+        return fragment(request, "_error_text.html", {"message": exc.message}, status_code=status)
+    return cached_page(request, "_deal_products.html", pinned=(deal,),
+                       render=lambda: fragment(request, "_deal_products.html", {"deal": deal, "deal_id": deal_id}))
+
+
+@login_required
+@crm_scope("deal")
 async def deal_version(request: Request) -> Response:
     return JSONResponse({"version": _deal_version(state(request).runtime.store, _deal_id(request))})
 
@@ -105,4 +124,5 @@ routes = [
     Route("/deals", open_from_crm),
     Route("/deals/{deal_id}", deal_page),
     Route("/deals/{deal_id}/version", deal_version),
+    Route("/deals/{deal_id}/products", deal_products),
 ]

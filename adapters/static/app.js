@@ -103,6 +103,19 @@
   }
 })();
 
+// The deal's products, when the page left them unread (reading them costs the CRM another call): fetched the
+// first time their section is opened. Without JavaScript the link inside loads the page with them.
+document.querySelectorAll("details[data-products-url]").forEach((box) => box.addEventListener("toggle", async () => {
+  if (!box.open || box.dataset.loaded) return;
+  box.dataset.loaded = "loading";
+  const body = box.querySelector(".deal-products-body");
+  try {
+    const r = await fetch(box.dataset.productsUrl, { headers: { Accept: "text/html" } });
+    body.innerHTML = await r.text();  // our own server's fragment (escaped by its templates)
+    box.dataset.loaded = r.ok ? "yes" : "";
+  } catch (e) { box.dataset.loaded = ""; }
+}));
+
 // A running bulk job: follow its progress, reload when it finishes.
 (function () {
   const box = document.getElementById("bulk-progress");

@@ -112,19 +112,31 @@ class PipedriveSource(ConnectionBound):
         alone when it has no products)."""
         return await self._shared_read(str(deal_id), display=True)
 
-    async def _shared_read(self, deal_id: str, *, display: bool):
+    async def get_deal_head(self, deal_id: str):
+        """The deal for a page that shows its lines only when asked: like :meth:`get_deal_for_display`, but a
+        deal with products is answered from ``getDeal`` alone, its lines counted (``Deal.unread_lines``), not
+        read: one call for any deal."""
+        return await self._shared_read(str(deal_id), display=True, lines=False)
+
+    async def get_deal_lines(self, deal):
+        """A deal :meth:`get_deal_head` answered without its lines, with them (``getDealProducts``; the
+        deal's discounts when its value says it may have some)."""
+        async with self._client() as client:
+            return await deals.read_lines(client, deal, RelatedCache(self.context, self.connection.id))
+
+    async def _shared_read(self, deal_id: str, *, display: bool, lines: bool = True):
         flights = self.context.cache.setdefault(("pipedrive", "deal-reads"), {})
-        key = (self.connection.id, deal_id, display)
+        key = (self.connection.id, deal_id, display, lines)
         flight = flights.get(key)
         if flight is None:
-            flight = flights[key] = asyncio.ensure_future(self._read_deal(deal_id, display))
+            flight = flights[key] = asyncio.ensure_future(self._read_deal(deal_id, display, lines))
             flight.add_done_callback(lambda _: flights.pop(key, None))
         return await asyncio.shield(flight)
 
-    async def _read_deal(self, deal_id: str, display: bool):
+    async def _read_deal(self, deal_id: str, display: bool, lines: bool):
         async with self._client() as client:
             related = RelatedCache(self.context, self.connection.id) if display else None
-            return await deals.read_deal(client, deal_id, related)
+            return await deals.read_deal(client, deal_id, related, lines=lines)
 
     async def get_deals(self, deal_ids: Sequence[str]):
         async with self._client() as client:

@@ -203,18 +203,22 @@ def to_discount(raw: dict) -> DealDiscount:
     return DealDiscount(amount=w.amount, type=DiscountType(w.type), description=w.description or "Discount")
 
 
-def to_deal(raw: dict, *, organization: Organization | None, person: Person | None, products: Iterable[dict],
-            discounts: Iterable[dict], codes: dict[int, str], fields: FieldSet, url: str) -> Deal:
-    w = structure(raw, WireDeal, f"deal {raw.get('id', '?') if isinstance(raw, dict) else '?'}")
+def deal_lines(products: Iterable[dict], discounts: Iterable[dict], codes: dict[int, str]) -> dict[str, Any]:
+    """A deal's ``products``, ``discounts`` and ``tax_method`` (which its lines name) from the wire."""
     lines = sorted(products, key=lambda p: (p.get("order_nr") is None, p.get("order_nr") or 0, p.get("id", 0)))
     methods = {str(p["tax_method"]) for p in lines if p.get("tax_method")}
     # no product names one: the deal names none (the accounting backend's default applies); mixed: exclusive
     tax_method = TAX_METHODS.get(methods.pop(), TaxHandling.EXCLUSIVE) if len(methods) == 1 else \
         TaxHandling.EXCLUSIVE if methods else None
+    return {"products": tuple(to_deal_product(p, codes) for p in lines), "tax_method": tax_method,
+            "discounts": tuple(to_discount(d) for d in discounts)}
+
+
+def to_deal(raw: dict, *, organization: Organization | None, person: Person | None, products: Iterable[dict],
+            discounts: Iterable[dict], codes: dict[int, str], fields: FieldSet, url: str) -> Deal:
+    w = structure(raw, WireDeal, f"deal {raw.get('id', '?') if isinstance(raw, dict) else '?'}")
     return Deal(
         id=w.id, title=w.title, value=w.value, currency=w.currency, status=w.status,
         won_time=parse_time(w.won_time) if w.status == "won" else None,
-        organization=organization, person=person,
-        products=tuple(to_deal_product(p, codes) for p in lines), tax_method=tax_method,
-        discounts=tuple(to_discount(d) for d in discounts),
+        organization=organization, person=person, **deal_lines(products, discounts, codes),
         custom_fields=readable_custom_fields(w.custom_fields, "deal", fields), url=url, source="pipedrive")

@@ -11,6 +11,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from invoicebridge.core.model import Deal, DealQuery
 
 from . import converter
@@ -85,14 +87,36 @@ async def _assemble(client: PipedriveClient, raw_deals: list[dict], products_by_
     return out
 
 
-async def read_deal(client: PipedriveClient, deal_id: str, related: RelatedCache | None = None) -> Deal:
+async def read_deal(client: PipedriveClient, deal_id: str, related: RelatedCache | None = None, *,
+                    lines: bool = True) -> Deal:
     """One deal: the deal, its lines when it has any (see :func:`may_have_lines`), its discounts when it may
     have any (see :func:`may_have_discounts`), and its organization, person and products' codes (from
-    ``related`` when given: a page view)."""
+    ``related`` when given: a page view). ``lines=False``: a deal whose ``products_count`` is above 0 is
+    answered without its lines and discounts, the count in ``Deal.unread_lines`` (one call)."""
     raw = await client.deal(deal_id, include="products_count")
+    count = raw.get("products_count")
+    if not lines and isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        deal = (await _assemble(client, [raw], {}, {}, related))[0]
+        return attrs.evolve(deal, unread_lines=count)
     products = await client.deal_products(deal_id) if may_have_lines(raw) else []
     discounts = await client.discounts(deal_id) if may_have_discounts(raw, products) else []
     return (await _assemble(client, [raw], {raw["id"]: products}, {raw["id"]: discounts}, related))[0]
+
+
+async def read_lines(client: PipedriveClient, deal: Deal, related: RelatedCache | None = None) -> Deal:
+    """``deal`` (read by :func:`read_deal` with ``lines=False``) with its lines, their products' codes and, when
+    it may have any, its discounts: ``getDealProducts``, the deal itself not read again."""
+    lines = await client.deal_products(deal.id)
+    discounts = await client.discounts(deal.id) if may_have_discounts({"value": str(deal.value)}, lines) else []
+    product_ids = {p.get("product_id") for p in lines if p.get("product_id")}
+    if not product_ids:
+        products = []
+    elif related is not None:
+        products = await related.get("product", product_ids, client.products)
+    else:
+        products = await client.products(product_ids)
+    codes = {p["id"]: p.get("code") or "" for p in products}
+    return attrs.evolve(deal, unread_lines=None, **converter.deal_lines(lines, discounts, codes))
 
 
 async def read_deals(client: PipedriveClient, deal_ids: list[str]) -> list[Deal]:

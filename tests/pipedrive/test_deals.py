@@ -222,3 +222,24 @@ def test_only_a_products_count_of_zero_spares_the_lines_read():
     assert may_have_lines({"id": 1}) and may_have_lines({"products_count": None}) and may_have_lines({"products_count": 2})
     assert may_have_lines({"products_count": False}) and may_have_lines({"products_count": "0"})
     assert not may_have_lines({"products_count": 0})
+
+
+@pytest.mark.parametrize("deal_id", ["1", "2", "3", "6", "7"])
+async def test_a_deal_read_without_its_lines_then_with_them_equals_a_full_read(runtime, connection, sandbox, deal_id):
+    """The deal page's head read (one getDeal) and its products section's lines read (getDealProducts, discounts when
+    the value says so) give the deal a full read gives: lines, codes, deal-level discounts and the tax method the
+    lines name (deal 1: exclusive, 2: inclusive with a discount, 3: no tax with a disabled line, 6/7: none)."""
+    source = PipedriveSource.open(connection, runtime)
+    full = await source.get_deal(deal_id)
+    assert await source.get_deal_for_display(deal_id) == full  # a page's read: its customer's records kept for pages
+    before = len(sandbox.requests)
+    head = await source.get_deal_head(deal_id)
+    assert [path for _, path, _ in sandbox.requests[before:]] == [f"/api/v2/deals/{deal_id}"]
+    if not full.products:
+        assert head == full and head.unread_lines is None  # a count of 0: nothing left unread
+        return
+    assert (head.unread_lines, head.products, head.discounts, head.tax_method) == (len(full.products), (), (), None)
+    before = len(sandbox.requests)
+    whole = await source.get_deal_lines(head)
+    assert f"/api/v2/deals/{deal_id}" not in [path for _, path, _ in sandbox.requests[before:]]
+    assert whole == full and dict(whole.custom_fields) == dict(full.custom_fields)
