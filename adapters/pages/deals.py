@@ -41,24 +41,49 @@ async def deal_page(request: Request) -> Response:
         deal_error = exc.message
     if deal is None and not runtime.store.invoices_for_deal(deal_id):
         return error_page(request, deal_error or _("There is no deal %(deal)s") % {"deal": deal_id}, 404)
-    may_approve = True
-    try:
-        may_approve = await pipeline.may_approve()
-    except InvoiceBridgeError:
-        pass
+    may_approve = await _may_approve(pipeline)
 
     def draw() -> Response:
-        invoices = [{"record": r, "commands": pipeline.commands_for(r, may_approve=may_approve),
-                     "timeline": runtime.store.audit_entries(invoice_id=r.id)} for r in runtime.store.invoices_for_deal(deal_id)]
-        return render(request, "deal.html", {
-            "deal": deal, "deal_id": deal_id, "deal_error": deal_error, "invoices": invoices,
-            "failures": runtime.store.operations(states=("failed", "dead"), deal_id=deal_id),
-            "deal_events": [e for e in runtime.store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
-            "version": _deal_version(runtime.store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities(),
-        })
+        return render(request, "deal.html", {"deal": deal, "deal_error": deal_error,
+                                             **_live_context(request, deal_id, may_approve)})
 
     # Drawn once until the deal snapshot or anything in the store changes (page_cache says what the key holds).
     return cached_page(request, "deal.html", deal_error, may_approve, pinned=(deal,), render=draw)
+
+
+async def _may_approve(pipeline) -> bool:
+    try:
+        return await pipeline.may_approve()
+    except InvoiceBridgeError:
+        return True  # the accounting system decides when asked
+
+
+def _live_context(request: Request, deal_id: str, may_approve: bool) -> dict:
+    """What the page's live part shows (``_deal_live.html``): invoices, failures, the deal's own events."""
+    pipeline, store = state(request).pipeline, state(request).runtime.store
+    invoices = [{"record": r, "commands": pipeline.commands_for(r, may_approve=may_approve),
+                 "timeline": store.audit_entries(invoice_id=r.id)} for r in store.invoices_for_deal(deal_id)]
+    return {"deal_id": deal_id, "invoices": invoices,
+            "failures": store.operations(states=("failed", "dead"), deal_id=deal_id),
+            "deal_events": [e for e in store.audit_entries(deal_id=deal_id) if not e["invoice_id"]],
+            "version": _deal_version(store, deal_id), "may_approve": may_approve, "capabilities": pipeline.capabilities()}
+
+
+@login_required
+@crm_scope("deal")
+async def deal_live(request: Request) -> Response:
+    """The page's live part alone, for the page to swap in when the deal's version changes: drawn from the
+    store only (no CRM read); 404 when the store knows nothing of the deal. A pending one-time message stays for
+    the next whole page."""
+    deal_id = _deal_id(request)
+    store = state(request).runtime.store
+    if not store.invoices_for_deal(deal_id) and not store.audit_entries(deal_id=deal_id) and not store.operations(
+            deal_id=deal_id, states=("pending", "in_flight", "failed", "dead", "done"), limit=1):
+        return fragment(request, "_error_text.html", {"message": _("There is no deal %(deal)s") % {"deal": deal_id}},
+                        status_code=404)
+    may_approve = await _may_approve(state(request).pipeline)
+    return cached_page(request, "_deal_live.html", may_approve, render=lambda: fragment(
+        request, "_deal_live.html", _live_context(request, deal_id, may_approve)))
 
 
 def _deal_version(store, deal_id: str) -> str:
@@ -125,4 +150,5 @@ routes = [
     Route("/deals/{deal_id}", deal_page),
     Route("/deals/{deal_id}/version", deal_version),
     Route("/deals/{deal_id}/products", deal_products),
+    Route("/deals/{deal_id}/live", deal_live),
 ]

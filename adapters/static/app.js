@@ -83,13 +83,34 @@
   }));
 
   // The deal page follows status changes (webhooks, sync) without a manual reload: the server says when the
-  // deal's version changes (server-sent events); a browser without EventSource asks every 3 s instead.
+  // deal's version changes (server-sent events; a browser without EventSource asks every 3 s instead) and the
+  // page swaps in its live part (invoices, their timelines, failures), keeping open sections open.
   const head = document.querySelector("[data-version-url]");
+  let swapping = false, again = false;
+  async function refresh() {
+    const live = document.getElementById("deal-live");
+    if (!live || !head.dataset.liveUrl) { location.reload(); return; }
+    if (swapping) { again = true; return; }
+    swapping = true;
+    try {
+      const r = await fetch(head.dataset.liveUrl, { headers: { Accept: "text/html" } });
+      if (!r.ok) throw new Error("status " + r.status);
+      const box = document.createElement("div");
+      box.innerHTML = await r.text();  // our own server's fragment (escaped by its templates)
+      const fresh = box.querySelector("#deal-live");
+      if (!fresh) throw new Error("no live part");
+      const was = new Map([...live.querySelectorAll("details[id]")].map((d) => [d.id, d.open]));
+      fresh.querySelectorAll("details[id]").forEach((d) => { if (was.has(d.id)) d.open = was.get(d.id); });
+      live.replaceWith(fresh);
+      stackTables(fresh);
+      head.dataset.version = fresh.dataset.version;
+    } catch (e) { location.reload(); return; }
+    swapping = false;
+    if (again) { again = false; refresh(); }
+  }
   if (head && window.EventSource && head.dataset.eventsUrl) {
     const events = new EventSource(head.dataset.eventsUrl);
-    events.addEventListener("version", (e) => {
-      if (e.data !== head.dataset.version) { events.close(); location.reload(); }
-    });
+    events.addEventListener("version", (e) => { if (e.data !== head.dataset.version) refresh(); });
     window.addEventListener("pagehide", () => events.close());
   } else if (head) {
     setInterval(async () => {
@@ -97,7 +118,7 @@
         const r = await fetch(head.dataset.versionUrl, { headers: { Accept: "application/json" } });
         if (!r.ok) return;
         const { version } = await r.json();
-        if (version !== head.dataset.version) location.reload();
+        if (version !== head.dataset.version) refresh();
       } catch (e) { /* offline for a moment */ }
     }, 3000);
   }
@@ -112,6 +133,7 @@ document.querySelectorAll("details[data-products-url]").forEach((box) => box.add
   try {
     const r = await fetch(box.dataset.productsUrl, { headers: { Accept: "text/html" } });
     body.innerHTML = await r.text();  // our own server's fragment (escaped by its templates)
+    stackTables(body);
     box.dataset.loaded = r.ok ? "yes" : "";
   } catch (e) { box.dataset.loaded = ""; }
 }));
@@ -134,15 +156,30 @@ document.querySelectorAll("details[data-products-url]").forEach((box) => box.add
   }, 1000);
 })();
 
-// Confirmations live here, not in inline handlers (the Content-Security-Policy forbids those).
-document.querySelectorAll("form[data-confirm]").forEach((f) => f.addEventListener("submit", (e) => {
-  if (!window.confirm(f.dataset.confirm)) e.preventDefault();
-}));
+// Every form's submit, in one delegated handler (so parts swapped in later need no wiring): confirmations live
+// here, not in inline handlers (the Content-Security-Policy forbids those), and a form that changes something is
+// sent once: a second click (a double click) while the next page loads is not taken, and its buttons show it.
+document.addEventListener("submit", (e) => {
+  const f = e.target;
+  if (!(f instanceof HTMLFormElement) || (f.getAttribute("method") || "").toLowerCase() !== "post") return;
+  if (f.dataset.sent) { e.preventDefault(); return; }
+  if (f.dataset.confirm && !window.confirm(f.dataset.confirm)) { e.preventDefault(); return; }
+  f.dataset.sent = "1";
+  // after the browser has taken the pressed button's name and value into the submission
+  setTimeout(() => f.querySelectorAll("button, input[type=submit]").forEach((b) => { b.disabled = true; }), 0);
+});
+window.addEventListener("pageshow", (e) => {  // back to a page kept by the browser: its forms work again
+  if (!e.persisted) return;
+  document.querySelectorAll("form[data-sent]").forEach((f) => {
+    delete f.dataset.sent;
+    f.querySelectorAll("button, input[type=submit]").forEach((b) => { b.disabled = false; });
+  });
+});
 
 // On narrow screens the line editor's rows become cards: each cell shows its column's name (from the table
-// head, so it follows the page's language and any column added later).
-(function () {
-  document.querySelectorAll("table.lines, table[data-stack]").forEach((table) => {
+// head, so it follows the page's language and any column added later). Also run on parts swapped in later.
+function stackTables(root) {
+  root.querySelectorAll("table.lines, table[data-stack]").forEach((table) => {
     const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
     const label = () => table.querySelectorAll("tbody tr").forEach((tr) =>
       [...tr.children].forEach((td, i) => {
@@ -152,4 +189,5 @@ document.querySelectorAll("form[data-confirm]").forEach((f) => f.addEventListene
     label();
     if (table.tBodies[0]) new MutationObserver(label).observe(table.tBodies[0], { childList: true });
   });
-})();
+}
+stackTables(document);
