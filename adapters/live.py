@@ -106,6 +106,9 @@ async def deal_events(request: Request) -> StreamingResponse:
                 elif time.monotonic() - quiet_since >= KEEPALIVE_S:
                     quiet_since = time.monotonic()
                     yield b": keep-alive\n\n"
+            # the page opens its next stream at once on this (the browser's own reconnect waits ``retry`` ms,
+            # and a change in that gap would wait for it)
+            yield frame("bye", "")
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -109,8 +109,15 @@
     if (again) { again = false; refresh(); }
   }
   if (head && window.EventSource && head.dataset.eventsUrl) {
-    const events = new EventSource(head.dataset.eventsUrl);
-    events.addEventListener("version", (e) => { if (e.data !== head.dataset.version) refresh(); });
+    let events = null;
+    const listen = () => {
+      events = new EventSource(head.dataset.eventsUrl);
+      events.addEventListener("version", (e) => { if (e.data !== head.dataset.version) refresh(); });
+      // a stream ends after a while (so a server can stop): the next one opens at once, and its first
+      // event says whether anything changed in between
+      events.addEventListener("bye", () => { events.close(); listen(); });
+    };
+    listen();
     window.addEventListener("pagehide", () => events.close());
   } else if (head) {
     setInterval(async () => {

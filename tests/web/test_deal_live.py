@@ -52,3 +52,17 @@ def test_the_live_part_leaves_a_pending_message_for_the_next_page(demo):
     assert browser.post("/settings", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert 'class="flash' not in browser.get("/deals/1/live").text
     assert 'class="flash' in browser.get("/").text
+
+
+def test_a_stream_says_bye_when_it_ends_so_the_page_opens_the_next_at_once(demo, monkeypatch):
+    """A stream ends after STREAM_LIFETIME_S; its last event tells the page to open the next one now rather than
+    after the browser's retry delay (a change in that gap would wait for it)."""
+    from invoicebridge.adapters import live
+
+    api, browser, app = demo
+    monkeypatch.setattr(live, "STREAM_LIFETIME_S", 0.3)
+    with browser.stream("GET", "/deals/1/events") as answer:
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
+        body = b"".join(answer.iter_bytes()).decode()
+    assert body.startswith("retry: ") and "event: version\n" in body
+    assert body.endswith("event: bye\ndata: \n\n")
