@@ -77,7 +77,17 @@ def backend_label(context: Any, name: str) -> str:
     return plugins.label(name) if plugins is not None else name.title()
 
 
+@pass_context
+def account_name(context: Any, connection: Any) -> str:
+    """A connection's account as shown next to its backend's label: the connection's label without a leading
+    "<backend label>: " (a plugin's label names both, e.g. for a message on its own)."""
+    from invoicebridge.core.connect import account_name as without_system
+
+    return without_system(str(getattr(connection, "label", "") or ""), backend_label(context, connection.backend))
+
+
 def install(env: Any) -> None:
     env.globals["backend_label"] = backend_label
+    env.globals["account_name"] = account_name
     env.filters["split_error"] = split_error
     env.globals["reconnect_href"] = reconnect_href

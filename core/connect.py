@@ -22,6 +22,12 @@ from .model import AccountChoice, Connection, ConnectResult, Health
 PENDING = "pending_connect_{backend}"  # app secret holding tokens (sealed) until an organisation is chosen
 
 
+def account_name(label: str, backend_label: str) -> str:
+    """A connection's account where its system is named beside it: the connection's label without a leading
+    "<backend label>: " (plugins may name both in it, for a message on its own)."""
+    prefix = f"{backend_label}: "
+    return label[len(prefix):] if label.startswith(prefix) and len(label) > len(prefix) else label
+
 class ConnectProblem(InvoiceBridgeError):
     """Connecting did not happen; ``status_code`` says why (409 not configured, 400 a bad or foreign attempt,
     403 a remote user who may not create invoices)."""
@@ -195,9 +201,10 @@ class ConnectFlow:
         except InvoiceBridgeError as exc:
             warning = _("Connected to %(label)s, but webhooks could not be registered: %(error)s") % {"label": label, "error": exc.message}
         shown = self.plugins.label(backend)  # the name people know, not the registry key
-        await runtime.store.writes.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=shown, label=label,
+        account = account_name(label, shown)
+        await runtime.store.writes.audit("connected", lazy_("Connected %(backend)s: %(label)s as %(user)s (%(role)s)", backend=shown, label=account,
                                                user=health.user.name, role=health.user.role) if health.user else
-                            lazy_("Connected %(backend)s: %(label)s", backend=shown, label=label))
+                            lazy_("Connected %(backend)s: %(label)s", backend=shown, label=account))
         return Outcome(label=label, connection=conn, warning=warning, health=health)
 
     async def disconnect(self, connection: Connection) -> str:

@@ -7,7 +7,9 @@ vanilla JS adds live totals, the item picker fill-in, copy-to-clipboard and a st
 
 from __future__ import annotations
 
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import bulk, connections, create, dashboard, deals, invoices, login, search, settings
@@ -19,6 +21,12 @@ __all__ = ["error_page", "flash", "render", "routes", "templates"]
 PAGES = (dashboard, search, login, connections, settings, deals, create, invoices, bulk)
 
 
+async def favicon(request: Request) -> RedirectResponse:
+    """Where browsers look for an icon by themselves (pages name /static/favicon.svg): no 404 in every log."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 def routes() -> list:
     return [*(route for page in PAGES for route in page.routes),
+            Route("/favicon.ico", favicon),
             Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static")]

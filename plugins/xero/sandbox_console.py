@@ -79,6 +79,12 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
         console = str(request.url).split("/console/invoices/", 1)[0] + "/"  # wherever the sandbox is mounted
         return RedirectResponse(console, status_code=303)
 
+    async def deliver(request: Request) -> Response:
+        """Deliver the queued events now (changes made through the API wait in the queue until a delivery)."""
+        await sandbox.deliver_webhooks()
+        console = str(request.url).split("/console/deliver", 1)[0] + "/"
+        return RedirectResponse(console, status_code=303)
+
     async def online(request: Request) -> Response:
         invoice = next((i for i in state.invoices.values() if i.online_token == request.path_params["token"]), None)
         if invoice is None:
@@ -100,5 +106,6 @@ def console_routes(sandbox: "XeroSandbox") -> list[Route]:
         Route("/organisationlogin/default.aspx", deep_link, methods=["GET"], name="xero_deep_link"),
         Route("/", index, methods=["GET"], name="xero_console"),
         Route("/console/invoices/{invoice_id}/{action}", act, methods=["POST"], name="xero_console_action"),
+        Route("/console/deliver", deliver, methods=["POST"], name="xero_console_deliver"),
         Route("/in/{token}", online, methods=["GET"], name="xero_online_invoice"),
     ]

@@ -195,3 +195,55 @@ def test_no_table_hides_columns_on_a_phone(server, browser, pages, shots, lang):
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_sandbox_consoles_fit_a_phone(server, browser, pages, shots, lang):
+    """The Xero, QuickBooks and Pipedrive consoles (with an invoice and webhook subscriptions listed): no sideways
+    scrolling at 390 px; wide tables scroll inside their own box and long addresses wrap."""
+    app, info = server
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    try:
+        for name in ("xero", "quickbooks", "pipedrive"):
+            page.goto(f"{info[name]['console_url']}?lang={lang}")
+            expect(page.locator("h1")).to_be_visible()
+            _check(page, problems, f"{name} console", 390)
+            shots(page, f"{name}-console-390-{lang}")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+CUT_CONTROLS = """() => [...document.querySelectorAll('tr.line select, tr.line input')].filter((el) => {
+  if (el.tagName === 'INPUT') return el.value && el.scrollWidth > el.clientWidth + 1;
+  const probe = document.createElement('span');
+  probe.style.cssText = 'position:absolute;visibility:hidden;white-space:pre;font:' + getComputedStyle(el).font;
+  probe.textContent = el.selectedOptions[0] ? el.selectedOptions[0].text : '';
+  document.body.appendChild(probe);
+  const needed = probe.getBoundingClientRect().width;
+  probe.remove();
+  const cs = getComputedStyle(el);
+  return needed > el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 12;  /* and the arrow */
+}).map((el) => `${el.name}: ${el.tagName === 'INPUT' ? el.value : el.selectedOptions[0].text}`)"""
+
+
+def test_the_line_editor_shows_account_tax_and_numbers_in_full_on_a_laptop(server, browser, pages, shots):
+    """At 1280 px the account and tax pickers and the number fields show what they hold (the walk-through found
+    them cut off); an item picker may still shorten a long product name (the description holds it in full)."""
+    app, info = server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{info['app_url']}/login?lang=en")
+        page.fill("input[name=password]", info["admin_password"])
+        page.click("button[type=submit]")
+        expect(page).not_to_have_url(re.compile(r"/login"))
+        page.goto(f"{info['app_url']}{pages['create']}")
+        expect(page.locator("tr.line").first).to_be_visible()
+        shots(page, "create-line-editor-1280")
+        cut = [c for c in page.evaluate(CUT_CONTROLS) if "-item_code" not in c and "-description" not in c]
+    finally:
+        context.close()
+    assert not cut, cut

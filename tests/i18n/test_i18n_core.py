@@ -84,7 +84,7 @@ def test_a_number_formatted_to_places_reads_back_as_that_rounded_decimal(number,
 def test_status_labels_in_german_are_the_help_articles():
     with use_locale("de"):
         assert [s.label for s in InvoiceStatus] == ["Entwurf", "Warten auf Bestätigung", "Warten auf Zahlung", "Bezahlt",
-                                                    "Ungültig", "Gelöscht"]
+                                                    "Storniert", "Gelöscht"]
         assert display_label(InvoiceStatus.AWAITING_PAYMENT, amount_paid=Decimal("1")) == "Teilweise bezahlt"
         assert Command.VOID.label == "Stornieren"
     with use_locale("en"):
