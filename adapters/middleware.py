@@ -1,10 +1,10 @@
-"""ASGI middleware of the web app: request body limits enforced while streaming, and security headers.
+"""ASGI pieces of the web app's middleware: request body limits enforced while streaming, and security headers.
 
-``BodyLimitMiddleware`` refuses a body over its route's limit with 413 before the app reads it: at once when the
+:func:`run_limited` refuses a body over its route's limit with 413 before the app reads it: at once when the
 ``Content-Length`` says so, otherwise as soon as the chunks received pass the limit (the app is never handed
 more than the limit, and the rest of the body is not read). :class:`SecurityHeaders` are the
 Content-Security-Policy, ``X-Content-Type-Options``, ``Referrer-Policy`` and, behind HTTPS, HSTS of every answer.
-The web app runs both inside its one middleware (:mod:`.web_stack`); ``BodyLimitMiddleware`` serves other apps.
+The web app runs both inside its one middleware (:mod:`.web_stack`).
 """
 
 from __future__ import annotations
@@ -42,20 +42,6 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, _too_large_message(limit))
-
-
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limits: Sequence[tuple[str, int]] = BODY_LIMITS, default: int = DEFAULT_BODY_LIMIT) -> None:
-        self.app = app
-        self.limits = tuple(limits)
-        self.default = default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = body_limit_for(scope.get("path", ""), self.limits, self.default)
-        await run_limited(self.app, scope, receive, send, limit)
 
 
 async def run_limited(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int,

@@ -29,7 +29,7 @@ async def receive(request: Request) -> Response:
     except InvoiceBridgeError:
         return JSONResponse({"error": "NotFound", "message": _("No webhook receiver for '%(backend)s'") % {"backend": backend[:40]}},
                             status_code=404)
-    body = await request.body()  # its size is limited while it streams in (middleware.BodyLimitMiddleware)
+    body = await request.body()  # its size is limited while it streams in (middleware.run_limited, in web_stack)
     hook = WebhookRequest(body=body, headers=dict(request.headers))
     conn = runtime.maybe_connection(info.role)
     if conn is None or conn.backend != backend:

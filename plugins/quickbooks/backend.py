@@ -247,7 +247,7 @@ class QuickBooksBackend(ConnectionBound):
         row = await self.client().read("Invoice", remote_id, include="invoiceLink")
         if c.is_voided(row):
             raise IllegalTransition(invoice=f"invoice {row.get('DocNumber') or remote_id}",
-                                    status=inv.view_status(row), command="share",
+                                    status=inv.view_status(self.client(), row), command="share",
                                     reason=_("a voided invoice cannot be paid online"))
         link = str(row.get("InvoiceLink") or "")
         if not link:

@@ -124,13 +124,13 @@ async def find_created(qbo: QboClient, requests: Sequence[CreateRequest]) -> dic
     return out
 
 
-def _refuse(row: dict[str, Any], command: str, reason: str) -> IllegalTransition:
+def _refuse(qbo: QboClient, row: dict[str, Any], command: str, reason: str) -> IllegalTransition:
     return IllegalTransition(invoice=f"invoice {row.get('DocNumber') or row['Id']}",
-                             status=view_status(row), command=command, reason=reason)
+                             status=view_status(qbo, row), command=command, reason=reason)
 
 
-def view_status(row: dict[str, Any]) -> InvoiceStatus:
-    return c.NEUTRAL[c.status_of(row, dt.date.today()).state]
+def view_status(qbo: QboClient, row: dict[str, Any]) -> InvoiceStatus:
+    return c.NEUTRAL[c.status_of(row, today(qbo)).state]
 
 
 async def change_status(qbo: QboClient, remote_id: str, command: Any, operation_key: str) -> Invoice:
@@ -140,7 +140,7 @@ async def change_status(qbo: QboClient, remote_id: str, command: Any, operation_
         return view(qbo, row)
     if cmd not in (Command.VOID, Command.DELETE):
         row = await qbo.read("Invoice", remote_id)
-        raise _refuse(row, cmd.value, _("QuickBooks has no drafts and no approval step: an invoice is final when "
+        raise _refuse(qbo, row, cmd.value, _("QuickBooks has no drafts and no approval step: an invoice is final when "
                                         "it is created"))
     for attempt in range(1, STALE_TRIES + 1):
         row = await qbo.read("Invoice", remote_id)
@@ -150,7 +150,7 @@ async def change_status(qbo: QboClient, remote_id: str, command: Any, operation_
             reason = (_("it has payments applied; QuickBooks voids only invoices without payments")
                       if cmd is Command.VOID else
                       _("it has payments linked; unlink them in QuickBooks before deleting it"))
-            raise _refuse(row, cmd.value, reason)
+            raise _refuse(qbo, row, cmd.value, reason)
         body = {"Id": row["Id"], "SyncToken": row["SyncToken"]}
         try:
             answer = await qbo.write("Invoice", body, operation=cmd.value,

@@ -70,16 +70,19 @@ async def test_a_100_mb_body_without_length_is_refused_after_the_limit_not_read_
 @pytest.mark.anyio
 async def test_forms_have_the_small_default_limit_even_when_a_handler_reads_the_whole_body():
     from starlette.applications import Starlette
-    from starlette.middleware import Middleware
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from invoicebridge.adapters.middleware import DEFAULT_BODY_LIMIT, BodyLimitMiddleware
+    from invoicebridge.adapters.middleware import DEFAULT_BODY_LIMIT, body_limit_for, run_limited
 
     async def greedy(request):
         return PlainTextResponse(str(len(await request.body())))
 
-    app = Starlette(routes=[Route("/settings", greedy, methods=["POST"])], middleware=[Middleware(BodyLimitMiddleware)])
+    inner = Starlette(routes=[Route("/settings", greedy, methods=["POST"])])
+
+    async def app(scope, receive, send):  # the body limit as the web app's one middleware runs it
+        await run_limited(inner, scope, receive, send, body_limit_for(scope["path"]))
+
     status, served = await post_streamed(app, "/settings", chunks=1600)
     assert status == 413 and served == DEFAULT_BODY_LIMIT // (64 * 1024) + 1
     assert await post_streamed(app, "/settings", chunks=2) == (200, 2)
