@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fakes import MemoryAccounting, MemoryCRM
+from memory_world import NOW, memory_world
 
 from invoicebridge.core import (
     Deal,
@@ -22,29 +22,20 @@ from invoicebridge.core import (
 )
 from invoicebridge.core.errors import DuplicateOperation, ValidationProblem
 from invoicebridge.core.opkeys import legacy_operation_keys
-from invoicebridge.core.pipeline import Pipeline, operation_key
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
-from invoicebridge.core.runtime import Runtime
+from invoicebridge.core.pipeline import operation_key
 
 pytestmark = pytest.mark.anyio
-NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
 def world(store):
-    crm, acct = MemoryCRM(), MemoryAccounting()
-    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
-    clock = {"now": NOW}
-    runtime = Runtime(store=store, now=lambda: clock["now"])
-    store.add_connection(backend="memcrm", role="crm", label="CRM")
-    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
     org = Organization(id="5", name="Acme Ltd")
-    crm.deals["1"] = Deal(id="1", title="Website", value=0, currency="GBP", organization=org,
-                          person=Person(id="9", name="Ann", emails=["ann@acme.test"]),
-                          products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")])
-    crm.deals["2"] = Deal(id="2", title="No org", value=100, currency="GBP")
-    crm.deals["3"] = Deal(id="3", title="Dollars", value=100, currency="USD", organization=org)
-    return Pipeline(runtime, plugins), crm, acct, clock
+    return memory_world(store, deals=[
+        Deal(id="1", title="Website", value=0, currency="GBP", organization=org,
+             person=Person(id="9", name="Ann", emails=["ann@acme.test"]),
+             products=[DealProduct(name="Consulting", quantity=10, item_price=120, tax_percent=20, code="CONSULT-HR")]),
+        Deal(id="2", title="No org", value=100, currency="GBP"),
+        Deal(id="3", title="Dollars", value=100, currency="USD", organization=org)])
 
 
 async def test_create_records_the_invoice_audits_and_fires_created(world):

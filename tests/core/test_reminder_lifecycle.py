@@ -6,33 +6,19 @@ import datetime as dt
 
 import attrs
 import pytest
-from fakes import MemoryAccounting, MemoryCRM
+from memory_world import NOW, Crash, memory_world
 
-from invoicebridge.core import Deal, InvoiceStatus, Organization
+from invoicebridge.core import InvoiceStatus
 from invoicebridge.core.outbox import ACTIVITY, COMPLETE, NOTE
-from invoicebridge.core.pipeline import Pipeline
-from invoicebridge.core.plugins import Plugins, make_plugin_manager
-from invoicebridge.core.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
-NOW = dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone.utc)
-
-
-class Crash(BaseException):
-    """A simulated kill of the worker (no ``except Exception`` catches it)."""
 
 
 @pytest.fixture
 def world(store):
-    crm, acct = MemoryCRM(), MemoryAccounting()
+    pipeline, crm, acct, clock = memory_world(store)
     crm.completed = []
-    plugins = Plugins(make_plugin_manager(load_entry_points=False, extra=[crm, acct]))
-    clock = {"now": NOW}
-    runtime = Runtime(store=store, now=lambda: clock["now"])
-    store.add_connection(backend="memcrm", role="crm", label="CRM")
-    store.add_connection(backend="memacct", role="accounting", label="Books", secrets={"token": "t"})
-    crm.deals["1"] = Deal(id="1", title="Website", value=100, currency="GBP", organization=Organization(id="5", name="Acme Ltd"))
-    return Pipeline(runtime, plugins), crm, acct, clock
+    return pipeline, crm, acct, clock
 
 
 def reminder_key(record):
