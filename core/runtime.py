@@ -35,14 +35,10 @@ class Runtime:
     plugins: Any = None  # the Plugins facade, set by the app
 
     def __attrs_post_init__(self) -> None:
-        """One clock: the store stamps what it writes with this runtime's ``now`` (so a simulated clock moves
-        leases, the outbox, the audit and sessions together); a runtime left on the wall clock takes the
-        store's clock instead (a store opened with one)."""
-        if self.store is None or not hasattr(self.store, "clock"):
-            return
-        if self.now is utcnow:
-            self.now = self.store.clock
-        else:
+        """One clock, owned by the runtime: the store stamps what it writes with this runtime's ``now`` (so a
+        simulated clock moves leases, the outbox, the audit and sessions together). The store never hands its
+        clock back; a clock the store was opened with is replaced."""
+        if self.store is not None and hasattr(self.store, "clock"):
             self.store.clock = lambda: self.now()  # follows a ``now`` set later too
 
     def today(self) -> dt.date:

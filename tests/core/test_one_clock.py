@@ -61,11 +61,17 @@ def test_the_runtime_and_the_store_share_one_clock(store):
     assert store.audit_entries(deal_id="7")[-1]["at"] == stamp(T0 - dt.timedelta(days=400))
 
 
-def test_a_runtime_on_the_wall_clock_takes_the_store_s(tmp_path):
-    clock = Clock()
-    store = Store.open(tmp_path / "ib.db", clock=clock.now)
+def test_the_runtime_owns_the_clock_a_store_opened_with_another_follows_it(tmp_path):
+    """The runtime's clock wins in one direction only: the store's own clock never becomes the runtime's."""
+    store_clock, runtime_clock = Clock(), Clock()
+    runtime_clock.at = T0 + dt.timedelta(days=9)
+    store = Store.open(tmp_path / "ib.db", clock=store_clock.now)
     try:
-        assert Runtime(store=store).now() == T0
+        runtime = Runtime(store=store, now=runtime_clock.now)
+        assert runtime.now() == store.clock() == runtime_clock.at
+        wall = Runtime(store=store)  # a runtime on the wall clock: the store follows the wall clock too
+        assert wall.now is not store_clock.now and store.clock() != T0
+        assert abs(store.clock() - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
     finally:
         store.close()
 
