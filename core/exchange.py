@@ -59,7 +59,6 @@ class Capabilities:
     deal_fields: bool = False  # a CRM source: set_deal_fields writes text into the fields list_fields marks writable
     find_created: bool = True  # find_created can recover creates after a crash
     approval_roles: bool = False  # current_user's may_approve is meaningful (else everyone may)
-    default_account_code: str = ""  # the revenue account a line uses when the mapping names none
     # the TaxHandling ("Exclusive", "Inclusive", "NoTax") of a draft whose deal names none, where the mapping
     # takes the deal's (the way this accounting system's invoices usually are)
     default_tax_handling: str = field(default="Exclusive", validator=lambda _i, _a, v: _tax_handling_name(v))

@@ -141,12 +141,10 @@ class PreviewMixin(UseCaseBase):
         return self.plugins.registry.capabilities(connection or self.runtime.maybe_connection(Role.ACCOUNTING))
 
     def _for_backend(self, config: MappingConfig) -> MappingConfig:
-        """The mapping as the connected backend can take it: its default revenue account when the mapping names
-        none, and a status it has (no drafts: created awaiting payment; no approval step: never awaiting it)."""
+        """The mapping as the connected backend can take it: a status it has (no drafts: created awaiting payment;
+        no approval step: never awaiting it). A line's default account is the catalog's (``map_lines``)."""
         caps = self.capabilities()
         changes: dict[str, Any] = {}
-        if not config.account_code and caps.default_account_code:
-            changes["account_code"] = caps.default_account_code
         if (config.status is InvoiceStatus.DRAFT and not caps.drafts) or \
                 (config.status is InvoiceStatus.AWAITING_APPROVAL and not caps.approval_step):
             changes["status"] = InvoiceStatus.DRAFT if caps.drafts else InvoiceStatus.AWAITING_PAYMENT

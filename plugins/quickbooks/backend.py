@@ -60,7 +60,7 @@ CAPABILITIES = Capabilities(
     delete_statuses={S.AWAITING_PAYMENT},  # posted invoices are deleted while nothing is linked (fact sheet §4.2)
     idempotency=True, idempotency_window=dt.timedelta(hours=1),  # requestid retention is UNCERTAIN (§2.3): assume little
     change_feed=True, webhooks=True, find_created=True, approval_roles=False,
-    default_account_code="", default_tax_handling="Exclusive",  # lines take the item's income account
+    default_tax_handling="Exclusive",
 )
 
 

@@ -27,7 +27,6 @@ CAPABILITIES = Capabilities(
     void=True, pdf=True, online_link=True, payments=True,
     idempotency=True, idempotency_window=dt.timedelta(minutes=6),  # fact sheet §2: keys live 6 minutes
     change_feed=True, webhooks=True, find_created=True, approval_roles=True,
-    default_account_code="200",  # Sales, in every Xero organisation's default chart of accounts
     default_tax_handling="Exclusive",
 )
 

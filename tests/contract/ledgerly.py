@@ -114,8 +114,7 @@ class LedgerlyBackend(ConnectionBound):
     info: ClassVar[BackendInfo] = BackendInfo(
         name=NAME, role=Role.ACCOUNTING, label="Ledgerly", auth_methods=("oauth",),
         capabilities=Capabilities(drafts=False, approval_step=False, batch_size=2, email=False, email_statuses=(),
-                                  share_link_statuses={S.AWAITING_PAYMENT, S.PAID}, webhooks=True,
-                                  default_account_code="sales"))
+                                  share_link_statuses={S.AWAITING_PAYMENT, S.PAID}, webhooks=True))
 
     @classmethod
     def status_from_remote(cls, value: str) -> InvoiceStatus:
@@ -193,7 +192,8 @@ class LedgerlyBackend(ConnectionBound):
         c = await self.call("GET", "/catalog")
         return Catalog(base_currency=c["currency"], currencies=[c["currency"]],
                        accounts=[Account(code=a["code"], name=a["name"]) for a in c["accounts"]],
-                       tax_rates=[TaxRate(tax_type=t["code"], name=t["name"], rate=t["rate"]) for t in c["tax_rates"]])
+                       tax_rates=[TaxRate(tax_type=t["code"], name=t["name"], rate=t["rate"]) for t in c["tax_rates"]],
+                       default_account_code="sales")  # where a line without an account of its own goes
 
     async def find_or_create_customers(self, customers: Any) -> list[str]:
         return [c.name for c in customers]  # Ledgerly keeps the customer's name on the invoice itself

@@ -184,3 +184,19 @@ async def test_an_attempt_that_failed_before_sending_is_not_in_doubt(make_world)
     acct.find_or_create_customers = working
     item = await pipeline.retry_operation(operation_key("api", "early"))  # nothing was sent: simply sent now
     assert item.record is not None and acct.calls.count("create") == 1
+
+
+# ---- the default revenue account ----------------------------------------------------------------------------
+
+
+async def test_the_create_form_preselects_the_backends_catalog_default_account(make_world):
+    """One source for a line's default account: the backend's catalog (``Capabilities`` names none)."""
+    from invoicebridge.core.catalog import Account
+
+    pipeline, crm, acct, _clock = make_world()
+    acct.catalog = attrs.evolve(acct.catalog, accounts=[*acct.catalog.accounts, Account(code="4000", name="Revenue")],
+                                default_account_code="4000")
+    crm.deals["2"] = attrs.evolve(crm.deals["2"], products=[DealProduct(name="Design", quantity=1, item_price=500)])
+    preview = await pipeline.preview("2")
+    assert [line.account_code for line in preview.draft.line_items] == ["4000"]
+    assert not hasattr(acct.capabilities, "default_account_code")

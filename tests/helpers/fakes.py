@@ -44,7 +44,7 @@ class MemoryCRM:
     @property
     def info(self):
         return BackendInfo(name=self.name, role=Role.CRM, label="Memory CRM", auth_methods=("token",),
-                           capabilities=Capabilities(webhooks=True, deal_fields=True, default_account_code="200"))
+                           capabilities=Capabilities(webhooks=True, deal_fields=True))
 
     @hookimpl
     def invoicebridge_register_backends(self, register):
@@ -117,7 +117,7 @@ class MemoryAccounting:
         self.numbers = itertools.count(1)
         self.role = "STANDARD"
         # what it declares; a test switches one off before the first pipeline call (the registry keeps them)
-        self.capabilities = Capabilities(webhooks=True, default_account_code="200", approval_roles=True)
+        self.capabilities = Capabilities(webhooks=True, approval_roles=True)
         self.catalog = Catalog(
             base_currency="GBP",
             currencies=["GBP", "EUR"],
