@@ -135,9 +135,11 @@ class InvoiceStore(StorePart):
         cur = self.conn.execute(f"SELECT * FROM invoices {where}", params)
         return [_record(_row_dict(cur, r)) for r in cur.fetchall()]
 
-    def open_invoices(self, backend: str) -> list[InvoiceRecord]:
-        """The backend's invoices whose status can still change (not voided or deleted), oldest first."""
-        return self._invoices("WHERE backend = ? AND status NOT IN ('VOIDED', 'DELETED') ORDER BY id", (backend,))
+    def open_invoices(self, backend: str, *, paid_since: str = "") -> list[InvoiceRecord]:
+        """The backend's invoices whose status can still change (not voided or deleted), oldest first; paid ones
+        only when their record changed at or after ``paid_since`` (a stamp; "": every paid one)."""
+        return self._invoices("WHERE backend = ? AND status NOT IN ('VOIDED', 'DELETED')"
+                              " AND (status != 'PAID' OR updated_at >= ?) ORDER BY id", (backend, paid_since))
 
     def invoice_by_remote(self, backend: str, remote_id: str) -> InvoiceRecord | None:
         rows = list(self.db["invoices"].rows_where("backend = ? AND remote_id = ?", [backend, remote_id], limit=1))

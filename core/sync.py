@@ -13,6 +13,11 @@ from .status import LABELS, Command, allowed_commands, apply_command, apply_obse
 from .results import SyncReport, as_reported, source_text, status_text
 from .outbox import SETTLED_REASONS
 
+# Without a change feed a paid invoice is read again for this long after its record last changed here (a payment
+# removed in the accounting system makes it awaiting payment again, usually soon); later it is not read at every
+# pass. Voided and deleted ones are final and never read again.
+PAID_RECHECK = dt.timedelta(days=30)
+
 class SyncMixin(UseCaseBase):
     # ---- status commands (sending them: :mod:`.commands`) ------------------------------------------
 
@@ -139,9 +144,10 @@ class SyncMixin(UseCaseBase):
         try:
             if caps.change_feed:
                 invoices = list(await self.plugins.modified_since(self.runtime, connection=conn, since=since))
-            else:  # no change feed: read our open invoices by id, a batch at a time
+            else:  # no change feed: read our open invoices by id, a batch at a time (see PAID_RECHECK)
                 invoices = []
-                open_ids = [r.remote_id for r in self.store.open_invoices(conn.backend)]
+                paid_since = (started - PAID_RECHECK).isoformat(timespec="microseconds")
+                open_ids = [r.remote_id for r in self.store.open_invoices(conn.backend, paid_since=paid_since)]
                 for start in range(0, len(open_ids), caps.batch_size):
                     invoices += await self.plugins.get_invoices(self.runtime, connection=conn,
                                                                 remote_ids=open_ids[start:start + caps.batch_size])

@@ -52,6 +52,31 @@ async def test_without_a_change_feed_sync_reads_the_open_invoices_by_id_in_batch
     assert asked == [[records[0].remote_id, records[1].remote_id]]  # the voided one is final: not read again
 
 
+async def test_without_a_change_feed_a_paid_invoice_is_not_read_again_once_its_recheck_window_is_over(make_world):
+    from invoicebridge.core.sync import PAID_RECHECK
+
+    pipeline, _crm, acct, clock = make_world(change_feed=False, batch_size=5)
+    records = [await pipeline.create_invoice(d, key=f"k{d}", overrides={"status": "AWAITING_PAYMENT"}) for d in ("1", "2")]
+    acct.set_status(records[0].remote_id, InvoiceStatus.PAID)
+    await pipeline.reconcile()
+    assert pipeline.store.get_invoice(records[0].id).status is InvoiceStatus.PAID
+    asked = []
+    original = acct.get_invoices
+
+    def get_invoices(remote_ids):
+        asked.append(list(remote_ids))
+        return original(remote_ids)
+
+    acct.get_invoices = get_invoices
+    clock["now"] = NOW + PAID_RECHECK - dt.timedelta(hours=1)  # paid recently: a removed payment is still seen
+    await pipeline.reconcile()
+    assert asked == [[records[0].remote_id, records[1].remote_id]]
+    asked.clear()
+    clock["now"] = NOW + PAID_RECHECK + dt.timedelta(hours=1)
+    await pipeline.reconcile()
+    assert asked == [[records[1].remote_id]]  # only the one still awaiting payment
+
+
 async def test_with_a_change_feed_sync_asks_for_the_changes(make_world):
     pipeline, _crm, acct, _clock = make_world()
     await pipeline.create_invoice("1", key="k1")
