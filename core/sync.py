@@ -18,6 +18,7 @@ from .outbox import SETTLED_REASONS
 # pass. Voided and deleted ones are final and never read again.
 PAID_RECHECK = dt.timedelta(days=30)
 
+
 class SyncMixin(UseCaseBase):
     # ---- status commands (sending them: :mod:`.commands`) ------------------------------------------
 
