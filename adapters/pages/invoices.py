@@ -37,6 +37,14 @@ async def invoice_command(request: Request) -> Response:
     record = pipeline.store.get_invoice(invoice_id)
     try:
         command = Command.parse(request.path_params["command"])
+        asked_on = request.state.form.get("asked_on")
+        if asked_on and asked_on != record.status.value:
+            # the button was shown for another status: a double click's second half landing on the next page's
+            # button, or a stale page. Nothing is sent; the page now shown offers what is possible.
+            flash(request, _("Invoice %(number)s has changed since the page was shown (it is now %(status)s); "
+                             "nothing was done. Check it and try again.")
+                  % {"number": record.number or record.id, "status": record.status_label}, "error")
+            return RedirectResponse(f"/deals/{record.deal_id}#invoice-{record.id}", status_code=303)
         if command is Command.EMAIL and request.state.form.get("confirm") != "yes":
             # Emailing reaches the customer: it is sent only from the question that names the recipient
             return RedirectResponse(f"/invoices/{record.id}/email", status_code=303)
