@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 from jinja2 import pass_context
 
+from invoicebridge.core.connect import account_name as without_system
 from invoicebridge.core.i18n import _
 
 # "(GET https://api.example.com/x → 401)" as BackendError.__str__ writes it, and any other bare address.
@@ -81,8 +82,6 @@ def backend_label(context: Any, name: str) -> str:
 def account_name(context: Any, connection: Any) -> str:
     """A connection's account as shown next to its backend's label: the connection's label without a leading
     "<backend label>: " (a plugin's label names both, e.g. for a message on its own)."""
-    from invoicebridge.core.connect import account_name as without_system
-
     return without_system(str(getattr(connection, "label", "") or ""), backend_label(context, connection.backend))
 
 

@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 from playwright.sync_api import expect
+from test_money_browser import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -236,11 +237,8 @@ def test_the_line_editor_shows_account_tax_and_numbers_in_full_on_a_laptop(serve
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
-        page.goto(f"{info['app_url']}/login?lang=en")
-        page.fill("input[name=password]", info["admin_password"])
-        page.click("button[type=submit]")
-        expect(page).not_to_have_url(re.compile(r"/login"))
-        page.goto(f"{info['app_url']}{pages['create']}")
+        sign_in(page, info)
+        page.goto(f"{info['app_url']}{pages['create']}?lang=en")
         expect(page.locator("tr.line").first).to_be_visible()
         shots(page, "create-line-editor-1280")
         cut = [c for c in page.evaluate(CUT_CONTROLS) if "-item_code" not in c and "-description" not in c]

@@ -27,12 +27,9 @@ def make_world(store):
 # ---- change_feed ------------------------------------------------------------------------------------------
 
 
-async def test_without_a_change_feed_sync_reads_the_open_invoices_by_id_in_batches(make_world):
-    pipeline, _crm, acct, _clock = make_world(change_feed=False, batch_size=2)
-    records = [await pipeline.create_invoice(d, key=f"k{d}", overrides={"status": "AWAITING_PAYMENT"}) for d in ("1", "2", "3")]
-    acct.set_status(records[0].remote_id, InvoiceStatus.PAID)
-    acct.set_status(records[2].remote_id, InvoiceStatus.VOIDED)
-    asked = []
+def record_reads(acct) -> list[list[str]]:
+    """The ids of each ``get_invoices`` call the backend gets from now on."""
+    asked: list[list[str]] = []
     original = acct.get_invoices
 
     def get_invoices(remote_ids):
@@ -40,6 +37,15 @@ async def test_without_a_change_feed_sync_reads_the_open_invoices_by_id_in_batch
         return original(remote_ids)
 
     acct.get_invoices = get_invoices
+    return asked
+
+
+async def test_without_a_change_feed_sync_reads_the_open_invoices_by_id_in_batches(make_world):
+    pipeline, _crm, acct, _clock = make_world(change_feed=False, batch_size=2)
+    records = [await pipeline.create_invoice(d, key=f"k{d}", overrides={"status": "AWAITING_PAYMENT"}) for d in ("1", "2", "3")]
+    acct.set_status(records[0].remote_id, InvoiceStatus.PAID)
+    acct.set_status(records[2].remote_id, InvoiceStatus.VOIDED)
+    asked = record_reads(acct)
     acct.calls.clear()
     report = await pipeline.reconcile()
     assert "modified" not in acct.calls
@@ -60,14 +66,7 @@ async def test_without_a_change_feed_a_paid_invoice_is_not_read_again_once_its_r
     acct.set_status(records[0].remote_id, InvoiceStatus.PAID)
     await pipeline.reconcile()
     assert pipeline.store.get_invoice(records[0].id).status is InvoiceStatus.PAID
-    asked = []
-    original = acct.get_invoices
-
-    def get_invoices(remote_ids):
-        asked.append(list(remote_ids))
-        return original(remote_ids)
-
-    acct.get_invoices = get_invoices
+    asked = record_reads(acct)
     clock["now"] = NOW + PAID_RECHECK - dt.timedelta(hours=1)  # paid recently: a removed payment is still seen
     await pipeline.reconcile()
     assert asked == [[records[0].remote_id, records[1].remote_id]]
