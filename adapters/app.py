@@ -119,12 +119,13 @@ def create_app(
 
 
 class _App(Starlette):
-    """Kept API answers are served in front of the whole stack (see .kept_answers)."""
+    """Kept API answers and pages are served in front of the whole stack (see .kept_answers)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         state = self.state
-        return KeptAnswers(super().build_middleware_stack(), store=state.runtime.store, keys=state.api_keys,
-                           cache=state.page_cache, language=state.default_language)
+        runtime = state.runtime
+        return KeptAnswers(super().build_middleware_stack(), store=runtime.store, keys=state.api_keys,
+                           cache=state.page_cache, language=state.default_language, now=lambda: runtime.now().timestamp())
 
 
 def _backend_config(store: Store, config: AppConfig) -> dict[str, dict[str, Any]]:

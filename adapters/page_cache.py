@@ -5,6 +5,10 @@ in this process or another, so any new invoice, status, audit entry or setting m
 language and query, the session's user, role and CSRF token, and the identity of in-memory snapshots the page
 shows (a CRM deal kept by the pipeline: a fresh snapshot is a new object). Pages with a one-time message
 (``flash``) are never kept. The newest :data:`SIZE` pages are kept; the oldest go first.
+
+A page drawn with ``still`` (a callable that says whether the in-memory snapshots it shows are still the ones a
+view would use now) may also be served in front of the middleware stack by :mod:`.kept_answers`, for the same
+session and request headers, until the store's generation moves, ``still()`` says no, or a few seconds pass.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from invoicebridge.core.i18n import current_locale
 from .security import csrf_token
 
 SIZE = 256
+# the request scope's entry through which a page says it may be served in front of the stack (its ``still``)
+IN_FRONT = "invoicebridge.page_in_front"
 
 
 class PageCache:
@@ -30,11 +36,16 @@ class PageCache:
         # (path, language) -> (store generation, status, headers, body): whole API answers as they went out,
         # served by .kept_answers before the middleware stack
         self.answers: dict[tuple, tuple] = {}
+        # (path, query, Cookie and Accept-Language headers) -> (store generation, good until, still, headers, body):
+        # whole pages as they went out, served by .kept_answers before the middleware stack
+        self.pages_in_front: dict[tuple, tuple] = {}
+        self.front_hits = 0
 
     def keep_answer(self, key: tuple, answer: tuple) -> None:
-        if len(self.answers) >= self.size and key not in self.answers:
-            self.answers.pop(next(iter(self.answers)))  # the oldest kept goes first
-        self.answers[key] = answer
+        _keep(self.answers, key, answer, self.size)
+
+    def keep_in_front(self, key: tuple, page: tuple) -> None:
+        _keep(self.pages_in_front, key, page, self.size)
 
     def key(self, request: Request, name: str, *parts: Any) -> tuple:
         session = request.session
@@ -73,14 +84,24 @@ class _KeptResponse(Response):
         self.raw_headers = list(raw_headers)  # a copy: a caller may still add headers (a cookie)
 
 
-def cached_page(request: Request, name: str, *parts: Any, pinned: tuple = (),
+def _keep(kept: dict, key: tuple, value: tuple, size: int) -> None:
+    if len(kept) >= size and key not in kept:
+        kept.pop(next(iter(kept)))  # the oldest kept goes first
+    kept[key] = value
+
+
+def cached_page(request: Request, name: str, *parts: Any, pinned: tuple = (), still: Callable[[], bool] | None = None,
                 render: Callable[[], Response]) -> Response:
     """The page ``render()`` draws, from the cache when nothing it shows changed. ``parts`` are further values
-    the page depends on (hashable); ``pinned`` are snapshot objects compared by identity."""
+    the page depends on (hashable); ``pinned`` are snapshot objects compared by identity. ``still``: whether
+    ``parts`` and ``pinned`` are still what this request would find, asked without reading anything remote; with
+    it the page may be served in front of the stack (see the module's text)."""
     cache = _cache_of(request)
     if request.session.get("flash"):
         return render()
     csrf_token(request)  # the session's token exists before it goes into the key (a page never carries another's)
+    if still is not None:
+        request.scope[IN_FRONT] = still
     key = cache.key(request, name, *parts, *(id(p) for p in pinned))
     return cache.get(key, pinned) or cache.put(key, render(), pinned)
 

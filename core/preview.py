@@ -83,8 +83,8 @@ class PreviewMixin(UseCaseBase):
         ``lines=False`` (a page that shows the lines only when asked): the CRM may leave them unread
         (``Deal.unread_lines``) when reading them costs another call; a kept snapshot with its lines serves
         both."""
-        cached = self.runtime.cache.get(("deal-view", str(deal_id)))
-        if cached is not None and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
+        cached = self._kept_view(("deal-view", str(deal_id)))
+        if cached is not None:
             read_at, kept = cached
             if not lines or kept.unread_lines is None:
                 return kept
@@ -97,6 +97,21 @@ class PreviewMixin(UseCaseBase):
         self.runtime.cache[("deal-view", str(deal_id))] = (self.runtime.now(), deal)
         return deal
 
+    def _kept_view(self, key: Any) -> tuple[dt.datetime, Any] | None:
+        cached = self.runtime.cache.get(key)
+        return cached if cached is not None and self.runtime.now() - cached[0] < DEAL_VIEW_TTL else None
+
+    def kept_deal(self, deal_id: str) -> Deal | None:
+        """The deal snapshot a page view would use now, or None when the next view reads the CRM (never kept,
+        older than DEAL_VIEW_TTL, or dropped by a webhook). Reads nothing."""
+        cached = self._kept_view(("deal-view", str(deal_id)))
+        return cached[1] if cached is not None else None
+
+    def kept_recent_deals(self) -> list[Deal] | None:
+        """The dashboard's deals snapshot as the next view would use it, or None (see :meth:`kept_deal`)."""
+        cached = self._kept_view("recent-deals")
+        return cached[1] if cached is not None else None
+
     def forget_deal(self, deal_id: str) -> None:
         self.runtime.cache.pop(("deal-view", str(deal_id)), None)
         self.runtime.cache.pop("recent-deals", None)
@@ -104,9 +119,9 @@ class PreviewMixin(UseCaseBase):
     async def recent_deals(self, limit: int = 25) -> list[Deal]:
         """The CRM's latest deals for the dashboard: a snapshot kept like the deal page's, so every dashboard
         view does not spend CRM calls (any CRM webhook drops it)."""
-        cached = self.runtime.cache.get("recent-deals")
-        if cached and self.runtime.now() - cached[0] < DEAL_VIEW_TTL:
-            return cached[1][:limit]
+        kept = self.kept_recent_deals()
+        if kept is not None:
+            return kept[:limit]
         conn = self.crm
         ids = await self.plugins.find_deals(self.runtime, connection=conn, query=DealQuery(status="", limit=limit))
         deals = list(await self.plugins.get_deals(self.runtime, connection=conn, deal_ids=[str(i) for i in ids][:limit]))

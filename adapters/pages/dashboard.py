@@ -48,7 +48,15 @@ async def dashboard(request: Request) -> Response:
     # Drawn again when the store or the CRM's deals snapshot changes, and once a minute (what needs attention
     # depends on the time: drafts waiting, invoices overdue).
     minute = runtime.now().replace(second=0, microsecond=0)
-    return cached_page(request, "dashboard.html", deals_error, minute, pinned=tuple(deals), render=draw)
+    pipeline = state(request).pipeline
+
+    def still() -> bool:  # the same deals snapshot, the same minute
+        kept = pipeline.kept_recent_deals()
+        return (kept is not None and len(kept) >= len(deals) and all(a is b for a, b in zip(kept, deals, strict=False))
+                and runtime.now().replace(second=0, microsecond=0) == minute)
+
+    return cached_page(request, "dashboard.html", deals_error, minute, pinned=tuple(deals),
+                       still=None if deals_error or runtime.maybe_connection(Role.CRM) is None else still, render=draw)
 
 
 def _attention(request: Request) -> list:

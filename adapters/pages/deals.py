@@ -47,8 +47,10 @@ async def deal_page(request: Request) -> Response:
         return render(request, "deal.html", {"deal": deal, "deal_error": deal_error,
                                              **_live_context(request, deal_id, may_approve)})
 
-    # Drawn once until the deal snapshot or anything in the store changes (page_cache says what the key holds).
-    return cached_page(request, "deal.html", deal_error, may_approve, pinned=(deal,), render=draw)
+    # Drawn once until the deal snapshot or anything in the store changes (page_cache says what the key holds);
+    # served in front of the stack while the snapshot is the one a view would use (a failed read never is).
+    still = (lambda: pipeline.kept_deal(deal_id) is deal) if deal is not None else None
+    return cached_page(request, "deal.html", deal_error, may_approve, pinned=(deal,), still=still, render=draw)
 
 
 async def _may_approve(pipeline) -> bool:
@@ -82,8 +84,12 @@ async def deal_live(request: Request) -> Response:
         return fragment(request, "_error_text.html", {"message": _("There is no deal %(deal)s") % {"deal": deal_id}},
                         status_code=404)
     may_approve = await _may_approve(state(request).pipeline)
-    return cached_page(request, "_deal_live.html", may_approve, render=lambda: fragment(
+    return cached_page(request, "_deal_live.html", may_approve, still=_always, render=lambda: fragment(
         request, "_deal_live.html", _live_context(request, deal_id, may_approve)))
+
+
+def _always() -> bool:
+    return True  # drawn from the store alone (and whether the user may approve, asked again every few seconds)
 
 
 def _deal_version(store, deal_id: str) -> str:
@@ -135,7 +141,8 @@ async def deal_products(request: Request) -> Response:
     except InvoiceBridgeError as exc:
         status = exc.status_code if 400 <= exc.status_code < 600 and exc.status_code != 500 else 502
         return fragment(request, "_error_text.html", {"message": exc.message}, status_code=status)
-    return cached_page(request, "_deal_products.html", pinned=(deal,),
+    pipeline = state(request).pipeline
+    return cached_page(request, "_deal_products.html", pinned=(deal,), still=lambda: pipeline.kept_deal(deal_id) is deal,
                        render=lambda: fragment(request, "_deal_products.html", {"deal": deal, "deal_id": deal_id}))
 
 

@@ -25,10 +25,10 @@ def test_a_changed_invoice_shows_at_once_on_the_deal_page_and_the_api(web):  # n
     page.get("/deals/1")
     client.get("/api/deals/1/invoices")
     cache = client.app.state.page_cache
-    hits = cache.hits
+    hits = cache.hits + cache.front_hits
     page.get("/deals/1")
     client.get("/api/deals/1/invoices")
-    assert cache.hits == hits + 2  # kept: nothing changed
+    assert cache.hits + cache.front_hits == hits + 2  # kept: nothing changed
 
     store.update_invoice(body["id"], status=InvoiceStatus.PAID, amount_paid="1440.00", amount_due="0")
     assert "Paid" in page.get("/deals/1").text
