@@ -29,6 +29,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "crm": (60 * 60, 30 * 60),
 }
 TOUCH_EVERY_S = 60
+_TOUCHED_KEPT = 10_000
 
 
 def session_kind(data: dict[str, Any]) -> str:
@@ -49,6 +50,9 @@ class ServerSessions:
 
     def __init__(self, *, store: Any, now: Callable[[], dt.datetime], https_only: bool = False) -> None:
         self.store, self.now, self.https_only = store, now, https_only
+        # hash(session id) -> the last-seen time this process handed to the writer: the requests that read the
+        # session before that write was applied do not each write it again
+        self._touched: dict[int, float] = {}
 
     async def open(self, scope: Scope) -> tuple[Any, float]:
         """Put the session's data in ``scope["session"]``; returns what :meth:`commit` compares with, and now."""
@@ -90,7 +94,10 @@ class ServerSessions:
         user = str(data.get("user") or "")
         if sid and row.get("user") == user:
             changed = _canonical(data) != before
-            if changed or now - float(row.get("last_seen") or 0) >= TOUCH_EVERY_S:
+            if changed or now - max(float(row.get("last_seen") or 0), self._touched.get(hash(sid), 0.0)) >= TOUCH_EVERY_S:
+                if len(self._touched) >= _TOUCHED_KEPT:
+                    self._touched.clear()
+                self._touched[hash(sid)] = now
                 await self.store.writes.update_session(sid, data=data if changed else None, last_seen=now)
             return None
         if sid:  # the signed-in user changed: a new id, so the old one (maybe seen by others) opens nothing

@@ -1,6 +1,8 @@
 """Pages kept in front of the middleware stack (adapters/kept_answers.py): the bytes the stack gave, for the same
 session and headers only, and never once the store, the session, the deal snapshot or a few seconds have moved."""
 
+import asyncio
+
 import attrs
 import pytest
 from starlette.testclient import TestClient
@@ -135,3 +137,26 @@ def test_a_page_with_a_one_time_message_is_not_kept_in_front(kept):
     shown = browser.post(f"/invoices/{body['id']}/approve", data={"csrf_token": token})
     assert shown.url.path == PAGE and '<div class="flash' in shown.text
     assert '<div class="flash' not in browser.get(PAGE).text
+
+
+def test_requests_that_read_a_due_session_together_write_its_last_seen_once(store, monkeypatch):
+    """Under load many requests of one session read it before its last-seen write is applied; each wrote it again,
+    and each write moved the store's generation, so every kept page was drawn again as often."""
+    clock = Clock()
+    keeper = sessions.ServerSessions(store=store, now=clock.now)
+    start = clock.now().timestamp()
+    store.create_session("sid", user=ADMIN, kind=ADMIN, data={"user": ADMIN}, now=start, expires_at=start + 86400)
+    clock.advance(sessions.TOUCH_EVERY_S)
+    written = []
+    real = store.update_session
+    monkeypatch.setattr(store, "update_session", lambda *a, **k: (written.append(k), real(*a, **k))[1])
+
+    async def five_at_once():
+        scopes = [{"type": "http", "headers": [(b"cookie", f"{sessions.COOKIE}=sid".encode())]} for _ in range(5)]
+        opened = [await keeper.open(scope) for scope in scopes]  # all read the row before any write
+        return [await keeper.commit(scope, *seen) for scope, seen in zip(scopes, opened, strict=True)]
+
+    assert asyncio.run(five_at_once()) == [None] * 5
+    assert written == [{"data": None, "last_seen": start + sessions.TOUCH_EVERY_S}]
+    store.writer.flush()
+    assert store.get_session("sid")["last_seen"] == start + sessions.TOUCH_EVERY_S
