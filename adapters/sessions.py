@@ -69,17 +69,17 @@ class ServerSessions:
         return _canonical(data), now
 
     @staticmethod
-    def _alive(row: dict[str, Any], now: float) -> bool:
+    def _alive_until(row: dict[str, Any]) -> float:
         idle = LIMITS.get(row.get("kind") or "", LIMITS[""])[1]
-        return float(row["expires_at"]) > now and float(row["last_seen"]) + idle > now
+        return min(float(row["expires_at"]), float(row["last_seen"]) + idle)
 
-    @staticmethod
-    def _quiet_until(row: dict[str, Any]) -> float:
+    def _alive(self, row: dict[str, Any], now: float) -> bool:
+        return now < self._alive_until(row)
+
+    def _quiet_until(self, row: dict[str, Any]) -> float:
         """Until when a request in this session, changing nothing in it, leaves it as it is: alive, and its
         last-seen time not due to be written (a page kept in front of the stack is served only until then)."""
-        idle = LIMITS.get(row.get("kind") or "", LIMITS[""])[1]
-        last_seen = float(row["last_seen"])
-        return min(float(row["expires_at"]), last_seen + idle, last_seen + TOUCH_EVERY_S)
+        return min(self._alive_until(row), float(row["last_seen"]) + TOUCH_EVERY_S)
 
     async def commit(self, scope: Scope, before: Any, now: float) -> str | None:
         """Save the session after the endpoint ran; returns the Set-Cookie header to send, if any."""
