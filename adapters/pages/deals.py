@@ -49,8 +49,13 @@ async def deal_page(request: Request) -> Response:
 
     # Drawn once until the deal snapshot or anything in the store changes (page_cache says what the key holds);
     # served in front of the stack while the snapshot is the one a view would use (a failed read never is).
-    still = (lambda: pipeline.kept_deal(deal_id) is deal) if deal is not None else None
-    return cached_page(request, "deal.html", deal_error, may_approve, pinned=(deal,), still=still, render=draw)
+    return cached_page(request, "deal.html", deal_error, may_approve, pinned=(deal,),
+                       still=_same_deal(pipeline, deal_id, deal) if deal is not None else None, render=draw)
+
+
+def _same_deal(pipeline, deal_id: str, deal):
+    """For a page drawn from ``deal``: whether a view now would still use that snapshot (reads nothing)."""
+    return lambda: pipeline.kept_deal(deal_id) is deal
 
 
 async def _may_approve(pipeline) -> bool:
@@ -141,8 +146,7 @@ async def deal_products(request: Request) -> Response:
     except InvoiceBridgeError as exc:
         status = exc.status_code if 400 <= exc.status_code < 600 and exc.status_code != 500 else 502
         return fragment(request, "_error_text.html", {"message": exc.message}, status_code=status)
-    pipeline = state(request).pipeline
-    return cached_page(request, "_deal_products.html", pinned=(deal,), still=lambda: pipeline.kept_deal(deal_id) is deal,
+    return cached_page(request, "_deal_products.html", pinned=(deal,), still=_same_deal(state(request).pipeline, deal_id, deal),
                        render=lambda: fragment(request, "_deal_products.html", {"deal": deal, "deal_id": deal_id}))
 
 
